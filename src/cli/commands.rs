@@ -1,0 +1,379 @@
+//! What each subcommand does.
+
+use std::io::{IsTerminal, Read};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{Cli, Command, CompanyCommand, JobsCommand, UserCommand};
+use crate::app::{self, AppState};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::diagnostics::catalog;
+use crate::queue::{submit, Job, JobFilter, JobState, SubmitOptions};
+use crate::store::{redact_url, AccountStore, JobStore, NewCompany, NewUser, PoolOptions, SqlStore};
+use crate::types::{CompanySlug, JobId, Username};
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut overrides = Vec::new();
+    if let Some(url) = &cli.database_url {
+        overrides.push(("database_url", url.clone()));
+    }
+    if let Command::Serve { listen: Some(l) } = &cli.command {
+        overrides.push(("listen", l.clone()));
+    }
+    let settings = Settings::load(cli.config.as_deref(), &overrides)?;
+    match cli.command {
+        Command::DefaultConfig => {
+            print!("{}", include_str!("../../config.example.toml"));
+            Ok(())
+        }
+        Command::Explain { code } => explain(&code),
+        Command::Serve { .. } => serve(settings).await,
+        Command::Migrate => {
+            let store = open(&settings).await?;
+            println!("database {} is migrated", redact_url(&settings.database_url));
+            store.close().await;
+            Ok(())
+        }
+        Command::Company(c) => company(&open(&settings).await?, c).await,
+        Command::User(c) => user(&open(&settings).await?, c).await,
+        Command::Enqueue { slug, file, priority, idempotency_key, depends_on } => {
+            let store = open(&settings).await?;
+            let company = find_company(&store, &slug).await?;
+            let text = read_input(file.as_deref())?;
+            let depends_on = depends_on.iter().map(|d| parse_job_id(d)).collect::<anyhow::Result<Vec<_>>>()?;
+            let opts = SubmitOptions { priority, idempotency_key, depends_on, webhook_url: None };
+            let now = SystemClock.now();
+            let enq = submit(&store, &company, &text, opts, settings.job_max_bytes, settings.max_attempts, now).await?;
+            let job = enq.job();
+            if matches!(enq, crate::queue::Enqueued::Existing(_)) {
+                eprintln!("an earlier job has this idempotency key; nothing new was queued");
+            }
+            println!("{}", job.id);
+            Ok(())
+        }
+        Command::Jobs(c) => jobs(&open(&settings).await?, c).await,
+    }
+}
+
+async fn open(settings: &Settings) -> anyhow::Result<SqlStore> {
+    let opts = PoolOptions { max_connections: settings.database_max_connections, ..PoolOptions::default() };
+    let store = SqlStore::connect(&settings.database_url, &opts)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(&settings.database_url)))?;
+    store.migrate().await.context("cannot migrate the database")?;
+    Ok(store)
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let store = open(&settings).await?;
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(listen = %addr, database = %redact_url(&settings.database_url), public_url = %settings.public_url, "qbwcd is serving; point the Web Connector at {}/qbwc", settings.public_url.trim_end_matches('/'));
+    let state = AppState::new(Arc::new(store), Arc::new(settings), Arc::new(SystemClock))?;
+    app::serve(listener, state, shutdown_signal()).await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing calls in flight");
+}
+
+fn explain(code: &str) -> anyhow::Result<()> {
+    let finding = catalog().explain(code).ok_or_else(|| {
+        anyhow!("{code:?} is not a code qbwcd knows; try the form shown in the Web Connector or the log")
+    })?;
+    let e = finding.entry;
+    println!("{}  {}", finding.code, e.title);
+    if finding.code != e.code {
+        println!("(explained by the entry for {})", e.code);
+    }
+    println!(
+        "severity: {:?}   fixed by: {:?}   {}",
+        e.severity,
+        e.fixer,
+        if e.transient { "clears by itself" } else { "needs a person" }
+    );
+    if let Some(m) = &e.message {
+        println!("QuickBooks says: {m}");
+    }
+    println!("\n{}\n", e.cause);
+    for (i, step) in e.steps.iter().enumerate() {
+        println!("{}. {step}", i + 1);
+    }
+    if !e.see_also.is_empty() {
+        println!("\nsee also: {}", e.see_also.join(", "));
+    }
+    Ok(())
+}
+
+async fn find_company(store: &SqlStore, slug: &str) -> anyhow::Result<crate::store::Company> {
+    let slug = CompanySlug::parse(slug)?;
+    store.company(&slug).await?.ok_or_else(|| anyhow!("no company {slug}; see qbwcd company list"))
+}
+
+async fn company(store: &SqlStore, cmd: CompanyCommand) -> anyhow::Result<()> {
+    match cmd {
+        CompanyCommand::Add { slug, name, file_path } => {
+            let slug = CompanySlug::parse(&slug)?;
+            let new = NewCompany {
+                name: name.unwrap_or_else(|| slug.to_string()),
+                slug,
+                file_path: file_path.filter(|p| !p.trim().is_empty()),
+                file_id: uuid::Uuid::new_v4(),
+            };
+            let c = store.create_company(new, SystemClock.now()).await?;
+            println!("company {} added (FileID {{{}}})", c.slug, c.file_id);
+        }
+        CompanyCommand::List { json } => {
+            let list = store.list_companies().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!("{:<20} {:<28} {:<10} {:<25} FILE", "SLUG", "NAME", "QBXML", "LAST SEEN");
+                for c in list {
+                    let seen = c
+                        .last_seen_at
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_else(|| "never".into());
+                    println!(
+                        "{:<20} {:<28} {:<10} {:<25} {}",
+                        c.slug,
+                        c.name,
+                        c.qbxml_version.as_deref().unwrap_or("-"),
+                        seen,
+                        c.file_path.as_deref().unwrap_or("(the open file)")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A password from stdin (first line), or a generated one.
+fn password_input(from_stdin: bool) -> anyhow::Result<(SecretString, bool)> {
+    if !from_stdin {
+        return Ok((crate::auth::generate_password(), true));
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("cannot read the password from stdin")?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_owned();
+    if pw.len() < 8 {
+        bail!("the password must be at least 8 characters");
+    }
+    Ok((SecretString::from(pw), false))
+}
+
+async fn hash(password: SecretString) -> anyhow::Result<String> {
+    Ok(tokio::task::spawn_blocking(move || crate::auth::hash_password(&password)).await??)
+}
+
+async fn user(store: &SqlStore, cmd: UserCommand) -> anyhow::Result<()> {
+    let now = SystemClock.now();
+    match cmd {
+        UserCommand::Add { username, company, password_stdin } => {
+            let username = Username::parse(&username)?;
+            let company = find_company(store, &company).await?;
+            let (password, generated) = password_input(password_stdin)?;
+            let shown = password.expose_secret().to_owned();
+            let new = NewUser {
+                username,
+                company_id: company.id,
+                password_hash: hash(password).await?,
+                owner_id: uuid::Uuid::new_v4(),
+            };
+            let u = store.create_user(new, now).await?;
+            println!("user {} added for company {}", u.username, company.slug);
+            if generated {
+                println!("password (shown once; type it into the Web Connector): {shown}");
+            }
+        }
+        UserCommand::List { json } => {
+            let list = store.list_users().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!("{:<24} {:<20} {:<8} LAST SEEN", "USER", "COMPANY", "ENABLED");
+                for u in list {
+                    let seen = u
+                        .last_seen_at
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_else(|| "never".into());
+                    println!("{:<24} {:<20} {:<8} {}", u.username, u.company_slug, u.enabled, seen);
+                }
+            }
+        }
+        UserCommand::Passwd { username, password_stdin } => {
+            let username = Username::parse(&username)?;
+            let (password, generated) = password_input(password_stdin)?;
+            let shown = password.expose_secret().to_owned();
+            store.set_password(&username, &hash(password).await?, now).await?;
+            println!("password of {username} changed; the user's .qwc file stays valid");
+            if generated {
+                println!("new password (shown once; type it into the Web Connector): {shown}");
+            }
+        }
+        UserCommand::Disable { username } => {
+            let username = Username::parse(&username)?;
+            store.set_user_enabled(&username, false, now).await?;
+            println!("user {username} disabled");
+        }
+    }
+    Ok(())
+}
+
+fn read_input(file: Option<&std::path::Path>) -> anyhow::Result<String> {
+    match file {
+        Some(p) if p.as_os_str() != "-" => {
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+        }
+        _ => {
+            if std::io::stdin().is_terminal() {
+                eprintln!("reading qbXML from stdin; end with Ctrl-D");
+            }
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("cannot read stdin")?;
+            Ok(s)
+        }
+    }
+}
+
+fn parse_job_id(s: &str) -> anyhow::Result<JobId> {
+    JobId::parse(s).map_err(|_| anyhow!("{s:?} is not a job id"))
+}
+
+async fn jobs(store: &SqlStore, cmd: JobsCommand) -> anyhow::Result<()> {
+    let now = SystemClock.now();
+    match cmd {
+        JobsCommand::List { company, state, limit, json } => {
+            let company_id = match company {
+                Some(slug) => Some(find_company(store, &slug).await?.id),
+                None => None,
+            };
+            let state = state.map(|s| s.parse::<JobState>()).transpose().map_err(|e| anyhow!(e))?;
+            let list = store.list_jobs(&JobFilter { company_id, state, after_seq: None, limit: Some(limit) }).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!(
+                    "{:<36}  {:<9} {:>3} {:>4}  {:<20} {:<30} DIAGNOSTIC",
+                    "ID", "STATE", "PRI", "TRY", "CREATED", "REQUESTS"
+                );
+                for j in list {
+                    println!(
+                        "{:<36}  {:<9} {:>3} {:>4}  {:<20} {:<30} {}",
+                        j.id,
+                        j.state,
+                        j.priority,
+                        j.attempt,
+                        j.created_at.format("%Y-%m-%d %H:%M:%S"),
+                        truncate(&j.request_names, 30),
+                        j.diagnostic.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        JobsCommand::Show { id, json } => {
+            let job = store.job(parse_job_id(&id)?).await?.ok_or_else(|| anyhow!("no job {id}"))?;
+            if json {
+                let mut v = serde_json::to_value(&job)?;
+                v["request"] = job.request.clone().into();
+                v["response"] = job.response.clone().into();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_job(&job);
+            }
+        }
+        JobsCommand::Retry { id } => {
+            let job = store.retry_job(parse_job_id(&id)?, now).await?;
+            println!("job {} is {}", job.id, job.state);
+        }
+        JobsCommand::Cancel { id } => {
+            let job = store.cancel_job(parse_job_id(&id)?, now).await?;
+            println!("job {} is {}", job.id, job.state);
+        }
+        JobsCommand::Resolve { id, applied, not_applied } => {
+            let applied = applied && !not_applied;
+            let job = store.resolve_job(parse_job_id(&id)?, applied, now).await?;
+            println!("job {} is {}", job.id, job.state);
+        }
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn print_job(j: &Job) {
+    println!("job        {}", j.id);
+    println!("state      {}", j.state);
+    println!("kind       {}", j.kind.as_str());
+    println!("requests   {}", j.request_names);
+    println!("priority   {}", j.priority);
+    println!("attempts   {} of {}", j.attempt, j.max_attempts);
+    println!("created    {}", j.created_at);
+    if let Some(t) = j.sent_at {
+        println!("sent       {t}");
+    }
+    if let Some(t) = j.completed_at {
+        println!("completed  {t}");
+    }
+    if let Some(k) = &j.idempotency_key {
+        println!("key        {k}");
+    }
+    if let Some(d) = &j.diagnostic {
+        let title = catalog().explain(d).map(|f| f.entry.title.clone()).unwrap_or_default();
+        println!("diagnostic {d}  {title}  (qbwcd explain {d})");
+    }
+    if let Some(e) = &j.error {
+        println!("error      {e}");
+    }
+    if !j.statuses.is_empty() {
+        println!("statuses");
+        for s in &j.statuses {
+            println!(
+                "  {:<28} requestID={:<10} {} {} {}",
+                s.name,
+                s.request_id.as_deref().unwrap_or("-"),
+                s.status_code,
+                s.severity,
+                s.message
+            );
+        }
+    }
+    match &j.response {
+        Some(r) => println!("response ({} bytes)\n{r}", r.len()),
+        None => println!("response   (none yet)"),
+    }
+}

@@ -1,0 +1,21 @@
+//! qbwcd: a QuickBooks Web Connector server.
+//!
+//! Data flows one way: HTTP ([`app`]) → [`soap`] (bytes to a typed call) →
+//! [`qbwc`] (the protocol rules) → [`queue`] and [`store`]. [`diagnostics`]
+//! and [`qbxml`] are leaves everyone may use.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod diagnostics;
+pub mod qbwc;
+pub mod qbxml;
+pub mod queue;
+pub mod qwc;
+pub mod soap;
+pub mod store;
+pub mod telemetry;
+pub mod types;

@@ -1,0 +1,56 @@
+//! qbXML: the message sets qbwcd hands to QuickBooks and the answers it gets
+//! back. Parsing here is streaming (quick-xml) and never keeps record data:
+//! only the attributes qbwcd acts on.
+
+mod hcp;
+mod request;
+mod response;
+mod version;
+mod wrap;
+
+pub use hcp::{parse_hcp, same_guid, FileMode, Hcp};
+pub use request::{parse_submission, OnError, Submission};
+pub use response::{parse_response, ParsedResponse, RequestStatus};
+pub use version::Version;
+pub use wrap::{continue_iterator, wrap, MessageSet};
+
+/// Why a qbXML text was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum QbxmlError {
+    /// Not well-formed XML; the parser's message says where.
+    #[error("not well-formed XML: {0}")]
+    Malformed(String),
+    /// A DOCTYPE: no DTDs or entity declarations are accepted.
+    #[error("a <!DOCTYPE> is not allowed in qbXML")]
+    Doctype,
+    /// Elements nested deeper than the limit.
+    #[error("elements are nested deeper than {0} levels")]
+    TooDeep(usize),
+    /// The text has no `…Rq` request at all.
+    #[error("no qbXML request found: expected a <QBXML> document or one or more <…Rq> elements")]
+    NoRequests,
+    /// An element at request level that is not a `…Rq`.
+    #[error("<{0}> is not a qbXML request (request element names end in \"Rq\")")]
+    NotARequest(String),
+    /// A `<?qbxml version?>` that is not `major.minor`.
+    #[error("unreadable qbXML version {0:?}")]
+    BadVersion(String),
+    /// An `onError` value other than the three qbXML allows.
+    #[error("onError must be stopOnError, continueOnError or rollbackOnError; got {0:?}")]
+    BadOnError(String),
+    /// Message-set ids are qbwcd's to manage (error recovery).
+    #[error(
+        "newMessageSetID/oldMessageSetID are set by qbwcd for error recovery; remove them from the submitted qbXML"
+    )]
+    MessageSetIdGiven,
+    /// A document whose root is not `<QBXML>` with `<QBXMLMsgsRq>`.
+    #[error("a whole qbXML document must be <QBXML><QBXMLMsgsRq …>…</QBXMLMsgsRq></QBXML>; found <{0}>")]
+    BadDocument(String),
+}
+
+/// The deepest element nesting accepted in submitted qbXML and answers.
+pub const MAX_DEPTH: usize = 128;
+
+pub(crate) fn xml_error(e: impl std::fmt::Display) -> QbxmlError {
+    QbxmlError::Malformed(e.to_string())
+}

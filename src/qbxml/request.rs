@@ -1,0 +1,281 @@
+//! Submitted qbXML: a whole `<QBXML>` document or bare `…Rq` elements.
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+use serde::{Deserialize, Serialize};
+
+use super::{xml_error, QbxmlError, Version, MAX_DEPTH};
+
+/// `QBXMLMsgsRq/@onError`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum OnError {
+    /// Stop at the first failed request (qbwcd's default).
+    #[default]
+    #[serde(rename = "stopOnError")]
+    Stop,
+    /// Run every request whatever the others did.
+    #[serde(rename = "continueOnError")]
+    Continue,
+    /// Undo the whole set when one request fails.
+    #[serde(rename = "rollbackOnError")]
+    Rollback,
+}
+
+impl OnError {
+    /// The attribute value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnError::Stop => "stopOnError",
+            OnError::Continue => "continueOnError",
+            OnError::Rollback => "rollbackOnError",
+        }
+    }
+
+    /// Parses the attribute value.
+    ///
+    /// # Errors
+    /// [`QbxmlError::BadOnError`] for other values.
+    pub fn parse(s: &str) -> Result<Self, QbxmlError> {
+        match s {
+            "stopOnError" => Ok(OnError::Stop),
+            "continueOnError" => Ok(OnError::Continue),
+            "rollbackOnError" => Ok(OnError::Rollback),
+            other => Err(QbxmlError::BadOnError(other.to_owned())),
+        }
+    }
+}
+
+/// A submission reduced to what qbwcd stores: the request elements as they
+/// were written, and the envelope facts it re-creates at send time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submission {
+    /// The `…Rq` elements, verbatim (the bytes between the first one's `<`
+    /// and the last one's `>`).
+    pub body: String,
+    /// The version the submitter asked for, if it sent a whole document.
+    pub version: Option<Version>,
+    /// `onError` of a whole document, else the default.
+    pub on_error: OnError,
+    /// The request element names in order (`CustomerAddRq`, …).
+    pub request_names: Vec<String>,
+    /// Whether any request starts an iterator (`iterator="Start"`).
+    pub starts_iterator: bool,
+}
+
+impl Submission {
+    /// True when every request is a query: such a job may be sent again
+    /// safely if its answer is lost. Anything else writes.
+    pub fn is_read_only(&self) -> bool {
+        self.request_names.iter().all(|n| n.ends_with("QueryRq"))
+    }
+}
+
+/// Where we are in a whole document.
+#[derive(PartialEq)]
+enum Mode {
+    Undecided,
+    Bare,
+    Document,
+}
+
+/// Parses and checks submitted qbXML.
+///
+/// # Errors
+/// [`QbxmlError`] when it is not well-formed, has a DOCTYPE, nests too
+/// deep, contains no requests or something at request level that is not
+/// one, or sets message-set ids.
+pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
+    let mut reader = Reader::from_str(text);
+    reader.config_mut().check_end_names = true;
+    let mut mode = Mode::Undecided;
+    let mut depth = 0usize;
+    let mut version = None;
+    let mut on_error = OnError::default();
+    let mut names = Vec::new();
+    let mut starts_iterator = false;
+    let (mut first, mut last) = (None, 0usize);
+    let mut msgs_seen = false;
+    loop {
+        let before = pos(&reader);
+        let event = reader.read_event().map_err(xml_error)?;
+        match event {
+            Event::DocType(_) => return Err(QbxmlError::Doctype),
+            Event::PI(pi) => {
+                let content = String::from_utf8_lossy(pi.as_ref()).into_owned();
+                if let Some(rest) = content.trim().strip_prefix("qbxml") {
+                    version = Some(pi_version(rest)?);
+                }
+            }
+            Event::Start(e) | Event::Empty(e) if depth > MAX_DEPTH => {
+                let _ = e;
+                return Err(QbxmlError::TooDeep(MAX_DEPTH));
+            }
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let is_empty = matches!(event, Event::Empty(_));
+                let name = local(e);
+                let request_level = match (&mode, depth) {
+                    (Mode::Undecided, 0) if name == "QBXML" => {
+                        mode = Mode::Document;
+                        false
+                    }
+                    (Mode::Undecided, 0) => {
+                        mode = Mode::Bare;
+                        true
+                    }
+                    (Mode::Bare, 0) => true,
+                    (Mode::Document, 0) => return Err(QbxmlError::BadDocument(name)),
+                    (Mode::Document, 1) => {
+                        if name != "QBXMLMsgsRq" || msgs_seen {
+                            return Err(QbxmlError::BadDocument(name));
+                        }
+                        msgs_seen = true;
+                        on_error = msgs_attributes(e)?;
+                        false
+                    }
+                    (Mode::Document, 2) => true,
+                    _ => false,
+                };
+                if request_level {
+                    if !name.ends_with("Rq") {
+                        return Err(QbxmlError::NotARequest(name));
+                    }
+                    starts_iterator |= attr(e, "iterator")?.as_deref() == Some("Start");
+                    names.push(name);
+                    first.get_or_insert(before);
+                    if is_empty {
+                        last = pos(&reader);
+                    }
+                }
+                if !is_empty {
+                    depth += 1;
+                }
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                let request_level_end = match mode {
+                    Mode::Bare => depth == 0,
+                    Mode::Document => depth == 2,
+                    Mode::Undecided => false,
+                };
+                if request_level_end {
+                    last = pos(&reader);
+                }
+            }
+            Event::Text(t) => {
+                let unescaped = t.unescape().map_err(xml_error)?;
+                let top = (mode == Mode::Bare || mode == Mode::Undecided) && depth == 0;
+                if top && !unescaped.trim().is_empty() {
+                    return Err(QbxmlError::NotARequest(unescaped.trim().chars().take(40).collect()));
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return Err(QbxmlError::Malformed("unexpected end of input: an element is not closed".into()));
+    }
+    let Some(first) = first else {
+        return Err(QbxmlError::NoRequests);
+    };
+    Ok(Submission { body: text[first..last].to_owned(), version, on_error, request_names: names, starts_iterator })
+}
+
+fn pos(reader: &Reader<&[u8]>) -> usize {
+    usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX)
+}
+
+fn local(e: &BytesStart<'_>) -> String {
+    String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
+}
+
+pub(super) fn attr(e: &BytesStart<'_>, name: &str) -> Result<Option<String>, QbxmlError> {
+    for a in e.attributes() {
+        let a = a.map_err(xml_error)?;
+        if a.key.local_name().as_ref() == name.as_bytes() {
+            return Ok(Some(a.unescape_value().map_err(xml_error)?.into_owned()));
+        }
+    }
+    Ok(None)
+}
+
+fn msgs_attributes(e: &BytesStart<'_>) -> Result<OnError, QbxmlError> {
+    if attr(e, "newMessageSetID")?.is_some() || attr(e, "oldMessageSetID")?.is_some() {
+        return Err(QbxmlError::MessageSetIdGiven);
+    }
+    match attr(e, "onError")? {
+        Some(v) => OnError::parse(&v),
+        None => Ok(OnError::default()),
+    }
+}
+
+/// `version="13.0"` from the rest of a `<?qbxml …?>` instruction.
+fn pi_version(rest: &str) -> Result<Version, QbxmlError> {
+    let bad = || QbxmlError::BadVersion(rest.trim().to_owned());
+    let after = rest.split_once("version").ok_or_else(bad)?.1;
+    let after = after.trim_start().strip_prefix('=').ok_or_else(bad)?.trim_start();
+    let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'').ok_or_else(bad)?;
+    let value = after[1..].split(quote).next().ok_or_else(bad)?;
+    Version::parse(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_requests_are_kept_verbatim() {
+        let s = parse_submission(
+            "  <CustomerAddRq requestID=\"1\"><CustomerAdd><Name>A &amp; B</Name></CustomerAdd></CustomerAddRq>\n<CustomerQueryRq/>  ",
+        )
+        .unwrap();
+        assert_eq!(
+            s.body,
+            "<CustomerAddRq requestID=\"1\"><CustomerAdd><Name>A &amp; B</Name></CustomerAdd></CustomerAddRq>\n<CustomerQueryRq/>"
+        );
+        assert_eq!(s.request_names, ["CustomerAddRq", "CustomerQueryRq"]);
+        assert!(!s.is_read_only());
+        assert_eq!(s.version, None);
+    }
+
+    #[test]
+    fn whole_documents_give_their_version_and_on_error() {
+        let doc = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<?qbxml version=\"13.0\"?>\n<QBXML><QBXMLMsgsRq onError=\"continueOnError\"><CustomerQueryRq requestID=\"1\" iterator=\"Start\"><MaxReturned>10</MaxReturned></CustomerQueryRq></QBXMLMsgsRq></QBXML>";
+        let s = parse_submission(doc).unwrap();
+        assert_eq!(s.version, Some(Version::new(13, 0)));
+        assert_eq!(s.on_error, OnError::Continue);
+        assert!(s.is_read_only());
+        assert!(s.starts_iterator);
+        assert!(s.body.starts_with("<CustomerQueryRq") && s.body.ends_with("</CustomerQueryRq>"));
+    }
+
+    #[test]
+    fn bad_submissions_are_refused_with_a_reason() {
+        let cases = [
+            ("", QbxmlError::NoRequests),
+            ("<Customer/>", QbxmlError::NotARequest("Customer".into())),
+            ("hello", QbxmlError::NotARequest("hello".into())),
+            ("<!DOCTYPE x [<!ENTITY a \"b\">]><XRq/>", QbxmlError::Doctype),
+            (
+                "<QBXML><QBXMLMsgsRq onError=\"stopOnError\" newMessageSetID=\"1\"/></QBXML>",
+                QbxmlError::MessageSetIdGiven,
+            ),
+            ("<QBXML><QBXMLMsgsRq onError=\"maybe\"/></QBXML>", QbxmlError::BadOnError("maybe".into())),
+            ("<QBXML><Other/></QBXML>", QbxmlError::BadDocument("Other".into())),
+            ("<QBXML><QBXMLMsgsRq onError=\"stopOnError\"></QBXMLMsgsRq></QBXML>", QbxmlError::NoRequests),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_submission(input).unwrap_err(), want, "input {input:?}");
+        }
+        assert!(matches!(parse_submission("<ARq><B></ARq>"), Err(QbxmlError::Malformed(_))));
+        assert!(matches!(parse_submission("<ARq><B>"), Err(QbxmlError::Malformed(_))));
+        assert!(matches!(parse_submission("<ARq>&bogus;</ARq>"), Err(QbxmlError::Malformed(_))));
+        assert!(matches!(parse_submission("<?qbxml version=\"x\"?><ARq/>"), Err(QbxmlError::BadVersion(_))));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = format!("<ARq>{}{}</ARq>", "<a>".repeat(MAX_DEPTH + 5), "</a>".repeat(MAX_DEPTH + 5));
+        assert_eq!(parse_submission(&deep).unwrap_err(), QbxmlError::TooDeep(MAX_DEPTH));
+    }
+}

@@ -1,0 +1,10 @@
+//! The job model and the rules that move jobs between states. The store
+//! applies these rules in SQL; the pure functions here decide outcomes.
+
+mod model;
+mod rules;
+mod submit;
+
+pub use model::{Completion, Enqueued, Job, JobFilter, JobKind, JobState, Lease, NewJob};
+pub use rules::{outcome_of_answer, outcome_of_hresult, progress};
+pub use submit::{submit, SubmitError, SubmitOptions};

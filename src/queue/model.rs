@@ -1,0 +1,281 @@
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::qbxml::{OnError, RequestStatus, Version};
+use crate::types::{JobId, TicketHash};
+
+/// Where a job is in its life.
+///
+/// `queued → sent → done | failed | unknown`, plus `cancelled` and `held`
+/// (waiting on dependencies or an operator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for the company's next session.
+    Queued,
+    /// Handed to a Web Connector; leased to its ticket.
+    Sent,
+    /// Answered without errors.
+    Done,
+    /// Answered with an error, refused, or out of attempts.
+    Failed,
+    /// A write whose answer was lost: it may or may not have been applied.
+    Unknown,
+    /// Cancelled by an operator or application.
+    Cancelled,
+    /// Waiting for its dependencies (or an operator).
+    Held,
+}
+
+impl JobState {
+    /// Every state, for help texts and validation.
+    pub const ALL: [JobState; 7] = [
+        JobState::Queued,
+        JobState::Sent,
+        JobState::Done,
+        JobState::Failed,
+        JobState::Unknown,
+        JobState::Cancelled,
+        JobState::Held,
+    ];
+
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Sent => "sent",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Unknown => "unknown",
+            JobState::Cancelled => "cancelled",
+            JobState::Held => "held",
+        }
+    }
+
+    /// Whether the job will not change again by itself.
+    pub fn is_final(self) -> bool {
+        matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        JobState::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
+            format!("unknown job state {s:?}; expected one of queued, sent, done, failed, unknown, cancelled, held")
+        })
+    }
+}
+
+impl TryFrom<String> for JobState {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+/// Whether a job only reads (may be sent again) or writes (never resent blindly).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Every request is a `…QueryRq`.
+    Read,
+    /// At least one request adds, modifies, deletes or voids.
+    Write,
+}
+
+impl JobKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Read => "read",
+            JobKind::Write => "write",
+        }
+    }
+}
+
+impl TryFrom<String> for JobKind {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "read" => Ok(JobKind::Read),
+            "write" => Ok(JobKind::Write),
+            _ => Err(format!("unknown job kind {s:?}")),
+        }
+    }
+}
+
+/// A job to enqueue, already validated.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    /// Its id, chosen by the caller so it can be logged before the insert.
+    pub id: JobId,
+    /// The company whose queue it joins.
+    pub company_id: i64,
+    /// The `…Rq` elements, verbatim.
+    pub request: String,
+    /// The version the submitter asked for, if any.
+    pub qbxml_version: Option<Version>,
+    /// `onError` for the message set.
+    pub on_error: OnError,
+    /// Request element names, comma separated, for listings.
+    pub request_names: Vec<String>,
+    /// Read or write.
+    pub kind: JobKind,
+    /// Higher runs first.
+    pub priority: i32,
+    /// How many times a read may be sent before it fails.
+    pub max_attempts: i32,
+    /// Unique per company: a repeat returns the existing job.
+    pub idempotency_key: Option<String>,
+    /// Jobs (of the same company) that must be `done` first.
+    pub depends_on: Vec<JobId>,
+    /// Where to POST the final state.
+    pub webhook_url: Option<String>,
+    /// Enqueue time.
+    pub now: DateTime<Utc>,
+}
+
+/// The outcome of an enqueue.
+#[derive(Clone, Debug)]
+pub enum Enqueued {
+    /// A new job.
+    Created(Job),
+    /// The idempotency key was seen before: the earlier job.
+    Existing(Job),
+}
+
+impl Enqueued {
+    /// The job, new or old.
+    pub fn job(&self) -> &Job {
+        match self {
+            Enqueued::Created(j) | Enqueued::Existing(j) => j,
+        }
+    }
+}
+
+/// A stored job.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct Job {
+    /// Id.
+    #[sqlx(try_from = "uuid::Uuid")]
+    pub id: JobId,
+    /// Order of arrival (FIFO within a priority).
+    pub seq: i64,
+    /// Owning company.
+    pub company_id: i64,
+    /// State.
+    #[sqlx(try_from = "String")]
+    pub state: JobState,
+    /// Read or write.
+    #[sqlx(try_from = "String")]
+    pub kind: JobKind,
+    /// Priority; higher first.
+    pub priority: i32,
+    /// The `…Rq` elements as submitted.
+    #[serde(skip)]
+    pub request: String,
+    /// Version asked for by the submitter.
+    pub qbxml_version: Option<String>,
+    /// `onError`.
+    pub on_error: String,
+    /// Request element names, comma separated.
+    pub request_names: String,
+    /// Times sent.
+    pub attempt: i32,
+    /// Send budget for reads.
+    pub max_attempts: i32,
+    /// Hash of the ticket holding (or last holding) the lease.
+    #[serde(skip)]
+    pub ticket_hash: Option<String>,
+    /// When the lease runs out.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// QuickBooks' answer, verbatim.
+    #[serde(skip)]
+    pub response: Option<String>,
+    /// The parsed status of each request.
+    #[sqlx(json)]
+    pub statuses: Vec<RequestStatus>,
+    /// Diagnostic code when something went wrong.
+    pub diagnostic: Option<String>,
+    /// A one-line description of what went wrong.
+    pub error: Option<String>,
+    /// The submitter's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Webhook target.
+    pub webhook_url: Option<String>,
+    /// Why a held job waits: `dependencies` or `operator`.
+    pub hold_reason: Option<String>,
+    /// Enqueued at.
+    pub created_at: DateTime<Utc>,
+    /// Last state change.
+    pub updated_at: DateTime<Utc>,
+    /// Last sent at.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Reached a final state at.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl Job {
+    /// The lease this job is under, if it was ever sent.
+    pub fn lease(&self) -> Option<Lease> {
+        self.ticket_hash.as_ref().map(|t| Lease {
+            job_id: self.id,
+            attempt: self.attempt,
+            ticket_hash: TicketHash(t.clone()),
+        })
+    }
+
+    /// Parsed `onError` (stored values are always valid).
+    pub fn on_error(&self) -> OnError {
+        OnError::parse(&self.on_error).unwrap_or_default()
+    }
+}
+
+/// The fence a completion must match: job, attempt and ticket. A stale
+/// answer (after the job was claimed again) matches nothing and is dropped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The job.
+    pub job_id: JobId,
+    /// The attempt the answer belongs to.
+    pub attempt: i32,
+    /// The ticket that was sent the job.
+    pub ticket_hash: TicketHash,
+}
+
+/// How an answered (or abandoned) job ends.
+#[derive(Clone, Debug)]
+pub struct Completion {
+    /// `done`, `failed`, `unknown` or `queued` (a read to try again).
+    pub state: JobState,
+    /// QuickBooks' answer, if there was one.
+    pub response: Option<String>,
+    /// Parsed statuses.
+    pub statuses: Vec<RequestStatus>,
+    /// Diagnostic code.
+    pub diagnostic: Option<String>,
+    /// One line for people.
+    pub error: Option<String>,
+}
+
+/// Which jobs to list.
+#[derive(Clone, Debug, Default)]
+pub struct JobFilter {
+    /// Only this company.
+    pub company_id: Option<i64>,
+    /// Only this state.
+    pub state: Option<JobState>,
+    /// Only jobs after this sequence number (stable paging).
+    pub after_seq: Option<i64>,
+    /// At most this many (default 100).
+    pub limit: Option<i64>,
+}

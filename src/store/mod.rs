@@ -1,0 +1,156 @@
+//! Persistence: one [`Store`] trait, implemented by [`SqlStore`] over
+//! SQLite (the default, embedded) or Postgres (production, replicas).
+//!
+//! All state lives here — tickets, leases, jobs — so any replica can answer
+//! any call. Every time comparison takes `now` from the caller, so tests can
+//! drive expiry with a controlled clock.
+
+mod models;
+mod sql;
+
+pub use sql::{redact_url, PoolOptions};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use models::{
+    Company, CompanyFacts, Event, NewCompany, NewEvent, NewSession, NewUser, Recovered, Session, SessionOpen, User,
+};
+pub use sql::{Backend, SqlStore};
+
+use crate::queue::{Completion, Enqueued, Job, JobFilter, Lease, NewJob};
+use crate::types::{CompanySlug, JobId, TicketHash, Username};
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A uniqueness rule or state rule refused the change.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A stored value could not be read back (a bug or a hand-edited row).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Store results.
+pub type Result<T = ()> = std::result::Result<T, StoreError>;
+
+/// Everything qbwcd keeps: the four parts below, on one database.
+pub trait Store: AccountStore + SessionStore + JobStore + EventStore {}
+impl<T: AccountStore + SessionStore + JobStore + EventStore> Store for T {}
+
+/// Companies and Web Connector users.
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    /// Checks the database answers.
+    async fn ping(&self) -> Result;
+
+    /// Adds a company. [`StoreError::Conflict`] if the slug exists.
+    async fn create_company(&self, new: NewCompany, now: DateTime<Utc>) -> Result<Company>;
+    /// A company by slug.
+    async fn company(&self, slug: &CompanySlug) -> Result<Option<Company>>;
+    /// A company by id.
+    async fn company_by_id(&self, id: i64) -> Result<Option<Company>>;
+    /// All companies, by slug.
+    async fn list_companies(&self) -> Result<Vec<Company>>;
+    /// Records what QuickBooks said about the company file (from the HCP).
+    async fn record_company_facts(&self, company_id: i64, facts: &CompanyFacts, now: DateTime<Utc>) -> Result;
+
+    /// Adds a user. [`StoreError::Conflict`] if the name exists.
+    async fn create_user(&self, new: NewUser, now: DateTime<Utc>) -> Result<User>;
+    /// A user by name.
+    async fn user(&self, username: &str) -> Result<Option<User>>;
+    /// All users, by name.
+    async fn list_users(&self) -> Result<Vec<User>>;
+    /// Replaces a password hash and clears any lockout.
+    async fn set_password(&self, username: &Username, password_hash: &str, now: DateTime<Utc>) -> Result;
+    /// Enables or disables a user.
+    async fn set_user_enabled(&self, username: &Username, enabled: bool, now: DateTime<Utc>) -> Result;
+    /// Records a login attempt: success resets the failure counter and
+    /// stamps `last_seen_at` on user and company; failure increments the
+    /// counter and sets `locked_until` when given.
+    async fn record_login(
+        &self,
+        user_id: i64,
+        ok: bool,
+        locked_until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result;
+}
+
+/// Web Connector sessions (tickets).
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Opens a session unless another live one holds the company. Idle
+    /// sessions of the company are expired first (their leases released).
+    /// An open session of the same user from the same address is ended too:
+    /// the Web Connector re-authenticated, so its last exchange was lost.
+    async fn open_session(&self, new: NewSession) -> Result<SessionOpen>;
+    /// A session by ticket hash, in any state.
+    async fn session(&self, ticket: &TicketHash) -> Result<Option<Session>>;
+    /// Extends an open session's idle expiry.
+    async fn touch_session(&self, ticket: &TicketHash, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result;
+    /// Sets what `getLastError` answers, and the first problem's code.
+    async fn set_session_error(&self, ticket: &TicketHash, problem: Option<&str>, last_error: &str) -> Result;
+    /// Records the company file and qbXML version the session uses.
+    async fn set_session_file(&self, ticket: &TicketHash, company_file_name: &str, qbxml_version: &str) -> Result;
+    /// Ends a session and releases its leases; returns it as it ended.
+    async fn close_session(&self, ticket: &TicketHash, now: DateTime<Utc>) -> Result<Option<Session>>;
+    /// Expires idle sessions and lapsed leases.
+    async fn recover_expired(&self, now: DateTime<Utc>) -> Result<Recovered>;
+}
+
+/// The job queue.
+#[async_trait]
+pub trait JobStore: Send + Sync + 'static {
+    /// Adds a job (or returns the one with the same idempotency key).
+    async fn enqueue(&self, new: NewJob) -> Result<Enqueued>;
+    /// A job by id.
+    async fn job(&self, id: JobId) -> Result<Option<Job>>;
+    /// Jobs in queue order.
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>>;
+    /// Claims the company's next queued job for `ticket` until `lease_until`.
+    async fn claim_next(
+        &self,
+        company_id: i64,
+        ticket: &TicketHash,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<Job>>;
+    /// The job last sent to `ticket` that may still take its answer.
+    async fn leased_job(&self, ticket: &TicketHash) -> Result<Option<Job>>;
+    /// Completes a job if `lease` still holds (false: stale, dropped).
+    /// Counts it in the session and releases or fails its dependents.
+    async fn complete_job(&self, lease: &Lease, completion: Completion, now: DateTime<Utc>) -> Result<bool>;
+    /// Releases the leases of a ticket: reads back to the queue (or failed
+    /// when out of attempts), writes to `unknown`.
+    async fn release_leases(&self, ticket: &TicketHash, now: DateTime<Utc>) -> Result<u64>;
+    /// How many jobs the company's next session could be sent now.
+    async fn queue_depth(&self, company_id: i64) -> Result<i64>;
+    /// Puts a failed or cancelled job back in the queue (held while its
+    /// dependencies are not done). [`StoreError::Conflict`] in other states.
+    async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> Result<Job>;
+    /// Cancels a queued or held job. [`StoreError::Conflict`] in other states.
+    async fn cancel_job(&self, id: JobId, now: DateTime<Utc>) -> Result<Job>;
+    /// An operator's verdict on an `unknown` write: applied (done) or not
+    /// (queued again). [`StoreError::Conflict`] in other states.
+    async fn resolve_job(&self, id: JobId, applied: bool, now: DateTime<Utc>) -> Result<Job>;
+}
+
+/// The event log.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends an event; returns its id (the reference shown to people).
+    async fn record_event(&self, event: NewEvent) -> Result<i64>;
+    /// Latest events, newest first.
+    async fn list_events(&self, company_id: Option<i64>, limit: i64) -> Result<Vec<Event>>;
+}

@@ -1,0 +1,228 @@
+//! Rows the store reads and writes, apart from jobs (see `queue`).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::types::{CompanySlug, JobId, TicketHash, Username};
+
+/// One QuickBooks company file.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct Company {
+    /// Row id.
+    pub id: i64,
+    /// Stable name used in URLs and the CLI.
+    #[sqlx(try_from = "String")]
+    pub slug: CompanySlug,
+    /// Display name.
+    pub name: String,
+    /// Registered company file path; `None` = whatever file is open.
+    pub file_path: Option<String>,
+    /// The `FileID` GUID in every user's `.qwc`, stamped into the file.
+    pub file_id: Uuid,
+    /// Highest qbXML version QuickBooks reported.
+    pub qbxml_version: Option<String>,
+    /// Company name QuickBooks reported.
+    pub qb_company_name: Option<String>,
+    /// QuickBooks product QuickBooks reported.
+    pub qb_product: Option<String>,
+    /// Last time a Web Connector of this company authenticated.
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A company to add.
+#[derive(Clone, Debug)]
+pub struct NewCompany {
+    /// Slug.
+    pub slug: CompanySlug,
+    /// Display name.
+    pub name: String,
+    /// Registered file path.
+    pub file_path: Option<String>,
+    /// `FileID`.
+    pub file_id: Uuid,
+}
+
+/// What the HCP told about a company file.
+#[derive(Clone, Debug, Default)]
+pub struct CompanyFacts {
+    /// Highest qbXML version.
+    pub qbxml_version: Option<String>,
+    /// `CompanyName`.
+    pub qb_company_name: Option<String>,
+    /// `ProductName`.
+    pub qb_product: Option<String>,
+}
+
+/// A Web Connector login.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct User {
+    /// Row id.
+    pub id: i64,
+    /// `strUserName`.
+    #[sqlx(try_from = "String")]
+    pub username: Username,
+    /// The one company this user serves.
+    pub company_id: i64,
+    /// That company's slug.
+    #[sqlx(try_from = "String")]
+    pub company_slug: CompanySlug,
+    /// argon2id PHC string.
+    #[serde(skip)]
+    pub password_hash: String,
+    /// Disabled users cannot log in.
+    pub enabled: bool,
+    /// This user's application `OwnerID`.
+    pub owner_id: Uuid,
+    /// Failed logins since the last success.
+    pub failed_logins: i32,
+    /// Locked out until.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// Last successful authentication.
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user to add.
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    /// Name.
+    pub username: Username,
+    /// Company.
+    pub company_id: i64,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// `OwnerID`.
+    pub owner_id: Uuid,
+}
+
+/// One Web Connector run.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct Session {
+    /// Hash of the ticket.
+    #[sqlx(try_from = "String")]
+    pub ticket_hash: TicketHash,
+    /// User.
+    pub user_id: i64,
+    /// User name.
+    pub username: String,
+    /// Company.
+    pub company_id: i64,
+    /// `open`, `closed` or `expired`.
+    pub state: String,
+    /// Peer address.
+    pub remote_addr: Option<String>,
+    /// `strCompanyFileName` of the first `sendRequestXML`.
+    pub company_file_name: Option<String>,
+    /// qbXML version in use.
+    pub qbxml_version: Option<String>,
+    /// Jobs done in this session.
+    pub jobs_done: i64,
+    /// Jobs failed in this session.
+    pub jobs_failed: i64,
+    /// Diagnostic code of the first problem.
+    pub first_problem: Option<String>,
+    /// What `getLastError` answers.
+    pub last_error: Option<String>,
+    /// Opened.
+    pub created_at: DateTime<Utc>,
+    /// Last call.
+    pub last_seen_at: DateTime<Utc>,
+    /// Idle expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Session {
+    /// Open and not idle past its expiry.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.state == "open" && self.expires_at > now
+    }
+}
+
+/// A session to open.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    /// Hash of the new ticket.
+    pub ticket_hash: TicketHash,
+    /// User.
+    pub user_id: i64,
+    /// Company.
+    pub company_id: i64,
+    /// Peer address.
+    pub remote_addr: Option<String>,
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// Idle expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The result of [`super::Store::open_session`].
+#[derive(Clone, Debug)]
+pub enum SessionOpen {
+    /// The session is open.
+    Opened {
+        /// An open session of the same user that was ended (its answer lost).
+        replaced: Option<TicketHash>,
+    },
+    /// Another live session holds the company.
+    Busy {
+        /// The holder's user name.
+        holder: String,
+        /// The holder's address.
+        holder_addr: Option<String>,
+        /// When the holder's session expires if it goes quiet.
+        expires_at: DateTime<Utc>,
+    },
+}
+
+/// What [`super::Store::recover_expired`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Sessions expired.
+    pub sessions: u64,
+    /// Leases released.
+    pub leases: u64,
+}
+
+/// An append-only record of something that happened.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct Event {
+    /// Id; also the reference shown to people.
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Company, if known.
+    pub company_id: Option<i64>,
+    /// User, if known.
+    pub user_id: Option<i64>,
+    /// Job, if any.
+    pub job_id: Option<Uuid>,
+    /// What kind (`auth.failed`, `session.opened`, `job.failed`, …).
+    pub kind: String,
+    /// Diagnostic code, if any.
+    pub code: Option<String>,
+    /// One line.
+    pub message: String,
+}
+
+/// An event to record.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Company.
+    pub company_id: Option<i64>,
+    /// User.
+    pub user_id: Option<i64>,
+    /// Job.
+    pub job_id: Option<JobId>,
+    /// Kind.
+    pub kind: &'static str,
+    /// Diagnostic code.
+    pub code: Option<String>,
+    /// One line; never a secret or a qbXML body.
+    pub message: String,
+}

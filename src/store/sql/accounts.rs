@@ -1,0 +1,145 @@
+//! Companies and users.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{conflict_on_unique, found, on_pool, SqlStore};
+use crate::store::{AccountStore, Company, CompanyFacts, NewCompany, NewUser, Result, User};
+use crate::types::{CompanySlug, Username};
+
+const COMPANY: &str = "select id, slug, name, file_path, file_id, qbxml_version, qb_company_name, qb_product, \
+                       last_seen_at, created_at from company";
+
+const USER: &str = "select u.id, u.username, u.company_id, c.slug as company_slug, u.password_hash, u.enabled, \
+                    u.owner_id, u.failed_logins, u.locked_until, u.last_seen_at, u.created_at \
+                    from app_user u join company c on c.id = u.company_id";
+
+#[async_trait]
+impl AccountStore for SqlStore {
+    async fn ping(&self) -> Result {
+        on_pool!(self, p, _d => sqlx::query("select 1").execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn create_company(&self, new: NewCompany, now: DateTime<Utc>) -> Result<Company> {
+        let slug = new.slug.clone();
+        let sql = "insert into company (slug, name, file_path, file_id, created_at, updated_at) \
+                   values ($1, $2, $3, $4, $5, $5) returning id";
+        let id: i64 = on_pool!(self, p, _d => sqlx::query_scalar(sql)
+            .bind(new.slug.as_str())
+            .bind(&new.name)
+            .bind(&new.file_path)
+            .bind(new.file_id)
+            .bind(now)
+            .fetch_one(p)
+            .await)
+        .map_err(|e| conflict_on_unique(e, || format!("company {slug} already exists")))?;
+        self.company_by_id(id).await?.ok_or_else(|| crate::store::StoreError::NotFound(format!("company {id}")))
+    }
+
+    async fn company(&self, slug: &CompanySlug) -> Result<Option<Company>> {
+        let sql = format!("{COMPANY} where slug = $1");
+        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).bind(slug.as_str()).fetch_optional(p).await?))
+    }
+
+    async fn company_by_id(&self, id: i64) -> Result<Option<Company>> {
+        let sql = format!("{COMPANY} where id = $1");
+        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?))
+    }
+
+    async fn list_companies(&self) -> Result<Vec<Company>> {
+        let sql = format!("{COMPANY} order by slug");
+        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).fetch_all(p).await?))
+    }
+
+    async fn record_company_facts(&self, company_id: i64, facts: &CompanyFacts, now: DateTime<Utc>) -> Result {
+        let sql = "update company set qbxml_version = coalesce($2, qbxml_version), \
+                   qb_company_name = coalesce($3, qb_company_name), qb_product = coalesce($4, qb_product), \
+                   updated_at = $5 where id = $1";
+        on_pool!(self, p, _d => sqlx::query(sql)
+            .bind(company_id)
+            .bind(&facts.qbxml_version)
+            .bind(&facts.qb_company_name)
+            .bind(&facts.qb_product)
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
+    async fn create_user(&self, new: NewUser, now: DateTime<Utc>) -> Result<User> {
+        let name = new.username.clone();
+        let sql = "insert into app_user (username, company_id, password_hash, owner_id, created_at, updated_at) \
+                   values ($1, $2, $3, $4, $5, $5)";
+        on_pool!(self, p, _d => sqlx::query(sql)
+            .bind(new.username.as_str())
+            .bind(new.company_id)
+            .bind(&new.password_hash)
+            .bind(new.owner_id)
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| conflict_on_unique(e, || format!("user {name} already exists")))?;
+        self.user(name.as_str()).await?.ok_or_else(|| crate::store::StoreError::NotFound(format!("user {name}")))
+    }
+
+    async fn user(&self, username: &str) -> Result<Option<User>> {
+        let sql = format!("{USER} where u.username = $1");
+        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).bind(username).fetch_optional(p).await?))
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        let sql = format!("{USER} order by u.username");
+        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).fetch_all(p).await?))
+    }
+
+    async fn set_password(&self, username: &Username, password_hash: &str, now: DateTime<Utc>) -> Result {
+        let sql = "update app_user set password_hash = $2, failed_logins = 0, locked_until = null, updated_at = $3 \
+                   where username = $1";
+        let rows = on_pool!(self, p, _d => sqlx::query(sql)
+            .bind(username.as_str())
+            .bind(password_hash)
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected());
+        found(rows, || format!("user {username}"))
+    }
+
+    async fn set_user_enabled(&self, username: &Username, enabled: bool, now: DateTime<Utc>) -> Result {
+        let sql = "update app_user set enabled = $2, updated_at = $3 where username = $1";
+        let rows = on_pool!(self, p, _d => sqlx::query(sql)
+            .bind(username.as_str())
+            .bind(enabled)
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected());
+        found(rows, || format!("user {username}"))
+    }
+
+    async fn record_login(
+        &self,
+        user_id: i64,
+        ok: bool,
+        locked_until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result {
+        if ok {
+            let user = "update app_user set failed_logins = 0, locked_until = null, last_seen_at = $2 where id = $1";
+            let company = "update company set last_seen_at = $2 \
+                           where id = (select company_id from app_user where id = $1)";
+            on_pool!(self, p, _d => {
+                sqlx::query(user).bind(user_id).bind(now).execute(p).await?;
+                sqlx::query(company).bind(user_id).bind(now).execute(p).await?;
+            });
+        } else {
+            let sql = "update app_user set failed_logins = failed_logins + 1, \
+                       locked_until = coalesce($2, locked_until) where id = $1";
+            on_pool!(self, p, _d => sqlx::query(sql).bind(user_id).bind(locked_until).execute(p).await?.rows_affected());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,344 @@
+//! The job queue: enqueue, claim, complete, release, operator actions.
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{conflict_on_unique, on_pool, Dialect, SqlStore};
+use crate::queue::{Completion, Enqueued, Job, JobFilter, JobState, Lease, NewJob};
+use crate::store::{JobStore, Result, StoreError};
+use crate::types::{JobId, TicketHash};
+
+const COLS: &str = "id, seq, company_id, state, kind, priority, request, qbxml_version, on_error, request_names, \
+                    attempt, max_attempts, ticket_hash, lease_expires_at, response, statuses, diagnostic, error, \
+                    idempotency_key, webhook_url, hold_reason, created_at, updated_at, sent_at, completed_at";
+
+/// How a lease ends without an answer. A read goes back to the queue until
+/// its attempts are spent; a write becomes `unknown`, because QuickBooks
+/// may have applied it, and is never resent blindly. `$1` is now.
+macro_rules! release_set {
+    () => {
+        "update job set \
+         state = case when kind = 'write' then 'unknown' when attempt >= max_attempts then 'failed' else 'queued' end, \
+         diagnostic = case when kind = 'write' then 'session.answer_lost' \
+                           when attempt >= max_attempts then 'job.attempts_exhausted' else diagnostic end, \
+         error = case when kind = 'write' then 'the answer to this write was lost: it may or may not have been applied' \
+                      when attempt >= max_attempts then 'sent the maximum number of times without an answer' \
+                      else error end, \
+         completed_at = case when kind = 'read' and attempt >= max_attempts then $1 else completed_at end, \
+         lease_expires_at = null, updated_at = $1 "
+    };
+}
+
+/// Releases the leases of one ticket (`$2`).
+pub(super) const RELEASE_BY_TICKET: &str = concat!(release_set!(), "where ticket_hash = $2 and state = 'sent'");
+/// Releases every lease that ran out.
+pub(super) const RELEASE_LAPSED: &str = concat!(release_set!(), "where state = 'sent' and lease_expires_at <= $1");
+
+/// Fails held jobs one of whose dependencies failed or was cancelled.
+pub(super) const FAIL_DEPENDENTS: &str = "update job set state = 'failed', hold_reason = null, \
+    diagnostic = 'job.dependency_failed', error = 'a job it depends on failed or was cancelled', \
+    updated_at = $1, completed_at = $1 \
+    where state = 'held' and hold_reason = 'dependencies' and exists (select 1 from job_dependency d \
+    join job p on p.id = d.depends_on where d.job_id = job.id and p.state in ('failed', 'cancelled'))";
+
+/// Queues held jobs whose dependencies are all done.
+pub(super) const RELEASE_DEPENDENTS: &str = "update job set state = 'queued', hold_reason = null, updated_at = $1 \
+    where state = 'held' and hold_reason = 'dependencies' and not exists (select 1 from job_dependency d \
+    join job p on p.id = d.depends_on where d.job_id = job.id and p.state <> 'done')";
+
+/// Settles held dependents after jobs reached final states: failures
+/// cascade down chains (one level per pass), then fully satisfied jobs are
+/// queued. Runs inside the caller's transaction.
+macro_rules! settle_dependents {
+    ($tx:ident, $now:expr) => {{
+        loop {
+            let failed = sqlx::query($crate::store::sql::jobs::FAIL_DEPENDENTS)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+            if failed == 0 {
+                break;
+            }
+        }
+        sqlx::query($crate::store::sql::jobs::RELEASE_DEPENDENTS).bind($now).execute(&mut *$tx).await?;
+    }};
+}
+pub(super) use settle_dependents;
+
+static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql(""));
+static CLAIM_POSTGRES: LazyLock<String> = LazyLock::new(|| claim_sql(" for update skip locked"));
+
+/// One statement: pick the head of the company's queue and lease it. On
+/// Postgres, `skip locked` lets racing replicas pass each other instead of
+/// waiting; SQLite has a single writer, so the statement is atomic as is.
+fn claim_sql(lock: &str) -> String {
+    format!(
+        "update job set state = 'sent', attempt = attempt + 1, ticket_hash = $2, lease_expires_at = $3, \
+         sent_at = $4, updated_at = $4 \
+         where seq = (select seq from job where company_id = $1 and state = 'queued' \
+         order by priority desc, seq limit 1{lock}) and state = 'queued' returning {COLS}"
+    )
+}
+
+fn not_allowed(job: &Job, action: &str, allowed: &str) -> StoreError {
+    let hint = if job.state == JobState::Unknown {
+        " An unknown write may already be in QuickBooks: check there, then use `qbwcd jobs resolve ID --applied` or `--not-applied`."
+    } else {
+        ""
+    };
+    StoreError::Conflict(format!("job {} is {}; only {allowed} jobs can be {action}.{hint}", job.id, job.state))
+}
+
+#[async_trait]
+impl JobStore for SqlStore {
+    async fn enqueue(&self, new: NewJob) -> Result<Enqueued> {
+        let by_key = format!("select {COLS} from job where company_id = $1 and idempotency_key = $2");
+        let insert = "insert into job (id, company_id, state, kind, priority, request, qbxml_version, on_error, \
+                      request_names, max_attempts, diagnostic, error, idempotency_key, webhook_url, hold_reason, \
+                      created_at, updated_at, completed_at) \
+                      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17)";
+        let dep_state = "select state from job where id = $1 and company_id = $2";
+        let add_dep = "insert into job_dependency (job_id, depends_on) values ($1, $2) on conflict do nothing";
+        let now = new.now;
+        let created = on_pool!(self, p, d => {
+            let mut tx = p.begin_with(d.begin()).await?;
+            if let Some(key) = &new.idempotency_key {
+                let existing: Option<Job> =
+                    sqlx::query_as(&by_key).bind(new.company_id).bind(key).fetch_optional(&mut *tx).await?;
+                if let Some(job) = existing {
+                    tx.commit().await?;
+                    return Ok(Enqueued::Existing(job));
+                }
+            }
+            let (mut state, mut diagnostic, mut error) = (JobState::Queued, None, None);
+            for dep in &new.depends_on {
+                let dep_state: Option<String> =
+                    sqlx::query_scalar(dep_state).bind(dep.0).bind(new.company_id).fetch_optional(&mut *tx).await?;
+                match dep_state.as_deref() {
+                    None => return Err(StoreError::NotFound(format!("depends_on job {dep} in this company"))),
+                    Some("done") => {}
+                    Some("failed" | "cancelled") => {
+                        state = JobState::Failed;
+                        diagnostic = Some("job.dependency_failed");
+                        error = Some(format!("job {dep} it depends on did not succeed"));
+                    }
+                    Some(_) if state == JobState::Queued => state = JobState::Held,
+                    Some(_) => {}
+                }
+            }
+            let hold_reason = (state == JobState::Held).then_some("dependencies");
+            let completed_at = state.is_final().then_some(now);
+            let inserted = sqlx::query(insert)
+                .bind(new.id.0)
+                .bind(new.company_id)
+                .bind(state.as_str())
+                .bind(new.kind.as_str())
+                .bind(new.priority)
+                .bind(&new.request)
+                .bind(new.qbxml_version.map(|v| v.to_string()))
+                .bind(new.on_error.as_str())
+                .bind(new.request_names.join(","))
+                .bind(new.max_attempts)
+                .bind(diagnostic)
+                .bind(&error)
+                .bind(&new.idempotency_key)
+                .bind(&new.webhook_url)
+                .bind(hold_reason)
+                .bind(now)
+                .bind(completed_at)
+                .execute(&mut *tx)
+                .await;
+            if let Err(e) = inserted {
+                tx.rollback().await?;
+                return match (&new.idempotency_key, conflict_on_unique(e, String::new)) {
+                    // Raced with an identical submission: return the winner.
+                    (Some(key), StoreError::Conflict(_)) => {
+                        let job: Job = sqlx::query_as(&by_key).bind(new.company_id).bind(key).fetch_one(p).await?;
+                        Ok(Enqueued::Existing(job))
+                    }
+                    (_, e) => Err(e),
+                };
+            }
+            for dep in &new.depends_on {
+                sqlx::query(add_dep).bind(new.id.0).bind(dep.0).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            true
+        });
+        debug_assert!(created);
+        let job = self.job(new.id).await?.ok_or_else(|| StoreError::NotFound(format!("job {}", new.id)))?;
+        Ok(Enqueued::Created(job))
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<Job>> {
+        let sql = format!("select {COLS} from job where id = $1");
+        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).bind(id.0).fetch_optional(p).await?))
+    }
+
+    async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<Job>> {
+        let sql = format!(
+            "select {COLS} from job where ($1 is null or company_id = $1) and ($2 is null or state = $2) \
+             and seq > $3 order by seq limit $4"
+        );
+        let state = f.state.map(|s| s.as_str());
+        let limit = f.limit.unwrap_or(100).clamp(1, 1000);
+        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql)
+            .bind(f.company_id)
+            .bind(state)
+            .bind(f.after_seq.unwrap_or(0))
+            .bind(limit)
+            .fetch_all(p)
+            .await?))
+    }
+
+    async fn claim_next(
+        &self,
+        company_id: i64,
+        ticket: &TicketHash,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<Job>> {
+        Ok(on_pool!(self, p, d => {
+            let sql = match d {
+                Dialect::Sqlite => CLAIM_SQLITE.as_str(),
+                Dialect::Postgres => CLAIM_POSTGRES.as_str(),
+            };
+            sqlx::query_as(sql).bind(company_id).bind(&ticket.0).bind(lease_until).bind(now).fetch_optional(p).await?
+        }))
+    }
+
+    async fn leased_job(&self, ticket: &TicketHash) -> Result<Option<Job>> {
+        let sql = format!(
+            "select {COLS} from job where ticket_hash = $1 and state in ('sent', 'unknown', 'queued') \
+             order by sent_at desc limit 1"
+        );
+        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).bind(&ticket.0).fetch_optional(p).await?))
+    }
+
+    async fn complete_job(&self, lease: &Lease, c: Completion, now: DateTime<Utc>) -> Result<bool> {
+        // The fence: job, attempt and ticket must all still match. A late
+        // answer for a lease that lapsed is still the truth about that
+        // attempt, so it is taken while the job waits (queued, unknown) but
+        // not once another session claimed it (the attempt moved on).
+        let complete = "update job set state = $4, response = $5, statuses = $6, diagnostic = $7, error = $8, \
+                        lease_expires_at = null, hold_reason = null, updated_at = $9, completed_at = $10 \
+                        where id = $1 and attempt = $2 and ticket_hash = $3 and state in ('sent', 'unknown', 'queued')";
+        let count = "update session set jobs_done = jobs_done + $2, jobs_failed = jobs_failed + $3, \
+                     first_problem = coalesce(first_problem, $4) where ticket_hash = $1";
+        let is_final = c.state.is_final();
+        let (done, failed) = match c.state {
+            JobState::Done => (1i64, 0i64),
+            JobState::Failed | JobState::Unknown => (0, 1),
+            _ => (0, 0),
+        };
+        on_pool!(self, p, d => {
+            let mut tx = p.begin_with(d.begin()).await?;
+            let rows = sqlx::query(complete)
+                .bind(lease.job_id.0)
+                .bind(lease.attempt)
+                .bind(&lease.ticket_hash.0)
+                .bind(c.state.as_str())
+                .bind(&c.response)
+                .bind(sqlx::types::Json(&c.statuses))
+                .bind(&c.diagnostic)
+                .bind(&c.error)
+                .bind(now)
+                .bind(is_final.then_some(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if rows == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query(count)
+                .bind(&lease.ticket_hash.0)
+                .bind(done)
+                .bind(failed)
+                .bind(c.diagnostic.as_deref().filter(|_| failed > 0))
+                .execute(&mut *tx)
+                .await?;
+            if is_final {
+                settle_dependents!(tx, now);
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    async fn release_leases(&self, ticket: &TicketHash, now: DateTime<Utc>) -> Result<u64> {
+        on_pool!(self, p, d => {
+            let mut tx = p.begin_with(d.begin()).await?;
+            let n = sqlx::query(RELEASE_BY_TICKET).bind(now).bind(&ticket.0).execute(&mut *tx).await?.rows_affected();
+            if n > 0 {
+                settle_dependents!(tx, now);
+            }
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    async fn queue_depth(&self, company_id: i64) -> Result<i64> {
+        let sql = "select count(*) from job where company_id = $1 and state = 'queued'";
+        Ok(on_pool!(self, p, _d => sqlx::query_scalar(sql).bind(company_id).fetch_one(p).await?))
+    }
+
+    async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> Result<Job> {
+        let job = self.job(id).await?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))?;
+        if !matches!(job.state, JobState::Failed | JobState::Cancelled) {
+            return Err(not_allowed(&job, "retried", "failed or cancelled"));
+        }
+        // Held while any dependency is not done; RELEASE_DEPENDENTS queues it.
+        let sql = "update job set state = 'held', hold_reason = 'dependencies', attempt = 0, ticket_hash = null, \
+                   lease_expires_at = null, response = null, statuses = '[]', diagnostic = null, error = null, \
+                   completed_at = null, updated_at = $2 where id = $1 and state in ('failed', 'cancelled')";
+        self.transition(id, now, sql).await
+    }
+
+    async fn cancel_job(&self, id: JobId, now: DateTime<Utc>) -> Result<Job> {
+        let job = self.job(id).await?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))?;
+        if !matches!(job.state, JobState::Queued | JobState::Held) {
+            return Err(not_allowed(&job, "cancelled", "queued or held"));
+        }
+        let sql = "update job set state = 'cancelled', hold_reason = null, completed_at = $2, updated_at = $2 \
+                   where id = $1 and state in ('queued', 'held')";
+        self.transition(id, now, sql).await
+    }
+
+    async fn resolve_job(&self, id: JobId, applied: bool, now: DateTime<Utc>) -> Result<Job> {
+        let job = self.job(id).await?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))?;
+        if job.state != JobState::Unknown {
+            return Err(not_allowed(&job, "resolved", "unknown"));
+        }
+        let sql = if applied {
+            "update job set state = 'done', diagnostic = null, error = 'resolved by an operator: applied in QuickBooks', \
+             completed_at = $2, updated_at = $2 where id = $1 and state = 'unknown'"
+        } else {
+            "update job set state = 'queued', ticket_hash = null, diagnostic = null, \
+             error = 'resolved by an operator: not applied in QuickBooks; queued again', \
+             updated_at = $2 where id = $1 and state = 'unknown'"
+        };
+        self.transition(id, now, sql).await
+    }
+}
+
+impl SqlStore {
+    /// Runs one state-guarded update (`$1` id, `$2` now) and settles
+    /// dependents, in one transaction. Zero rows means the job changed state
+    /// since it was read: a conflict, never a silent no-op.
+    async fn transition(&self, id: JobId, now: DateTime<Utc>, sql: &'static str) -> Result<Job> {
+        on_pool!(self, p, d => {
+            let mut tx = p.begin_with(d.begin()).await?;
+            if sqlx::query(sql).bind(id.0).bind(now).execute(&mut *tx).await?.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Err(StoreError::Conflict(format!("job {id} changed state meanwhile; try again")));
+            }
+            settle_dependents!(tx, now);
+            tx.commit().await?;
+        });
+        self.job(id).await?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))
+    }
+}

@@ -1,0 +1,154 @@
+//! Sessions: one per Web Connector run, at most one open per company.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::jobs::{settle_dependents, RELEASE_BY_TICKET, RELEASE_LAPSED};
+use super::{on_pool, SqlStore};
+use crate::store::{NewSession, Recovered, Result, Session, SessionOpen, SessionStore};
+use crate::types::TicketHash;
+
+const SESSION: &str = "select s.ticket_hash, s.user_id, u.username, s.company_id, s.state, s.remote_addr, \
+                       s.company_file_name, s.qbxml_version, s.jobs_done, s.jobs_failed, s.first_problem, \
+                       s.last_error, s.created_at, s.last_seen_at, s.expires_at \
+                       from session s join app_user u on u.id = s.user_id";
+
+const EXPIRE_IDLE_OF_COMPANY: &str = "update session set state = 'expired', closed_at = $2 \
+                                      where company_id = $1 and state = 'open' and expires_at <= $2 \
+                                      returning ticket_hash";
+
+const EXPIRE_IDLE: &str = "update session set state = 'expired', closed_at = $1 \
+                           where state = 'open' and expires_at <= $1 returning ticket_hash";
+
+/// Same user, same address: the Web Connector started over, so the old
+/// session's last exchange was lost.
+const TAKE_OVER: &str = "update session set state = 'closed', closed_at = $2 \
+                         where company_id = $1 and state = 'open' and user_id = $3 \
+                         and coalesce(remote_addr, '') = coalesce($4, '') returning ticket_hash";
+
+const HOLDER: &str = "select u.username, s.remote_addr, s.expires_at from session s \
+                      join app_user u on u.id = s.user_id where s.company_id = $1 and s.state = 'open'";
+
+const INSERT: &str = "insert into session (ticket_hash, user_id, company_id, state, remote_addr, created_at, \
+                      last_seen_at, expires_at) values ($1, $2, $3, 'open', $4, $5, $5, $6)";
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn open_session(&self, new: NewSession) -> Result<SessionOpen> {
+        let now = new.now;
+        on_pool!(self, p, d => {
+            let mut tx = p.begin_with(d.begin()).await?;
+            let mut ended: Vec<String> = sqlx::query_scalar(EXPIRE_IDLE_OF_COMPANY)
+                .bind(new.company_id)
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+            let replaced: Option<String> = sqlx::query_scalar(TAKE_OVER)
+                .bind(new.company_id)
+                .bind(now)
+                .bind(new.user_id)
+                .bind(&new.remote_addr)
+                .fetch_optional(&mut *tx)
+                .await?;
+            ended.extend(replaced.clone());
+            for ticket in &ended {
+                sqlx::query(RELEASE_BY_TICKET).bind(now).bind(ticket).execute(&mut *tx).await?;
+            }
+            if !ended.is_empty() {
+                settle_dependents!(tx, now);
+            }
+            let holder: Option<(String, Option<String>, DateTime<Utc>)> =
+                sqlx::query_as(HOLDER).bind(new.company_id).fetch_optional(&mut *tx).await?;
+            if let Some((holder, holder_addr, expires_at)) = holder {
+                tx.commit().await?;
+                return Ok(SessionOpen::Busy { holder, holder_addr, expires_at });
+            }
+            let inserted = sqlx::query(INSERT)
+                .bind(&new.ticket_hash.0)
+                .bind(new.user_id)
+                .bind(new.company_id)
+                .bind(&new.remote_addr)
+                .bind(now)
+                .bind(new.expires_at)
+                .execute(&mut *tx)
+                .await;
+            match inserted {
+                Ok(_) => tx.commit().await?,
+                Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
+                    // Another replica opened a session between our check and
+                    // our insert; the partial unique index kept the rule.
+                    tx.rollback().await?;
+                    return Ok(SessionOpen::Busy {
+                        holder: "another connector".to_owned(),
+                        holder_addr: None,
+                        expires_at: new.expires_at,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+            Ok(SessionOpen::Opened { replaced: replaced.map(TicketHash) })
+        })
+    }
+
+    async fn session(&self, ticket: &TicketHash) -> Result<Option<Session>> {
+        let sql = format!("{SESSION} where s.ticket_hash = $1");
+        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).bind(&ticket.0).fetch_optional(p).await?))
+    }
+
+    async fn touch_session(&self, ticket: &TicketHash, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result {
+        let sql = "update session set last_seen_at = $2, expires_at = $3 where ticket_hash = $1 and state = 'open'";
+        on_pool!(self, p, _d => sqlx::query(sql).bind(&ticket.0).bind(now).bind(expires_at).execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn set_session_error(&self, ticket: &TicketHash, problem: Option<&str>, last_error: &str) -> Result {
+        let sql = "update session set last_error = $3, first_problem = coalesce(first_problem, $2) \
+                   where ticket_hash = $1";
+        on_pool!(self, p, _d => sqlx::query(sql).bind(&ticket.0).bind(problem).bind(last_error).execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn set_session_file(&self, ticket: &TicketHash, company_file_name: &str, qbxml_version: &str) -> Result {
+        let sql = "update session set company_file_name = $2, qbxml_version = $3 where ticket_hash = $1";
+        on_pool!(self, p, _d => sqlx::query(sql)
+            .bind(&ticket.0)
+            .bind(company_file_name)
+            .bind(qbxml_version)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
+    async fn close_session(&self, ticket: &TicketHash, now: DateTime<Utc>) -> Result<Option<Session>> {
+        let close = "update session set state = 'closed', closed_at = $2, last_seen_at = $2 \
+                     where ticket_hash = $1 and state = 'open'";
+        on_pool!(self, p, d => {
+            let mut tx = p.begin_with(d.begin()).await?;
+            sqlx::query(close).bind(&ticket.0).bind(now).execute(&mut *tx).await?;
+            let released = sqlx::query(RELEASE_BY_TICKET).bind(now).bind(&ticket.0).execute(&mut *tx).await?;
+            if released.rows_affected() > 0 {
+                settle_dependents!(tx, now);
+            }
+            tx.commit().await?;
+        });
+        self.session(ticket).await
+    }
+
+    async fn recover_expired(&self, now: DateTime<Utc>) -> Result<Recovered> {
+        on_pool!(self, p, d => {
+            let mut tx = p.begin_with(d.begin()).await?;
+            let expired: Vec<String> = sqlx::query_scalar(EXPIRE_IDLE).bind(now).fetch_all(&mut *tx).await?;
+            let mut leases = 0;
+            for ticket in &expired {
+                leases += sqlx::query(RELEASE_BY_TICKET).bind(now).bind(ticket).execute(&mut *tx).await?.rows_affected();
+            }
+            leases += sqlx::query(RELEASE_LAPSED).bind(now).execute(&mut *tx).await?.rows_affected();
+            if leases > 0 {
+                settle_dependents!(tx, now);
+            }
+            tx.commit().await?;
+            Ok(Recovered { sessions: expired.len() as u64, leases })
+        })
+    }
+}
