@@ -67,6 +67,7 @@ pub enum Command {
     /// Explain an error code: 0x80040420, -2147220448, 3260, QBWC1012, auth.bad_password …
     Explain {
         /// The code, in any form.
+        #[arg(allow_hyphen_values = true)]
         code: String,
     },
     /// Print a complete, commented configuration file.

@@ -82,8 +82,15 @@ impl Default for Settings {
 #[error("configuration: {0}")]
 pub struct ConfigError(#[from] Box<figment::Error>);
 
-/// Environment variables with the `QBWCD_` prefix that are not settings.
-const NOT_SETTINGS: &[&str] = &["config", "test_postgres_url", "log_format"];
+/// The top-level setting names, from the defaults themselves, so an
+/// environment variable such as `QBWCD_TEST_POSTGRES_URL` or `QBWCD_CONFIG`
+/// is not mistaken for a (misspelt) setting.
+fn setting_names() -> Vec<String> {
+    match toml::Value::try_from(Settings::default()) {
+        Ok(toml::Value::Table(t)) => t.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
 
 impl Settings {
     /// Loads defaults, then `file` (if any), then `QBWCD_*` variables, then
@@ -97,7 +104,11 @@ impl Settings {
         if let Some(path) = file {
             fig = fig.merge(Toml::file_exact(path));
         }
-        let env = Env::prefixed("QBWCD_").split("__").filter(|k| !NOT_SETTINGS.contains(&k.as_str()));
+        let names = setting_names();
+        let env = Env::prefixed("QBWCD_").split("__").filter(move |k| {
+            let top = k.as_str().split("__").next().unwrap_or_default();
+            names.iter().any(|n| n.eq_ignore_ascii_case(top))
+        });
         fig = fig.merge(env);
         for (key, value) in overrides {
             fig = fig.merge(Serialized::default(key, value));

@@ -112,7 +112,7 @@ impl Qbwc {
             Ok(None) => return self.refuse(user.username.as_str(), Some(user), Refusal::NoCompany, ctx).await,
             Err(e) => return store_down(e),
         };
-        let depth = match self.store.queue_depth(company.id).await {
+        let depth = match self.store.queue_depth(company.id, now).await {
             Ok(d) => d,
             Err(e) => return store_down(e),
         };

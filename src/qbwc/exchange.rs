@@ -270,7 +270,7 @@ impl Qbwc {
 
     /// Progress after `just_done` more jobs of this session.
     async fn progress(&self, session: &Session, just_done: i64) -> Result<i32, StoreError> {
-        let remaining = self.store.queue_depth(session.company_id).await?;
+        let remaining = self.store.queue_depth(session.company_id, self.now()).await?;
         Ok(progress(session.jobs_done + session.jobs_failed + just_done, remaining))
     }
 

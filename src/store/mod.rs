@@ -134,8 +134,10 @@ pub trait JobStore: Send + Sync + 'static {
     /// Releases the leases of a ticket: reads back to the queue (or failed
     /// when out of attempts), writes to `unknown`.
     async fn release_leases(&self, ticket: &TicketHash, now: DateTime<Utc>) -> Result<u64>;
-    /// How many jobs the company's next session could be sent now.
-    async fn queue_depth(&self, company_id: i64) -> Result<i64>;
+    /// How many jobs the company's next session could be sent: queued
+    /// ones, and reads whose lease lapsed at `now` (they are requeued when
+    /// the next session opens).
+    async fn queue_depth(&self, company_id: i64, now: DateTime<Utc>) -> Result<i64>;
     /// Puts a failed or cancelled job back in the queue (held while its
     /// dependencies are not done). [`StoreError::Conflict`] in other states.
     async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> Result<Job>;

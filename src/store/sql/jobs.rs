@@ -281,9 +281,10 @@ impl JobStore for SqlStore {
         })
     }
 
-    async fn queue_depth(&self, company_id: i64) -> Result<i64> {
-        let sql = "select count(*) from job where company_id = $1 and state = 'queued'";
-        Ok(on_pool!(self, p, _d => sqlx::query_scalar(sql).bind(company_id).fetch_one(p).await?))
+    async fn queue_depth(&self, company_id: i64, now: DateTime<Utc>) -> Result<i64> {
+        let sql = "select count(*) from job where company_id = $1 and (state = 'queued' \
+                   or (state = 'sent' and kind = 'read' and lease_expires_at <= $2))";
+        Ok(on_pool!(self, p, _d => sqlx::query_scalar(sql).bind(company_id).bind(now).fetch_one(p).await?))
     }
 
     async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> Result<Job> {

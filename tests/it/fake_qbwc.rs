@@ -1,0 +1,404 @@
+//! A simulated Web Connector speaking real SOAP over HTTP exactly as the
+//! captures show it (headers, one-line envelopes, default namespace on the
+//! operation, `<x />` for empty strings), and a simulated QuickBooks that
+//! answers qbXML.
+
+use std::sync::{Arc, Mutex};
+
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+
+const INTUIT: &[u8] = b"http://developer.intuit.com/";
+const ENVELOPE_OPEN: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\"><soap:Body>";
+const ENVELOPE_CLOSE: &str = "</soap:Body></soap:Envelope>";
+
+/// The HCP answer of the capture (QuickBooks Pro 2006, qbXML 1.0–5.0),
+/// with this connector's OwnerID and FileID substituted when given.
+pub fn hcp_response(owner_id: Option<&str>, file_id: Option<&str>) -> String {
+    let capture = include_str!("../fixtures/soap/sendRequestXML.xml");
+    let start = capture.find("<strHCPResponse>").map(|i| i + "<strHCPResponse>".len()).unwrap_or(0);
+    let end = capture.find("</strHCPResponse>").unwrap_or(capture.len());
+    let mut hcp = unescape(&capture[start..end]);
+    if let Some(o) = owner_id {
+        hcp = hcp.replace("{68b5925b-4347-4784-e58d-35a2d190962f}", &format!("{{{o}}}"));
+    }
+    if let Some(f) = file_id {
+        hcp = hcp.replace("{ee032e95-47f7-2564-096f-2d4545fcb021}", &format!("{{{f}}}"));
+    }
+    hcp
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&")
+}
+
+/// Escapes text the way the .NET client does: `& < >`, quotes left alone.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn param(name: &str, value: &str) -> String {
+    if value.is_empty() {
+        format!("<{name} />")
+    } else {
+        format!("<{name}>{}</{name}>", escape(value))
+    }
+}
+
+/// What one whole session looked like from the client's side.
+#[derive(Debug, Default)]
+pub struct SessionLog {
+    pub auth: Vec<String>,
+    pub requests: Vec<String>,
+    pub progress: Vec<i32>,
+    pub last_error: Option<String>,
+    pub close: Option<String>,
+}
+
+/// A simulated Web Connector for one user.
+#[derive(Clone)]
+pub struct FakeWebConnector {
+    client: reqwest::Client,
+    url: String,
+    pub username: String,
+    pub password: String,
+    pub company_file: String,
+    pub hcp: String,
+    pub major: i32,
+    pub minor: i32,
+    pub qb: FakeQuickBooks,
+}
+
+impl FakeWebConnector {
+    pub fn new(url: &str, username: &str, password: &str) -> Self {
+        FakeWebConnector {
+            client: reqwest::Client::builder().pool_max_idle_per_host(4).build().expect("client"),
+            url: url.to_owned(),
+            username: username.to_owned(),
+            password: password.to_owned(),
+            company_file: "C:\\KPALMER\\QBW\\Test Company.QBW".to_owned(),
+            hcp: hcp_response(None, None),
+            major: 5,
+            minor: 0,
+            qb: FakeQuickBooks::default(),
+        }
+    }
+
+    /// POSTs one call with the real client's headers; returns the body.
+    pub async fn post(&self, method: &str, params: &str) -> String {
+        let body = if params.is_empty() {
+            format!("{ENVELOPE_OPEN}<{method} xmlns=\"http://developer.intuit.com/\" />{ENVELOPE_CLOSE}")
+        } else {
+            format!(
+                "{ENVELOPE_OPEN}<{method} xmlns=\"http://developer.intuit.com/\">{params}</{method}>{ENVELOPE_CLOSE}"
+            )
+        };
+        self.post_raw(method, body.into_bytes()).await
+    }
+
+    /// POSTs bytes as-is (captures, hostile bodies); asserts the HTTP shape
+    /// the client needs: 200 and `text/xml; charset=utf-8`.
+    pub async fn post_raw(&self, method: &str, body: Vec<u8>) -> String {
+        let resp = self
+            .client
+            .post(&self.url)
+            .header("User-Agent", "Mozilla/4.0 (compatible; MSIE 6.0; MS Web Services Client Protocol 2.0.50727.1433)")
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .header("SOAPAction", format!("\"http://developer.intuit.com/{method}\""))
+            .header("Expect", "100-continue")
+            .body(body)
+            .send()
+            .await
+            .expect("POST /qbwc");
+        assert_eq!(resp.status(), 200, "{method} must answer 200");
+        assert_eq!(
+            resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
+            Some("text/xml; charset=utf-8"),
+            "{method} content type"
+        );
+        resp.text().await.expect("body")
+    }
+
+    pub async fn server_version(&self) -> String {
+        single(&self.post("serverVersion", "").await, "serverVersion")
+    }
+
+    pub async fn client_version(&self, v: &str) -> String {
+        single(&self.post("clientVersion", &param("strVersion", v)).await, "clientVersion")
+    }
+
+    pub async fn authenticate(&self) -> Vec<String> {
+        let p = format!("{}{}", param("strUserName", &self.username), param("strPassword", &self.password));
+        strings(&self.post("authenticate", &p).await)
+    }
+
+    pub async fn send_request_xml(&self, ticket: &str, hcp: &str) -> String {
+        let p = format!(
+            "{}{}{}{}{}{}",
+            param("ticket", ticket),
+            param("strHCPResponse", hcp),
+            param("strCompanyFileName", &self.company_file),
+            param("qbXMLCountry", "US"),
+            param("qbXMLMajorVers", &self.major.to_string()),
+            param("qbXMLMinorVers", &self.minor.to_string()),
+        );
+        single(&self.post("sendRequestXML", &p).await, "sendRequestXML")
+    }
+
+    pub async fn receive_response_xml(&self, ticket: &str, response: &str, hresult: &str, message: &str) -> i32 {
+        let p = format!(
+            "{}{}{}{}",
+            param("ticket", ticket),
+            param("response", response),
+            param("hresult", hresult),
+            param("message", message)
+        );
+        let text = single(&self.post("receiveResponseXML", &p).await, "receiveResponseXML");
+        text.trim().parse().unwrap_or_else(|_| panic!("receiveResponseXMLResult {text:?} is not an integer"))
+    }
+
+    pub async fn connection_error(&self, ticket: &str, hresult: &str, message: &str) -> String {
+        let p = format!("{}{}{}", param("ticket", ticket), param("hresult", hresult), param("message", message));
+        single(&self.post("connectionError", &p).await, "connectionError")
+    }
+
+    pub async fn get_last_error(&self, ticket: &str) -> String {
+        single(&self.post("getLastError", &param("ticket", ticket)).await, "getLastError")
+    }
+
+    pub async fn close_connection(&self, ticket: &str) -> String {
+        single(&self.post("closeConnection", &param("ticket", ticket)).await, "closeConnection")
+    }
+
+    /// One whole run, as the real client does it.
+    pub async fn run_session(&self) -> SessionLog {
+        let mut log = SessionLog::default();
+        self.server_version().await;
+        self.client_version("2.0.0.116").await;
+        log.auth = self.authenticate().await;
+        let status = log.auth.get(1).cloned().unwrap_or_default();
+        if matches!(status.as_str(), "none" | "nvu" | "busy") {
+            return log;
+        }
+        let ticket = log.auth[0].clone();
+        let mut first = true;
+        loop {
+            let hcp = if first { self.hcp.clone() } else { String::new() };
+            first = false;
+            let request = self.send_request_xml(&ticket, &hcp).await;
+            if request.is_empty() {
+                log.last_error = Some(self.get_last_error(&ticket).await);
+                break;
+            }
+            log.requests.push(request.clone());
+            let pct = match self.qb.process(&request) {
+                Answer::Xml(xml) => self.receive_response_xml(&ticket, &xml, "", "").await,
+                Answer::Hresult(h, m) => self.receive_response_xml(&ticket, "", &h, &m).await,
+                Answer::Vanish => return log,
+            };
+            log.progress.push(pct);
+            if pct < 0 {
+                log.last_error = Some(self.get_last_error(&ticket).await);
+                break;
+            }
+            if pct >= 100 {
+                break;
+            }
+        }
+        log.close = Some(self.close_connection(&ticket).await);
+        log
+    }
+}
+
+/// The text of `{intuit}*Result`, checking the reply's shape on the way.
+pub fn single(body: &str, method: &str) -> String {
+    let (name, values) = result_of(body);
+    assert_eq!(name, format!("{method}Result"), "result element of {method} in {body}");
+    values.into_iter().next().unwrap_or_default()
+}
+
+/// The `<string>` items of an `authenticateResult`.
+pub fn strings(body: &str) -> Vec<String> {
+    let (name, values) = result_of(body);
+    assert_eq!(name, "authenticateResult", "{body}");
+    values
+}
+
+/// Finds the `…Result` element (in the Intuit namespace, inside
+/// `…Response` in a SOAP 1.1 Body) and returns its name and text, or the
+/// texts of its `<string>` children.
+pub fn result_of(body: &str) -> (String, Vec<String>) {
+    let mut r = NsReader::from_str(body);
+    let mut depth = 0;
+    let mut result_name = String::new();
+    let mut result_depth = 0;
+    let mut texts: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut in_string = false;
+    loop {
+        let (ns, ev) = r.read_resolved_event().expect("well-formed reply");
+        match ev {
+            Event::Start(e) => {
+                depth += 1;
+                let local = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                if depth == 4 && local.ends_with("Result") {
+                    assert!(matches!(ns, ResolveResult::Bound(n) if n.as_ref() == INTUIT), "{local} namespace");
+                    result_name = local;
+                    result_depth = depth;
+                    current.clear();
+                } else if result_depth > 0 && depth == result_depth + 1 && local == "string" {
+                    assert!(matches!(ns, ResolveResult::Bound(n) if n.as_ref() == INTUIT), "string namespace");
+                    in_string = true;
+                    current.clear();
+                }
+            }
+            Event::Empty(e) => {
+                let local = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                if depth == 3 && local.ends_with("Result") {
+                    result_name = local;
+                } else if result_depth > 0 && local == "string" {
+                    texts.push(String::new());
+                }
+            }
+            Event::Text(t) => current.push_str(&t.unescape().expect("text")),
+            Event::End(_) => {
+                if in_string {
+                    texts.push(std::mem::take(&mut current));
+                    in_string = false;
+                } else if depth == result_depth && result_depth > 0 {
+                    if texts.is_empty() {
+                        texts.push(std::mem::take(&mut current));
+                    }
+                    result_depth = 0;
+                }
+                depth -= 1;
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert!(!result_name.is_empty(), "no …Result element in {body}");
+    (result_name, texts)
+}
+
+/// What the simulated QuickBooks does with the next request.
+#[derive(Clone, Debug)]
+pub enum Script {
+    /// Answer every request with status 0.
+    Ok,
+    /// Answer the first request with this status.
+    Status(i64, &'static str, &'static str),
+    /// The request processor throws: `hresult`, `message`.
+    Hresult(&'static str, &'static str),
+    /// Apply the request, then the connection dies before the answer.
+    Vanish,
+}
+
+/// What the Web Connector passes back.
+pub enum Answer {
+    Xml(String),
+    Hresult(String, String),
+    Vanish,
+}
+
+/// A simulated QuickBooks: records every request it applied, answers
+/// according to a script (then `Ok`).
+#[derive(Clone, Default)]
+pub struct FakeQuickBooks {
+    inner: Arc<Mutex<QbState>>,
+}
+
+#[derive(Default)]
+struct QbState {
+    script: std::collections::VecDeque<Script>,
+    applied: Vec<String>,
+    versions: Vec<String>,
+}
+
+impl FakeQuickBooks {
+    pub fn script(&self, s: Script) {
+        self.inner.lock().unwrap().script.push_back(s);
+    }
+
+    /// Names of the requests applied (`CustomerAddRq:requestID`), in order.
+    pub fn applied(&self) -> Vec<String> {
+        self.inner.lock().unwrap().applied.clone()
+    }
+
+    /// The `<?qbxml version?>` of every request set seen.
+    pub fn versions(&self) -> Vec<String> {
+        self.inner.lock().unwrap().versions.clone()
+    }
+
+    pub fn process(&self, qbxml: &str) -> Answer {
+        let mut st = self.inner.lock().unwrap();
+        let version = qbxml
+            .split("<?qbxml version=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("every request set carries <?qbxml version?>")
+            .to_owned();
+        st.versions.push(version);
+        let requests = request_elements(qbxml);
+        let script = st.script.pop_front().unwrap_or(Script::Ok);
+        if let Script::Hresult(h, m) = script {
+            return Answer::Hresult(h.into(), m.into());
+        }
+        let mut out = String::from("<?xml version=\"1.0\" ?>\n<QBXML>\n<QBXMLMsgsRs>\n");
+        for (i, (name, rid)) in requests.iter().enumerate() {
+            st.applied.push(format!("{name}:{rid}"));
+            let rs = format!("{}Rs", name.trim_end_matches("Rq"));
+            let ret = format!("{}Ret", name.trim_end_matches("Rq").trim_end_matches("Query").trim_end_matches("Add"));
+            match (&script, i) {
+                (Script::Status(code, sev, msg), 0) => out.push_str(&format!(
+                    "<{rs} requestID=\"{rid}\" statusCode=\"{code}\" statusSeverity=\"{sev}\" statusMessage=\"{}\" />\n",
+                    msg.replace('"', "&quot;")
+                )),
+                _ => out.push_str(&format!(
+                    "<{rs} requestID=\"{rid}\" statusCode=\"0\" statusSeverity=\"Info\" statusMessage=\"Status OK\">\n<{ret}><ListID>{}-1</ListID><Name>Caf\u{e9} &amp; Sons &lt;x&gt;</Name></{ret}>\n</{rs}>\n",
+                    st.applied.len()
+                )),
+            }
+        }
+        out.push_str("</QBXMLMsgsRs>\n</QBXML>\n");
+        if matches!(script, Script::Vanish) {
+            return Answer::Vanish;
+        }
+        Answer::Xml(out)
+    }
+}
+
+/// `(name, requestID)` of each request element in a message set
+/// (`QBXML/QBXMLMsgsRq/*`).
+fn request_elements(qbxml: &str) -> Vec<(String, String)> {
+    let mut r = quick_xml::Reader::from_str(qbxml);
+    let mut depth = 0usize;
+    let mut out = Vec::new();
+    loop {
+        let (e, opens) = match r.read_event().expect("QuickBooks parses the request") {
+            Event::Start(e) => (e, true),
+            Event::Empty(e) => (e, false),
+            Event::End(_) => {
+                depth -= 1;
+                continue;
+            }
+            Event::Eof => break,
+            _ => continue,
+        };
+        if depth == 2 {
+            let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+            let rid = e
+                .attributes()
+                .flatten()
+                .find(|a| a.key.as_ref() == b"requestID")
+                .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+                .unwrap_or_default();
+            out.push((name, rid));
+        }
+        if opens {
+            depth += 1;
+        }
+    }
+    out
+}

@@ -1,0 +1,216 @@
+//! The test harness: a fresh database per test on each backend, the server
+//! on a random port, and typed helpers for arranging data.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use qbwcd::app::{self, AppState};
+use qbwcd::clock::ManualClock;
+use qbwcd::config::Settings;
+use qbwcd::queue::{submit, Job, SubmitOptions};
+use qbwcd::store::{AccountStore, Company, NewCompany, NewUser, PoolOptions, SqlStore, Store};
+use qbwcd::types::{CompanySlug, Username};
+use secrecy::SecretString;
+use sqlx::postgres::PgConnectOptions;
+use tokio::sync::oneshot;
+
+use crate::fake_qbwc::FakeWebConnector;
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The Postgres server tests may use (CI sets it).
+pub fn postgres_url() -> Option<String> {
+    std::env::var("QBWCD_TEST_POSTGRES_URL").ok().filter(|s| !s.trim().is_empty())
+}
+
+/// Runs a test body once per backend: SQLite always, Postgres when
+/// `QBWCD_TEST_POSTGRES_URL` is set (otherwise it says it was skipped).
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::helpers::postgres_url().is_none() {
+                    eprintln!("skipped: QBWCD_TEST_POSTGRES_URL is not set");
+                    return;
+                }
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+/// A database that lives as long as the test: a SQLite file in a temporary
+/// directory, or a Postgres schema dropped afterwards.
+pub struct TestDb {
+    pub url: String,
+    pub store: Arc<SqlStore>,
+    _dir: Option<tempfile::TempDir>,
+    pg_schema: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("qbwcd.db").display());
+                let store = SqlStore::connect(&url, &PoolOptions::default()).await.expect("open sqlite");
+                store.migrate().await.expect("migrate sqlite");
+                TestDb { url, store: Arc::new(store), _dir: Some(dir), pg_schema: None }
+            }
+            Backend::Postgres => {
+                let base = postgres_url().expect("QBWCD_TEST_POSTGRES_URL");
+                let schema = format!("qbwcd_t_{}", uuid::Uuid::new_v4().simple());
+                let admin = sqlx::PgPool::connect(&base).await.expect("connect postgres");
+                sqlx::query(&format!("create schema {schema}")).execute(&admin).await.expect("create schema");
+                admin.close().await;
+                let options =
+                    PgConnectOptions::from_str(&base).expect("url").options([("search_path", schema.as_str())]);
+                let opts = PoolOptions { max_connections: 8, ..PoolOptions::default() };
+                let store = SqlStore::connect_postgres(options, &opts).await.expect("connect postgres");
+                store.migrate().await.expect("migrate postgres");
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+                TestDb { url, store: Arc::new(store), _dir: None, pg_schema: Some((base, schema)) }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = self.pg_schema.take() {
+            // Drop runs inside the test's runtime; use a thread of our own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                rt.block_on(async {
+                    let admin = sqlx::PgPool::connect(&base).await.ok()?;
+                    sqlx::query(&format!("drop schema if exists {schema} cascade")).execute(&admin).await.ok()?;
+                    admin.close().await;
+                    Some(())
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// The server on a random port over a fresh database.
+pub struct TestApp {
+    pub url: String,
+    pub store: Arc<SqlStore>,
+    pub clock: Arc<ManualClock>,
+    pub settings: Arc<Settings>,
+    _db: TestDb,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let db = TestDb::new(backend).await;
+        Self::spawn_on(db, tweak).await
+    }
+
+    /// Another server (a replica) on the same database.
+    pub async fn spawn_on(db: TestDb, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = Settings { database_url: db.url.clone(), ..Settings::default() };
+        settings.auth.max_concurrent_hashes = 4;
+        tweak(&mut settings);
+        let settings = Arc::new(settings);
+        let clock = Arc::new(ManualClock::new());
+        let store: Arc<dyn Store> = db.store.clone();
+        let state = AppState::new(store, settings.clone(), clock.clone()).expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = app::serve(listener, state, async move {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestApp { url: format!("http://{addr}"), store: db.store.clone(), clock, settings, _db: db, shutdown: Some(tx) }
+    }
+
+    pub async fn company(&self, slug: &str, file_path: Option<&str>) -> Company {
+        let new = NewCompany {
+            slug: CompanySlug::parse(slug).expect("slug"),
+            name: format!("{slug} Inc."),
+            file_path: file_path.map(str::to_owned),
+            file_id: uuid::Uuid::new_v4(),
+        };
+        self.store.create_company(new, self.now()).await.expect("create company")
+    }
+
+    /// A user with the standard test password (hashed with the real argon2id).
+    pub async fn user(&self, username: &str, company: &Company) -> qbwcd::store::User {
+        let hash = qbwcd::auth::hash_password(&SecretString::from(PASSWORD)).expect("hash");
+        let new = NewUser {
+            username: Username::parse(username).expect("username"),
+            company_id: company.id,
+            password_hash: hash,
+            owner_id: uuid::Uuid::new_v4(),
+        };
+        self.store.create_user(new, self.now()).await.expect("create user")
+    }
+
+    pub async fn enqueue(&self, company: &Company, qbxml: &str) -> Job {
+        self.enqueue_with(company, qbxml, SubmitOptions::default()).await
+    }
+
+    pub async fn enqueue_with(&self, company: &Company, qbxml: &str, opts: SubmitOptions) -> Job {
+        let enq = submit(self.store.as_ref(), company, qbxml, opts, 1 << 24, self.settings.max_attempts, self.now())
+            .await
+            .expect("enqueue");
+        enq.job().clone()
+    }
+
+    pub fn connector(&self, username: &str) -> FakeWebConnector {
+        FakeWebConnector::new(&format!("{}/qbwc", self.url), username, PASSWORD)
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        use qbwcd::clock::Clock;
+        self.clock.now()
+    }
+
+    pub async fn job(&self, job: &Job) -> Job {
+        use qbwcd::store::JobStore;
+        self.store.job(job.id).await.expect("job").expect("job exists")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A customer add, a write.
+pub fn customer_add(name: &str) -> String {
+    format!("<CustomerAddRq requestID=\"{name}\"><CustomerAdd><Name>{name}</Name></CustomerAdd></CustomerAddRq>")
+}
+
+/// A customer query, a read.
+pub fn customer_query(id: &str) -> String {
+    format!("<CustomerQueryRq requestID=\"{id}\"><MaxReturned>10</MaxReturned></CustomerQueryRq>")
+}

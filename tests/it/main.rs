@@ -1,0 +1,10 @@
+//! End-to-end and storage tests, one binary (one link) for all. Every test
+//! runs on SQLite, and on Postgres when `QBWCD_TEST_POSTGRES_URL` is set.
+
+mod helpers;
+
+mod captures;
+mod cli;
+mod fake_qbwc;
+mod sessions;
+mod store_contract;

@@ -1,0 +1,292 @@
+//! The store contract, written once against the traits and run on both
+//! backends: claim exclusivity, ordering, fencing, dependencies,
+//! idempotency, and one session per company.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use qbwcd::qbxml::OnError;
+use qbwcd::queue::{Completion, Enqueued, JobKind, JobState, NewJob};
+use qbwcd::store::{
+    AccountStore, Company, JobStore, NewCompany, NewSession, NewUser, SessionOpen, SessionStore, SqlStore, StoreError,
+};
+use qbwcd::types::{CompanySlug, JobId, Ticket, Username};
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestDb};
+
+both_backends!(
+    claims_are_exclusive_under_concurrency,
+    claims_follow_priority_then_arrival,
+    completion_is_fenced_on_job_attempt_and_ticket,
+    dependencies_hold_release_and_cascade,
+    an_idempotency_key_returns_the_existing_job,
+    only_one_session_per_company_is_open,
+    operator_actions_follow_the_state_rules,
+);
+
+struct Fixture {
+    _db: TestDb,
+    store: Arc<SqlStore>,
+    company: Company,
+    user_id: i64,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+async fn fixture(b: Backend) -> Fixture {
+    let db = TestDb::new(b).await;
+    let store = db.store.clone();
+    let now = chrono::Utc::now();
+    let company = store
+        .create_company(
+            NewCompany {
+                slug: CompanySlug::parse("acme").unwrap(),
+                name: "Acme".into(),
+                file_path: None,
+                file_id: uuid::Uuid::new_v4(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let user = store
+        .create_user(
+            NewUser {
+                username: Username::parse("api").unwrap(),
+                company_id: company.id,
+                password_hash: "x".into(),
+                owner_id: uuid::Uuid::new_v4(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    Fixture { _db: db, store, company, user_id: user.id, now }
+}
+
+fn job(company_id: i64, name: &str, kind: JobKind, priority: i32, deps: Vec<JobId>) -> NewJob {
+    NewJob {
+        id: JobId::new(),
+        company_id,
+        request: format!("<{name}/>"),
+        qbxml_version: None,
+        on_error: OnError::Stop,
+        request_names: vec![name.to_owned()],
+        kind,
+        priority,
+        max_attempts: 3,
+        idempotency_key: None,
+        depends_on: deps,
+        webhook_url: None,
+        now: chrono::Utc::now(),
+    }
+}
+
+async fn add(f: &Fixture, name: &str, priority: i32, deps: Vec<JobId>) -> JobId {
+    f.store.enqueue(job(f.company.id, name, JobKind::Write, priority, deps)).await.unwrap().job().id
+}
+
+fn done() -> Completion {
+    Completion {
+        state: JobState::Done,
+        response: Some("<QBXML/>".into()),
+        statuses: vec![],
+        diagnostic: None,
+        error: None,
+    }
+}
+
+async fn claims_are_exclusive_under_concurrency(b: Backend) {
+    let f = fixture(b).await;
+    for i in 0..40 {
+        add(&f, &format!("J{i}Rq"), 0, vec![]).await;
+    }
+    let lease = f.now + Duration::minutes(5);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = f.store.clone();
+        let company = f.company.id;
+        let now = f.now;
+        tasks.push(tokio::spawn(async move {
+            let ticket = Ticket::generate().hash();
+            let mut got = Vec::new();
+            while let Some(j) = store.claim_next(company, &ticket, now, lease).await.unwrap() {
+                got.push(j.id);
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((n, all.len()), (40, 40), "every job claimed exactly once");
+}
+
+async fn claims_follow_priority_then_arrival(b: Backend) {
+    let f = fixture(b).await;
+    let a = add(&f, "ARq", 0, vec![]).await;
+    let b2 = add(&f, "BRq", 1, vec![]).await;
+    let c = add(&f, "CRq", 0, vec![]).await;
+    let d = add(&f, "DRq", 1, vec![]).await;
+    let t = Ticket::generate().hash();
+    let mut order = Vec::new();
+    while let Some(j) = f.store.claim_next(f.company.id, &t, f.now, f.now + Duration::minutes(1)).await.unwrap() {
+        assert_eq!((j.state, j.attempt), (JobState::Sent, 1));
+        order.push(j.id);
+    }
+    assert_eq!(order, [b2, d, a, c]);
+}
+
+async fn completion_is_fenced_on_job_attempt_and_ticket(b: Backend) {
+    let f = fixture(b).await;
+    let id = add(&f, "ARq", 0, vec![]).await;
+    let t1 = Ticket::generate().hash();
+    let claimed = f.store.claim_next(f.company.id, &t1, f.now, f.now + Duration::minutes(1)).await.unwrap().unwrap();
+    let lease = claimed.lease().unwrap();
+
+    let mut wrong_ticket = lease.clone();
+    wrong_ticket.ticket_hash = Ticket::generate().hash();
+    let mut wrong_attempt = lease.clone();
+    wrong_attempt.attempt += 1;
+    assert!(!f.store.complete_job(&wrong_ticket, done(), f.now).await.unwrap());
+    assert!(!f.store.complete_job(&wrong_attempt, done(), f.now).await.unwrap());
+    assert_eq!(f.store.job(id).await.unwrap().unwrap().state, JobState::Sent);
+
+    assert!(f.store.complete_job(&lease, done(), f.now).await.unwrap());
+    assert_eq!(f.store.job(id).await.unwrap().unwrap().state, JobState::Done);
+    // The same answer twice does not complete twice.
+    assert!(!f.store.complete_job(&lease, done(), f.now).await.unwrap());
+}
+
+async fn dependencies_hold_release_and_cascade(b: Backend) {
+    let f = fixture(b).await;
+    let parent = add(&f, "ParentRq", 0, vec![]).await;
+    let child = add(&f, "ChildRq", 5, vec![parent]).await;
+    let grandchild = add(&f, "GrandRq", 5, vec![child]).await;
+    let other_parent = add(&f, "OtherRq", 0, vec![]).await;
+    let orphan = add(&f, "OrphanRq", 0, vec![other_parent]).await;
+    let state = |id| {
+        let s = f.store.clone();
+        async move { s.job(id).await.unwrap().unwrap().state }
+    };
+    assert_eq!(state(child).await, JobState::Held);
+    assert_eq!(f.store.queue_depth(f.company.id, f.now).await.unwrap(), 2);
+
+    // Completing the parent releases the child, which then goes first.
+    let t = Ticket::generate().hash();
+    let lease_until = f.now + Duration::minutes(1);
+    let p = f.store.claim_next(f.company.id, &t, f.now, lease_until).await.unwrap().unwrap();
+    assert_eq!(p.id, parent);
+    f.store.complete_job(&p.lease().unwrap(), done(), f.now).await.unwrap();
+    assert_eq!(state(child).await, JobState::Queued);
+    assert_eq!(state(grandchild).await, JobState::Held);
+    let next = f.store.claim_next(f.company.id, &t, f.now, lease_until).await.unwrap().unwrap();
+    assert_eq!(next.id, child);
+
+    // Cancelling a parent fails its dependents.
+    f.store.cancel_job(other_parent, f.now).await.unwrap();
+    assert_eq!(state(orphan).await, JobState::Failed);
+    let o = f.store.job(orphan).await.unwrap().unwrap();
+    assert_eq!(o.diagnostic.as_deref(), Some("job.dependency_failed"));
+
+    // A failed child fails its whole chain.
+    let failed = Completion { state: JobState::Failed, diagnostic: Some("qbxml.3100".into()), ..done() };
+    f.store.complete_job(&next.lease().unwrap(), failed, f.now).await.unwrap();
+    assert_eq!(state(grandchild).await, JobState::Failed);
+
+    // Depending on a job of another company, or none at all, is refused.
+    let missing = f.store.enqueue(job(f.company.id, "XRq", JobKind::Read, 0, vec![JobId::new()])).await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+    // Depending on a failed job fails at once.
+    let late = add(&f, "LateRq", 0, vec![orphan]).await;
+    assert_eq!(state(late).await, JobState::Failed);
+}
+
+async fn an_idempotency_key_returns_the_existing_job(b: Backend) {
+    let f = fixture(b).await;
+    let mut first = job(f.company.id, "ARq", JobKind::Write, 0, vec![]);
+    first.idempotency_key = Some("order-42".into());
+    let mut again = job(f.company.id, "ARq", JobKind::Write, 0, vec![]);
+    again.idempotency_key = Some("order-42".into());
+    let a = f.store.enqueue(first).await.unwrap();
+    let b2 = f.store.enqueue(again).await.unwrap();
+    assert!(matches!(a, Enqueued::Created(_)));
+    assert!(matches!(b2, Enqueued::Existing(_)));
+    assert_eq!(a.job().id, b2.job().id);
+    assert_eq!(f.store.queue_depth(f.company.id, f.now).await.unwrap(), 1);
+}
+
+async fn only_one_session_per_company_is_open(b: Backend) {
+    let f = fixture(b).await;
+    let other = f
+        .store
+        .create_user(
+            NewUser {
+                username: Username::parse("pc2").unwrap(),
+                company_id: f.company.id,
+                password_hash: "x".into(),
+                owner_id: uuid::Uuid::new_v4(),
+            },
+            f.now,
+        )
+        .await
+        .unwrap();
+    let new = |user_id, addr: &str, now| NewSession {
+        ticket_hash: Ticket::generate().hash(),
+        user_id,
+        company_id: f.company.id,
+        remote_addr: Some(addr.to_owned()),
+        now,
+        expires_at: now + Duration::minutes(15),
+    };
+    let first = new(f.user_id, "10.0.0.1", f.now);
+    let first_ticket = first.ticket_hash.clone();
+    assert!(matches!(f.store.open_session(first).await.unwrap(), SessionOpen::Opened { replaced: None }));
+    // Another user is told the company is busy, with the holder named.
+    match f.store.open_session(new(other.id, "10.0.0.2", f.now)).await.unwrap() {
+        SessionOpen::Busy { holder, .. } => assert_eq!(holder, "api"),
+        other => panic!("expected busy, got {other:?}"),
+    }
+    // The same user from the same address starts over: the old one ends.
+    match f.store.open_session(new(f.user_id, "10.0.0.1", f.now)).await.unwrap() {
+        SessionOpen::Opened { replaced } => assert_eq!(replaced, Some(first_ticket)),
+        other => panic!("expected a takeover, got {other:?}"),
+    }
+    // After the idle expiry anyone may start.
+    let later = f.now + Duration::minutes(16);
+    assert!(matches!(
+        f.store.open_session(new(other.id, "10.0.0.2", later)).await.unwrap(),
+        SessionOpen::Opened { .. }
+    ));
+}
+
+async fn operator_actions_follow_the_state_rules(b: Backend) {
+    let f = fixture(b).await;
+    let id = add(&f, "ARq", 0, vec![]).await;
+    assert!(matches!(f.store.retry_job(id, f.now).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(f.store.resolve_job(id, true, f.now).await, Err(StoreError::Conflict(_))));
+    let c = f.store.cancel_job(id, f.now).await.unwrap();
+    assert_eq!(c.state, JobState::Cancelled);
+    let r = f.store.retry_job(id, f.now).await.unwrap();
+    assert_eq!(r.state, JobState::Queued);
+
+    // A write whose lease was released becomes unknown; only resolve moves it.
+    let t = Ticket::generate().hash();
+    let j = f.store.claim_next(f.company.id, &t, f.now, f.now + Duration::minutes(1)).await.unwrap().unwrap();
+    assert_eq!(j.id, id);
+    f.store.release_leases(&t, f.now).await.unwrap();
+    assert_eq!(f.store.job(id).await.unwrap().unwrap().state, JobState::Unknown);
+    let err = f.store.retry_job(id, f.now).await.unwrap_err().to_string();
+    assert!(err.contains("resolve"), "{err}");
+    assert!(matches!(f.store.cancel_job(id, f.now).await, Err(StoreError::Conflict(_))));
+    let back = f.store.resolve_job(id, false, f.now).await.unwrap();
+    assert_eq!(back.state, JobState::Queued);
+    let j = f.store.claim_next(f.company.id, &t, f.now, f.now + Duration::minutes(1)).await.unwrap().unwrap();
+    f.store.release_leases(&t, f.now).await.unwrap();
+    let applied = f.store.resolve_job(j.id, true, f.now).await.unwrap();
+    assert_eq!(applied.state, JobState::Done);
+}
