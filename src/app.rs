@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/qbwc/support", get(support))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .nest("/api/v1", crate::api::router(&state))
         .with_state(state)
 }
 

@@ -64,6 +64,9 @@ pub enum Command {
     /// Inspect and act on jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Manage API tokens (bearer tokens for /api/v1).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Explain an error code: 0x80040420, -2147220448, 3260, QBWC1012, auth.bad_password …
     Explain {
         /// The code, in any form.
@@ -129,6 +132,27 @@ pub enum UserCommand {
     Disable {
         /// User name.
         username: String,
+    },
+}
+
+/// `token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once and stored only as a hash.
+    Create {
+        /// A name for the application or person using it.
+        name: String,
+    },
+    /// List tokens (names and dates, never the tokens).
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: requests with it are refused from now on.
+    Revoke {
+        /// The token's name.
+        name: String,
     },
 }
 

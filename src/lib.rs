@@ -5,6 +5,7 @@
 //! and [`qbxml`] are leaves everyone may use.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;

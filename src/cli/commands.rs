@@ -6,13 +6,13 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Cli, Command, CompanyCommand, JobsCommand, UserCommand};
+use super::{Cli, Command, CompanyCommand, JobsCommand, TokenCommand, UserCommand};
 use crate::app::{self, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::diagnostics::catalog;
 use crate::queue::{submit, Job, JobFilter, JobState, SubmitOptions};
-use crate::store::{redact_url, AccountStore, JobStore, NewCompany, NewUser, PoolOptions, SqlStore};
+use crate::store::{redact_url, AccountStore, JobStore, NewCompany, NewUser, PoolOptions, SqlStore, TokenStore};
 use crate::types::{CompanySlug, JobId, Username};
 
 /// Runs one parsed command line.
@@ -56,6 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Jobs(c) => jobs(&open(&settings).await?, c).await,
+        Command::Token(c) => token(&open(&settings).await?, c).await,
     }
 }
 
@@ -376,4 +377,40 @@ fn print_job(j: &Job) {
         Some(r) => println!("response ({} bytes)\n{r}", r.len()),
         None => println!("response   (none yet)"),
     }
+}
+
+async fn token(store: &SqlStore, cmd: TokenCommand) -> anyhow::Result<()> {
+    let now = SystemClock.now();
+    match cmd {
+        TokenCommand::Create { name } => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 100 {
+                bail!("a token name must be 1 to 100 characters");
+            }
+            let token = crate::api::generate_token();
+            store.create_token(name, &crate::api::hash_token(&token), now).await?;
+            eprintln!("token {name:?} created; it is shown once — store it now:");
+            println!("{token}");
+        }
+        TokenCommand::List { json } => {
+            let list = store.list_tokens().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!("{:<32} {:<20} {:<20} STATUS", "NAME", "CREATED", "LAST USED");
+                let fmt = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "never".into())
+                };
+                for t in list {
+                    let status = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                    println!("{:<32} {:<20} {:<20} {status}", t.name, fmt(Some(t.created_at)), fmt(t.last_used_at));
+                }
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            store.revoke_token(&name, now).await?;
+            println!("token {name:?} revoked");
+        }
+    }
+    Ok(())
 }

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use models::{
-    Company, CompanyFacts, Event, NewCompany, NewEvent, NewSession, NewUser, Recovered, Session, SessionOpen, User,
+    ApiToken, Company, CompanyFacts, Event, NewCompany, NewEvent, NewSession, NewUser, Recovered, Session, SessionOpen,
+    User,
 };
 pub use sql::{Backend, SqlStore};
 
@@ -45,8 +46,8 @@ pub enum StoreError {
 pub type Result<T = ()> = std::result::Result<T, StoreError>;
 
 /// Everything qbwcd keeps: the four parts below, on one database.
-pub trait Store: AccountStore + SessionStore + JobStore + EventStore {}
-impl<T: AccountStore + SessionStore + JobStore + EventStore> Store for T {}
+pub trait Store: AccountStore + SessionStore + JobStore + EventStore + TokenStore {}
+impl<T: AccountStore + SessionStore + JobStore + EventStore + TokenStore> Store for T {}
 
 /// Companies and Web Connector users.
 #[async_trait]
@@ -155,4 +156,17 @@ pub trait EventStore: Send + Sync + 'static {
     async fn record_event(&self, event: NewEvent) -> Result<i64>;
     /// Latest events, newest first.
     async fn list_events(&self, company_id: Option<i64>, limit: i64) -> Result<Vec<Event>>;
+}
+
+/// API bearer tokens (stored as hashes).
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Adds a token. [`StoreError::Conflict`] if the name exists.
+    async fn create_token(&self, name: &str, token_hash: &str, now: DateTime<Utc>) -> Result<ApiToken>;
+    /// The live (not revoked) token with this hash, marking it used.
+    async fn use_token(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<ApiToken>>;
+    /// All tokens, revoked ones included.
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>>;
+    /// Revokes a token by name. [`StoreError::NotFound`] if there is none.
+    async fn revoke_token(&self, name: &str, now: DateTime<Utc>) -> Result;
 }

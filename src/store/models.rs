@@ -226,3 +226,18 @@ pub struct NewEvent {
     /// One line; never a secret or a qbXML body.
     pub message: String,
 }
+
+/// An API bearer token (its hash stays in the database).
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct ApiToken {
+    /// Row id.
+    pub id: i64,
+    /// A name people recognise (`billing-app`).
+    pub name: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last accepted.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Revoked at; a revoked token is refused.
+    pub revoked_at: Option<DateTime<Utc>>,
+}

@@ -186,6 +186,20 @@ impl TestApp {
         FakeWebConnector::new(&format!("{}/qbwc", self.url), username, PASSWORD)
     }
 
+    /// A fresh API token.
+    pub async fn token(&self) -> String {
+        use qbwcd::store::TokenStore;
+        let token = qbwcd::api::generate_token();
+        let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+        self.store.create_token(&name, &qbwcd::api::hash_token(&token), self.now()).await.expect("token");
+        token
+    }
+
+    /// An API client authenticated with a fresh token.
+    pub async fn api(&self) -> ApiClient {
+        ApiClient { base: format!("{}/api/v1", self.url), token: self.token().await, http: reqwest::Client::new() }
+    }
+
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         use qbwcd::clock::Clock;
         self.clock.now()
@@ -213,4 +227,38 @@ pub fn customer_add(name: &str) -> String {
 /// A customer query, a read.
 pub fn customer_query(id: &str) -> String {
     format!("<CustomerQueryRq requestID=\"{id}\"><MaxReturned>10</MaxReturned></CustomerQueryRq>")
+}
+
+/// A JSON API client for tests.
+pub struct ApiClient {
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+impl ApiClient {
+    /// Sends a request; returns the status and the JSON body (Null if none).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("API request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod api;
 mod captures;
 mod cli;
 mod fake_qbwc;

@@ -11,6 +11,7 @@ mod accounts;
 mod events;
 mod jobs;
 mod sessions;
+mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;

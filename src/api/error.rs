@@ -1,0 +1,103 @@
+//! One error body for every API failure: `{code, message, diagnostic?}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::diagnostics::Finding;
+use crate::queue::SubmitError;
+use crate::store::StoreError;
+
+/// An API failure with its HTTP status.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code (`not_found`, `invalid_qbxml`, …).
+    pub code: &'static str,
+    /// What went wrong and what to change.
+    pub message: String,
+    /// The catalog entry, where one applies.
+    pub diagnostic: Option<Finding>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnostic: Option<&'a Finding>,
+}
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), diagnostic: None }
+    }
+
+    /// 400.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 401.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid API token is required: Authorization: Bearer <token> (create one with `qbwcd token create NAME`)",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, error = %self.message, "API request failed");
+        }
+        let body = Body { code: self.code, message: &self.message, diagnostic: self.diagnostic.as_ref() };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            StoreError::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
+            other => {
+                let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", other.to_string());
+                err.diagnostic = Some(Finding::from_code("server.database_unavailable"));
+                err
+            }
+        }
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
+            SubmitError::Store(s) => s.into(),
+            SubmitError::Invalid(_) | SubmitError::ControlCharacter(_) => {
+                ApiError::bad_request("invalid_qbxml", e.to_string())
+            }
+            SubmitError::BadIdempotencyKey => ApiError::bad_request("invalid_request", e.to_string()),
+        }
+    }
+}
+
+/// Turns axum's JSON extraction failures into the common error shape.
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
+        let status = r.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "invalid_request" };
+        ApiError::new(status, code, r.body_text())
+    }
+}
