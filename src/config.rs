@@ -34,6 +34,11 @@ pub struct Settings {
     pub lease_seconds: u64,
     /// Times a read is sent before it fails.
     pub max_attempts: i32,
+    /// Live sessions: with a value above 0, a session whose queue runs empty
+    /// stays open this many seconds (the Web Connector asks every five
+    /// seconds), so new work reaches QuickBooks within seconds. 0 ends the
+    /// session as soon as the queue is empty.
+    pub live_idle_seconds: u64,
     /// What `authenticate` tells a second connector of a busy company to
     /// wait, in seconds (authRet[2]).
     pub postpone_seconds: u32,
@@ -65,6 +70,7 @@ impl Default for Settings {
             session_idle_seconds: 900,
             lease_seconds: 900,
             max_attempts: 3,
+            live_idle_seconds: 0,
             postpone_seconds: 60,
             min_client_version: String::new(),
             reaper_interval_seconds: 30,

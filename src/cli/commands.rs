@@ -300,13 +300,20 @@ async fn jobs(store: &SqlStore, cmd: JobsCommand) -> anyhow::Result<()> {
         }
         JobsCommand::Show { id, json } => {
             let job = store.job(parse_job_id(&id)?).await?.ok_or_else(|| anyhow!("no job {id}"))?;
+            let pages = if job.iterates { store.pages(job.id, job.attempt).await? } else { Vec::new() };
             if json {
                 let mut v = serde_json::to_value(&job)?;
                 v["request"] = job.request.clone().into();
                 v["response"] = job.response.clone().into();
+                if job.iterates {
+                    v["pages"] = serde_json::to_value(&pages)?;
+                }
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print_job(&job);
+                for p in &pages {
+                    println!("page {} ({} bytes)\n{}", p.page, p.response.len(), p.response);
+                }
             }
         }
         JobsCommand::Retry { id } => {
@@ -375,6 +382,7 @@ fn print_job(j: &Job) {
     }
     match &j.response {
         Some(r) => println!("response ({} bytes)\n{r}", r.len()),
+        None if j.iterates => println!("response   in pages (below)"),
         None => println!("response   (none yet)"),
     }
 }

@@ -57,7 +57,10 @@ impl Qbwc {
         match self.store.session(ticket).await {
             Ok(Some(s)) => {
                 record_session(s.company_id, &s.username, ticket);
+                let live = s.is_live(self.now());
                 match s.last_error {
+                    // NoOp keeps a session waiting: only ever for a live one.
+                    Some(e) if e == "NoOp" && !live => Finding::from_code("session.unknown_ticket").one_line("none"),
                     Some(e) if !e.is_empty() => e,
                     _ => Finding::from_code("session.no_more_work").one_line("none"),
                 }

@@ -92,16 +92,24 @@ impl Qbwc {
                 return Ok(String::new());
             }
         }
-        let lease_until = now + Duration::seconds(i64::try_from(self.settings.lease_seconds).unwrap_or(900));
+        // An iterator this session started continues before anything else:
+        // QuickBooks keeps the iterator only for this session.
+        if let Some(job) = self.store.leased_job(ticket).await? {
+            if let (JobState::Sent, Some(iterator)) = (job.state, job.iterator_id.as_deref()) {
+                record_job(job.id);
+                if let Ok(xml) = self.request_for(&job, &qbxml::continue_iterator(&job.request, iterator), version) {
+                    record(&span, "outcome", "continued");
+                    return Ok(xml);
+                }
+            }
+        }
+        let lease_until = self.lease_until(now);
         for _ in 0..MAX_SKIPS {
             let Some(job) = self.store.claim_next(session.company_id, ticket, now, lease_until).await? else {
-                record(&span, "outcome", "no_work");
-                let done = Finding::from_code("session.no_more_work");
-                self.store.set_session_error(ticket, None, &done.one_line("none")).await?;
-                return Ok(String::new());
+                return self.nothing_to_send(ticket, &session, now).await;
             };
             record_job(job.id);
-            match self.request_for(&job, version) {
+            match self.request_for(&job, &job.request, version) {
                 Ok(xml) => {
                     record(&span, "outcome", "sent");
                     tracing::debug!(job.id = %job.id, request_bytes = xml.len(), qbxml.version = %version, "job sent");
@@ -113,8 +121,40 @@ impl Qbwc {
         Ok(String::new())
     }
 
-    /// The qbXML for a job at the session's version, or why it cannot go.
-    fn request_for(&self, job: &Job, session_version: Version) -> Result<String, Finding> {
+    fn lease_until(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        now + Duration::seconds(i64::try_from(self.settings.lease_seconds).unwrap_or(900))
+    }
+
+    /// With nothing to send: in a live session still inside its idle window,
+    /// `""` with `getLastError` answering `NoOp` (the Web Connector waits
+    /// five seconds and asks again); otherwise `""` with a closing line.
+    async fn nothing_to_send(
+        &self,
+        ticket: &TicketHash,
+        session: &Session,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<String, StoreError> {
+        let idle = now - session.last_work_at.unwrap_or(session.created_at);
+        let window = Duration::seconds(i64::try_from(self.settings.live_idle_seconds).unwrap_or(0));
+        if window > Duration::zero() && idle < window {
+            record(&Span::current(), "outcome", "noop");
+            self.store.set_session_error(ticket, None, "NoOp").await?;
+        } else {
+            record(&Span::current(), "outcome", "no_work");
+            let done = Finding::from_code("session.no_more_work");
+            self.store.set_session_error(ticket, None, &done.one_line("none")).await?;
+        }
+        Ok(String::new())
+    }
+
+    /// Whether this session stays open when the queue is empty.
+    fn is_live_mode(&self) -> bool {
+        self.settings.live_idle_seconds > 0
+    }
+
+    /// The qbXML for `body` of a job at the session's version, or why it
+    /// cannot go.
+    fn request_for(&self, job: &Job, body: &str, session_version: Version) -> Result<String, Finding> {
         let version = match job.qbxml_version.as_deref().map(Version::parse) {
             Some(Ok(asked)) if asked > session_version => {
                 return Err(Finding::from_code("version.qbxml_above_ceiling").with_detail(format!(
@@ -124,7 +164,7 @@ impl Qbwc {
             Some(Ok(asked)) => asked,
             _ => session_version,
         };
-        Ok(qbxml::wrap(&job.request, version, job.on_error(), None))
+        Ok(qbxml::wrap(body, version, job.on_error(), None))
     }
 
     /// Fails a claimed job without sending it.
@@ -217,6 +257,9 @@ impl Qbwc {
             return Ok(-1);
         }
         let (completion, finding) = match qbxml::parse_response(&response) {
+            Ok(parsed) if job.iterates && parsed.first_error().is_none() => {
+                return self.iterator_page(&session, &job, response, parsed, live).await;
+            }
             Ok(parsed) => {
                 let (state, finding) = outcome_of_answer(&parsed);
                 let error = finding.as_ref().map(|f| f.detail.clone().unwrap_or_else(|| f.entry.title.clone()));
@@ -268,10 +311,63 @@ impl Qbwc {
         self.progress(&session, 1).await
     }
 
-    /// Progress after `just_done` more jobs of this session.
+    /// Stores one page of an iterator. While QuickBooks reports more, the
+    /// job stays leased with the iterator id to continue; the last page
+    /// completes it.
+    async fn iterator_page(
+        &self,
+        session: &Session,
+        job: &Job,
+        response: String,
+        parsed: qbxml::ParsedResponse,
+        live: bool,
+    ) -> Result<i32, StoreError> {
+        let now = self.now();
+        let Some(lease) = job.lease() else {
+            return Ok(-1);
+        };
+        let lease = &lease;
+        let more = parsed.statuses.iter().find_map(|s| match (s.iterator_remaining_count, s.iterator_id.as_deref()) {
+            (Some(n), Some(id)) if n > 0 => Some(id.to_owned()),
+            _ => None,
+        });
+        let stored = self
+            .store
+            .record_page(lease, &response, &parsed.statuses, more.as_deref(), self.lease_until(now), now)
+            .await?;
+        if !stored {
+            tracing::warn!(job.id = %job.id, "a stale iterator page was dropped");
+            return Ok(-1);
+        }
+        if more.is_some() {
+            record(&Span::current(), "outcome", "page");
+            tracing::debug!(job.id = %job.id, response_bytes = response.len(), "iterator page stored; more to come");
+            let remaining = self.store.queue_depth(session.company_id, now).await?;
+            return Ok(progress(session.jobs_done + session.jobs_failed, remaining + 1).min(99));
+        }
+        let completion = Completion {
+            state: JobState::Done,
+            response: None,
+            statuses: parsed.statuses,
+            diagnostic: None,
+            error: None,
+        };
+        if !self.store.complete_job(lease, completion, now).await? {
+            return Ok(-1);
+        }
+        record(&Span::current(), "outcome", "done");
+        if !live {
+            return Ok(-1);
+        }
+        self.progress(session, 1).await
+    }
+
+    /// Progress after `just_done` more jobs of this session. A live session
+    /// stays below 100 so the Web Connector keeps asking.
     async fn progress(&self, session: &Session, just_done: i64) -> Result<i32, StoreError> {
         let remaining = self.store.queue_depth(session.company_id, self.now()).await?;
-        Ok(progress(session.jobs_done + session.jobs_failed + just_done, remaining))
+        let pct = progress(session.jobs_done + session.jobs_failed + just_done, remaining);
+        Ok(if self.is_live_mode() { pct.min(99) } else { pct })
     }
 
     /// Records why the session stops, for getLastError and the event log.

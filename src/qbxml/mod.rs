@@ -43,6 +43,10 @@ pub enum QbxmlError {
         "newMessageSetID/oldMessageSetID are set by qbwcd for error recovery; remove them from the submitted qbXML"
     )]
     MessageSetIdGiven,
+    /// An iterator must be a job of its own: every continuation resends the
+    /// whole message set, which would repeat any other request in it.
+    #[error("a query with iterator=\"Start\" must be the only request in its job")]
+    IteratorNotAlone,
     /// A document whose root is not `<QBXML>` with `<QBXMLMsgsRq>`.
     #[error("a whole qbXML document must be <QBXML><QBXMLMsgsRq …>…</QBXMLMsgsRq></QBXML>; found <{0}>")]
     BadDocument(String),

@@ -178,6 +178,9 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
     let Some(first) = first else {
         return Err(QbxmlError::NoRequests);
     };
+    if starts_iterator && names.len() > 1 {
+        return Err(QbxmlError::IteratorNotAlone);
+    }
     Ok(Submission { body: text[first..last].to_owned(), version, on_error, request_names: names, starts_iterator })
 }
 
@@ -271,6 +274,10 @@ mod tests {
         assert!(matches!(parse_submission("<ARq><B>"), Err(QbxmlError::Malformed(_))));
         assert!(matches!(parse_submission("<ARq>&bogus;</ARq>"), Err(QbxmlError::Malformed(_))));
         assert!(matches!(parse_submission("<?qbxml version=\"x\"?><ARq/>"), Err(QbxmlError::BadVersion(_))));
+        assert_eq!(
+            parse_submission("<AQueryRq iterator=\"Start\"/><BQueryRq/>").unwrap_err(),
+            QbxmlError::IteratorNotAlone
+        );
     }
 
     #[test]

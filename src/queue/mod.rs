@@ -5,6 +5,6 @@ mod model;
 mod rules;
 mod submit;
 
-pub use model::{Completion, Enqueued, Job, JobFilter, JobKind, JobState, Lease, NewJob};
+pub use model::{Completion, Enqueued, Job, JobFilter, JobKind, JobState, Lease, NewJob, Page};
 pub use rules::{outcome_of_answer, outcome_of_hresult, progress};
 pub use submit::{submit, SubmitError, SubmitOptions};

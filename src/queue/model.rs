@@ -140,6 +140,8 @@ pub struct NewJob {
     pub depends_on: Vec<JobId>,
     /// Where to POST the final state.
     pub webhook_url: Option<String>,
+    /// Whether its (single) query starts an iterator.
+    pub iterates: bool,
     /// Enqueue time.
     pub now: DateTime<Utc>,
 }
@@ -214,6 +216,11 @@ pub struct Job {
     pub webhook_url: Option<String>,
     /// Why a held job waits: `dependencies` or `operator`.
     pub hold_reason: Option<String>,
+    /// Whether its query starts an iterator (answers come in pages).
+    pub iterates: bool,
+    /// The iterator being continued in the current session, if any.
+    #[serde(skip)]
+    pub iterator_id: Option<String>,
     /// Enqueued at.
     pub created_at: DateTime<Utc>,
     /// Last state change.
@@ -278,4 +285,20 @@ pub struct JobFilter {
     pub after_seq: Option<i64>,
     /// At most this many (default 100).
     pub limit: Option<i64>,
+}
+
+/// One page of an iterator query's answer.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct Page {
+    /// The attempt it belongs to (a broken iterator restarts as a new attempt).
+    pub attempt: i32,
+    /// 1, 2, 3 … in the order QuickBooks sent them.
+    pub page: i32,
+    /// QuickBooks' answer for this page, verbatim.
+    pub response: String,
+    /// The parsed statuses of this page.
+    #[sqlx(json)]
+    pub statuses: Vec<RequestStatus>,
+    /// When it arrived.
+    pub created_at: DateTime<Utc>,
 }

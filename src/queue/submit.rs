@@ -82,6 +82,7 @@ pub async fn submit(
         idempotency_key: opts.idempotency_key,
         depends_on: opts.depends_on,
         webhook_url: opts.webhook_url,
+        iterates: sub.starts_iterator,
         now,
     };
     Ok(store.enqueue(job).await?)

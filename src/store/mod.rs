@@ -19,7 +19,8 @@ pub use models::{
 };
 pub use sql::{Backend, SqlStore};
 
-use crate::queue::{Completion, Enqueued, Job, JobFilter, Lease, NewJob};
+use crate::qbxml::RequestStatus;
+use crate::queue::{Completion, Enqueued, Job, JobFilter, Lease, NewJob, Page};
 use crate::types::{CompanySlug, JobId, TicketHash, Username};
 
 /// Errors from the store.
@@ -132,6 +133,19 @@ pub trait JobStore: Send + Sync + 'static {
     /// Completes a job if `lease` still holds (false: stale, dropped).
     /// Counts it in the session and releases or fails its dependents.
     async fn complete_job(&self, lease: &Lease, completion: Completion, now: DateTime<Utc>) -> Result<bool>;
+    /// Adds one page of an iterator's answer under the job's fence (false:
+    /// stale), records the iterator to continue, and extends the lease.
+    async fn record_page(
+        &self,
+        lease: &Lease,
+        response: &str,
+        statuses: &[RequestStatus],
+        iterator_id: Option<&str>,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// The pages of an iterator job's attempt, in order.
+    async fn pages(&self, id: JobId, attempt: i32) -> Result<Vec<Page>>;
     /// Releases the leases of a ticket: reads back to the queue (or failed
     /// when out of attempts), writes to `unknown`.
     async fn release_leases(&self, ticket: &TicketHash, now: DateTime<Utc>) -> Result<u64>;

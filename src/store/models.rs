@@ -133,6 +133,8 @@ pub struct Session {
     pub last_seen_at: DateTime<Utc>,
     /// Idle expiry.
     pub expires_at: DateTime<Utc>,
+    /// When a job was last answered (or the session opened).
+    pub last_work_at: Option<DateTime<Utc>>,
 }
 
 impl Session {

@@ -54,6 +54,7 @@ pub struct SessionLog {
     pub progress: Vec<i32>,
     pub last_error: Option<String>,
     pub close: Option<String>,
+    pub noops: usize,
 }
 
 /// A simulated Web Connector for one user.
@@ -68,6 +69,10 @@ pub struct FakeWebConnector {
     pub major: i32,
     pub minor: i32,
     pub qb: FakeQuickBooks,
+    /// How long to wait after `NoOp` (the real client waits 5 s).
+    pub noop_wait: std::time::Duration,
+    /// How many `NoOp`s in a row before giving up.
+    pub max_noops: usize,
 }
 
 impl FakeWebConnector {
@@ -82,6 +87,8 @@ impl FakeWebConnector {
             major: 5,
             minor: 0,
             qb: FakeQuickBooks::default(),
+            noop_wait: std::time::Duration::from_millis(20),
+            max_noops: 500,
         }
     }
 
@@ -182,13 +189,22 @@ impl FakeWebConnector {
             return log;
         }
         let ticket = log.auth[0].clone();
+        self.qb.begin_session();
         let mut first = true;
+        let mut noops = 0;
         loop {
             let hcp = if first { self.hcp.clone() } else { String::new() };
             first = false;
             let request = self.send_request_xml(&ticket, &hcp).await;
             if request.is_empty() {
-                log.last_error = Some(self.get_last_error(&ticket).await);
+                let last = self.get_last_error(&ticket).await;
+                if last == "NoOp" && noops < self.max_noops {
+                    noops += 1;
+                    log.noops += 1;
+                    tokio::time::sleep(self.noop_wait).await;
+                    continue;
+                }
+                log.last_error = Some(last);
                 break;
             }
             log.requests.push(request.clone());
@@ -314,9 +330,24 @@ struct QbState {
     script: std::collections::VecDeque<Script>,
     applied: Vec<String>,
     versions: Vec<String>,
+    /// Records any iterator query pages through.
+    records: usize,
+    /// Live iterators of the current QuickBooks session: id → next record.
+    iterators: std::collections::HashMap<String, usize>,
+    next_iterator: usize,
 }
 
 impl FakeQuickBooks {
+    /// How many records an iterator query pages through.
+    pub fn set_records(&self, n: usize) {
+        self.inner.lock().unwrap().records = n;
+    }
+
+    /// A new QuickBooks session: iterators of the last one are gone.
+    pub fn begin_session(&self) {
+        self.inner.lock().unwrap().iterators.clear();
+    }
+
     pub fn script(&self, s: Script) {
         self.inner.lock().unwrap().script.push_back(s);
     }
@@ -346,6 +377,14 @@ impl FakeQuickBooks {
             return Answer::Hresult(h.into(), m.into());
         }
         let mut out = String::from("<?xml version=\"1.0\" ?>\n<QBXML>\n<QBXMLMsgsRs>\n");
+        if let Some(page) = iterator_page(&mut st, qbxml, &requests) {
+            if matches!(script, Script::Vanish) {
+                return Answer::Vanish;
+            }
+            out.push_str(&page);
+            out.push_str("</QBXMLMsgsRs>\n</QBXML>\n");
+            return Answer::Xml(out);
+        }
         for (i, (name, rid)) in requests.iter().enumerate() {
             st.applied.push(format!("{name}:{rid}"));
             let rs = format!("{}Rs", name.trim_end_matches("Rq"));
@@ -401,4 +440,49 @@ fn request_elements(qbxml: &str) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+fn attr<'a>(qbxml: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!(" {name}=\"");
+    let at = qbxml.find(&key)? + key.len();
+    qbxml[at..].split('"').next()
+}
+
+/// Answers an iterator query (`iterator="Start"` or `"Continue"`) with the
+/// next `MaxReturned` records, as QuickBooks does.
+fn iterator_page(st: &mut QbState, qbxml: &str, requests: &[(String, String)]) -> Option<String> {
+    let mode = attr(qbxml, "iterator")?;
+    let (name, rid) = requests.first()?;
+    let max: usize = qbxml.split("<MaxReturned>").nth(1)?.split('<').next()?.trim().parse().ok()?;
+    let rs = format!("{}Rs", name.trim_end_matches("Rq"));
+    let (id, start) = match mode {
+        "Start" => {
+            st.next_iterator += 1;
+            (format!("{{it-{}}}", st.next_iterator), 0)
+        }
+        _ => {
+            let id = attr(qbxml, "iteratorID")?.to_owned();
+            match st.iterators.get(&id) {
+                Some(&next) => (id, next),
+                None => {
+                    return Some(format!(
+                        "<{rs} requestID=\"{rid}\" statusCode=\"3391\" statusSeverity=\"Error\" statusMessage=\"The iteratorID {id} is not valid.\" />\n"
+                    ));
+                }
+            }
+        }
+    };
+    let end = (start + max).min(st.records);
+    let remaining = st.records - end;
+    st.iterators.insert(id.clone(), end);
+    st.applied.push(format!("{name}:{rid}:{mode}"));
+    let mut page = format!(
+        "<{rs} requestID=\"{rid}\" statusCode=\"0\" statusSeverity=\"Info\" statusMessage=\"Status OK\" retCount=\"{}\" iteratorRemainingCount=\"{remaining}\" iteratorID=\"{id}\">\n",
+        end - start
+    );
+    for n in start..end {
+        page.push_str(&format!("<CustomerRet><ListID>{n}</ListID><Name>Customer {n}</Name></CustomerRet>\n"));
+    }
+    page.push_str(&format!("</{rs}>\n"));
+    Some(page)
 }

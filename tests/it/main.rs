@@ -7,5 +7,6 @@ mod api;
 mod captures;
 mod cli;
 mod fake_qbwc;
+mod iterators_live;
 mod sessions;
 mod store_contract;

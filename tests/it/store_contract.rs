@@ -78,6 +78,7 @@ fn job(company_id: i64, name: &str, kind: JobKind, priority: i32, deps: Vec<JobI
         idempotency_key: None,
         depends_on: deps,
         webhook_url: None,
+        iterates: false,
         now: chrono::Utc::now(),
     }
 }

@@ -6,13 +6,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{conflict_on_unique, on_pool, Dialect, SqlStore};
-use crate::queue::{Completion, Enqueued, Job, JobFilter, JobState, Lease, NewJob};
+use crate::qbxml::RequestStatus;
+use crate::queue::{Completion, Enqueued, Job, JobFilter, JobState, Lease, NewJob, Page};
 use crate::store::{JobStore, Result, StoreError};
 use crate::types::{JobId, TicketHash};
 
 const COLS: &str = "id, seq, company_id, state, kind, priority, request, qbxml_version, on_error, request_names, \
                     attempt, max_attempts, ticket_hash, lease_expires_at, response, statuses, diagnostic, error, \
-                    idempotency_key, webhook_url, hold_reason, created_at, updated_at, sent_at, completed_at";
+                    idempotency_key, webhook_url, hold_reason, iterates, iterator_id, created_at, updated_at, sent_at, \
+                    completed_at";
 
 /// How a lease ends without an answer. A read goes back to the queue until
 /// its attempts are spent; a write becomes `unknown`, because QuickBooks
@@ -27,7 +29,7 @@ macro_rules! release_set {
                       when attempt >= max_attempts then 'sent the maximum number of times without an answer' \
                       else error end, \
          completed_at = case when kind = 'read' and attempt >= max_attempts then $1 else completed_at end, \
-         lease_expires_at = null, updated_at = $1 "
+         lease_expires_at = null, iterator_id = null, updated_at = $1 "
     };
 }
 
@@ -98,8 +100,8 @@ impl JobStore for SqlStore {
         let by_key = format!("select {COLS} from job where company_id = $1 and idempotency_key = $2");
         let insert = "insert into job (id, company_id, state, kind, priority, request, qbxml_version, on_error, \
                       request_names, max_attempts, diagnostic, error, idempotency_key, webhook_url, hold_reason, \
-                      created_at, updated_at, completed_at) \
-                      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17)";
+                      created_at, updated_at, completed_at, iterates) \
+                      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)";
         let dep_state = "select state from job where id = $1 and company_id = $2";
         let add_dep = "insert into job_dependency (job_id, depends_on) values ($1, $2) on conflict do nothing";
         let now = new.now;
@@ -149,6 +151,7 @@ impl JobStore for SqlStore {
                 .bind(hold_reason)
                 .bind(now)
                 .bind(completed_at)
+                .bind(new.iterates)
                 .execute(&mut *tx)
                 .await;
             if let Err(e) = inserted {
@@ -224,10 +227,11 @@ impl JobStore for SqlStore {
         // attempt, so it is taken while the job waits (queued, unknown) but
         // not once another session claimed it (the attempt moved on).
         let complete = "update job set state = $4, response = $5, statuses = $6, diagnostic = $7, error = $8, \
-                        lease_expires_at = null, hold_reason = null, updated_at = $9, completed_at = $10 \
+                        lease_expires_at = null, hold_reason = null, iterator_id = null, updated_at = $9, \
+                        completed_at = $10 \
                         where id = $1 and attempt = $2 and ticket_hash = $3 and state in ('sent', 'unknown', 'queued')";
         let count = "update session set jobs_done = jobs_done + $2, jobs_failed = jobs_failed + $3, \
-                     first_problem = coalesce(first_problem, $4) where ticket_hash = $1";
+                     first_problem = coalesce(first_problem, $4), last_work_at = $5 where ticket_hash = $1";
         let is_final = c.state.is_final();
         let (done, failed) = match c.state {
             JobState::Done => (1i64, 0i64),
@@ -259,6 +263,7 @@ impl JobStore for SqlStore {
                 .bind(done)
                 .bind(failed)
                 .bind(c.diagnostic.as_deref().filter(|_| failed > 0))
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
             if is_final {
@@ -267,6 +272,60 @@ impl JobStore for SqlStore {
             tx.commit().await?;
             Ok(true)
         })
+    }
+
+    async fn record_page(
+        &self,
+        lease: &Lease,
+        response: &str,
+        statuses: &[RequestStatus],
+        iterator_id: Option<&str>,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        // Fenced like a completion: only the session holding this attempt
+        // may add pages, and the iterator id it must continue is recorded
+        // with the page in one transaction.
+        let hold = "update job set iterator_id = $4, lease_expires_at = $5, updated_at = $6 \
+                    where id = $1 and attempt = $2 and ticket_hash = $3 and state = 'sent'";
+        let page = "insert into job_page (job_id, attempt, page, response, statuses, created_at) \
+                    values ($1, $2, (select coalesce(max(page), 0) + 1 from job_page where job_id = $1 and attempt = $2), \
+                    $3, $4, $5)";
+        let work = "update session set last_work_at = $2 where ticket_hash = $1";
+        on_pool!(self, p, d => {
+            let mut tx = p.begin_with(d.begin()).await?;
+            let rows = sqlx::query(hold)
+                .bind(lease.job_id.0)
+                .bind(lease.attempt)
+                .bind(&lease.ticket_hash.0)
+                .bind(iterator_id)
+                .bind(lease_until)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if rows == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query(page)
+                .bind(lease.job_id.0)
+                .bind(lease.attempt)
+                .bind(response)
+                .bind(sqlx::types::Json(statuses))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(work).bind(&lease.ticket_hash.0).bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    async fn pages(&self, id: JobId, attempt: i32) -> Result<Vec<Page>> {
+        let sql = "select attempt, page, response, statuses, created_at from job_page \
+                   where job_id = $1 and attempt = $2 order by page";
+        Ok(on_pool!(self, p, _d => sqlx::query_as(sql).bind(id.0).bind(attempt).fetch_all(p).await?))
     }
 
     async fn release_leases(&self, ticket: &TicketHash, now: DateTime<Utc>) -> Result<u64> {

@@ -10,7 +10,7 @@ use crate::types::TicketHash;
 
 const SESSION: &str = "select s.ticket_hash, s.user_id, u.username, s.company_id, s.state, s.remote_addr, \
                        s.company_file_name, s.qbxml_version, s.jobs_done, s.jobs_failed, s.first_problem, \
-                       s.last_error, s.created_at, s.last_seen_at, s.expires_at \
+                       s.last_error, s.created_at, s.last_seen_at, s.expires_at, s.last_work_at \
                        from session s join app_user u on u.id = s.user_id";
 
 const EXPIRE_IDLE_OF_COMPANY: &str = "update session set state = 'expired', closed_at = $2 \
@@ -30,7 +30,7 @@ const HOLDER: &str = "select u.username, s.remote_addr, s.expires_at from sessio
                       join app_user u on u.id = s.user_id where s.company_id = $1 and s.state = 'open'";
 
 const INSERT: &str = "insert into session (ticket_hash, user_id, company_id, state, remote_addr, created_at, \
-                      last_seen_at, expires_at) values ($1, $2, $3, 'open', $4, $5, $5, $6)";
+                      last_seen_at, expires_at, last_work_at) values ($1, $2, $3, 'open', $4, $5, $5, $6, $5)";
 
 #[async_trait]
 impl SessionStore for SqlStore {
