@@ -6,7 +6,7 @@ use tracing::Span;
 use super::company_check::check_file;
 use super::{record, record_job, record_session, Qbwc};
 use crate::diagnostics::Finding;
-use crate::qbxml::{self, Version};
+use crate::qbxml::{self, MessageSet, Version};
 use crate::queue::{outcome_of_answer, outcome_of_hresult, progress, Completion, Job, JobState};
 use crate::store::{CompanyFacts, NewEvent, Session, StoreError};
 use crate::types::TicketHash;
@@ -97,19 +97,25 @@ impl Qbwc {
         if let Some(job) = self.store.leased_job(ticket).await? {
             if let (JobState::Sent, Some(iterator)) = (job.state, job.iterator_id.as_deref()) {
                 record_job(job.id);
-                if let Ok(xml) = self.request_for(&job, &qbxml::continue_iterator(&job.request, iterator), version) {
+                let body = qbxml::continue_iterator(&job.request, iterator);
+                if let Ok(xml) = self.request_for(&job, &body, version, None) {
                     record(&span, "outcome", "continued");
                     return Ok(xml);
                 }
             }
         }
         let lease_until = self.lease_until(now);
+        // Writes whose answer was lost are settled before anything else.
+        if let Some((job, xml)) = self.recovery_check(&session, ticket, version, now, lease_until).await? {
+            record_job(job.id);
+            return Ok(xml);
+        }
         for _ in 0..MAX_SKIPS {
             let Some(job) = self.store.claim_next(session.company_id, ticket, now, lease_until).await? else {
                 return self.nothing_to_send(ticket, &session, now).await;
             };
             record_job(job.id);
-            match self.request_for(&job, &job.request, version) {
+            match self.request_for(&job, &job.request, version, company.last_message_set_id.as_deref()) {
                 Ok(xml) => {
                     record(&span, "outcome", "sent");
                     tracing::debug!(job.id = %job.id, request_bytes = xml.len(), qbxml.version = %version, "job sent");
@@ -153,8 +159,15 @@ impl Qbwc {
     }
 
     /// The qbXML for `body` of a job at the session's version, or why it
-    /// cannot go.
-    fn request_for(&self, job: &Job, body: &str, session_version: Version) -> Result<String, Finding> {
+    /// cannot go. A write carries its message-set id for error recovery,
+    /// and clears the record of the company's last answered set.
+    fn request_for(
+        &self,
+        job: &Job,
+        body: &str,
+        session_version: Version,
+        answered: Option<&str>,
+    ) -> Result<String, Finding> {
         let version = match job.qbxml_version.as_deref().map(Version::parse) {
             Some(Ok(asked)) if asked > session_version => {
                 return Err(Finding::from_code("version.qbxml_above_ceiling").with_detail(format!(
@@ -164,7 +177,9 @@ impl Qbwc {
             Some(Ok(asked)) => asked,
             _ => session_version,
         };
-        Ok(qbxml::wrap(body, version, job.on_error(), None))
+        let message_set =
+            job.message_set_id.as_deref().map(|id| MessageSet { new_id: id, old_id: answered.filter(|a| *a != id) });
+        Ok(qbxml::wrap(body, version, job.on_error(), message_set))
     }
 
     /// Fails a claimed job without sending it.
@@ -241,6 +256,9 @@ impl Qbwc {
         let Some(lease) = job.lease() else {
             return Ok(-1);
         };
+        if job.recovering {
+            return self.finish_recovery(&session, &job, response, hresult, message, live).await;
+        }
         if !hresult.trim().is_empty() {
             let (state, finding) = outcome_of_hresult(job.kind, job.attempt, job.max_attempts, hresult, message);
             Self::warn_finding(&finding, "QuickBooks could not process the request");
@@ -298,6 +316,9 @@ impl Qbwc {
             return Ok(if live { self.progress(&session, 0).await? } else { -1 });
         }
         tracing::debug!(job.id = %job.id, state = %state, response_bytes, "answer stored");
+        if let Some(id) = job.message_set_id.as_deref() {
+            self.store.answered_message_set(session.company_id, id).await?;
+        }
         if let Some(f) = &finding {
             Self::warn_finding(f, "a job failed");
             let ev = self.company_event(&session, "job.failed", f, Some(&job));
@@ -309,6 +330,40 @@ impl Qbwc {
             return Ok(-1);
         }
         self.progress(&session, 1).await
+    }
+
+    /// Completes an error-recovery check; the session goes on unless the
+    /// check itself failed.
+    async fn finish_recovery(
+        &self,
+        session: &Session,
+        job: &Job,
+        response: String,
+        hresult: &str,
+        message: &str,
+        live: bool,
+    ) -> Result<i32, StoreError> {
+        let (Some(lease), ticket) = (job.lease(), &session.ticket_hash) else {
+            return Ok(-1);
+        };
+        let completion = self.settle_recovery(session, job, response, hresult, message).await?;
+        let state = completion.state;
+        if let Some(code) = completion.diagnostic.clone() {
+            let f = Finding::from_code(&code).with_detail(completion.error.clone().unwrap_or_default());
+            let ev = self.company_event(session, "job.recovery", &f, Some(job));
+            let reference = self.event(ev).await;
+            if state != JobState::Done {
+                self.store.set_session_error(ticket, Some(&f.code), &f.one_line(&reference)).await?;
+            }
+        }
+        if !self.store.complete_job(&lease, completion, self.now()).await? {
+            return Ok(-1);
+        }
+        record(&Span::current(), "outcome", state.as_str());
+        if state == JobState::Unknown || !live {
+            return Ok(-1);
+        }
+        self.progress(session, 1).await
     }
 
     /// Stores one page of an iterator. While QuickBooks reports more, the

@@ -7,6 +7,7 @@ mod authenticate;
 mod company_check;
 mod ending;
 mod exchange;
+mod recovery;
 
 use std::sync::Arc;
 

@@ -221,6 +221,10 @@ pub struct Job {
     /// The iterator being continued in the current session, if any.
     #[serde(skip)]
     pub iterator_id: Option<String>,
+    /// `newMessageSetID` of the last send of a write (error recovery).
+    pub message_set_id: Option<String>,
+    /// Whether what is out is an error-recovery status check, not the job.
+    pub recovering: bool,
     /// Enqueued at.
     pub created_at: DateTime<Utc>,
     /// Last state change.

@@ -128,6 +128,18 @@ pub trait JobStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<Job>>;
+    /// Leases the company's oldest unknown write for an error-recovery
+    /// status check (it keeps its message-set id).
+    async fn claim_recovery(
+        &self,
+        company_id: i64,
+        ticket: &TicketHash,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<Job>>;
+    /// Records the last message set QuickBooks answered for a company, so
+    /// the next write clears its recovery record.
+    async fn answered_message_set(&self, company_id: i64, message_set_id: &str) -> Result;
     /// The job last sent to `ticket` that may still take its answer.
     async fn leased_job(&self, ticket: &TicketHash) -> Result<Option<Job>>;
     /// Completes a job if `lease` still holds (false: stale, dropped).
@@ -158,8 +170,9 @@ pub trait JobStore: Send + Sync + 'static {
     async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> Result<Job>;
     /// Cancels a queued or held job. [`StoreError::Conflict`] in other states.
     async fn cancel_job(&self, id: JobId, now: DateTime<Utc>) -> Result<Job>;
-    /// An operator's verdict on an `unknown` write: applied (done) or not
-    /// (queued again). [`StoreError::Conflict`] in other states.
+    /// An operator's verdict on an `unknown` write (or one held because
+    /// error recovery could not tell): applied (done) or not (queued
+    /// again). [`StoreError::Conflict`] in other states.
     async fn resolve_job(&self, id: JobId, applied: bool, now: DateTime<Utc>) -> Result<Job>;
 }
 

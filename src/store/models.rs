@@ -26,6 +26,9 @@ pub struct Company {
     pub qb_company_name: Option<String>,
     /// QuickBooks product QuickBooks reported.
     pub qb_product: Option<String>,
+    /// The last message set QuickBooks answered (cleared by the next write).
+    #[serde(skip)]
+    pub last_message_set_id: Option<String>,
     /// Last time a Web Connector of this company authenticated.
     pub last_seen_at: Option<DateTime<Utc>>,
     /// Created.

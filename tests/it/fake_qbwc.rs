@@ -309,6 +309,8 @@ pub enum Script {
     Hresult(&'static str, &'static str),
     /// Apply the request, then the connection dies before the answer.
     Vanish,
+    /// The connection dies before QuickBooks sees the request.
+    VanishBeforeApply,
 }
 
 /// What the Web Connector passes back.
@@ -335,12 +337,26 @@ struct QbState {
     /// Live iterators of the current QuickBooks session: id → next record.
     iterators: std::collections::HashMap<String, usize>,
     next_iterator: usize,
+    /// Error-recovery records: message-set id → the stored answer body.
+    stored: std::collections::HashMap<String, String>,
+    /// Every message-set attribute pair seen: (new, old).
+    message_sets: Vec<(Option<String>, Option<String>)>,
 }
 
 impl FakeQuickBooks {
     /// How many records an iterator query pages through.
     pub fn set_records(&self, n: usize) {
         self.inner.lock().unwrap().records = n;
+    }
+
+    /// `(newMessageSetID, oldMessageSetID)` of every message set seen.
+    pub fn message_sets(&self) -> Vec<(Option<String>, Option<String>)> {
+        self.inner.lock().unwrap().message_sets.clone()
+    }
+
+    /// How many error-recovery records QuickBooks holds.
+    pub fn stored_records(&self) -> usize {
+        self.inner.lock().unwrap().stored.len()
     }
 
     /// A new QuickBooks session: iterators of the last one are gone.
@@ -376,6 +392,27 @@ impl FakeQuickBooks {
         if let Script::Hresult(h, m) = script {
             return Answer::Hresult(h.into(), m.into());
         }
+        if matches!(script, Script::VanishBeforeApply) {
+            return Answer::Vanish;
+        }
+        // Error recovery, as Intuit documents it: old clears a record; a
+        // new id seen before (or new = old) is a status check answered from
+        // the record; otherwise the set runs and its answer is stored.
+        let new = attr(qbxml, "newMessageSetID").map(str::to_owned);
+        let old = attr(qbxml, "oldMessageSetID").map(str::to_owned);
+        st.message_sets.push((new.clone(), old.clone()));
+        if let (Some(o), false) = (&old, old == new) {
+            st.stored.remove(o);
+        }
+        if let Some(n) = &new {
+            if old.as_ref() == Some(n) || st.stored.contains_key(n) {
+                let answer = match st.stored.get(n) {
+                    Some(body) => format!("<?xml version=\"1.0\" ?>\n<QBXML>\n<QBXMLMsgsRs newMessageSetID=\"{n}\" messageSetStatusCode=\"0\">\n{body}</QBXMLMsgsRs>\n</QBXML>\n"),
+                    None => "<?xml version=\"1.0\" ?>\n<QBXML>\n<QBXMLMsgsRs messageSetStatusCode=\"9002\" />\n</QBXML>\n".to_owned(),
+                };
+                return Answer::Xml(answer);
+            }
+        }
         let mut out = String::from("<?xml version=\"1.0\" ?>\n<QBXML>\n<QBXMLMsgsRs>\n");
         if let Some(page) = iterator_page(&mut st, qbxml, &requests) {
             if matches!(script, Script::Vanish) {
@@ -401,6 +438,11 @@ impl FakeQuickBooks {
             }
         }
         out.push_str("</QBXMLMsgsRs>\n</QBXML>\n");
+        if let Some(n) = new {
+            let start = out.find("<QBXMLMsgsRs>\n").map(|i| i + "<QBXMLMsgsRs>\n".len()).unwrap_or(0);
+            let end = out.find("</QBXMLMsgsRs>").unwrap_or(out.len());
+            st.stored.insert(n, out[start..end].to_owned());
+        }
         if matches!(script, Script::Vanish) {
             return Answer::Vanish;
         }

@@ -8,5 +8,6 @@ mod captures;
 mod cli;
 mod fake_qbwc;
 mod iterators_live;
+mod recovery;
 mod sessions;
 mod store_contract;

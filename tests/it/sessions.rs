@@ -145,10 +145,16 @@ async fn an_hresult_that_may_have_applied_a_write_makes_it_unknown(b: Backend) {
     wc.qb.script(Script::Hresult("0x80040402", "Unexpected error."));
 
     wc.run_session().await;
+    assert_eq!(app.job(&job).await.state, JobState::Unknown);
     let again = wc.run_session().await;
 
-    assert_eq!(app.job(&job).await.state, JobState::Unknown);
-    assert_eq!(again.auth[1], "none", "an unknown write is never resent blindly");
+    // The next session asks QuickBooks about it (error recovery) instead of
+    // resending it; QuickBooks has no record, so a person decides.
+    assert_eq!(again.requests.len(), 1);
+    assert!(!again.requests[0].contains("CustomerAddRq"), "never resent blindly: {}", again.requests[0]);
+    assert!(again.requests[0].contains("oldMessageSetID"), "{}", again.requests[0]);
+    assert_eq!(app.job(&job).await.state, JobState::Held);
+    assert!(wc.qb.applied().is_empty());
 }
 
 async fn an_error_status_fails_its_job_and_the_session_goes_on(b: Backend) {
@@ -210,9 +216,14 @@ async fn an_abandoned_session_requeues_reads_and_marks_writes_unknown(b: Backend
     assert_eq!(w.state, JobState::Unknown);
     assert_eq!(w.diagnostic.as_deref(), Some("session.answer_lost"));
     assert_eq!(app.job(&read).await.state, JobState::Done);
-    // And it is not sent again by the next session.
-    let next = app.connector("api").run_session().await;
-    assert_eq!(next.auth[1], "none");
+    // The next session settles it from QuickBooks' recovery record instead
+    // of sending it again.
+    let next = app.connector("api");
+    next.qb.script(Script::Ok);
+    let log = next.run_session().await;
+    assert!(log.requests.iter().all(|r| !r.contains("CustomerAddRq")), "not resent");
+    assert_eq!(app.job(&write).await.state, JobState::Held, "this connector's QuickBooks has no record of it");
+    assert_eq!(wc3.qb.applied().iter().filter(|a| a.contains("CustomerAddRq")).count(), 1);
 }
 
 async fn two_connectors_of_one_company_never_get_the_same_job(b: Backend) {

@@ -13,8 +13,8 @@ use crate::types::{JobId, TicketHash};
 
 const COLS: &str = "id, seq, company_id, state, kind, priority, request, qbxml_version, on_error, request_names, \
                     attempt, max_attempts, ticket_hash, lease_expires_at, response, statuses, diagnostic, error, \
-                    idempotency_key, webhook_url, hold_reason, iterates, iterator_id, created_at, updated_at, sent_at, \
-                    completed_at";
+                    idempotency_key, webhook_url, hold_reason, iterates, iterator_id, message_set_id, recovering, \
+                    created_at, updated_at, sent_at, completed_at";
 
 /// How a lease ends without an answer. A read goes back to the queue until
 /// its attempts are spent; a write becomes `unknown`, because QuickBooks
@@ -70,19 +70,37 @@ macro_rules! settle_dependents {
 }
 pub(super) use settle_dependents;
 
-static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql(""));
-static CLAIM_POSTGRES: LazyLock<String> = LazyLock::new(|| claim_sql(" for update skip locked"));
+static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql("queued", "", ""));
+static CLAIM_POSTGRES: LazyLock<String> = LazyLock::new(|| claim_sql("queued", "", " for update skip locked"));
+static RECOVER_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql("unknown", RECOVERABLE, ""));
+static RECOVER_POSTGRES: LazyLock<String> =
+    LazyLock::new(|| claim_sql("unknown", RECOVERABLE, " for update skip locked"));
 
-/// One statement: pick the head of the company's queue and lease it. On
-/// Postgres, `skip locked` lets racing replicas pass each other instead of
-/// waiting; SQLite has a single writer, so the statement is atomic as is.
-fn claim_sql(lock: &str) -> String {
+/// Unknown writes that error recovery can check.
+const RECOVERABLE: &str = " and message_set_id is not null";
+
+/// One statement: pick the head of the company's jobs in state `from` and
+/// lease it. On Postgres, `skip locked` lets racing replicas pass each other
+/// instead of waiting; SQLite has a single writer, so the statement is
+/// atomic as is. A write gets its message-set id (`$5`) here, persisted
+/// before the request leaves; a recovery check keeps the id it was sent with.
+fn claim_sql(from: &str, extra: &str, lock: &str) -> String {
+    let recovering = from == "unknown";
+    let message_set = if recovering { "message_set_id" } else { "case when kind = 'write' then $5 else null end" };
     format!(
         "update job set state = 'sent', attempt = attempt + 1, ticket_hash = $2, lease_expires_at = $3, \
-         sent_at = $4, updated_at = $4 \
-         where seq = (select seq from job where company_id = $1 and state = 'queued' \
-         order by priority desc, seq limit 1{lock}) and state = 'queued' returning {COLS}"
+         sent_at = $4, updated_at = $4, message_set_id = {message_set}, recovering = {recovering} \
+         where seq = (select seq from job where company_id = $1 and state = '{from}'{extra} \
+         order by priority desc, seq limit 1{lock}) and state = '{from}' returning {COLS}"
     )
+}
+
+/// A message-set id: 20 characters of [0-9a-z], within qbXML's 23.
+fn new_message_set_id() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rngs::OsRng;
+    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
 }
 
 fn not_allowed(job: &Job, action: &str, allowed: &str) -> StoreError {
@@ -209,8 +227,37 @@ impl JobStore for SqlStore {
                 Dialect::Sqlite => CLAIM_SQLITE.as_str(),
                 Dialect::Postgres => CLAIM_POSTGRES.as_str(),
             };
+            sqlx::query_as(sql)
+                .bind(company_id)
+                .bind(&ticket.0)
+                .bind(lease_until)
+                .bind(now)
+                .bind(new_message_set_id())
+                .fetch_optional(p)
+                .await?
+        }))
+    }
+
+    async fn claim_recovery(
+        &self,
+        company_id: i64,
+        ticket: &TicketHash,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<Job>> {
+        Ok(on_pool!(self, p, d => {
+            let sql = match d {
+                Dialect::Sqlite => RECOVER_SQLITE.as_str(),
+                Dialect::Postgres => RECOVER_POSTGRES.as_str(),
+            };
             sqlx::query_as(sql).bind(company_id).bind(&ticket.0).bind(lease_until).bind(now).fetch_optional(p).await?
         }))
+    }
+
+    async fn answered_message_set(&self, company_id: i64, message_set_id: &str) -> Result {
+        let sql = "update company set last_message_set_id = $2 where id = $1";
+        on_pool!(self, p, _d => sqlx::query(sql).bind(company_id).bind(message_set_id).execute(p).await?.rows_affected());
+        Ok(())
     }
 
     async fn leased_job(&self, ticket: &TicketHash) -> Result<Option<Job>> {
@@ -227,8 +274,8 @@ impl JobStore for SqlStore {
         // attempt, so it is taken while the job waits (queued, unknown) but
         // not once another session claimed it (the attempt moved on).
         let complete = "update job set state = $4, response = $5, statuses = $6, diagnostic = $7, error = $8, \
-                        lease_expires_at = null, hold_reason = null, iterator_id = null, updated_at = $9, \
-                        completed_at = $10 \
+                        lease_expires_at = null, iterator_id = null, recovering = false, updated_at = $9, \
+                        completed_at = $10, hold_reason = case when $4 = 'held' then 'operator' else null end \
                         where id = $1 and attempt = $2 and ticket_hash = $3 and state in ('sent', 'unknown', 'queued')";
         let count = "update session set jobs_done = jobs_done + $2, jobs_failed = jobs_failed + $3, \
                      first_problem = coalesce(first_problem, $4), last_work_at = $5 where ticket_hash = $1";
@@ -342,7 +389,8 @@ impl JobStore for SqlStore {
 
     async fn queue_depth(&self, company_id: i64, now: DateTime<Utc>) -> Result<i64> {
         let sql = "select count(*) from job where company_id = $1 and (state = 'queued' \
-                   or (state = 'sent' and kind = 'read' and lease_expires_at <= $2))";
+                   or (state = 'sent' and kind = 'read' and lease_expires_at <= $2) \
+                   or (state = 'unknown' and message_set_id is not null))";
         Ok(on_pool!(self, p, _d => sqlx::query_scalar(sql).bind(company_id).bind(now).fetch_one(p).await?))
     }
 
@@ -370,16 +418,21 @@ impl JobStore for SqlStore {
 
     async fn resolve_job(&self, id: JobId, applied: bool, now: DateTime<Utc>) -> Result<Job> {
         let job = self.job(id).await?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))?;
-        if job.state != JobState::Unknown {
-            return Err(not_allowed(&job, "resolved", "unknown"));
+        let awaiting_verdict = job.state == JobState::Unknown
+            || (job.state == JobState::Held && job.hold_reason.as_deref() == Some("operator"));
+        if !awaiting_verdict {
+            return Err(not_allowed(&job, "resolved", "unknown (or held for an operator)"));
         }
+        // The verdict replaces error recovery: the old message-set id is
+        // dropped so the job is not checked again.
         let sql = if applied {
-            "update job set state = 'done', diagnostic = null, error = 'resolved by an operator: applied in QuickBooks', \
-             completed_at = $2, updated_at = $2 where id = $1 and state = 'unknown'"
+            "update job set state = 'done', diagnostic = null, hold_reason = null, message_set_id = null, \
+             error = 'resolved by an operator: applied in QuickBooks', completed_at = $2, updated_at = $2 \
+             where id = $1 and (state = 'unknown' or (state = 'held' and hold_reason = 'operator'))"
         } else {
-            "update job set state = 'queued', ticket_hash = null, diagnostic = null, \
-             error = 'resolved by an operator: not applied in QuickBooks; queued again', \
-             updated_at = $2 where id = $1 and state = 'unknown'"
+            "update job set state = 'queued', ticket_hash = null, diagnostic = null, hold_reason = null, \
+             message_set_id = null, error = 'resolved by an operator: not applied in QuickBooks; queued again', \
+             updated_at = $2 where id = $1 and (state = 'unknown' or (state = 'held' and hold_reason = 'operator'))"
         };
         self.transition(id, now, sql).await
     }

@@ -1,0 +1,105 @@
+//! Exactly-once writes: qbXML error recovery for writes whose answer was lost.
+//!
+//! Every write leaves with `newMessageSetID` (persisted at claim time), and
+//! QuickBooks keeps a recovery record of it. When the answer is lost the job
+//! becomes `unknown`; the company's next session, before sending anything
+//! else, sends an empty message set with `newMessageSetID` =
+//! `oldMessageSetID` = that id — a status check. QuickBooks answers with the
+//! stored response (the write's real outcome), or with a status such as 9002
+//! "no stored response" when it cannot tell. The first completes the job as
+//! if the answer had arrived; the second holds it for an operator. The write
+//! itself is never sent again by qbwcd. (Facts and caveats:
+//! `reference/error-recovery.md`; no public report confirms this flow
+//! against a live QuickBooks, so the tests model QuickBooks' documented
+//! behaviour.)
+
+use tracing::Span;
+
+use super::{record, Qbwc};
+use crate::diagnostics::Finding;
+use crate::qbxml::{self, MessageSet, OnError, Version};
+use crate::queue::{outcome_of_answer, Completion, Job, JobState};
+use crate::store::{Session, StoreError};
+
+impl Qbwc {
+    /// The status check for the company's oldest unknown write, if any.
+    pub(super) async fn recovery_check(
+        &self,
+        session: &Session,
+        ticket: &crate::types::TicketHash,
+        version: Version,
+        now: chrono::DateTime<chrono::Utc>,
+        lease_until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<(Job, String)>, StoreError> {
+        let Some(job) = self.store.claim_recovery(session.company_id, ticket, now, lease_until).await? else {
+            return Ok(None);
+        };
+        let Some(id) = job.message_set_id.clone() else {
+            return Ok(None);
+        };
+        record(&Span::current(), "outcome", "recovery_check");
+        tracing::info!(job.id = %job.id, "checking whether a write whose answer was lost was applied");
+        let ms = MessageSet { new_id: &id, old_id: Some(&id) };
+        Ok(Some((job, qbxml::wrap("", version, OnError::Stop, Some(ms)))))
+    }
+
+    /// Settles a write from the answer to its status check.
+    pub(super) async fn settle_recovery(
+        &self,
+        session: &Session,
+        job: &Job,
+        response: String,
+        hresult: &str,
+        message: &str,
+    ) -> Result<Completion, StoreError> {
+        let id = job.message_set_id.clone().unwrap_or_default();
+        if !hresult.trim().is_empty() {
+            // The check itself failed; the write stays unknown for the next try.
+            let f = crate::diagnostics::classify_hresult(hresult, message);
+            return Ok(Completion {
+                state: JobState::Unknown,
+                response: None,
+                statuses: Vec::new(),
+                diagnostic: Some("session.answer_lost".into()),
+                error: Some(format!("the error-recovery check failed ({}); it will be tried again", f.code)),
+            });
+        }
+        let parsed = qbxml::parse_response(&response);
+        match parsed {
+            Ok(p) if !p.statuses.is_empty() => {
+                // QuickBooks' stored answer is the write's real outcome.
+                let (state, finding) = outcome_of_answer(&p);
+                self.store.answered_message_set(session.company_id, &id).await?;
+                tracing::info!(job.id = %job.id, state = %state, "error recovery found the write's answer");
+                Ok(Completion {
+                    state,
+                    response: Some(response),
+                    statuses: p.statuses,
+                    diagnostic: finding.as_ref().map(|f| f.code.clone()),
+                    error: finding.map(|f| f.detail.unwrap_or_else(|| f.entry.title.clone())),
+                })
+            }
+            other => {
+                let code = match &other {
+                    Ok(p) => p.message_set_status_code.map(|c| c.to_string()).unwrap_or_else(|| "none".into()),
+                    Err(e) => format!("unreadable answer: {e}"),
+                };
+                let finding = Finding::from_code("session.answer_lost").with_detail(format!(
+                    "QuickBooks kept no answer for message set {id} (status {code}), so it cannot tell whether \
+                     the write was applied. Check QuickBooks, then resolve the job as applied or not applied."
+                ));
+                Self::warn_finding(
+                    &finding,
+                    "error recovery could not establish a write's outcome; held for an operator",
+                );
+                Ok(Completion {
+                    state: JobState::Held,
+                    response: None,
+                    statuses: Vec::new(),
+                    diagnostic: Some(finding.code.clone()),
+                    error: finding.detail,
+                })
+            }
+        }
+    }
+}
