@@ -30,6 +30,9 @@ pub struct AuthSettings {
     pub lockout_base_seconds: i64,
     /// Longest lockout, in seconds.
     pub lockout_max_seconds: i64,
+    /// Failed logins in a row from one address (any user names) before the
+    /// address is locked out; 0 disables the per-address lockout.
+    pub address_lockout_threshold: i32,
 }
 
 impl Default for AuthSettings {
@@ -39,6 +42,7 @@ impl Default for AuthSettings {
             lockout_threshold: 5,
             lockout_base_seconds: 60,
             lockout_max_seconds: 3600,
+            address_lockout_threshold: 20,
         }
     }
 }
@@ -47,10 +51,19 @@ impl AuthSettings {
     /// When a user with `failed` consecutive failures (this one included)
     /// is locked until, if at all: base × 2^(failed − threshold), capped.
     pub fn lockout_until(&self, failed: i32, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        if self.lockout_threshold <= 0 || failed < self.lockout_threshold {
+        self.lockout_after(self.lockout_threshold, failed, now)
+    }
+
+    /// The same rule for an address, with its own threshold.
+    pub fn address_lockout_until(&self, failed: i32, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.lockout_after(self.address_lockout_threshold, failed, now)
+    }
+
+    fn lockout_after(&self, threshold: i32, failed: i32, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if threshold <= 0 || failed < threshold {
             return None;
         }
-        let doublings = u32::try_from(failed - self.lockout_threshold).unwrap_or(0).min(30);
+        let doublings = u32::try_from(failed - threshold).unwrap_or(0).min(30);
         let secs = self.lockout_base_seconds.saturating_mul(1i64 << doublings).min(self.lockout_max_seconds);
         Some(now + Duration::seconds(secs.max(0)))
     }

@@ -50,7 +50,12 @@ impl Qbwc {
         // Verify even for unknown or refused users, so timing does not tell
         // an attacker which user names exist.
         let ok = self.verifier.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+        let addr_locked = match ctx.remote_addr.as_deref() {
+            Some(a) => self.store.address_locked_until(a, now).await.ok().flatten().is_some(),
+            None => false,
+        };
         let refusal = match &user {
+            _ if addr_locked => Some(Refusal::LockedOut),
             None => Some(Refusal::UnknownUser),
             Some(u) if u.locked_until.is_some_and(|t| t > now) => Some(Refusal::LockedOut),
             Some(_) if !ok => Some(Refusal::BadPassword),
@@ -61,6 +66,9 @@ impl Qbwc {
             (Some(user), None) => {
                 if let Err(e) = self.store.record_login(user.id, true, None, now).await {
                     tracing::error!(error = %e, "authenticate: could not record the login");
+                }
+                if let Some(a) = ctx.remote_addr.as_deref() {
+                    let _ = self.store.clear_address_failures(a).await;
                 }
                 record(&span, "company.id", user.company_id);
                 self.open_session(&user, ctx).await
@@ -82,6 +90,14 @@ impl Qbwc {
             let locked_until = self.settings.auth.lockout_until(u.failed_logins + 1, now);
             if let Err(e) = self.store.record_login(u.id, false, locked_until, now).await {
                 tracing::error!(error = %e, "authenticate: could not record the failed login");
+            }
+        }
+        // Guessing (wrong passwords, unknown names) counts against the address.
+        if let (Some(a), Refusal::BadPassword | Refusal::UnknownUser) = (ctx.remote_addr.as_deref(), reason) {
+            if let Ok(failures) = self.store.record_address_failure(a, now).await {
+                if let Some(until) = self.settings.auth.address_lockout_until(failures, now) {
+                    let _ = self.store.lock_address(a, until).await;
+                }
             }
         }
         let finding = Finding::from_code(reason.code());

@@ -77,6 +77,14 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn set_password(&self, username: &Username, password_hash: &str, now: DateTime<Utc>) -> Result;
     /// Enables or disables a user.
     async fn set_user_enabled(&self, username: &Username, enabled: bool, now: DateTime<Utc>) -> Result;
+    /// The time an address is locked out until, if it is.
+    async fn address_locked_until(&self, addr: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>>;
+    /// Counts a failed login from `addr`; returns the failures in a row.
+    async fn record_address_failure(&self, addr: &str, now: DateTime<Utc>) -> Result<i32>;
+    /// Locks an address until the given time.
+    async fn lock_address(&self, addr: &str, until: DateTime<Utc>) -> Result;
+    /// Forgets an address's failures (after a successful login).
+    async fn clear_address_failures(&self, addr: &str) -> Result;
     /// Records a login attempt: success resets the failure counter and
     /// stamps `last_seen_at` on user and company; failure increments the
     /// counter and sets `locked_until` when given.

@@ -9,5 +9,6 @@ mod cli;
 mod fake_qbwc;
 mod iterators_live;
 mod recovery;
+mod security;
 mod sessions;
 mod store_contract;

@@ -120,6 +120,32 @@ impl AccountStore for SqlStore {
         found(rows, || format!("user {username}"))
     }
 
+    async fn address_locked_until(&self, addr: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
+        let sql = "select locked_until from login_failure where addr = $1 and locked_until > $2";
+        let row: Option<Option<DateTime<Utc>>> =
+            on_pool!(self, p, _d => sqlx::query_scalar(sql).bind(addr).bind(now).fetch_optional(p).await?);
+        Ok(row.flatten())
+    }
+
+    async fn record_address_failure(&self, addr: &str, now: DateTime<Utc>) -> Result<i32> {
+        let sql = "insert into login_failure (addr, failures, last_failure_at) values ($1, 1, $2) \
+                   on conflict (addr) do update set failures = login_failure.failures + 1, last_failure_at = $2 \
+                   returning failures";
+        Ok(on_pool!(self, p, _d => sqlx::query_scalar(sql).bind(addr).bind(now).fetch_one(p).await?))
+    }
+
+    async fn lock_address(&self, addr: &str, until: DateTime<Utc>) -> Result {
+        let sql = "update login_failure set locked_until = $2 where addr = $1";
+        on_pool!(self, p, _d => sqlx::query(sql).bind(addr).bind(until).execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn clear_address_failures(&self, addr: &str) -> Result {
+        let sql = "delete from login_failure where addr = $1";
+        on_pool!(self, p, _d => sqlx::query(sql).bind(addr).execute(p).await?.rows_affected());
+        Ok(())
+    }
+
     async fn record_login(
         &self,
         user_id: i64,

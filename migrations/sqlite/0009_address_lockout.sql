@@ -1,0 +1,8 @@
+-- Failed logins per client address, so one address guessing many user
+-- names is locked out as well as each guessed user.
+create table login_failure (
+    addr text primary key,
+    failures integer not null,
+    locked_until text,
+    last_failure_at text not null
+);
