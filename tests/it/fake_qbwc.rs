@@ -92,8 +92,7 @@ impl FakeWebConnector {
         }
     }
 
-    /// POSTs one call with the real client's headers; returns the body.
-    pub async fn post(&self, method: &str, params: &str) -> String {
+    fn envelope(method: &str, params: &str) -> Vec<u8> {
         let body = if params.is_empty() {
             format!("{ENVELOPE_OPEN}<{method} xmlns=\"http://developer.intuit.com/\" />{ENVELOPE_CLOSE}")
         } else {
@@ -101,12 +100,23 @@ impl FakeWebConnector {
                 "{ENVELOPE_OPEN}<{method} xmlns=\"http://developer.intuit.com/\">{params}</{method}>{ENVELOPE_CLOSE}"
             )
         };
-        self.post_raw(method, body.into_bytes()).await
+        body.into_bytes()
+    }
+
+    /// POSTs one call with the real client's headers; returns the body.
+    pub async fn post(&self, method: &str, params: &str) -> String {
+        self.post_raw(method, Self::envelope(method, params)).await
     }
 
     /// POSTs bytes as-is (captures, hostile bodies); asserts the HTTP shape
     /// the client needs: 200 and `text/xml; charset=utf-8`.
     pub async fn post_raw(&self, method: &str, body: Vec<u8>) -> String {
+        self.try_post_raw(method, body).await.unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    /// Like [`Self::post_raw`], but a transport failure (the server is down)
+    /// is an error, as the real client reports it and stops the run.
+    pub async fn try_post_raw(&self, method: &str, body: Vec<u8>) -> Result<String, String> {
         let resp = self
             .client
             .post(&self.url)
@@ -117,31 +127,26 @@ impl FakeWebConnector {
             .body(body)
             .send()
             .await
-            .expect("POST /qbwc");
+            .map_err(|e| e.to_string())?;
         assert_eq!(resp.status(), 200, "{method} must answer 200");
         assert_eq!(
             resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
             Some("text/xml; charset=utf-8"),
             "{method} content type"
         );
-        resp.text().await.expect("body")
+        resp.text().await.map_err(|e| e.to_string())
     }
 
-    pub async fn server_version(&self) -> String {
-        single(&self.post("serverVersion", "").await, "serverVersion")
+    async fn try_post(&self, method: &str, params: &str) -> Result<String, String> {
+        self.try_post_raw(method, Self::envelope(method, params)).await
     }
 
-    pub async fn client_version(&self, v: &str) -> String {
-        single(&self.post("clientVersion", &param("strVersion", v)).await, "clientVersion")
+    fn auth_params(&self) -> String {
+        format!("{}{}", param("strUserName", &self.username), param("strPassword", &self.password))
     }
 
-    pub async fn authenticate(&self) -> Vec<String> {
-        let p = format!("{}{}", param("strUserName", &self.username), param("strPassword", &self.password));
-        strings(&self.post("authenticate", &p).await)
-    }
-
-    pub async fn send_request_xml(&self, ticket: &str, hcp: &str) -> String {
-        let p = format!(
+    fn send_params(&self, ticket: &str, hcp: &str) -> String {
+        format!(
             "{}{}{}{}{}{}",
             param("ticket", ticket),
             param("strHCPResponse", hcp),
@@ -149,20 +154,34 @@ impl FakeWebConnector {
             param("qbXMLCountry", "US"),
             param("qbXMLMajorVers", &self.major.to_string()),
             param("qbXMLMinorVers", &self.minor.to_string()),
-        );
-        single(&self.post("sendRequestXML", &p).await, "sendRequestXML")
+        )
     }
 
-    pub async fn receive_response_xml(&self, ticket: &str, response: &str, hresult: &str, message: &str) -> i32 {
-        let p = format!(
+    fn receive_params(ticket: &str, response: &str, hresult: &str, message: &str) -> String {
+        format!(
             "{}{}{}{}",
             param("ticket", ticket),
             param("response", response),
             param("hresult", hresult),
             param("message", message)
-        );
-        let text = single(&self.post("receiveResponseXML", &p).await, "receiveResponseXML");
+        )
+    }
+
+    fn percent(text: &str) -> i32 {
         text.trim().parse().unwrap_or_else(|_| panic!("receiveResponseXMLResult {text:?} is not an integer"))
+    }
+
+    pub async fn authenticate(&self) -> Vec<String> {
+        strings(&self.post("authenticate", &self.auth_params()).await)
+    }
+
+    pub async fn send_request_xml(&self, ticket: &str, hcp: &str) -> String {
+        single(&self.post("sendRequestXML", &self.send_params(ticket, hcp)).await, "sendRequestXML")
+    }
+
+    pub async fn receive_response_xml(&self, ticket: &str, response: &str, hresult: &str, message: &str) -> i32 {
+        let p = Self::receive_params(ticket, response, hresult, message);
+        Self::percent(&single(&self.post("receiveResponseXML", &p).await, "receiveResponseXML"))
     }
 
     pub async fn connection_error(&self, ticket: &str, hresult: &str, message: &str) -> String {
@@ -174,19 +193,21 @@ impl FakeWebConnector {
         single(&self.post("getLastError", &param("ticket", ticket)).await, "getLastError")
     }
 
-    pub async fn close_connection(&self, ticket: &str) -> String {
-        single(&self.post("closeConnection", &param("ticket", ticket)).await, "closeConnection")
-    }
-
     /// One whole run, as the real client does it.
     pub async fn run_session(&self) -> SessionLog {
+        self.try_run_session().await.unwrap_or_else(|e| panic!("transport failure: {e}"))
+    }
+
+    /// One whole run; a transport failure ends it with an error, as the
+    /// real client stops and tries again at its next scheduled run.
+    pub async fn try_run_session(&self) -> Result<SessionLog, String> {
         let mut log = SessionLog::default();
-        self.server_version().await;
-        self.client_version("2.0.0.116").await;
-        log.auth = self.authenticate().await;
+        single(&self.try_post("serverVersion", "").await?, "serverVersion");
+        single(&self.try_post("clientVersion", &param("strVersion", "2.0.0.116")).await?, "clientVersion");
+        log.auth = strings(&self.try_post("authenticate", &self.auth_params()).await?);
         let status = log.auth.get(1).cloned().unwrap_or_default();
         if matches!(status.as_str(), "none" | "nvu" | "busy") {
-            return log;
+            return Ok(log);
         }
         let ticket = log.auth[0].clone();
         self.qb.begin_session();
@@ -195,9 +216,10 @@ impl FakeWebConnector {
         loop {
             let hcp = if first { self.hcp.clone() } else { String::new() };
             first = false;
-            let request = self.send_request_xml(&ticket, &hcp).await;
+            let request =
+                single(&self.try_post("sendRequestXML", &self.send_params(&ticket, &hcp)).await?, "sendRequestXML");
             if request.is_empty() {
-                let last = self.get_last_error(&ticket).await;
+                let last = single(&self.try_post("getLastError", &param("ticket", &ticket)).await?, "getLastError");
                 if last == "NoOp" && noops < self.max_noops {
                     noops += 1;
                     log.noops += 1;
@@ -208,22 +230,26 @@ impl FakeWebConnector {
                 break;
             }
             log.requests.push(request.clone());
-            let pct = match self.qb.process(&request) {
-                Answer::Xml(xml) => self.receive_response_xml(&ticket, &xml, "", "").await,
-                Answer::Hresult(h, m) => self.receive_response_xml(&ticket, "", &h, &m).await,
-                Answer::Vanish => return log,
+            let params = match self.qb.process(&request) {
+                Answer::Xml(xml) => Self::receive_params(&ticket, &xml, "", ""),
+                Answer::Hresult(h, m) => Self::receive_params(&ticket, "", &h, &m),
+                Answer::Vanish => return Ok(log),
             };
+            let pct =
+                Self::percent(&single(&self.try_post("receiveResponseXML", &params).await?, "receiveResponseXML"));
             log.progress.push(pct);
             if pct < 0 {
-                log.last_error = Some(self.get_last_error(&ticket).await);
+                log.last_error =
+                    Some(single(&self.try_post("getLastError", &param("ticket", &ticket)).await?, "getLastError"));
                 break;
             }
             if pct >= 100 {
                 break;
             }
         }
-        log.close = Some(self.close_connection(&ticket).await);
-        log
+        log.close =
+            Some(single(&self.try_post("closeConnection", &param("ticket", &ticket)).await?, "closeConnection"));
+        Ok(log)
     }
 }
 

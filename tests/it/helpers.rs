@@ -88,6 +88,24 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Another pool on the same database (a second process, a replica);
+    /// the original keeps ownership of the files or schema.
+    pub async fn share(&self) -> TestDb {
+        let store = match &self.pg_schema {
+            None => SqlStore::connect(&self.url, &PoolOptions::default()).await.expect("reopen sqlite"),
+            Some((base, schema)) => {
+                let options =
+                    PgConnectOptions::from_str(base).expect("url").options([("search_path", schema.as_str())]);
+                SqlStore::connect_postgres(options, &PoolOptions { max_connections: 8, ..PoolOptions::default() })
+                    .await
+                    .expect("reconnect postgres")
+            }
+        };
+        TestDb { url: self.url.clone(), store: Arc::new(store), _dir: None, pg_schema: None }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((base, schema)) = self.pg_schema.take() {
@@ -180,6 +198,15 @@ impl TestApp {
             .await
             .expect("enqueue");
         enq.job().clone()
+    }
+
+    /// A second server (replica) on this app's database.
+    pub async fn replica(&self) -> TestApp {
+        let settings = (*self.settings).clone();
+        TestApp::spawn_on(self._db.share().await, move |s| {
+            *s = Settings { database_url: s.database_url.clone(), ..settings }
+        })
+        .await
     }
 
     pub fn connector(&self, username: &str) -> FakeWebConnector {
