@@ -62,10 +62,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight calls. Leases
-/// are kept on purpose: all session state is in the database, so a Web
-/// Connector mid-session carries on with the restarted server (or another
-/// replica), and the reaper settles whatever is truly abandoned.
+/// Serves plain HTTP until `shutdown` resolves, then finishes in-flight
+/// calls. Leases are kept on purpose: all session state is in the database,
+/// so a Web Connector mid-session carries on with the restarted server (or
+/// another replica), and the reaper settles whatever is truly abandoned.
 ///
 /// # Errors
 /// When the listener fails.
@@ -74,12 +74,85 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_all(Some(listener), None, state, shutdown).await
+}
+
+/// A TLS listener with its certificate files.
+pub struct TlsListener {
+    /// The bound socket.
+    pub listener: TcpListener,
+    /// Certificate and key.
+    pub files: crate::tls::TlsFiles,
+}
+
+/// Serves plain HTTP and/or https (built-in TLS, reloaded on SIGHUP or file
+/// change) until `shutdown` resolves; both finish their in-flight calls.
+///
+/// # Errors
+/// When a listener fails or the certificate cannot be loaded.
+pub async fn serve_all(
+    plain: Option<TcpListener>,
+    tls: Option<TlsListener>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let reload_every = Duration::from_secs(state.settings.tls_reload_seconds.max(1));
+    let tls_config = match &tls {
+        Some(t) => Some(crate::tls::load(&t.files).await?),
+        None => None,
+    };
     let reaper = tokio::spawn(reap(state.clone()));
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let app = router(state);
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(listener) = plain {
+        let mut rx = stop_rx.clone();
+        let svc = app.clone().into_make_service_with_connect_info::<SocketAddr>();
+        tasks.spawn(async move {
+            axum::serve(listener, svc)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await
+                .map_err(anyhow::Error::from)
+        });
+    }
+    let mut reloader = None;
+    if let (Some(t), Some(config)) = (tls, tls_config) {
+        reloader = Some(crate::tls::spawn_reloader(config.clone(), t.files.clone(), reload_every));
+        let handle = axum_server::Handle::new();
+        let waiter = handle.clone();
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+            // Finish in-flight calls; a Web Connector call is short.
+            waiter.graceful_shutdown(Some(Duration::from_secs(30)));
+        });
+        let std_listener = t.listener.into_std()?;
+        let svc = app.into_make_service_with_connect_info::<SocketAddr>();
+        tasks.spawn(async move {
+            axum_server::from_tcp_rustls(std_listener, config)
+                .handle(handle)
+                .serve(svc)
+                .await
+                .map_err(anyhow::Error::from)
+        });
+    }
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut result = Ok(());
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(Err(e)) = done {
+            result = Err(e);
+        }
+    }
     reaper.abort();
-    served?;
-    Ok(())
+    if let Some(r) = reloader {
+        r.abort();
+    }
+    result
 }
 
 /// Periodically expires idle sessions and lapsed leases.

@@ -21,6 +21,18 @@ pub struct Settings {
     pub database_url: String,
     /// Postgres connections per process.
     pub database_max_connections: u32,
+    /// Address for https (built-in TLS); unset = no built-in TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_listen: Option<String>,
+    /// PEM certificate chain for `tls_listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert_path: Option<std::path::PathBuf>,
+    /// PEM private key for `tls_listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key_path: Option<std::path::PathBuf>,
+    /// How often the certificate files are checked for changes, in seconds
+    /// (SIGHUP reloads at once).
+    pub tls_reload_seconds: u64,
     /// The URL the Web Connector reaches this server at (`.qwc` files).
     pub public_url: String,
     /// Whether this deployment is reachable from other machines: then a
@@ -65,6 +77,10 @@ impl Default for Settings {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://qbwcd.db".into(),
             database_max_connections: 16,
+            tls_listen: None,
+            tls_cert_path: None,
+            tls_key_path: None,
+            tls_reload_seconds: 60,
             public_url: "http://localhost:8080".into(),
             public: false,
             session_idle_seconds: 900,

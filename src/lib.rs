@@ -19,4 +19,5 @@ pub mod qwc;
 pub mod soap;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod types;

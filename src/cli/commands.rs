@@ -75,9 +75,20 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let tls = match (&settings.tls_listen, &settings.tls_cert_path, &settings.tls_key_path) {
+        (None, None, None) => None,
+        (Some(tls_listen), Some(cert), Some(key)) => {
+            let l = tokio::net::TcpListener::bind(tls_listen)
+                .await
+                .with_context(|| format!("cannot listen on {tls_listen} (tls_listen)"))?;
+            tracing::info!(tls_listen = %l.local_addr()?, "serving https with the built-in TLS");
+            Some(app::TlsListener { listener: l, files: crate::tls::TlsFiles { cert: cert.clone(), key: key.clone() } })
+        }
+        _ => bail!("built-in TLS needs all of tls_listen, tls_cert_path and tls_key_path"),
+    };
     tracing::info!(listen = %addr, database = %redact_url(&settings.database_url), public_url = %settings.public_url, "qbwcd is serving; point the Web Connector at {}/qbwc", settings.public_url.trim_end_matches('/'));
     let state = AppState::new(Arc::new(store), Arc::new(settings), Arc::new(SystemClock))?;
-    app::serve(listener, state, shutdown_signal()).await
+    app::serve_all(Some(listener), tls, state, shutdown_signal()).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -60,7 +60,7 @@ pub struct SessionLog {
 /// A simulated Web Connector for one user.
 #[derive(Clone)]
 pub struct FakeWebConnector {
-    client: reqwest::Client,
+    pub client: reqwest::Client,
     url: String,
     pub username: String,
     pub password: String,

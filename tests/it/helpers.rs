@@ -200,6 +200,11 @@ impl TestApp {
         enq.job().clone()
     }
 
+    /// Another pool on this app's database.
+    pub async fn db_share(&self) -> TestDb {
+        self._db.share().await
+    }
+
     /// A second server (replica) on this app's database.
     pub async fn replica(&self) -> TestApp {
         let settings = (*self.settings).clone();

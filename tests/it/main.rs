@@ -14,3 +14,4 @@ mod replicas;
 mod security;
 mod sessions;
 mod store_contract;
+mod tls;
