@@ -75,9 +75,20 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let reaper = tokio::spawn(reap(state.clone()));
+    let listen = tokio::spawn(crate::api::listen_for_finished_jobs(state.clone()));
+    let webhooks = tokio::spawn(crate::api::deliver_webhooks(state.clone()));
+    // Long-polls end at shutdown (answering with the job as it is) instead
+    // of holding the graceful shutdown up for their whole wait.
+    let store = state.store.clone();
+    let shutdown = async move {
+        shutdown.await;
+        store.notifier().close();
+    };
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     reaper.abort();
+    listen.abort();
+    webhooks.abort();
     served?;
     Ok(())
 }

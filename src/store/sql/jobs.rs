@@ -170,6 +170,10 @@ impl JobStore for SqlStore {
         });
         debug_assert!(created);
         let job = self.job(new.id).await?.ok_or_else(|| StoreError::NotFound(format!("job {}", new.id)))?;
+        if job.state.is_final() {
+            // Born failed (a dependency had failed): its webhook is due now.
+            self.notifier.notify(job.id);
+        }
         Ok(Enqueued::Created(job))
     }
 
@@ -234,6 +238,7 @@ impl JobStore for SqlStore {
             JobState::Failed | JobState::Unknown => (0, 1),
             _ => (0, 0),
         };
+        let settled = is_final || c.state == JobState::Unknown;
         on_pool!(self, p, d => {
             let mut tx = p.begin_with(d.begin()).await?;
             let rows = sqlx::query(complete)
@@ -265,8 +270,11 @@ impl JobStore for SqlStore {
                 settle_dependents!(tx, now);
             }
             tx.commit().await?;
-            Ok(true)
-        })
+        });
+        if settled {
+            self.notifier.notify_all();
+        }
+        Ok(true)
     }
 
     async fn release_leases(&self, ticket: &TicketHash, now: DateTime<Utc>) -> Result<u64> {
@@ -277,6 +285,9 @@ impl JobStore for SqlStore {
                 settle_dependents!(tx, now);
             }
             tx.commit().await?;
+            if n > 0 {
+                self.notifier.notify_all();
+            }
             Ok(n)
         })
     }
@@ -340,6 +351,7 @@ impl SqlStore {
             settle_dependents!(tx, now);
             tx.commit().await?;
         });
+        self.notifier.notify_all();
         self.job(id).await?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))
     }
 }
