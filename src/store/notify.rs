@@ -184,7 +184,7 @@ mod tests {
         let mut sub = n.subscribe(JobId::new());
         let waiter = tokio::spawn(async move { sub.changed().await });
         n.close();
-        assert_eq!(tokio::time::timeout(Duration::from_secs(1), waiter).await.unwrap().unwrap(), false);
+        assert!(!tokio::time::timeout(Duration::from_secs(1), waiter).await.unwrap().unwrap());
         let mut later = n.subscribe(JobId::new());
         assert!(!later.changed().await);
     }

@@ -88,6 +88,27 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Another connection pool (another replica's store, with its own
+    /// in-process notifier) on the same database. The original owns the
+    /// database: keep it alive longer than the share.
+    pub async fn share(&self) -> TestDb {
+        match &self.pg_schema {
+            None => {
+                let store = SqlStore::connect(&self.url, &PoolOptions::default()).await.expect("open sqlite");
+                TestDb { url: self.url.clone(), store: Arc::new(store), _dir: None, pg_schema: None }
+            }
+            Some((base, schema)) => {
+                let options =
+                    PgConnectOptions::from_str(base).expect("url").options([("search_path", schema.as_str())]);
+                let opts = PoolOptions { max_connections: 8, ..PoolOptions::default() };
+                let store = SqlStore::connect_postgres(options, &opts).await.expect("connect postgres");
+                TestDb { url: self.url.clone(), store: Arc::new(store), _dir: None, pg_schema: None }
+            }
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((base, schema)) = self.pg_schema.take() {

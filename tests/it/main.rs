@@ -7,5 +7,8 @@ mod api;
 mod captures;
 mod cli;
 mod fake_qbwc;
+mod long_poll;
+mod openapi;
 mod sessions;
 mod store_contract;
+mod webhooks;
