@@ -297,6 +297,15 @@ mod tests {
     }
 
     #[test]
+    fn the_signature_matches_an_independent_hmac_sha256() {
+        // Python: hmac.new(b"s3cret", b'1700000000.{"a":1}', hashlib.sha256).hexdigest()
+        assert_eq!(
+            sign(b"s3cret", 1_700_000_000, br#"{"a":1}"#),
+            "1698a50bc74d1ff1db85c4e0a5297c2ad9fdba245d5737cdb789e4cc6e098940"
+        );
+    }
+
+    #[test]
     fn backoff_doubles_up_to_the_cap() {
         let (b, m) = (Duration::from_secs(5), Duration::from_secs(3600));
         let secs = |a| backoff(a, b, m).as_secs_f64();
