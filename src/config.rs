@@ -171,6 +171,16 @@ mod tests {
     }
 
     #[test]
+    fn the_webhook_secret_loads_but_is_never_shown() {
+        use secrecy::ExposeSecret;
+        let s = Settings::load(None, &[("webhook_secret", "s3cret-value".into())]).unwrap();
+        assert_eq!(s.webhook_secret.as_ref().map(|k| k.expose_secret().to_owned()).as_deref(), Some("s3cret-value"));
+        assert!(!format!("{s:?}").contains("s3cret-value"));
+        assert!(!toml::to_string(&s).unwrap().contains("s3cret-value"));
+        assert!(setting_names().iter().any(|n| n == "webhook_secret"), "QBWCD_WEBHOOK_SECRET must be read");
+    }
+
+    #[test]
     fn an_unknown_key_is_an_error_that_names_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("qbwcd.toml");
