@@ -103,6 +103,15 @@ pub async fn serve_all(
         None => None,
     };
     let reaper = tokio::spawn(reap(state.clone()));
+    let listen = tokio::spawn(crate::api::listen_for_finished_jobs(state.clone()));
+    let webhooks = tokio::spawn(crate::api::deliver_webhooks(state.clone()));
+    // Long-polls end at shutdown (answering with the job as it is) instead
+    // of holding the graceful shutdown up for their whole wait.
+    let store = state.store.clone();
+    let shutdown = async move {
+        shutdown.await;
+        store.notifier().close();
+    };
     let app = router(state);
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(listener) = plain {
@@ -149,6 +158,8 @@ pub async fn serve_all(
         }
     }
     reaper.abort();
+    listen.abort();
+    webhooks.abort();
     if let Some(r) = reloader {
         r.abort();
     }

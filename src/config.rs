@@ -6,6 +6,7 @@ use std::path::Path;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthSettings;
@@ -69,6 +70,28 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// `.qwc` file contents.
     pub qwc: QwcSettings,
+    /// Longest `?wait=SECONDS` an API request may hold for a job to finish.
+    pub api_max_wait_seconds: u64,
+    /// The key webhook signatures are made with (HMAC-SHA256). Without it
+    /// no webhook is sent; events wait in the outbox.
+    #[serde(serialize_with = "redacted")]
+    pub webhook_secret: Option<SecretString>,
+    /// Attempts at a webhook before it is given up.
+    pub webhook_max_attempts: i32,
+    /// Wait before the second attempt, in seconds; doubles each attempt.
+    pub webhook_retry_base_seconds: u64,
+    /// Longest wait between attempts, in seconds.
+    pub webhook_retry_max_seconds: u64,
+    /// How long a receiver may take to answer, in seconds.
+    pub webhook_timeout_seconds: u64,
+}
+
+/// Never writes a secret out, wherever settings are serialized.
+fn redacted<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_some("[redacted]"),
+        None => s.serialize_none(),
+    }
 }
 
 impl Default for Settings {
@@ -95,6 +118,12 @@ impl Default for Settings {
             job_max_bytes: 16 * 1024 * 1024,
             auth: AuthSettings::default(),
             qwc: QwcSettings::default(),
+            api_max_wait_seconds: 60,
+            webhook_secret: None,
+            webhook_max_attempts: 10,
+            webhook_retry_base_seconds: 5,
+            webhook_retry_max_seconds: 3600,
+            webhook_timeout_seconds: 10,
         }
     }
 }
@@ -108,11 +137,17 @@ pub struct ConfigError(#[from] Box<figment::Error>);
 /// environment variable such as `QBWCD_TEST_POSTGRES_URL` or `QBWCD_CONFIG`
 /// is not mistaken for a (misspelt) setting.
 fn setting_names() -> Vec<String> {
-    match toml::Value::try_from(Settings::default()) {
+    let mut names = match toml::Value::try_from(Settings::default()) {
         Ok(toml::Value::Table(t)) => t.keys().cloned().collect(),
         _ => Vec::new(),
-    }
+    };
+    // Unset by default, so absent from the serialized defaults.
+    names.extend(OPTIONAL_KEYS.iter().map(|k| (*k).to_owned()));
+    names
 }
+
+/// Top-level keys whose default is unset.
+const OPTIONAL_KEYS: &[&str] = &["webhook_secret"];
 
 impl Settings {
     /// Loads defaults, then `file` (if any), then `QBWCD_*` variables, then
@@ -155,6 +190,16 @@ mod tests {
         assert_eq!(s.qwc.app_name, "Acme Sync");
         assert_eq!(s.database_url, "sqlite://x.db");
         assert_eq!(s.lease_seconds, 900);
+    }
+
+    #[test]
+    fn the_webhook_secret_loads_but_is_never_shown() {
+        use secrecy::ExposeSecret;
+        let s = Settings::load(None, &[("webhook_secret", "s3cret-value".into())]).unwrap();
+        assert_eq!(s.webhook_secret.as_ref().map(|k| k.expose_secret().to_owned()).as_deref(), Some("s3cret-value"));
+        assert!(!format!("{s:?}").contains("s3cret-value"));
+        assert!(!toml::to_string(&s).unwrap().contains("s3cret-value"));
+        assert!(setting_names().iter().any(|n| n == "webhook_secret"), "QBWCD_WEBHOOK_SECRET must be read");
     }
 
     #[test]

@@ -5,15 +5,17 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
 
-use super::{ApiCaller, ApiError};
+use super::webhooks::check_webhook_url;
+use super::{ApiCaller, ApiError, ErrorBody};
 use crate::app::AppState;
 use crate::store::{Company, NewCompany, NewUser};
 use crate::types::{CompanySlug, Username};
 
 /// `POST /companies` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCompanyBody {
     /// Lower-case letters, digits, `-` and `_`.
@@ -22,12 +24,15 @@ pub struct NewCompanyBody {
     pub name: Option<String>,
     /// The company file's path on the QuickBooks PC; none = the open file.
     pub file_path: Option<String>,
+    /// Where jobs without their own `webhook_url` report their final state.
+    pub webhook_url: Option<String>,
 }
 
 /// A company as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CompanyView {
     /// Slug.
+    #[schema(value_type = String)]
     pub slug: CompanySlug,
     /// Display name.
     pub name: String,
@@ -48,6 +53,8 @@ pub struct CompanyView {
     /// Jobs that the next session can be sent (single view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_depth: Option<i64>,
+    /// The default webhook of the company's jobs.
+    pub webhook_url: Option<String>,
 }
 
 impl From<Company> for CompanyView {
@@ -63,8 +70,15 @@ impl From<Company> for CompanyView {
             last_seen_at: c.last_seen_at,
             created_at: c.created_at,
             queue_depth: None,
+            webhook_url: None,
         }
     }
+}
+
+/// The view of a company with its default webhook.
+async fn view_of(state: &AppState, c: Company) -> Result<CompanyView, ApiError> {
+    let webhook_url = state.store.company_webhook(c.id).await?;
+    Ok(CompanyView { webhook_url, ..CompanyView::from(c) })
 }
 
 pub(super) async fn find(state: &AppState, slug: &str) -> Result<Company, ApiError> {
@@ -73,6 +87,17 @@ pub(super) async fn find(state: &AppState, slug: &str) -> Result<Company, ApiErr
 }
 
 /// `POST /companies`.
+#[utoipa::path(
+    post, path = "/api/v1/companies", tag = "companies",
+    request_body = NewCompanyBody,
+    responses(
+        (status = 201, description = "Created", body = CompanyView),
+        (status = 400, description = "Invalid slug or URL", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 409, description = "The slug exists", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     _caller: ApiCaller,
@@ -80,6 +105,10 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<CompanyView>), ApiError> {
     let Json(body) = body?;
     let slug = CompanySlug::parse(&body.slug).map_err(|e| ApiError::bad_request("invalid_slug", e.to_string()))?;
+    let webhook_url = body.webhook_url.filter(|u| !u.trim().is_empty());
+    if let Some(url) = &webhook_url {
+        check_webhook_url(url)?;
+    }
     let new = NewCompany {
         name: body.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| slug.to_string()),
         slug,
@@ -87,15 +116,90 @@ pub async fn create(
         file_id: uuid::Uuid::new_v4(),
     };
     let c = state.store.create_company(new, state.clock.now()).await?;
-    Ok((StatusCode::CREATED, Json(c.into())))
+    if let Some(url) = &webhook_url {
+        // A second statement: a failure here leaves the company without
+        // its default webhook, which the error tells the caller to PATCH.
+        state.store.set_company_webhook(c.id, Some(url), state.clock.now()).await?;
+    }
+    let mut view = CompanyView::from(c);
+    view.webhook_url = webhook_url;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// `PATCH /companies/{slug}` body: only the keys present change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCompanyBody {
+    /// The default webhook; `null` or `""` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub webhook_url: Option<Option<String>>,
+}
+
+/// A key that is present deserializes to `Some`, even when `null`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// `PATCH /companies/{slug}`: changes the company's settings.
+#[utoipa::path(
+    patch, path = "/api/v1/companies/{slug}", tag = "companies",
+    params(("slug" = String, Path, description = "Company slug")),
+    request_body = UpdateCompanyBody,
+    responses(
+        (status = 200, description = "The company as it is now", body = CompanyView),
+        (status = 400, description = "Invalid URL", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such company", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(slug): Path<String>,
+    body: Result<Json<UpdateCompanyBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<CompanyView>, ApiError> {
+    let Json(body) = body?;
+    let c = find(&state, &slug).await?;
+    if let Some(url) = body.webhook_url {
+        let url = url.filter(|u| !u.trim().is_empty());
+        if let Some(u) = &url {
+            check_webhook_url(u)?;
+        }
+        state.store.set_company_webhook(c.id, url.as_deref(), state.clock.now()).await?;
+    }
+    Ok(Json(view_of(&state, c).await?))
 }
 
 /// `GET /companies`.
+#[utoipa::path(
+    get, path = "/api/v1/companies", tag = "companies",
+    responses(
+        (status = 200, description = "Every company, by slug", body = Vec<CompanyView>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(State(state): State<AppState>, _caller: ApiCaller) -> Result<Json<Vec<CompanyView>>, ApiError> {
-    Ok(Json(state.store.list_companies().await?.into_iter().map(Into::into).collect()))
+    let mut views = Vec::new();
+    for c in state.store.list_companies().await? {
+        views.push(view_of(&state, c).await?);
+    }
+    Ok(Json(views))
 }
 
 /// `GET /companies/{slug}`.
+#[utoipa::path(
+    get, path = "/api/v1/companies/{slug}", tag = "companies",
+    params(("slug" = String, Path, description = "Company slug")),
+    responses(
+        (status = 200, description = "The company with its queue depth", body = CompanyView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such company", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn show(
     State(state): State<AppState>,
     _caller: ApiCaller,
@@ -103,13 +207,13 @@ pub async fn show(
 ) -> Result<Json<CompanyView>, ApiError> {
     let c = find(&state, &slug).await?;
     let depth = state.store.queue_depth(c.id, state.clock.now()).await?;
-    let mut view = CompanyView::from(c);
+    let mut view = view_of(&state, c).await?;
     view.queue_depth = Some(depth);
     Ok(Json(view))
 }
 
 /// `POST /companies/{slug}/users` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
     /// The user name the Web Connector sends.
@@ -117,11 +221,13 @@ pub struct NewUserBody {
 }
 
 /// The created user, with its password: shown in this response only.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedUser {
     /// User name.
+    #[schema(value_type = String)]
     pub username: Username,
     /// Company slug.
+    #[schema(value_type = String)]
     pub company: CompanySlug,
     /// The generated password; it is stored only as a hash.
     pub password: String,
@@ -130,6 +236,19 @@ pub struct CreatedUser {
 }
 
 /// `POST /companies/{slug}/users`.
+#[utoipa::path(
+    post, path = "/api/v1/companies/{slug}/users", tag = "companies",
+    params(("slug" = String, Path, description = "Company slug")),
+    request_body = NewUserBody,
+    responses(
+        (status = 201, description = "Created; the password is shown only here", body = CreatedUser),
+        (status = 400, description = "Invalid user name", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such company", body = ErrorBody),
+        (status = 409, description = "The user name exists", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create_user(
     State(state): State<AppState>,
     _caller: ApiCaller,

@@ -101,3 +101,23 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
         ApiError::new(status, code, r.body_text())
     }
 }
+
+/// The error body every API failure has (for the OpenAPI document; the
+/// response itself is written by [`ApiError`]).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code (`not_found`, `invalid_qbxml`, …).
+    pub code: String,
+    /// What went wrong and what to change.
+    pub message: String,
+    /// The diagnostic catalog entry, where one applies.
+    #[schema(value_type = Option<Object>)]
+    pub diagnostic: Option<Finding>,
+}
+
+/// Turns query-string failures (`?wait=soon`) into the common error shape.
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(r: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::bad_request("invalid_request", r.body_text())
+    }
+}

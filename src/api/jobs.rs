@@ -5,19 +5,23 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::companies::find;
-use super::{ApiCaller, ApiError};
+use super::wait::{wait_for, WaitQuery};
+use super::webhooks::check_webhook_url;
+use super::{ApiCaller, ApiError, ErrorBody};
 use crate::app::AppState;
 use crate::diagnostics::{catalog, Finding};
 use crate::qbxml::RequestStatus;
 use crate::queue::{submit, Enqueued, Job, JobFilter, JobState, SubmitOptions};
+use crate::store::WebhookDelivery;
 use crate::types::JobId;
 
 type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 /// `POST /companies/{slug}/jobs` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnqueueBody {
     /// A whole qbXML document, or one or more bare `…Rq` elements.
@@ -29,21 +33,24 @@ pub struct EnqueueBody {
     pub idempotency_key: Option<String>,
     /// Jobs of the same company that must be done first.
     #[serde(default)]
+    #[schema(value_type = Vec<String>, format = Uuid)]
     pub depends_on: Vec<JobId>,
-    /// Where to POST the job's final state.
+    /// Where to POST the job's final state (default: the company's).
     pub webhook_url: Option<String>,
 }
 
 /// A job as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct JobView {
     /// Id.
+    #[schema(value_type = String, format = Uuid)]
     pub id: JobId,
     /// Company slug.
     pub company: String,
     /// State.
     pub state: JobState,
     /// `read` or `write`.
+    #[schema(value_type = String, example = "write")]
     pub kind: &'static str,
     /// Request element names, in order.
     pub requests: Vec<String>,
@@ -65,15 +72,55 @@ pub struct JobView {
     pub sent_at: Option<DateTime<Utc>>,
     /// Reached a final state.
     pub completed_at: Option<DateTime<Utc>>,
-    /// Parsed status of each request.
+    /// Parsed status of each request (`request_id`, `status_code`,
+    /// `status_severity`, `status_message`, …).
+    #[schema(value_type = Vec<Object>)]
     pub statuses: Vec<RequestStatus>,
-    /// What went wrong, with the steps to fix it.
+    /// What went wrong, with the steps to fix it (a diagnostic catalog entry).
+    #[schema(value_type = Option<Object>)]
     pub diagnostic: Option<Finding>,
     /// One line about what went wrong.
     pub error: Option<String>,
     /// QuickBooks' answer verbatim (single-job view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<String>,
+    /// How the webhook for the job's last final state went (single-job
+    /// view, when the job has a webhook).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookView>,
+}
+
+/// The delivery of a job's latest webhook event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    /// `pending`, `delivered` or `failed` (given up).
+    pub state: String,
+    /// The event id (`X-Qbwcd-Event-Id`).
+    pub event_id: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// HTTP status of the last attempt.
+    pub last_status: Option<i32>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When the receiver accepted it.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<WebhookDelivery> for WebhookView {
+    fn from(d: WebhookDelivery) -> Self {
+        WebhookView {
+            next_attempt_at: (d.state == "pending").then_some(d.next_attempt_at),
+            state: d.state,
+            event_id: d.event_id,
+            attempts: d.attempts,
+            last_status: d.last_status,
+            last_error: d.last_error,
+            delivered_at: d.delivered_at,
+        }
+    }
 }
 
 impl JobView {
@@ -105,25 +152,42 @@ impl JobView {
             diagnostic,
             error: job.error,
             response: if full { job.response } else { None },
+            webhook: None,
         }
     }
 }
 
 /// `POST /companies/{slug}/jobs`: 201 with the new job, or 200 with the
-/// existing one when the idempotency key was seen before.
+/// existing one when the idempotency key was seen before. With
+/// `?wait=SECONDS` the answer waits until the job is done, failed,
+/// cancelled or unknown, or the time runs out (then the job is shown as it
+/// is; its `state` says which).
+#[utoipa::path(
+    post, path = "/api/v1/companies/{slug}/jobs", tag = "jobs",
+    params(("slug" = String, Path, description = "Company slug"), WaitQuery),
+    request_body = EnqueueBody,
+    responses(
+        (status = 201, description = "Enqueued", body = JobView),
+        (status = 200, description = "The job with the same idempotency key", body = JobView),
+        (status = 400, description = "Invalid qbXML, dependency or URL", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such company", body = ErrorBody),
+        (status = 413, description = "Larger than job_max_bytes", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn enqueue(
     State(state): State<AppState>,
     _caller: ApiCaller,
     Path(slug): Path<String>,
+    wait: QueryParams<WaitQuery>,
     body: JsonBody<EnqueueBody>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    let Query(wait) = wait?;
     let Json(body) = body?;
     let company = find(&state, &slug).await?;
     if let Some(url) = &body.webhook_url {
-        let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-        if !ok {
-            return Err(ApiError::bad_request("invalid_request", format!("webhook_url {url:?} is not an http(s) URL")));
-        }
+        check_webhook_url(url)?;
     }
     let opts = SubmitOptions {
         priority: body.priority,
@@ -145,7 +209,18 @@ pub async fn enqueue(
     let job = match enq {
         Enqueued::Created(j) | Enqueued::Existing(j) => j,
     };
-    Ok((status, Json(JobView::of(job, company.slug.as_str(), false))))
+    if wait.wait.unwrap_or(0) == 0 {
+        return Ok((status, Json(JobView::of(job, company.slug.as_str(), false))));
+    }
+    let job = wait_for(&state, job, wait.wait).await?;
+    Ok((status, Json(with_webhook(&state, JobView::of(job, company.slug.as_str(), true)).await?)))
+}
+
+type QueryParams<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+async fn with_webhook(state: &AppState, mut view: JobView) -> Result<JobView, ApiError> {
+    view.webhook = state.store.job_webhook(view.id).await?.map(Into::into);
+    Ok(view)
 }
 
 async fn load(state: &AppState, id: &str) -> Result<(Job, String), ApiError> {
@@ -155,18 +230,33 @@ async fn load(state: &AppState, id: &str) -> Result<(Job, String), ApiError> {
     Ok((job, slug))
 }
 
-/// `GET /jobs/{id}`: state, attempts, timestamps, statuses, diagnostic, answer.
+/// `GET /jobs/{id}`: state, attempts, timestamps, statuses, diagnostic,
+/// answer, webhook delivery. `?wait=SECONDS` waits as on enqueue.
+#[utoipa::path(
+    get, path = "/api/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, format = Uuid, description = "Job id"), WaitQuery),
+    responses(
+        (status = 200, description = "The job, with QuickBooks' answer", body = JobView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn show(
     State(state): State<AppState>,
     _caller: ApiCaller,
     Path(id): Path<String>,
+    wait: QueryParams<WaitQuery>,
 ) -> Result<Json<JobView>, ApiError> {
+    let Query(wait) = wait?;
     let (job, slug) = load(&state, &id).await?;
-    Ok(Json(JobView::of(job, &slug, true)))
+    let job = wait_for(&state, job, wait.wait).await?;
+    Ok(Json(with_webhook(&state, JobView::of(job, &slug, true)).await?))
 }
 
 /// `GET /companies/{slug}/jobs` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only jobs in this state.
     pub state: Option<String>,
@@ -177,7 +267,7 @@ pub struct ListQuery {
 }
 
 /// A page of jobs.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct JobPage {
     /// Jobs in queue order (arrival).
     pub jobs: Vec<JobView>,
@@ -187,6 +277,17 @@ pub struct JobPage {
 
 /// `GET /companies/{slug}/jobs?state=&limit=&cursor=`: stable pages in
 /// arrival order (the cursor is the last job's sequence number).
+#[utoipa::path(
+    get, path = "/api/v1/companies/{slug}/jobs", tag = "jobs",
+    params(("slug" = String, Path, description = "Company slug"), ListQuery),
+    responses(
+        (status = 200, description = "A page of jobs (without answers)", body = JobPage),
+        (status = 400, description = "Bad state or cursor", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such company", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     _caller: ApiCaller,
@@ -216,6 +317,17 @@ pub async fn list(
 }
 
 /// `POST /jobs/{id}/retry`: failed or cancelled → queued (409 otherwise).
+#[utoipa::path(
+    post, path = "/api/v1/jobs/{id}/retry", tag = "jobs",
+    params(("id" = String, Path, format = Uuid, description = "Job id")),
+    responses(
+        (status = 200, description = "Queued again", body = JobView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "Not allowed in the job's state", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn retry(
     State(state): State<AppState>,
     _caller: ApiCaller,
@@ -227,6 +339,17 @@ pub async fn retry(
 }
 
 /// `POST /jobs/{id}/cancel`: queued or held → cancelled (409 otherwise).
+#[utoipa::path(
+    post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = String, Path, format = Uuid, description = "Job id")),
+    responses(
+        (status = 200, description = "Cancelled", body = JobView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "Not allowed in the job's state", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     _caller: ApiCaller,
@@ -238,7 +361,7 @@ pub async fn cancel(
 }
 
 /// `POST /jobs/{id}/resolve` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     /// Whether the write is in QuickBooks (done) or not (queued again).
@@ -246,6 +369,18 @@ pub struct ResolveBody {
 }
 
 /// `POST /jobs/{id}/resolve`: an operator's verdict on an `unknown` write.
+#[utoipa::path(
+    post, path = "/api/v1/jobs/{id}/resolve", tag = "jobs",
+    params(("id" = String, Path, format = Uuid, description = "Job id")),
+    request_body = ResolveBody,
+    responses(
+        (status = 200, description = "Settled", body = JobView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "Not allowed in the job's state", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn resolve(
     State(state): State<AppState>,
     _caller: ApiCaller,

@@ -6,6 +6,7 @@
 //! drive expiry with a controlled clock.
 
 mod models;
+mod notify;
 mod sql;
 
 pub use sql::{redact_url, PoolOptions};
@@ -17,6 +18,8 @@ pub use models::{
     ApiToken, Company, CompanyFacts, Event, NewCompany, NewEvent, NewSession, NewUser, Recovered, Session, SessionOpen,
     User,
 };
+pub use models::{WebhookAttempt, WebhookDelivery};
+pub use notify::{JobNotifier, JobSubscription};
 pub use sql::{Backend, SqlStore};
 
 use crate::qbxml::RequestStatus;
@@ -47,8 +50,8 @@ pub enum StoreError {
 pub type Result<T = ()> = std::result::Result<T, StoreError>;
 
 /// Everything qbwcd keeps: the four parts below, on one database.
-pub trait Store: AccountStore + SessionStore + JobStore + EventStore + TokenStore {}
-impl<T: AccountStore + SessionStore + JobStore + EventStore + TokenStore> Store for T {}
+pub trait Store: AccountStore + SessionStore + JobStore + EventStore + TokenStore + FinishStore {}
+impl<T: AccountStore + SessionStore + JobStore + EventStore + TokenStore + FinishStore> Store for T {}
 
 /// Companies and Web Connector users.
 #[async_trait]
@@ -204,4 +207,37 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn list_tokens(&self) -> Result<Vec<ApiToken>>;
     /// Revokes a token by name. [`StoreError::NotFound`] if there is none.
     async fn revoke_token(&self, name: &str, now: DateTime<Utc>) -> Result;
+}
+
+/// Jobs reaching a final state (or `unknown`): wake-ups for long-polls and
+/// the webhook outbox. Outbox rows are written by database triggers in the
+/// same transaction as the transition, whatever code path made it.
+#[async_trait]
+pub trait FinishStore: Send + Sync + 'static {
+    /// The wake-ups of this store's process.
+    fn notifier(&self) -> &JobNotifier;
+    /// Forwards other processes' job notifications (Postgres `LISTEN`) to
+    /// [`FinishStore::notifier`] until the connection fails; returns
+    /// `Ok(())` at once where there is nothing to listen to (SQLite).
+    async fn listen_for_finished_jobs(&self) -> Result;
+    /// Sets (or clears) a company's default webhook URL.
+    async fn set_company_webhook(&self, company_id: i64, url: Option<&str>, now: DateTime<Utc>) -> Result;
+    /// A company's default webhook URL.
+    async fn company_webhook(&self, company_id: i64) -> Result<Option<String>>;
+    /// Claims up to `limit` pending deliveries due at `now` until
+    /// `lease_until`. On Postgres `skip locked` keeps replicas apart.
+    async fn claim_webhooks(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<WebhookDelivery>>;
+    /// Records the outcome of one delivery attempt and releases the claim.
+    async fn record_webhook_attempt(&self, id: i64, attempt: &WebhookAttempt) -> Result;
+    /// When the next pending delivery falls due (or its claim lapses).
+    async fn next_webhook_due(&self) -> Result<Option<DateTime<Utc>>>;
+    /// The latest delivery for a job, if it has a webhook.
+    async fn job_webhook(&self, job: JobId) -> Result<Option<WebhookDelivery>>;
+    /// Every delivery of a job, oldest first.
+    async fn job_webhooks(&self, job: JobId) -> Result<Vec<WebhookDelivery>>;
 }

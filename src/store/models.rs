@@ -246,3 +246,48 @@ pub struct ApiToken {
     /// Revoked at; a revoked token is refused.
     pub revoked_at: Option<DateTime<Utc>>,
 }
+
+/// One webhook event in the outbox and how its delivery went.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct WebhookDelivery {
+    /// Row id.
+    pub id: i64,
+    /// The event's id, stable across retries (`X-Qbwcd-Event-Id`).
+    pub event_id: String,
+    /// The job.
+    #[sqlx(try_from = "Uuid")]
+    pub job_id: JobId,
+    /// The state the job reached.
+    pub job_state: String,
+    /// Where it is POSTed.
+    pub url: String,
+    /// `pending`, `delivered` or `failed` (gave up).
+    pub state: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// HTTP status of the last attempt, if one came back.
+    pub last_status: Option<i32>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the job reached the state.
+    pub occurred_at: DateTime<Utc>,
+    /// When the next attempt is due (while pending).
+    pub next_attempt_at: DateTime<Utc>,
+    /// When a receiver accepted it.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Clone, Debug)]
+pub struct WebhookAttempt {
+    /// `pending` (retry at `next_attempt_at`), `delivered` or `failed`.
+    pub state: &'static str,
+    /// The receiver's HTTP status, if it answered.
+    pub status: Option<i32>,
+    /// What went wrong (never a secret or a body).
+    pub error: Option<String>,
+    /// When to try again.
+    pub next_attempt_at: DateTime<Utc>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+}

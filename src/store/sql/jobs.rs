@@ -191,6 +191,10 @@ impl JobStore for SqlStore {
         });
         debug_assert!(created);
         let job = self.job(new.id).await?.ok_or_else(|| StoreError::NotFound(format!("job {}", new.id)))?;
+        if job.state.is_final() {
+            // Born failed (a dependency had failed): its webhook is due now.
+            self.notifier.notify(job.id);
+        }
         Ok(Enqueued::Created(job))
     }
 
@@ -285,6 +289,7 @@ impl JobStore for SqlStore {
             JobState::Failed | JobState::Unknown => (0, 1),
             _ => (0, 0),
         };
+        let settled = is_final || c.state == JobState::Unknown;
         on_pool!(self, p, d => {
             let mut tx = p.begin_with(d.begin()).await?;
             let rows = sqlx::query(complete)
@@ -317,8 +322,11 @@ impl JobStore for SqlStore {
                 settle_dependents!(tx, now);
             }
             tx.commit().await?;
-            Ok(true)
-        })
+        });
+        if settled {
+            self.notifier.notify_all();
+        }
+        Ok(true)
     }
 
     async fn record_page(
@@ -383,6 +391,9 @@ impl JobStore for SqlStore {
                 settle_dependents!(tx, now);
             }
             tx.commit().await?;
+            if n > 0 {
+                self.notifier.notify_all();
+            }
             Ok(n)
         })
     }
@@ -452,6 +463,7 @@ impl SqlStore {
             settle_dependents!(tx, now);
             tx.commit().await?;
         });
+        self.notifier.notify_all();
         self.job(id).await?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))
     }
 }

@@ -12,6 +12,7 @@ mod events;
 mod jobs;
 mod sessions;
 mod tokens;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -91,6 +92,8 @@ pub(crate) use on_pool;
 /// The store over a SQL pool.
 pub struct SqlStore {
     pool: Pool,
+    /// Wakes long-polls and the webhook worker after jobs finish.
+    notifier: super::JobNotifier,
 }
 
 /// Pool sizing and timeouts.
@@ -159,12 +162,12 @@ impl SqlStore {
 
     /// Wraps an existing SQLite pool.
     pub fn from_sqlite(pool: SqlitePool) -> SqlStore {
-        SqlStore { pool: Pool::Sqlite(pool) }
+        SqlStore { pool: Pool::Sqlite(pool), notifier: super::JobNotifier::new() }
     }
 
     /// Wraps an existing Postgres pool.
     pub fn from_postgres(pool: PgPool) -> SqlStore {
-        SqlStore { pool: Pool::Postgres(pool) }
+        SqlStore { pool: Pool::Postgres(pool), notifier: super::JobNotifier::new() }
     }
 
     /// Which backend this is.

@@ -57,10 +57,14 @@ impl SessionStore for SqlStore {
             if !ended.is_empty() {
                 settle_dependents!(tx, now);
             }
+            let released = !ended.is_empty();
             let holder: Option<(String, Option<String>, DateTime<Utc>)> =
                 sqlx::query_as(HOLDER).bind(new.company_id).fetch_optional(&mut *tx).await?;
             if let Some((holder, holder_addr, expires_at)) = holder {
                 tx.commit().await?;
+                if released {
+                    self.notifier.notify_all();
+                }
                 return Ok(SessionOpen::Busy { holder, holder_addr, expires_at });
             }
             let inserted = sqlx::query(INSERT)
@@ -85,6 +89,9 @@ impl SessionStore for SqlStore {
                     });
                 }
                 Err(e) => return Err(e.into()),
+            }
+            if released {
+                self.notifier.notify_all();
             }
             Ok(SessionOpen::Opened { replaced: replaced.map(TicketHash) })
         })
@@ -131,6 +138,9 @@ impl SessionStore for SqlStore {
                 settle_dependents!(tx, now);
             }
             tx.commit().await?;
+            if released.rows_affected() > 0 {
+                self.notifier.notify_all();
+            }
         });
         self.session(ticket).await
     }
@@ -148,6 +158,9 @@ impl SessionStore for SqlStore {
                 settle_dependents!(tx, now);
             }
             tx.commit().await?;
+            if leases > 0 {
+                self.notifier.notify_all();
+            }
             Ok(Recovered { sessions: expired.len() as u64, leases })
         })
     }

@@ -1,0 +1,123 @@
+//! Finished jobs: wake-ups across replicas and the webhook outbox.
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgListener;
+
+use super::{found, on_pool, Dialect, Pool, SqlStore};
+use crate::store::{FinishStore, JobNotifier, Result, WebhookAttempt, WebhookDelivery};
+use crate::types::JobId;
+
+/// The channel the `job_finished` trigger notifies (migration 0003).
+const CHANNEL: &str = "qbwcd_job";
+
+const COLS: &str = "id, event_id, job_id, job_state, url, state, attempts, last_status, last_error, occurred_at, \
+                    next_attempt_at, delivered_at";
+
+static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql(""));
+static CLAIM_POSTGRES: LazyLock<String> = LazyLock::new(|| claim_sql(" for update skip locked"));
+
+/// Takes due rows for a while. On Postgres, `skip locked` lets replicas
+/// take different rows instead of delivering the same event twice; SQLite
+/// has one writer, so the statement is atomic as is.
+fn claim_sql(lock: &str) -> String {
+    format!(
+        "update webhook_delivery set locked_until = $2 where id in (select id from webhook_delivery \
+         where state = 'pending' and next_attempt_at <= $1 and (locked_until is null or locked_until <= $1) \
+         order by next_attempt_at, id limit $3{lock}) returning {COLS}"
+    )
+}
+
+#[async_trait]
+impl FinishStore for SqlStore {
+    fn notifier(&self) -> &JobNotifier {
+        &self.notifier
+    }
+
+    async fn listen_for_finished_jobs(&self) -> Result {
+        let Pool::Postgres(pool) = &self.pool else { return Ok(()) };
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(CHANNEL).await?;
+        // Anything that finished before the LISTEN took effect is found by
+        // the subscribers' own reads; wake them once to look.
+        self.notifier.notify_all();
+        loop {
+            match listener.try_recv().await? {
+                Some(n) => match uuid::Uuid::parse_str(n.payload()) {
+                    Ok(id) => self.notifier.notify(JobId(id)),
+                    Err(_) => tracing::warn!(payload_bytes = n.payload().len(), "ignored a malformed job notification"),
+                },
+                // The connection dropped and will be re-established by the
+                // next call; notifications in between are lost, so everyone
+                // looks again.
+                None => {
+                    tracing::warn!("the job notification connection dropped; reconnecting");
+                    self.notifier.notify_all();
+                }
+            }
+        }
+    }
+
+    async fn set_company_webhook(&self, company_id: i64, url: Option<&str>, now: DateTime<Utc>) -> Result {
+        let sql = "update company set webhook_url = $2, updated_at = $3 where id = $1";
+        let rows = on_pool!(self, p, _d => sqlx::query(sql).bind(company_id).bind(url).bind(now).execute(p).await?.rows_affected());
+        found(rows, || format!("company {company_id}"))
+    }
+
+    async fn company_webhook(&self, company_id: i64) -> Result<Option<String>> {
+        let sql = "select webhook_url from company where id = $1";
+        let url: Option<Option<String>> =
+            on_pool!(self, p, _d => sqlx::query_scalar(sql).bind(company_id).fetch_optional(p).await?);
+        Ok(url.flatten())
+    }
+
+    async fn claim_webhooks(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<WebhookDelivery>> {
+        Ok(on_pool!(self, p, d => {
+            let sql = match d {
+                Dialect::Sqlite => CLAIM_SQLITE.as_str(),
+                Dialect::Postgres => CLAIM_POSTGRES.as_str(),
+            };
+            sqlx::query_as(sql).bind(now).bind(lease_until).bind(limit).fetch_all(p).await?
+        }))
+    }
+
+    async fn record_webhook_attempt(&self, id: i64, a: &WebhookAttempt) -> Result {
+        let sql = "update webhook_delivery set attempts = attempts + 1, state = $2, last_status = $3, \
+                   last_error = $4, next_attempt_at = $5, delivered_at = $6, locked_until = null where id = $1";
+        let rows = on_pool!(self, p, _d => sqlx::query(sql)
+            .bind(id)
+            .bind(a.state)
+            .bind(a.status)
+            .bind(&a.error)
+            .bind(a.next_attempt_at)
+            .bind(a.delivered_at)
+            .execute(p)
+            .await?
+            .rows_affected());
+        found(rows, || format!("webhook delivery {id}"))
+    }
+
+    async fn next_webhook_due(&self) -> Result<Option<DateTime<Utc>>> {
+        // A claimed row falls due again when its claim lapses.
+        let sql = "select min(case when locked_until is not null and locked_until > next_attempt_at \
+                   then locked_until else next_attempt_at end) from webhook_delivery where state = 'pending'";
+        Ok(on_pool!(self, p, _d => sqlx::query_scalar(sql).fetch_one(p).await?))
+    }
+
+    async fn job_webhook(&self, job: JobId) -> Result<Option<WebhookDelivery>> {
+        let sql = format!("select {COLS} from webhook_delivery where job_id = $1 order by id desc limit 1");
+        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).bind(job.0).fetch_optional(p).await?))
+    }
+
+    async fn job_webhooks(&self, job: JobId) -> Result<Vec<WebhookDelivery>> {
+        let sql = format!("select {COLS} from webhook_delivery where job_id = $1 order by id");
+        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).bind(job.0).fetch_all(p).await?))
+    }
+}
