@@ -48,6 +48,9 @@ pub struct CompanyView {
     /// Jobs that the next session can be sent (single view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_depth: Option<i64>,
+    /// Users whose Web Connector stopped checking in (single view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub silent_connectors: Option<Vec<crate::silence::SilentConnector>>,
 }
 
 impl From<Company> for CompanyView {
@@ -63,6 +66,7 @@ impl From<Company> for CompanyView {
             last_seen_at: c.last_seen_at,
             created_at: c.created_at,
             queue_depth: None,
+            silent_connectors: None,
         }
     }
 }
@@ -103,8 +107,11 @@ pub async fn show(
 ) -> Result<Json<CompanyView>, ApiError> {
     let c = find(&state, &slug).await?;
     let depth = state.store.queue_depth(c.id, state.clock.now()).await?;
+    let users: Vec<_> = state.store.list_users().await?.into_iter().filter(|u| u.company_id == c.id).collect();
+    let silent = crate::silence::silent_connectors(&users, &state.settings.qwc, state.clock.now());
     let mut view = CompanyView::from(c);
     view.queue_depth = Some(depth);
+    view.silent_connectors = Some(silent);
     Ok(Json(view))
 }
 

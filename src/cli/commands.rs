@@ -77,6 +77,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(listen = %addr, database = %redact_url(&settings.database_url), public_url = %settings.public_url, "qbwcd is serving; point the Web Connector at {}/qbwc", settings.public_url.trim_end_matches('/'));
     let state = AppState::new(Arc::new(store), Arc::new(settings), Arc::new(SystemClock))?;
+    // One server per process here: let `metrics::counter!` anywhere record into /metrics.
+    state.metrics.install_global();
     app::serve(listener, state, shutdown_signal()).await
 }
 

@@ -201,6 +201,9 @@ impl Qbwc {
         let Some(lease) = job.lease() else {
             return Ok(-1);
         };
+        if hresult.trim().is_empty() {
+            crate::metrics::note_answer(response.len());
+        }
         if !hresult.trim().is_empty() {
             let (state, finding) = outcome_of_hresult(job.kind, job.attempt, job.max_attempts, hresult, message);
             Self::warn_finding(&finding, "QuickBooks could not process the request");
@@ -212,6 +215,7 @@ impl Qbwc {
                 error: Some(finding.detail.clone().unwrap_or_else(|| finding.entry.title.clone())),
             };
             self.store.complete_job(&lease, completion, now).await?;
+            note_job_finished(&job, state, now);
             self.stop_session(ticket, &session, &finding, Some(&job)).await?;
             record(&span, "outcome", "hresult");
             return Ok(-1);
@@ -255,6 +259,7 @@ impl Qbwc {
             return Ok(if live { self.progress(&session, 0).await? } else { -1 });
         }
         tracing::debug!(job.id = %job.id, state = %state, response_bytes, "answer stored");
+        note_job_finished(&job, state, now);
         if let Some(f) = &finding {
             Self::warn_finding(f, "a job failed");
             let ev = self.company_event(&session, "job.failed", f, Some(&job));
@@ -317,4 +322,13 @@ fn negotiated(major: i32, minor: i32, company_ceiling: Option<&str>) -> Version 
         return Version::negotiate(v);
     }
     company_ceiling.and_then(|c| Version::parse(c).ok()).map(Version::negotiate).unwrap_or(Version::new(13, 0))
+}
+
+/// Notes the job's time from enqueue to its answer for the metrics, when
+/// the answer settled it (a read going back to the queue is not finished).
+fn note_job_finished(job: &Job, state: JobState, now: chrono::DateTime<chrono::Utc>) {
+    if matches!(state, JobState::Done | JobState::Failed | JobState::Unknown) {
+        let elapsed = (now - job.created_at).to_std().unwrap_or_default();
+        crate::metrics::note_job_finished(state.as_str(), elapsed);
+    }
 }

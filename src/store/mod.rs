@@ -6,6 +6,7 @@
 //! drive expiry with a controlled clock.
 
 mod models;
+mod ops;
 mod sql;
 
 pub use sql::{redact_url, PoolOptions};
@@ -18,6 +19,8 @@ pub use models::{
     User,
 };
 pub use sql::{Backend, SqlStore};
+
+pub use ops::{JobCount, OpsStore, SchemaStatus};
 
 use crate::queue::{Completion, Enqueued, Job, JobFilter, Lease, NewJob};
 use crate::types::{CompanySlug, JobId, TicketHash, Username};
@@ -46,8 +49,8 @@ pub enum StoreError {
 pub type Result<T = ()> = std::result::Result<T, StoreError>;
 
 /// Everything qbwcd keeps: the four parts below, on one database.
-pub trait Store: AccountStore + SessionStore + JobStore + EventStore + TokenStore {}
-impl<T: AccountStore + SessionStore + JobStore + EventStore + TokenStore> Store for T {}
+pub trait Store: AccountStore + SessionStore + JobStore + EventStore + TokenStore + OpsStore {}
+impl<T: AccountStore + SessionStore + JobStore + EventStore + TokenStore + OpsStore> Store for T {}
 
 /// Companies and Web Connector users.
 #[async_trait]

@@ -7,5 +7,6 @@ mod api;
 mod captures;
 mod cli;
 mod fake_qbwc;
+mod ops;
 mod sessions;
 mod store_contract;
