@@ -2,7 +2,7 @@
 //! `QBWCD_*` environment variables (`QBWCD_DATABASE_URL`,
 //! `QBWCD_QWC__APP_NAME` for nested keys), then command-line flags.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -52,6 +52,13 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// `.qwc` file contents.
     pub qwc: QwcSettings,
+    /// PEM certificate chain for built-in TLS; unset when a reverse proxy
+    /// terminates TLS. `qbwcd doctor` checks it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert_path: Option<PathBuf>,
+    /// PEM private key for `tls_cert_path`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key_path: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -73,6 +80,8 @@ impl Default for Settings {
             job_max_bytes: 16 * 1024 * 1024,
             auth: AuthSettings::default(),
             qwc: QwcSettings::default(),
+            tls_cert_path: None,
+            tls_key_path: None,
         }
     }
 }
@@ -86,11 +95,17 @@ pub struct ConfigError(#[from] Box<figment::Error>);
 /// environment variable such as `QBWCD_TEST_POSTGRES_URL` or `QBWCD_CONFIG`
 /// is not mistaken for a (misspelt) setting.
 fn setting_names() -> Vec<String> {
-    match toml::Value::try_from(Settings::default()) {
+    let mut names = match toml::Value::try_from(Settings::default()) {
         Ok(toml::Value::Table(t)) => t.keys().cloned().collect(),
         _ => Vec::new(),
-    }
+    };
+    // Keys unset by default are not in the serialized defaults.
+    names.extend(OPTIONAL_KEYS.iter().map(|k| (*k).to_owned()));
+    names
 }
+
+/// Top-level keys whose default is unset.
+const OPTIONAL_KEYS: &[&str] = &["tls_cert_path", "tls_key_path"];
 
 impl Settings {
     /// Loads defaults, then `file` (if any), then `QBWCD_*` variables, then
@@ -156,5 +171,19 @@ mod tests {
             }
         }
         assert_eq!(s.listen, Settings::default().listen);
+        for key in OPTIONAL_KEYS {
+            assert!(text.contains(&format!("# {key} =")), "config.example.toml does not document {key}");
+        }
+    }
+
+    #[test]
+    #[expect(clippy::result_large_err, reason = "figment's Jail closure returns figment::Error")]
+    fn optional_keys_can_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("QBWCD_TLS_CERT_PATH", "/etc/qbwcd/cert.pem");
+            let s = Settings::load(None, &[]).map_err(|e| e.to_string())?;
+            assert_eq!(s.tls_cert_path.as_deref(), Some(Path::new("/etc/qbwcd/cert.pem")));
+            Ok(())
+        });
     }
 }

@@ -57,6 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Jobs(c) => jobs(&open(&settings).await?, c).await,
         Command::Token(c) => token(&open(&settings).await?, c).await,
+        Command::Doctor => super::doctor::run(&settings).await,
     }
 }
 

@@ -6,6 +6,7 @@ mod helpers;
 mod api;
 mod captures;
 mod cli;
+mod doctor;
 mod fake_qbwc;
 mod ops;
 mod sessions;
