@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api;
+mod binary;
 mod captures;
 mod cli;
 mod doctor;
