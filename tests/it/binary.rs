@@ -37,16 +37,22 @@ impl Server {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("serve");
-        let base = format!("http://127.0.0.1:{port}");
+        // Owned by a Server at once, so Drop reaps it whatever happens next.
+        let server = Server {
+            child: cmd.spawn().expect("serve"),
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            stderr,
+            _dir: dir,
+        };
         let client = reqwest::Client::new();
         for _ in 0..200 {
-            if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
-                return Server { child, base, port, stderr, _dir: dir };
+            if client.get(format!("{}/readyz", server.base)).send().await.is_ok_and(|r| r.status() == 200) {
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("qbwcd serve did not come up: {}", std::fs::read_to_string(&stderr).unwrap_or_default());
+        panic!("qbwcd serve did not come up: {}", server.logs());
     }
 
     fn sigterm(&self) {
