@@ -17,7 +17,9 @@ use tracing::{field, Instrument, Level};
 use crate::auth::Verifier;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::qbwc::{CallContext, Qbwc};
+use crate::silence::{self, SilenceTracker};
 use crate::soap::{self, Call, Limits, Method};
 use crate::store::Store;
 
@@ -36,6 +38,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// This server's metrics registry (`GET /metrics`).
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -46,7 +50,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, settings: Arc<Settings>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let verifier = Verifier::new(settings.auth.max_concurrent_hashes)?;
         let qbwc = Qbwc::new(store.clone(), clock.clone(), settings.clone(), verifier);
-        Ok(AppState { qbwc, store, settings, clock })
+        Ok(AppState { qbwc, store, settings, clock, metrics: Metrics::new() })
     }
 }
 
@@ -58,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/qbwc/support", get(support))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .nest("/api/v1", crate::api::router(&state))
         .with_state(state)
 }
@@ -171,15 +176,44 @@ async fn reap(state: AppState) {
     let every = Duration::from_secs(state.settings.reaper_interval_seconds.max(1));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut silence = SilenceTracker::default();
     loop {
         tick.tick().await;
         match state.store.recover_expired(state.clock.now()).await {
             Ok(r) if r.sessions > 0 || r.leases > 0 => {
+                state.metrics.expired(r.sessions, r.leases);
                 tracing::info!(sessions = r.sessions, leases = r.leases, "expired idle sessions and lapsed leases");
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "the reaper could not reach the database"),
         }
+        check_silence(&state, &mut silence).await;
+    }
+}
+
+/// Reports Web Connectors that stopped checking in: the gauge every tick,
+/// a `warn` line once per silence.
+async fn check_silence(state: &AppState, tracker: &mut SilenceTracker) {
+    let users = match state.store.list_users().await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "the silent-connector check could not read the users");
+            return;
+        }
+    };
+    let silent = silence::silent_connectors(&users, &state.settings.qwc, state.clock.now());
+    state.metrics.set_silent_connectors(silence::per_company(&silent));
+    for s in tracker.update(&silent) {
+        tracing::warn!(
+            diagnostic = silence::DIAGNOSTIC,
+            user = %s.username,
+            company = %s.company,
+            last_seen_at = %s.last_seen_at,
+            expected_every_seconds = s.expected_every_seconds,
+            "the Web Connector of {} has not checked in for {} scheduled runs",
+            s.username,
+            silence::SILENT_AFTER_INTERVALS,
+        );
     }
 }
 
@@ -214,6 +248,7 @@ async fn soap_call(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo
             Ok(c) => c,
             Err(e) => {
                 span.record("outcome", "fault");
+                state.metrics.soap_call("unknown", "fault", started.elapsed());
                 tracing::warn!(error = %e, "refused a request that is not a Web Connector call");
                 return soap_response(StatusCode::INTERNAL_SERVER_ERROR, soap::render_fault(&e));
             }
@@ -223,7 +258,7 @@ async fn soap_call(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo
         if let Some(t) = call.ticket() {
             span.record("qbwc.ticket", t.short());
         }
-        let reply = state.qbwc.handle(call, &ctx).await;
+        let (reply, notes) = crate::metrics::collect_notes(state.qbwc.handle(call, &ctx)).await;
         let rendered = tokio::task::spawn_blocking(move || soap::render_reply(&reply)).await;
         let bytes = match rendered {
             Ok(b) => b,
@@ -238,6 +273,7 @@ async fn soap_call(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         span.record("response_bytes", bytes.len());
         span.record("duration_ms", (ms * 1000.0).round() / 1000.0);
+        state.metrics.record_call(method.name(), &notes, started.elapsed());
         if matches!(method, Method::SendRequestXml | Method::ReceiveResponseXml) {
             tracing::event!(Level::DEBUG, "qbwc call");
         } else {
@@ -271,12 +307,42 @@ async fn support(State(state): State<AppState>) -> Html<String> {
     Html(crate::qwc::support_page_html(&state.settings.qwc))
 }
 
+/// Ready when the database answers and has every migration this build
+/// embeds (a replica started against an older schema must not take
+/// traffic). 503 with a one-line reason otherwise.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+    let unavailable =
+        |reason: String| (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")).into_response();
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "readiness check: the database is unreachable");
+        return unavailable("database unreachable".into());
+    }
+    match state.store.schema_status().await {
+        Ok(s) if s.is_current() => (StatusCode::OK, "ready\n").into_response(),
+        Ok(s) => {
+            tracing::warn!(reason = %s.describe(), "readiness check: the schema is not migrated");
+            unavailable(format!("schema not migrated: {}", s.describe()))
+        }
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check: the database is unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+            tracing::warn!(error = %e, "readiness check: cannot read the migrations table");
+            unavailable("cannot read the migrations table".into())
         }
     }
+}
+
+/// `GET /metrics`: refreshes the gauges read from the database (one
+/// grouped job count, one session count), then renders Prometheus text.
+/// A database failure leaves the last values and still renders the rest.
+async fn metrics(State(state): State<AppState>) -> Response {
+    match state.store.job_counts().await {
+        Ok(counts) => {
+            state.metrics.set_job_counts(counts.iter().map(|c| (c.company.as_str(), c.state.as_str(), c.count)))
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot count jobs"),
+    }
+    match state.store.open_session_count(state.clock.now()).await {
+        Ok(n) => state.metrics.set_open_sessions(n),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot count sessions"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
 }

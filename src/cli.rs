@@ -2,6 +2,7 @@
 //! shell. Every command takes `--config` and `--database-url`.
 
 mod commands;
+mod doctor;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,9 @@ pub enum Command {
     },
     /// Print a complete, commented configuration file.
     DefaultConfig,
+    /// Check the deployment: database, schema, public_url, TLS files, the
+    /// .qwc template, API tokens, the listen address. Exits 1 if any fails.
+    Doctor,
 }
 
 /// `company …`

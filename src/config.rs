@@ -147,7 +147,7 @@ fn setting_names() -> Vec<String> {
 }
 
 /// Top-level keys whose default is unset.
-const OPTIONAL_KEYS: &[&str] = &["webhook_secret"];
+const OPTIONAL_KEYS: &[&str] = &["webhook_secret", "tls_listen", "tls_cert_path", "tls_key_path"];
 
 impl Settings {
     /// Loads defaults, then `file` (if any), then `QBWCD_*` variables, then
@@ -223,5 +223,19 @@ mod tests {
             }
         }
         assert_eq!(s.listen, Settings::default().listen);
+        for key in OPTIONAL_KEYS {
+            assert!(text.contains(&format!("# {key} =")), "config.example.toml does not document {key}");
+        }
+    }
+
+    #[test]
+    #[expect(clippy::result_large_err, reason = "figment's Jail closure returns figment::Error")]
+    fn optional_keys_can_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("QBWCD_TLS_CERT_PATH", "/etc/qbwcd/cert.pem");
+            let s = Settings::load(None, &[]).map_err(|e| e.to_string())?;
+            assert_eq!(s.tls_cert_path.as_deref(), Some(Path::new("/etc/qbwcd/cert.pem")));
+            Ok(())
+        });
     }
 }

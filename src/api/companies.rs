@@ -55,6 +55,9 @@ pub struct CompanyView {
     pub queue_depth: Option<i64>,
     /// The default webhook of the company's jobs.
     pub webhook_url: Option<String>,
+    /// Users whose Web Connector stopped checking in (single view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub silent_connectors: Option<Vec<crate::silence::SilentConnector>>,
 }
 
 impl From<Company> for CompanyView {
@@ -71,6 +74,7 @@ impl From<Company> for CompanyView {
             created_at: c.created_at,
             queue_depth: None,
             webhook_url: None,
+            silent_connectors: None,
         }
     }
 }
@@ -207,8 +211,11 @@ pub async fn show(
 ) -> Result<Json<CompanyView>, ApiError> {
     let c = find(&state, &slug).await?;
     let depth = state.store.queue_depth(c.id, state.clock.now()).await?;
+    let users: Vec<_> = state.store.list_users().await?.into_iter().filter(|u| u.company_id == c.id).collect();
+    let silent = crate::silence::silent_connectors(&users, &state.settings.qwc, state.clock.now());
     let mut view = view_of(&state, c).await?;
     view.queue_depth = Some(depth);
+    view.silent_connectors = Some(silent);
     Ok(Json(view))
 }
 

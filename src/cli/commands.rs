@@ -57,6 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Jobs(c) => jobs(&open(&settings).await?, c).await,
         Command::Token(c) => token(&open(&settings).await?, c).await,
+        Command::Doctor => super::doctor::run(&settings).await,
     }
 }
 
@@ -88,6 +89,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     tracing::info!(listen = %addr, database = %redact_url(&settings.database_url), public_url = %settings.public_url, "qbwcd is serving; point the Web Connector at {}/qbwc", settings.public_url.trim_end_matches('/'));
     let state = AppState::new(Arc::new(store), Arc::new(settings), Arc::new(SystemClock))?;
+    // One server per process here: let `metrics::counter!` anywhere record into /metrics.
+    state.metrics.install_global();
     app::serve_all(Some(listener), tls, state, shutdown_signal()).await
 }
 

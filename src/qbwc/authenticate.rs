@@ -86,6 +86,7 @@ impl Qbwc {
     async fn refuse(&self, username: &str, user: Option<&User>, reason: Refusal, ctx: &CallContext) -> Vec<String> {
         let now = self.now();
         record(&Span::current(), "outcome", "nvu");
+        crate::metrics::note_auth_reason(reason.code().trim_start_matches("auth."));
         if let (Some(u), Refusal::BadPassword) = (user, reason) {
             let locked_until = self.settings.auth.lockout_until(u.failed_logins + 1, now);
             if let Err(e) = self.store.record_login(u.id, false, locked_until, now).await {

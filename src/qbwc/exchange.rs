@@ -256,6 +256,9 @@ impl Qbwc {
         let Some(lease) = job.lease() else {
             return Ok(-1);
         };
+        if hresult.trim().is_empty() {
+            crate::metrics::note_answer(response.len());
+        }
         if job.recovering {
             return self.finish_recovery(&session, &job, response, hresult, message, live).await;
         }
@@ -270,6 +273,7 @@ impl Qbwc {
                 error: Some(finding.detail.clone().unwrap_or_else(|| finding.entry.title.clone())),
             };
             self.store.complete_job(&lease, completion, now).await?;
+            note_job_finished(&job, state, now);
             self.stop_session(ticket, &session, &finding, Some(&job)).await?;
             record(&span, "outcome", "hresult");
             return Ok(-1);
@@ -319,6 +323,7 @@ impl Qbwc {
         if let Some(id) = job.message_set_id.as_deref() {
             self.store.answered_message_set(session.company_id, id).await?;
         }
+        note_job_finished(&job, state, now);
         if let Some(f) = &finding {
             Self::warn_finding(f, "a job failed");
             let ev = self.company_event(&session, "job.failed", f, Some(&job));
@@ -468,4 +473,13 @@ fn negotiated(major: i32, minor: i32, company_ceiling: Option<&str>) -> Version 
         return Version::negotiate(v);
     }
     company_ceiling.and_then(|c| Version::parse(c).ok()).map(Version::negotiate).unwrap_or(Version::new(13, 0))
+}
+
+/// Notes the job's time from enqueue to its answer for the metrics, when
+/// the answer settled it (a read going back to the queue is not finished).
+fn note_job_finished(job: &Job, state: JobState, now: chrono::DateTime<chrono::Utc>) {
+    if matches!(state, JobState::Done | JobState::Failed | JobState::Unknown) {
+        let elapsed = (now - job.created_at).to_std().unwrap_or_default();
+        crate::metrics::note_job_finished(state.as_str(), elapsed);
+    }
 }

@@ -133,6 +133,9 @@ fn version_at_least(have: &str, want: &str) -> bool {
 
 /// Records a span field if the span has it.
 fn record(span: &Span, field_name: &str, value: impl std::fmt::Display) {
+    if field_name == "outcome" {
+        crate::metrics::note_outcome(&value.to_string());
+    }
     span.record(field_name, field::display(value));
 }
 

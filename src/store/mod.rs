@@ -7,6 +7,7 @@
 
 mod models;
 mod notify;
+mod ops;
 mod sql;
 
 pub use sql::{redact_url, PoolOptions};
@@ -21,6 +22,8 @@ pub use models::{
 pub use models::{WebhookAttempt, WebhookDelivery};
 pub use notify::{JobNotifier, JobSubscription};
 pub use sql::{Backend, SqlStore};
+
+pub use ops::{JobCount, OpsStore, SchemaStatus};
 
 use crate::qbxml::RequestStatus;
 use crate::queue::{Completion, Enqueued, Job, JobFilter, Lease, NewJob, Page};
@@ -50,8 +53,8 @@ pub enum StoreError {
 pub type Result<T = ()> = std::result::Result<T, StoreError>;
 
 /// Everything qbwcd keeps: the four parts below, on one database.
-pub trait Store: AccountStore + SessionStore + JobStore + EventStore + TokenStore + FinishStore {}
-impl<T: AccountStore + SessionStore + JobStore + EventStore + TokenStore + FinishStore> Store for T {}
+pub trait Store: AccountStore + SessionStore + JobStore + EventStore + TokenStore + FinishStore + OpsStore {}
+impl<T: AccountStore + SessionStore + JobStore + EventStore + TokenStore + FinishStore + OpsStore> Store for T {}
 
 /// Companies and Web Connector users.
 #[async_trait]

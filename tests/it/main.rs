@@ -4,13 +4,16 @@
 mod helpers;
 
 mod api;
+mod binary;
 mod captures;
 mod cli;
 mod crash;
+mod doctor;
 mod fake_qbwc;
 mod iterators_live;
 mod long_poll;
 mod openapi;
+mod ops;
 mod recovery;
 mod replicas;
 mod security;

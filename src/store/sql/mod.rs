@@ -10,6 +10,7 @@
 mod accounts;
 mod events;
 mod jobs;
+mod ops;
 mod sessions;
 mod tokens;
 mod webhooks;
