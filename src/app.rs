@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .nest("/api/v1", crate::api::router(&state))
+        .merge(crate::api::links_router())
         .with_state(state)
 }
 

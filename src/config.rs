@@ -9,6 +9,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthSettings;
+use crate::onboarding::LinkSecret;
 use crate::qwc::QwcSettings;
 
 /// Every setting qbwcd reads. `config.example.toml` documents each key.
@@ -52,6 +53,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// `.qwc` file contents.
     pub qwc: QwcSettings,
+    /// Key for signing onboarding links (at least 32 bytes); unset = links off.
+    pub link_secret: LinkSecret,
 }
 
 impl Default for Settings {
@@ -73,6 +76,7 @@ impl Default for Settings {
             job_max_bytes: 16 * 1024 * 1024,
             auth: AuthSettings::default(),
             qwc: QwcSettings::default(),
+            link_secret: LinkSecret::default(),
         }
     }
 }

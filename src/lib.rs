@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod diagnostics;
+pub mod onboarding;
 pub mod qbwc;
 pub mod qbxml;
 pub mod queue;

@@ -48,6 +48,9 @@ pub struct CompanyView {
     /// Jobs that the next session can be sent (single view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_depth: Option<i64>,
+    /// Last poll, jobs by state and open problems (single view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::HealthView>,
 }
 
 impl From<Company> for CompanyView {
@@ -63,6 +66,7 @@ impl From<Company> for CompanyView {
             last_seen_at: c.last_seen_at,
             created_at: c.created_at,
             queue_depth: None,
+            health: None,
         }
     }
 }
@@ -102,9 +106,10 @@ pub async fn show(
     Path(slug): Path<String>,
 ) -> Result<Json<CompanyView>, ApiError> {
     let c = find(&state, &slug).await?;
-    let depth = state.store.queue_depth(c.id, state.clock.now()).await?;
+    let health = super::health::health_of(&state, &c).await?;
     let mut view = CompanyView::from(c);
-    view.queue_depth = Some(depth);
+    view.queue_depth = Some(health.queue_depth);
+    view.health = Some(health);
     Ok(Json(view))
 }
 

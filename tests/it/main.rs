@@ -3,9 +3,11 @@
 
 mod helpers;
 
+mod admin_cli;
 mod api;
 mod captures;
 mod cli;
 mod fake_qbwc;
+mod qwc;
 mod sessions;
 mod store_contract;

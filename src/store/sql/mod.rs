@@ -10,6 +10,7 @@
 mod accounts;
 mod events;
 mod jobs;
+mod links;
 mod sessions;
 mod tokens;
 
