@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod health;
+
 mod admin_cli;
 mod api;
 mod captures;
