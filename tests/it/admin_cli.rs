@@ -58,6 +58,11 @@ async fn the_qwc_command_writes_the_file_and_a_password_change_keeps_it(b: Backe
     let no_links = qbwcd(&url, &[HTTPS], &["qwc", "alice", "--link"]);
     assert!(!no_links.status.success());
     assert!(String::from_utf8_lossy(&no_links.stderr).contains("link_secret is not set"));
+    let secret = ("QBWCD_LINK_SECRET", "0123456789abcdef0123456789abcdef");
+    let linked = ok(qbwcd(&url, &[HTTPS, secret], &["qwc", "alice", "--link", "--reset-password"]));
+    assert!(linked.trim().starts_with("https://qb.example.com/qwc/") && linked.lines().count() == 1, "{linked}");
+    let short = qbwcd(&url, &[HTTPS, ("QBWCD_LINK_SECRET", "too short")], &["qwc", "alice", "--link"]);
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 32"));
     let both = qbwcd(&url, &[], &["user", "passwd", "alice", "--run-every-minutes", "1", "--run-every-seconds", "1"]);
     assert!(!both.status.success(), "clap refuses both units");
 }

@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod links;
+
 mod health;
 
 mod admin_cli;
