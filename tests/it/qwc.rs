@@ -204,3 +204,12 @@ async fn a_per_user_schedule_is_written_into_the_file(b: Backend) {
     let e = qwc_elements(&download(&app, "alice").await.text().await.unwrap());
     assert_eq!(e["Scheduler/RunEveryNMinutes"], "15");
 }
+
+#[test]
+fn the_readme_carries_the_support_pages_setup_guide_verbatim() {
+    let readme = include_str!("../../README.md");
+    assert!(
+        readme.contains(qbwcd::qwc::setup_guide_markdown()),
+        "README.md must contain setup_guide_markdown() from src/qwc/support.rs verbatim; copy it over again"
+    );
+}
