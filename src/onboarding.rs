@@ -97,9 +97,6 @@ pub enum OnboardingError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Hashing a new password failed.
-    #[error("could not set the new password: {0}")]
-    Password(String),
 }
 
 /// A rendered `.qwc`, ready to send.
@@ -260,8 +257,8 @@ fn used_up() -> LinkRefusal {
 /// Checks a link: genuine, not expired, known, with uses left.
 ///
 /// # Errors
-/// A [`LinkRefusal`] for the error page; store failures as `Err(Ok(_))`
-/// is avoided by mapping them to a 503-style refusal the caller logs.
+/// A [`LinkRefusal`] for the error page; a database failure is logged here
+/// and becomes a 503 refusal.
 pub async fn check_link(
     store: &dyn Store,
     settings: &Settings,

@@ -14,7 +14,8 @@
 //! Refusals are HTML pages: 403 for a link that is altered, not ours, or
 //! while links are off; 410 for one that expired or was used up. Every
 //! answer is `no-store` and sends no referrer, because the URL is a
-//! credential.
+//! credential. For the same reason nothing here logs the path or the token
+//! (a request-logging layer added later must not log these URIs either).
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};

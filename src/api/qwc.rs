@@ -21,7 +21,7 @@ impl From<OnboardingError> for ApiError {
             OnboardingError::Qwc(q) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "qwc_refused", q.to_string()),
             OnboardingError::LinksDisabled(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "links_disabled", m),
             OnboardingError::InvalidSchedule(m) => ApiError::bad_request("invalid_schedule", m),
-            e @ (OnboardingError::NoCompany(_) | OnboardingError::Password(_)) => {
+            e @ OnboardingError::NoCompany(_) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
             }
         }
