@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .nest("/api/v1", crate::api::router(&state))
+        .merge(crate::api::links_router())
         .with_state(state)
 }
 

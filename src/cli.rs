@@ -2,7 +2,9 @@
 //! shell. Every command takes `--config` and `--database-url`.
 
 mod commands;
+mod diagnose;
 mod doctor;
+mod qwc_file;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +81,28 @@ pub enum Command {
     /// Check the deployment: database, schema, public_url, TLS files, the
     /// .qwc template, API tokens, the listen address. Exits 1 if any fails.
     Doctor,
+    /// Write a user's .qwc file (stdout, or -o FILE), or with --link print an onboarding link to it.
+    Qwc {
+        /// User name.
+        username: String,
+        /// Write the file here instead of to stdout.
+        #[arg(short, long, value_name = "FILE", conflicts_with = "link")]
+        output: Option<PathBuf>,
+        /// Print a signed, expiring URL that downloads the file without a token (needs link_secret).
+        #[arg(long)]
+        link: bool,
+        /// With --link: the link page sets a new password on first use and shows it once.
+        #[arg(long, requires = "link")]
+        reset_password: bool,
+    },
+    /// Explain every error in a Web Connector log (QWCLog.txt): line, code, title, first steps.
+    Diagnose {
+        /// The log file; - reads stdin. UTF-8 or UTF-16 (as Windows saves it).
+        file: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `company …`
@@ -117,6 +141,12 @@ pub enum UserCommand {
         /// Read the password from stdin instead of generating one.
         #[arg(long)]
         password_stdin: bool,
+        /// This user's own poll interval in minutes, written into its .qwc.
+        #[arg(long, value_name = "N", conflicts_with = "run_every_seconds")]
+        run_every_minutes: Option<u32>,
+        /// This user's own poll interval in seconds ("real time"), written into its .qwc.
+        #[arg(long, value_name = "N")]
+        run_every_seconds: Option<u32>,
     },
     /// List users.
     List {
@@ -131,6 +161,12 @@ pub enum UserCommand {
         /// Read the password from stdin.
         #[arg(long)]
         password_stdin: bool,
+        /// This user's own poll interval in minutes, written into its .qwc.
+        #[arg(long, value_name = "N", conflicts_with = "run_every_seconds")]
+        run_every_minutes: Option<u32>,
+        /// This user's own poll interval in seconds ("real time"), written into its .qwc.
+        #[arg(long, value_name = "N")]
+        run_every_seconds: Option<u32>,
     },
     /// Disable a user: its Web Connector is refused from now on.
     Disable {

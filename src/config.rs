@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthSettings;
+use crate::onboarding::LinkSecret;
 use crate::qwc::QwcSettings;
 
 /// Every setting qbwcd reads. `config.example.toml` documents each key.
@@ -84,6 +85,8 @@ pub struct Settings {
     pub webhook_retry_max_seconds: u64,
     /// How long a receiver may take to answer, in seconds.
     pub webhook_timeout_seconds: u64,
+    /// Key for signing onboarding links (at least 32 bytes); unset = links off.
+    pub link_secret: LinkSecret,
 }
 
 /// Never writes a secret out, wherever settings are serialized.
@@ -124,6 +127,7 @@ impl Default for Settings {
             webhook_retry_base_seconds: 5,
             webhook_retry_max_seconds: 3600,
             webhook_timeout_seconds: 10,
+            link_secret: LinkSecret::default(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod diagnostics;
 pub mod metrics;
+pub mod onboarding;
 pub mod qbwc;
 pub mod qbxml;
 pub mod queue;

@@ -49,8 +49,8 @@ pub fn expected_interval_seconds(settings: &QwcSettings, user: &User) -> u64 {
         company_slug: user.company_slug.to_string(),
         company_name: String::new(),
         file_id: uuid::Uuid::nil(),
-        run_every_minutes: None,
-        run_every_seconds: None,
+        run_every_minutes: user.run_every_minutes.and_then(|m| u32::try_from(m).ok()),
+        run_every_seconds: user.run_every_seconds.and_then(|s| u32::try_from(s).ok()),
     };
     qwc::schedule(settings, &qwc_user)
         .map(qwc::Schedule::as_seconds)
@@ -134,6 +134,8 @@ mod tests {
             locked_until: None,
             last_seen_at: last_seen,
             created_at: Utc::now(),
+            run_every_minutes: None,
+            run_every_seconds: None,
         }
     }
 

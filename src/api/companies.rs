@@ -58,6 +58,9 @@ pub struct CompanyView {
     /// Users whose Web Connector stopped checking in (single view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub silent_connectors: Option<Vec<crate::silence::SilentConnector>>,
+    /// Last poll, jobs by state and open problems (single view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::HealthView>,
 }
 
 impl From<Company> for CompanyView {
@@ -75,6 +78,7 @@ impl From<Company> for CompanyView {
             queue_depth: None,
             webhook_url: None,
             silent_connectors: None,
+            health: None,
         }
     }
 }
@@ -210,12 +214,13 @@ pub async fn show(
     Path(slug): Path<String>,
 ) -> Result<Json<CompanyView>, ApiError> {
     let c = find(&state, &slug).await?;
-    let depth = state.store.queue_depth(c.id, state.clock.now()).await?;
     let users: Vec<_> = state.store.list_users().await?.into_iter().filter(|u| u.company_id == c.id).collect();
     let silent = crate::silence::silent_connectors(&users, &state.settings.qwc, state.clock.now());
+    let health = super::health::health_of(&state, &c).await?;
     let mut view = view_of(&state, c).await?;
-    view.queue_depth = Some(depth);
+    view.queue_depth = Some(health.queue_depth);
     view.silent_connectors = Some(silent);
+    view.health = Some(health);
     Ok(Json(view))
 }
 

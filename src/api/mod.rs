@@ -7,8 +7,11 @@ mod auth;
 mod companies;
 mod diagnostics;
 mod error;
+mod health;
 mod jobs;
+mod links;
 mod openapi;
+mod qwc;
 mod wait;
 mod webhooks;
 
@@ -19,7 +22,9 @@ use crate::app::AppState;
 
 pub use auth::{generate_token, hash_token, ApiCaller};
 pub use error::{ApiError, ErrorBody};
+pub use health::{HealthView, ProblemView};
 pub use jobs::{JobView, WebhookView};
+pub use links::router as links_router;
 pub use openapi::ApiDoc;
 pub use wait::{listen_for_finished_jobs, settled, wait_for, WaitQuery};
 pub use webhooks::{
@@ -55,6 +60,10 @@ api_routes! {
     post "/jobs/{id}/retry" => jobs::retry,
     post "/jobs/{id}/cancel" => jobs::cancel,
     post "/jobs/{id}/resolve" => jobs::resolve,
+    get "/companies/{slug}/health" => health::show,
+    patch "/users/{username}" => qwc::patch_user,
+    get "/users/{username}/qwc" => qwc::download,
+    post "/users/{username}/qwc-link" => qwc::create_link,
     get "/diagnostics/{code}" => diagnostics::show,
     get "/openapi.json" => openapi::document,
 }

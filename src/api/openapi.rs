@@ -10,7 +10,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use super::{companies, diagnostics, jobs, webhooks, ErrorBody};
+use super::{companies, diagnostics, health, jobs, qwc, webhooks, ErrorBody};
 use crate::queue::JobState;
 
 /// The document.
@@ -35,6 +35,10 @@ use crate::queue::JobState;
         jobs::retry,
         jobs::cancel,
         jobs::resolve,
+        health::show,
+        qwc::download,
+        qwc::create_link,
+        qwc::patch_user,
         diagnostics::show,
         document,
     ),
@@ -43,6 +47,7 @@ use crate::queue::JobState;
     tags(
         (name = "companies", description = "QuickBooks company files and their Web Connector users"),
         (name = "jobs", description = "The qbXML queue"),
+        (name = "users", description = "Web Connector users: .qwc files and onboarding links"),
         (name = "diagnostics", description = "The catalog of problems and their fixes"),
     )
 )]

@@ -58,10 +58,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(c) => jobs(&open(&settings).await?, c).await,
         Command::Token(c) => token(&open(&settings).await?, c).await,
         Command::Doctor => super::doctor::run(&settings).await,
+        Command::Qwc { username, output, link, reset_password } => {
+            super::qwc_file::run(&open(&settings).await?, &settings, &username, output.as_deref(), link, reset_password)
+                .await
+        }
+        Command::Diagnose { file, json } => super::diagnose::run(&file, json),
     }
 }
 
-async fn open(settings: &Settings) -> anyhow::Result<SqlStore> {
+pub(super) async fn open(settings: &Settings) -> anyhow::Result<SqlStore> {
     let opts = PoolOptions { max_connections: settings.database_max_connections, ..PoolOptions::default() };
     let store = SqlStore::connect(&settings.database_url, &opts)
         .await
@@ -210,7 +215,7 @@ async fn hash(password: SecretString) -> anyhow::Result<String> {
 async fn user(store: &SqlStore, cmd: UserCommand) -> anyhow::Result<()> {
     let now = SystemClock.now();
     match cmd {
-        UserCommand::Add { username, company, password_stdin } => {
+        UserCommand::Add { username, company, password_stdin, run_every_minutes, run_every_seconds } => {
             let username = Username::parse(&username)?;
             let company = find_company(store, &company).await?;
             let (password, generated) = password_input(password_stdin)?;
@@ -221,7 +226,9 @@ async fn user(store: &SqlStore, cmd: UserCommand) -> anyhow::Result<()> {
                 password_hash: hash(password).await?,
                 owner_id: uuid::Uuid::new_v4(),
             };
+            let schedule = crate::onboarding::check_schedule(run_every_minutes, run_every_seconds)?;
             let u = store.create_user(new, now).await?;
+            super::qwc_file::set_schedule(store, &u.username, schedule, now).await?;
             println!("user {} added for company {}", u.username, company.slug);
             if generated {
                 println!("password (shown once; type it into the Web Connector): {shown}");
@@ -242,11 +249,13 @@ async fn user(store: &SqlStore, cmd: UserCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        UserCommand::Passwd { username, password_stdin } => {
+        UserCommand::Passwd { username, password_stdin, run_every_minutes, run_every_seconds } => {
             let username = Username::parse(&username)?;
+            let schedule = crate::onboarding::check_schedule(run_every_minutes, run_every_seconds)?;
             let (password, generated) = password_input(password_stdin)?;
             let shown = password.expose_secret().to_owned();
             store.set_password(&username, &hash(password).await?, now).await?;
+            super::qwc_file::set_schedule(store, &username, schedule, now).await?;
             println!("password of {username} changed; the user's .qwc file stays valid");
             if generated {
                 println!("new password (shown once; type it into the Web Connector): {shown}");

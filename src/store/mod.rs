@@ -19,6 +19,7 @@ pub use models::{
     ApiToken, Company, CompanyFacts, Event, NewCompany, NewEvent, NewSession, NewUser, Recovered, Session, SessionOpen,
     User,
 };
+pub use models::{Problem, QwcLink};
 pub use models::{WebhookAttempt, WebhookDelivery};
 pub use notify::{JobNotifier, JobSubscription};
 pub use sql::{Backend, SqlStore};
@@ -53,8 +54,14 @@ pub enum StoreError {
 pub type Result<T = ()> = std::result::Result<T, StoreError>;
 
 /// Everything qbwcd keeps: the four parts below, on one database.
-pub trait Store: AccountStore + SessionStore + JobStore + EventStore + TokenStore + FinishStore + OpsStore {}
-impl<T: AccountStore + SessionStore + JobStore + EventStore + TokenStore + FinishStore + OpsStore> Store for T {}
+pub trait Store:
+    AccountStore + SessionStore + JobStore + EventStore + TokenStore + FinishStore + OpsStore + LinkStore
+{
+}
+impl<T: AccountStore + SessionStore + JobStore + EventStore + TokenStore + FinishStore + OpsStore + LinkStore> Store
+    for T
+{
+}
 
 /// Companies and Web Connector users.
 #[async_trait]
@@ -101,6 +108,15 @@ pub trait AccountStore: Send + Sync + 'static {
         locked_until: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result;
+    /// Sets (or, with `None`, clears) a user's own poll interval for its
+    /// `.qwc`. Callers check that at most one is set and neither is 0.
+    async fn set_user_schedule(
+        &self,
+        username: &Username,
+        run_every_minutes: Option<i32>,
+        run_every_seconds: Option<i32>,
+        now: DateTime<Utc>,
+    ) -> Result;
 }
 
 /// Web Connector sessions (tickets).
@@ -120,6 +136,11 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Records the company file and qbXML version the session uses.
     async fn set_session_file(&self, ticket: &TicketHash, company_file_name: &str, qbxml_version: &str) -> Result;
     /// Ends a session and releases its leases; returns it as it ended.
+    ///
+    /// A clean session (no failed job, no problem recorded against it)
+    /// clears the company's open problems that were not seen during it:
+    /// QuickBooks opened, the file checked out and the work went through, so
+    /// whatever failed before has been fixed.
     async fn close_session(&self, ticket: &TicketHash, now: DateTime<Utc>) -> Result<Option<Session>>;
     /// Expires idle sessions and lapsed leases.
     async fn recover_expired(&self, now: DateTime<Utc>) -> Result<Recovered>;
@@ -188,15 +209,40 @@ pub trait JobStore: Send + Sync + 'static {
     /// error recovery could not tell): applied (done) or not (queued
     /// again). [`StoreError::Conflict`] in other states.
     async fn resolve_job(&self, id: JobId, applied: bool, now: DateTime<Utc>) -> Result<Job>;
+    /// The company's jobs counted by state (`queued`, `done`, …); states
+    /// with no job are left out.
+    async fn company_job_counts(&self, company_id: i64) -> Result<Vec<(String, i64)>>;
 }
 
-/// The event log.
+/// The event log, and the company problems it feeds.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
     /// Appends an event; returns its id (the reference shown to people).
+    ///
+    /// An event of a company with a diagnostic code of warning or error
+    /// severity also opens (or counts another occurrence of) that code's
+    /// [`Problem`] in the same transaction, so health never misses one.
     async fn record_event(&self, event: NewEvent) -> Result<i64>;
     /// Latest events, newest first.
     async fn list_events(&self, company_id: Option<i64>, limit: i64) -> Result<Vec<Event>>;
+    /// The company's open (not cleared) problems, most recent first.
+    async fn open_problems(&self, company_id: i64) -> Result<Vec<Problem>>;
+}
+
+/// Signed onboarding links: what changes as one is used.
+#[async_trait]
+pub trait LinkStore: Send + Sync + 'static {
+    /// Records a new link (its nonce, user, limits).
+    async fn create_qwc_link(&self, link: &QwcLink) -> Result;
+    /// A link by nonce.
+    async fn qwc_link(&self, nonce: &str) -> Result<Option<QwcLink>>;
+    /// Counts one download if the link has uses left, atomically (two
+    /// concurrent downloads cannot both take the last use); returns the
+    /// uses so far, or `None` when it was used up (or does not exist).
+    async fn use_qwc_link(&self, nonce: &str, now: DateTime<Utc>) -> Result<Option<i32>>;
+    /// Marks the link's password reset as done, once: `true` for the one
+    /// caller that gets to reset, `false` if it was already done.
+    async fn claim_password_reset(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool>;
 }
 
 /// API bearer tokens (stored as hashes).

@@ -87,6 +87,11 @@ pub struct User {
     pub last_seen_at: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// This user's own poll interval in minutes (`.qwc` `<Scheduler>`);
+    /// `None` = the `[qwc]` setting.
+    pub run_every_minutes: Option<i32>,
+    /// This user's own poll interval in seconds; `None` = the `[qwc]` setting.
+    pub run_every_seconds: Option<i32>,
 }
 
 /// A user to add.
@@ -290,4 +295,51 @@ pub struct WebhookAttempt {
     pub next_attempt_at: DateTime<Utc>,
     /// When it was delivered.
     pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// A problem of a company behind its health view: one diagnostic code that
+/// keeps happening, until it is cleared (see [`super::EventStore`]).
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct Problem {
+    /// Row id.
+    pub id: i64,
+    /// Company.
+    pub company_id: i64,
+    /// Diagnostic code (`0x80040420`, `company.unc_path`, …).
+    pub code: String,
+    /// First event with this code since it was last cleared.
+    pub first_seen: DateTime<Utc>,
+    /// Latest event with this code.
+    pub last_seen: DateTime<Utc>,
+    /// Events with this code since it was last cleared.
+    pub count: i64,
+    /// When it was resolved; `None` while open.
+    pub cleared_at: Option<DateTime<Utc>>,
+    /// The latest event's message (what QuickBooks said, which file, …).
+    pub last_detail: String,
+    /// The latest event's id: the reference people quote (`E<id>`).
+    pub last_event_id: i64,
+}
+
+/// A signed onboarding link as the database keeps it (never the token).
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct QwcLink {
+    /// The link's random nonce, from its signed claims.
+    pub nonce: String,
+    /// The user whose `.qwc` it downloads.
+    pub username: String,
+    /// Whether the link page sets a new password on first use.
+    pub reset_password: bool,
+    /// Downloads so far.
+    pub uses: i32,
+    /// Downloads allowed.
+    pub max_uses: i32,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last download.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When the password was reset through it, if it was.
+    pub password_reset_at: Option<DateTime<Utc>>,
 }

@@ -193,6 +193,10 @@ impl FakeWebConnector {
         single(&self.post("getLastError", &param("ticket", ticket)).await, "getLastError")
     }
 
+    pub async fn close_connection(&self, ticket: &str) -> String {
+        single(&self.post("closeConnection", &param("ticket", ticket)).await, "closeConnection")
+    }
+
     /// One whole run, as the real client does it.
     pub async fn run_session(&self) -> SessionLog {
         self.try_run_session().await.unwrap_or_else(|e| panic!("transport failure: {e}"))

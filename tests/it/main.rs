@@ -3,6 +3,11 @@
 
 mod helpers;
 
+mod links;
+
+mod health;
+
+mod admin_cli;
 mod api;
 mod binary;
 mod captures;
@@ -14,6 +19,7 @@ mod iterators_live;
 mod long_poll;
 mod openapi;
 mod ops;
+mod qwc;
 mod recovery;
 mod replicas;
 mod security;

@@ -11,7 +11,8 @@ const COMPANY: &str = "select id, slug, name, file_path, file_id, qbxml_version,
                        last_message_set_id, last_seen_at, created_at from company";
 
 const USER: &str = "select u.id, u.username, u.company_id, c.slug as company_slug, u.password_hash, u.enabled, \
-                    u.owner_id, u.failed_logins, u.locked_until, u.last_seen_at, u.created_at \
+                    u.owner_id, u.failed_logins, u.locked_until, u.last_seen_at, u.created_at, \
+                    u.run_every_minutes, u.run_every_seconds \
                     from app_user u join company c on c.id = u.company_id";
 
 #[async_trait]
@@ -167,5 +168,25 @@ impl AccountStore for SqlStore {
             on_pool!(self, p, _d => sqlx::query(sql).bind(user_id).bind(locked_until).execute(p).await?.rows_affected());
         }
         Ok(())
+    }
+
+    async fn set_user_schedule(
+        &self,
+        username: &Username,
+        run_every_minutes: Option<i32>,
+        run_every_seconds: Option<i32>,
+        now: DateTime<Utc>,
+    ) -> Result {
+        let sql = "update app_user set run_every_minutes = $2, run_every_seconds = $3, updated_at = $4 \
+                   where username = $1";
+        let rows = on_pool!(self, p, _d => sqlx::query(sql)
+            .bind(username.as_str())
+            .bind(run_every_minutes)
+            .bind(run_every_seconds)
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected());
+        found(rows, || format!("user {username}"))
     }
 }

@@ -447,6 +447,11 @@ impl JobStore for SqlStore {
         };
         self.transition(id, now, sql).await
     }
+
+    async fn company_job_counts(&self, company_id: i64) -> Result<Vec<(String, i64)>> {
+        let sql = "select state, count(*) from job where company_id = $1 group by state order by state";
+        Ok(on_pool!(self, p, _d => sqlx::query_as(sql).bind(company_id).fetch_all(p).await?))
+    }
 }
 
 impl SqlStore {

@@ -10,6 +10,7 @@
 mod accounts;
 mod events;
 mod jobs;
+mod links;
 mod ops;
 mod sessions;
 mod tokens;

@@ -32,6 +32,14 @@ const HOLDER: &str = "select u.username, s.remote_addr, s.expires_at from sessio
 const INSERT: &str = "insert into session (ticket_hash, user_id, company_id, state, remote_addr, created_at, \
                       last_seen_at, expires_at, last_work_at) values ($1, $2, $3, 'open', $4, $5, $5, $6, $5)";
 
+/// A clean session (no failed job, no problem recorded) clears its
+/// company's problems last seen before it started; problems seen during it
+/// (a warning such as a UNC path) stay open. `$1` ticket hash, `$2` now.
+const CLEAR_AFTER_CLEAN_SESSION: &str = "update problem set cleared_at = $2 where cleared_at is null \
+    and company_id = (select company_id from session where ticket_hash = $1 \
+                      and jobs_failed = 0 and first_problem is null) \
+    and last_seen < (select created_at from session where ticket_hash = $1)";
+
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn open_session(&self, new: NewSession) -> Result<SessionOpen> {
@@ -132,7 +140,10 @@ impl SessionStore for SqlStore {
                      where ticket_hash = $1 and state = 'open'";
         on_pool!(self, p, d => {
             let mut tx = p.begin_with(d.begin()).await?;
-            sqlx::query(close).bind(&ticket.0).bind(now).execute(&mut *tx).await?;
+            let closed = sqlx::query(close).bind(&ticket.0).bind(now).execute(&mut *tx).await?.rows_affected();
+            if closed > 0 {
+                sqlx::query(CLEAR_AFTER_CLEAN_SESSION).bind(&ticket.0).bind(now).execute(&mut *tx).await?;
+            }
             let released = sqlx::query(RELEASE_BY_TICKET).bind(now).bind(&ticket.0).execute(&mut *tx).await?;
             if released.rows_affected() > 0 {
                 settle_dependents!(tx, now);

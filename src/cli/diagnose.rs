@@ -1,0 +1,131 @@
+//! `qbwcd diagnose FILE|-`: explains every error in a Web Connector log.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::diagnostics::qwclog::{diagnose_log, LogFinding};
+
+/// Steps printed under a code; `qbwcd explain CODE` shows them all.
+const FIRST_STEPS: usize = 3;
+
+/// Reads the log (a file or stdin), decodes it and prints what each error
+/// means. Finding nothing is not a failure.
+pub(super) fn run(file: &Path, json: bool) -> anyhow::Result<()> {
+    let bytes = if file.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::stdin().read_to_end(&mut b).context("cannot read stdin")?;
+        b
+    } else {
+        std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    let text = decode(&bytes);
+    let findings = diagnose_log(&text);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&findings)?);
+    } else {
+        print!("{}", report(&findings, text.lines().count()));
+    }
+    Ok(())
+}
+
+/// The log as text. The Web Connector writes UTF-8, but a log saved again by
+/// a Windows tool is often UTF-16 (little-endian, with a byte-order mark);
+/// anything undecodable becomes U+FFFD rather than an error, because a
+/// damaged log still has useful lines.
+pub(crate) fn decode(bytes: &[u8]) -> String {
+    let utf16 = |rest: &[u8], le: bool| {
+        let units = rest.chunks(2).map(|c| {
+            let pair = [c[0], c.get(1).copied().unwrap_or(0)];
+            if le {
+                u16::from_le_bytes(pair)
+            } else {
+                u16::from_be_bytes(pair)
+            }
+        });
+        char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect::<String>()
+    };
+    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
+        return utf16(rest, true);
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
+        return utf16(rest, false);
+    }
+    let rest = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+    // UTF-16 LE without a mark: ASCII text with every second byte zero.
+    let sample = &rest[..rest.len().min(512)];
+    if sample.len() >= 4 && sample.iter().skip(1).step_by(2).all(|&b| b == 0) {
+        return utf16(rest, true);
+    }
+    String::from_utf8_lossy(rest).into_owned()
+}
+
+/// The human report: each finding with its line, code and title; the first
+/// steps once per code.
+fn report(findings: &[LogFinding], lines: usize) -> String {
+    let mut out = String::new();
+    if findings.is_empty() {
+        out.push_str(&format!("No errors found in {lines} lines.\n"));
+        return out;
+    }
+    let mut explained = HashSet::new();
+    for f in findings {
+        let (code, entry) = (&f.finding.code, f.finding.entry);
+        out.push_str(&format!("line {}: {code}  {}\n", f.line_number, entry.title));
+        out.push_str(&format!("    {}\n", f.line.trim()));
+        if let Some(d) = &f.finding.detail {
+            out.push_str(&format!("    QuickBooks says: {d}\n"));
+        }
+        if explained.insert(code.clone()) {
+            for (i, step) in entry.steps.iter().take(FIRST_STEPS).enumerate() {
+                out.push_str(&format!("    {}. {step}\n", i + 1));
+            }
+            if entry.steps.len() > FIRST_STEPS {
+                out.push_str(&format!("    … `qbwcd explain {code}` shows all {} steps\n", entry.steps.len()));
+            }
+        } else {
+            out.push_str("    (steps above)\n");
+        }
+        out.push('\n');
+    }
+    let codes: Vec<&str> = {
+        let mut seen = HashSet::new();
+        findings.iter().map(|f| f.finding.code.as_str()).filter(|c| seen.insert(*c)).collect()
+    };
+    out.push_str(&format!(
+        "{} error{} in {lines} lines: {}\n",
+        findings.len(),
+        if findings.len() == 1 { "" } else { "s" },
+        codes.join(", ")
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf16_logs_with_and_without_a_mark_decode_like_utf8() {
+        let text = "20240312 : QBWC1012: Authentication failed\r\nnext é";
+        let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert_eq!(decode(&[&[0xFF, 0xFE][..], &le].concat()), text);
+        assert_eq!(decode(&[&[0xFE, 0xFF][..], &be].concat()), text);
+        assert_eq!(decode(&le), text);
+        assert_eq!(decode(&[&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat()), text);
+        assert_eq!(decode(b"bad \xFF byte"), "bad \u{FFFD} byte");
+    }
+
+    #[test]
+    fn the_report_gives_steps_once_per_code() {
+        let findings = diagnose_log("a QBWC1012: x\nb QBWC1012: y\n");
+        let r = report(&findings, 2);
+        assert!(r.contains("line 1: QBWC1012") && r.contains("line 2: QBWC1012"), "{r}");
+        assert_eq!(r.matches("    1. ").count(), 1, "{r}");
+        assert!(r.contains("(steps above)"));
+        assert!(report(&[], 7).contains("No errors found in 7 lines"));
+    }
+}

@@ -1,0 +1,174 @@
+//! Onboarding links: `/qwc/{token}` pages, counted downloads, expiry,
+//! tampering, and the one-time password reset.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::{customer_query, Backend, TestApp};
+
+both_backends!(
+    links_are_refused_with_a_clear_message_without_a_secret,
+    a_link_downloads_the_users_file_until_it_is_used_up,
+    an_expired_link_is_410_and_a_tampered_one_403,
+    concurrent_downloads_never_pass_the_limit,
+    a_reset_link_sets_a_new_password_once_and_shows_it_once,
+);
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef-test";
+
+async fn app_with_links(b: Backend, max_uses: u32) -> TestApp {
+    TestApp::spawn_with(b, |s| {
+        s.public_url = "https://qb.example.com".into();
+        s.link_secret = qbwcd::onboarding::LinkSecret::new(SECRET);
+        s.qwc.link_max_uses = max_uses;
+        s.qwc.link_ttl_seconds = 3600;
+    })
+    .await
+}
+
+/// Creates a link and returns it pointed at the test server.
+async fn link(app: &TestApp, user: &str, body: serde_json::Value) -> String {
+    let (s, l) = app.api().await.post(&format!("/users/{user}/qwc-link"), body).await;
+    assert_eq!(s, 201, "{l}");
+    let url = l["url"].as_str().unwrap();
+    assert!(url.starts_with("https://qb.example.com/qwc/"), "{url}");
+    url.replace("https://qb.example.com", &app.url)
+}
+
+async fn get(url: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.headers().clone(), r.text().await.unwrap())
+}
+
+async fn links_are_refused_with_a_clear_message_without_a_secret(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let acme = app.company("acme", None).await;
+    app.user("alice", &acme).await;
+    let (s, body) = app.api().await.post("/users/alice/qwc-link", json!({})).await;
+    assert_eq!((s, body["code"].as_str()), (422, Some("links_disabled")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("Set link_secret"), "{body}");
+    // Any token is refused while links are off.
+    let (s, _, page) = get(&format!("{}/qwc/abc.def", app.url)).await;
+    assert_eq!(s, 403);
+    assert!(page.contains("turned off"), "{page}");
+}
+
+async fn a_link_downloads_the_users_file_until_it_is_used_up(b: Backend) {
+    // Arrange
+    let app = app_with_links(b, 2).await;
+    let acme = app.company("acme", None).await;
+    app.user("alice", &acme).await;
+    let api = app.api().await;
+    let direct = api
+        .http
+        .get(format!("{}/users/alice/qwc", api.base))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let url = link(&app, "alice", json!({})).await;
+
+    // Act and assert: the page costs nothing; each file download one use.
+    let (s, headers, page) = get(&url).await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert!(page.contains("Download the .qwc file") && page.contains("2 more downloads"), "{page}");
+    assert!(!page.contains("password\">"), "no password on a plain link");
+    let token = url.rsplit('/').next().unwrap();
+    assert!(page.contains(&format!("href=\"{token}/file\"")), "{page}");
+    for left in ["1 more download", "0 more"] {
+        let (s, headers, file) = get(&format!("{url}/file")).await;
+        assert_eq!(s, 200);
+        assert_eq!(headers["content-disposition"], "attachment; filename=\"qbwcd-acme-alice.qwc\"");
+        assert_eq!(file, direct, "the same file as the API gives");
+        if left == "1 more download" {
+            assert!(get(&url).await.2.contains(left));
+        }
+    }
+    let (s, _, gone) = get(&format!("{url}/file")).await;
+    assert_eq!(s, 410);
+    assert!(gone.contains("used as many times"), "{gone}");
+    assert_eq!(get(&url).await.0, 410, "the page says so too");
+}
+
+async fn an_expired_link_is_410_and_a_tampered_one_403(b: Backend) {
+    let app = app_with_links(b, 3).await;
+    let acme = app.company("acme", None).await;
+    app.user("alice", &acme).await;
+    let url = link(&app, "alice", json!({})).await;
+
+    // Tampered: one character of the signature changed; garbage.
+    let mut bytes = url.clone().into_bytes();
+    let i = bytes.len() - 3;
+    bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(bytes).unwrap();
+    for bad in [tampered, format!("{}/qwc/garbage", app.url), format!("{}/qwc/a.b", app.url)] {
+        let (s, _, page) = get(&bad).await;
+        assert_eq!(s, 403, "{bad}");
+        assert!(page.contains("This link is not valid"), "{page}");
+        assert_eq!(get(&format!("{bad}/file")).await.0, 403);
+    }
+
+    // Expired: an hour and a second later.
+    app.clock.advance(Duration::from_secs(3601));
+    let (s, _, page) = get(&url).await;
+    assert_eq!(s, 410);
+    assert!(page.contains("This link has expired"), "{page}");
+    assert_eq!(get(&format!("{url}/file")).await.0, 410);
+}
+
+async fn concurrent_downloads_never_pass_the_limit(b: Backend) {
+    let app = app_with_links(b, 3).await;
+    let acme = app.company("acme", None).await;
+    app.user("alice", &acme).await;
+    let file = format!("{}/file", link(&app, "alice", json!({})).await);
+
+    let tries = (0..10).map(|_| get(&file));
+    let statuses: Vec<u16> = futures::future::join_all(tries).await.into_iter().map(|(s, _, _)| s).collect();
+
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 3, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&s| s == 410).count(), 7, "{statuses:?}");
+}
+
+fn shown_password(page: &str) -> Option<String> {
+    let start = page.find("<code id=\"password\">")? + "<code id=\"password\">".len();
+    Some(page[start..start + page[start..].find("</code>")?].to_owned())
+}
+
+async fn a_reset_link_sets_a_new_password_once_and_shows_it_once(b: Backend) {
+    let app = app_with_links(b, 3).await;
+    let acme = app.company("acme", None).await;
+    app.user("alice", &acme).await;
+    app.enqueue(&acme, &customer_query("1")).await;
+    let url = link(&app, "alice", json!({"reset_password": true})).await;
+    let http = reqwest::Client::new();
+
+    // Opening the page (as a link preview would) changes nothing.
+    let (s, _, page) = get(&url).await;
+    assert_eq!(s, 200);
+    assert!(page.contains("<form method=\"post\">") && shown_password(&page).is_none(), "{page}");
+    assert_ne!(app.connector("alice").authenticate().await[1], "nvu", "the old password still works");
+
+    // The button sets the new password and shows it, once.
+    let first = http.post(&url).send().await.unwrap();
+    assert_eq!(first.headers()["cache-control"], "no-store");
+    let first = first.text().await.unwrap();
+    let password = shown_password(&first).expect("the new password is shown");
+    let second = http.post(&url).send().await.unwrap().text().await.unwrap();
+    assert!(shown_password(&second).is_none() && second.contains("not shown again"), "{second}");
+    assert!(get(&url).await.2.contains("not shown again"));
+
+    assert_eq!(app.connector("alice").authenticate().await[1], "nvu", "the old password stopped working");
+    let mut wc = app.connector("alice");
+    wc.password = password;
+    assert_ne!(wc.authenticate().await[1], "nvu", "the new one works");
+    // Resetting spent no download.
+    assert_eq!(get(&format!("{url}/file")).await.0, 200);
+    assert!(get(&url).await.2.contains("2 more downloads"));
+}
