@@ -8,6 +8,9 @@ mod response;
 mod version;
 mod wrap;
 
+#[cfg(test)]
+mod props;
+
 pub use hcp::{parse_hcp, same_guid, FileMode, Hcp};
 pub use request::{parse_submission, OnError, Submission};
 pub use response::{parse_response, ParsedResponse, RequestStatus};
