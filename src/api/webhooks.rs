@@ -203,6 +203,7 @@ impl Deliverer {
 
     async fn deliver(&self, d: WebhookDelivery) {
         let s = &self.state.settings;
+        let started = std::time::Instant::now();
         let (status, error) = match self.event_body(&d).await {
             Ok(body) => self.post(&d, body).await,
             Err(e) => (None, Some(e)),
@@ -223,6 +224,14 @@ impl Deliverer {
             Duration::from_secs(s.webhook_retry_max_seconds),
         );
         let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
+        let outcome = match (state, status) {
+            ("delivered", _) => "delivered",
+            ("failed", _) => "gave_up",
+            (_, Some(_)) => "http_error",
+            _ if error.as_deref().is_some_and(|e| e.contains("timed out")) => "timeout",
+            _ => "connect_error",
+        };
+        self.state.metrics.webhook_delivery(outcome, started.elapsed());
         let host = url::Url::parse(&d.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
         match state {
             "delivered" => tracing::info!(job.id = %d.job_id, event.id = %d.event_id, webhook.host = %host,

@@ -153,6 +153,15 @@ async fn a_company_default_webhook_is_used_and_a_500_is_retried(b: Backend) {
     assert_eq!(hook["attempts"], 2);
     assert_eq!(hook["last_status"], 200);
     assert!(hook["last_error"].is_null());
+    // Both attempts show in the metrics, by outcome.
+    let metrics = reqwest::get(format!("{}/metrics", app.url)).await.unwrap().text().await.unwrap();
+    for outcome in ["http_error", "delivered"] {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("qbwcd_webhook_deliveries_total") && l.contains(&format!("outcome=\"{outcome}\"")))
+            .unwrap_or_else(|| panic!("no {outcome} delivery counted in:\n{metrics}"));
+        assert!(line.ends_with(" 1"), "{line}");
+    }
 }
 
 async fn a_webhook_is_given_up_after_its_attempts(b: Backend) {
