@@ -84,6 +84,11 @@ pub struct JobView {
     /// QuickBooks' answer verbatim (single-job view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<String>,
+    /// An iterator query's answer, page by page in the order QuickBooks
+    /// sent them (single-job view of an iterator job only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub pages: Option<Vec<crate::queue::Page>>,
     /// How the webhook for the job's last final state went (single-job
     /// view, when the job has a webhook).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -152,6 +157,7 @@ impl JobView {
             diagnostic,
             error: job.error,
             response: if full { job.response } else { None },
+            pages: None,
             webhook: None,
         }
     }
@@ -213,13 +219,18 @@ pub async fn enqueue(
         return Ok((status, Json(JobView::of(job, company.slug.as_str(), false))));
     }
     let job = wait_for(&state, job, wait.wait).await?;
-    Ok((status, Json(with_webhook(&state, JobView::of(job, company.slug.as_str(), true)).await?)))
+    Ok((status, Json(full_view(&state, job, company.slug.as_str()).await?)))
 }
 
 type QueryParams<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
-async fn with_webhook(state: &AppState, mut view: JobView) -> Result<JobView, ApiError> {
+/// The single-job view: the answer, the webhook delivery, and an
+/// iterator's pages (of the job's current attempt) in order.
+async fn full_view(state: &AppState, job: Job, slug: &str) -> Result<JobView, ApiError> {
+    let pages = if job.iterates { Some(state.store.pages(job.id, job.attempt).await?) } else { None };
+    let mut view = JobView::of(job, slug, true);
     view.webhook = state.store.job_webhook(view.id).await?.map(Into::into);
+    view.pages = pages;
     Ok(view)
 }
 
@@ -251,7 +262,7 @@ pub async fn show(
     let Query(wait) = wait?;
     let (job, slug) = load(&state, &id).await?;
     let job = wait_for(&state, job, wait.wait).await?;
-    Ok(Json(with_webhook(&state, JobView::of(job, &slug, true)).await?))
+    Ok(Json(full_view(&state, job, &slug).await?))
 }
 
 /// `GET /companies/{slug}/jobs` query.

@@ -12,6 +12,7 @@ mod jobs;
 mod links;
 mod openapi;
 mod qwc;
+mod users;
 mod wait;
 mod webhooks;
 
@@ -64,6 +65,9 @@ api_routes! {
     patch "/users/{username}" => qwc::patch_user,
     get "/users/{username}/qwc" => qwc::download,
     post "/users/{username}/qwc-link" => qwc::create_link,
+    post "/users/{username}/disable" => users::disable,
+    post "/users/{username}/enable" => users::enable,
+    post "/users/{username}/password" => users::reset_password,
     get "/diagnostics/{code}" => diagnostics::show,
     get "/openapi.json" => openapi::document,
 }

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use super::{companies, diagnostics, health, jobs, qwc, webhooks, ErrorBody};
+use super::{companies, diagnostics, health, jobs, qwc, users, webhooks, ErrorBody};
 use crate::queue::JobState;
 
 /// The document.
@@ -39,6 +39,9 @@ use crate::queue::JobState;
         qwc::download,
         qwc::create_link,
         qwc::patch_user,
+        users::disable,
+        users::enable,
+        users::reset_password,
         diagnostics::show,
         document,
     ),

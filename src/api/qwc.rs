@@ -149,11 +149,17 @@ pub async fn patch_user(
     let (minutes, seconds) = onboarding::check_schedule(body.run_every_minutes, body.run_every_seconds)?;
     state.store.set_user_schedule(&name, minutes, seconds, state.clock.now()).await?;
     let u = state.store.user(name.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("user {name}")))?;
-    Ok(Json(UserView {
-        username: u.username,
-        company: u.company_slug,
-        enabled: u.enabled,
-        run_every_minutes: u.run_every_minutes,
-        run_every_seconds: u.run_every_seconds,
-    }))
+    Ok(Json(UserView::from(u)))
+}
+
+impl From<crate::store::User> for UserView {
+    fn from(u: crate::store::User) -> Self {
+        UserView {
+            username: u.username,
+            company: u.company_slug,
+            enabled: u.enabled,
+            run_every_minutes: u.run_every_minutes,
+            run_every_seconds: u.run_every_seconds,
+        }
+    }
 }

@@ -14,6 +14,8 @@ both_backends!(
     job_lists_page_stably_and_filter_by_state,
     retry_and_cancel_follow_the_state_rules,
     diagnostics_are_served_in_every_code_form,
+    users_are_disabled_enabled_and_given_a_new_password,
+    an_iterator_job_returns_its_pages_in_order,
 );
 
 async fn requests_without_a_valid_token_are_refused_with_the_error_shape(b: Backend) {
@@ -201,4 +203,73 @@ async fn diagnostics_are_served_in_every_code_form(b: Backend) {
     }
     let missing = http.get(format!("{}/api/v1/diagnostics/nope.nothing", app.url)).send().await.unwrap();
     assert_eq!(missing.status(), 404);
+}
+
+async fn users_are_disabled_enabled_and_given_a_new_password(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let acme = app.company("acme", None).await;
+    app.user("api", &acme).await;
+    app.enqueue(&acme, &customer_query("1")).await;
+    let api = app.api().await;
+    let qwc_before = api
+        .http
+        .get(format!("{}/users/api/qwc", api.base))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    let (s, u) = api.post("/users/api/disable", json!({})).await;
+    assert_eq!((s, u["enabled"].as_bool()), (200, Some(false)), "{u}");
+    assert_eq!(app.connector("api").authenticate().await[1], "nvu");
+    let (s, u) = api.post("/users/api/enable", json!({})).await;
+    assert_eq!((s, u["enabled"].as_bool()), (200, Some(true)));
+    assert_eq!(app.connector("api").authenticate().await[1], "");
+
+    let (s, p) = api.post("/users/api/password", json!({})).await;
+    assert_eq!(s, 201, "{p}");
+    let password = p["password"].as_str().unwrap().to_owned();
+    assert_eq!(app.connector("api").authenticate().await[1], "nvu", "the old password no longer works");
+    let mut wc = app.connector("api");
+    wc.password = password;
+    assert_eq!(wc.authenticate().await[1], "");
+    let qwc_after = api
+        .http
+        .get(format!("{}/users/api/qwc", api.base))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(qwc_before, qwc_after, "a new password keeps the same .qwc file");
+    assert_eq!(api.post("/users/nobody/password", json!({})).await.0, 404);
+    assert_eq!(api.post("/users/nobody/disable", json!({})).await.0, 404);
+}
+
+async fn an_iterator_job_returns_its_pages_in_order(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let acme = app.company("acme", None).await;
+    app.user("api", &acme).await;
+    let api = app.api().await;
+    let q = "<CustomerQueryRq requestID=\"it\" iterator=\"Start\"><MaxReturned>2</MaxReturned></CustomerQueryRq>";
+    let (_, job) = api.post("/companies/acme/jobs", json!({"qbxml": q})).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let wc = app.connector("api");
+    wc.qb.set_records(5);
+    wc.run_session().await;
+
+    let (_, done) = api.get(&format!("/jobs/{id}")).await;
+    assert_eq!(done["state"], "done");
+    let pages = done["pages"].as_array().expect("pages");
+    assert_eq!(pages.iter().map(|p| p["page"].as_i64().unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(pages[0]["response"].as_str().unwrap().contains("Customer 0"));
+    assert!(pages[2]["response"].as_str().unwrap().contains("Customer 4"));
+    assert_eq!(pages[2]["statuses"][0]["iterator_remaining_count"], 0);
+    let (_, plain) = api.get(&format!("/jobs/{id}")).await;
+    assert_eq!(plain["pages"], done["pages"], "stable");
 }
