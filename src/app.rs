@@ -205,6 +205,25 @@ async fn check_silence(state: &AppState, tracker: &mut SilenceTracker) {
     let silent = silence::silent_connectors(&users, &state.settings.qwc, state.clock.now());
     state.metrics.set_silent_connectors(silence::per_company(&silent));
     for s in tracker.update(&silent) {
+        // An event with the diagnostic opens the problem on the company's
+        // health; the connector's next login clears it.
+        if let Some(u) = users.iter().find(|u| u.username.as_str() == s.username) {
+            let event = crate::store::NewEvent {
+                at: state.clock.now(),
+                company_id: Some(u.company_id),
+                user_id: Some(u.id),
+                job_id: None,
+                kind: "session.silent",
+                code: Some(silence::DIAGNOSTIC.to_owned()),
+                message: format!(
+                    "the Web Connector of {} last checked in at {} and runs every {} s",
+                    s.username, s.last_seen_at, s.expected_every_seconds
+                ),
+            };
+            if let Err(e) = state.store.record_event(event).await {
+                tracing::warn!(error = %e, "could not record a silent connector");
+            }
+        }
         tracing::warn!(
             diagnostic = silence::DIAGNOSTIC,
             user = %s.username,

@@ -270,11 +270,24 @@ async fn a_connector_silent_for_three_intervals_is_reported_until_it_returns(b: 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(seen, Some(1.0), "the reaper sets the gauge");
+    // ...and as an open problem on the company's health, with its steps.
+    let problems = |v: &serde_json::Value| {
+        v["health"]["problems"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p["code"] == "session.connector_silent")
+            .count()
+    };
+    let (_, view) = api.get("/companies/acme").await;
+    assert_eq!(problems(&view), 1, "{view}");
 
     // It authenticates again: cleared.
     assert_eq!(app.connector("alice").authenticate().await[1], "none");
     let (_, view) = api.get("/companies/acme").await;
     assert!(silent(&view).is_empty(), "{view}");
+    assert_eq!(problems(&view), 0, "the problem clears when it checks in: {view}");
     for _ in 0..40 {
         seen = gauge(&scrape(&app).await);
         if seen == Some(0.0) {

@@ -158,9 +158,14 @@ impl AccountStore for SqlStore {
             let user = "update app_user set failed_logins = 0, locked_until = null, last_seen_at = $2 where id = $1";
             let company = "update company set last_seen_at = $2 \
                            where id = (select company_id from app_user where id = $1)";
+            // A Web Connector that checks in ends its company's silence.
+            let heard = "update problem set cleared_at = $2 where cleared_at is null \
+                         and code = 'session.connector_silent' \
+                         and company_id = (select company_id from app_user where id = $1)";
             on_pool!(self, p, _d => {
                 sqlx::query(user).bind(user_id).bind(now).execute(p).await?;
                 sqlx::query(company).bind(user_id).bind(now).execute(p).await?;
+                sqlx::query(heard).bind(user_id).bind(now).execute(p).await?;
             });
         } else {
             let sql = "update app_user set failed_logins = failed_logins + 1, \
