@@ -87,6 +87,14 @@ pub fn hash_password(password: &SecretString) -> Result<String, HashError> {
         .map_err(|e| HashError(e.to_string()))
 }
 
+/// Hashes on the blocking pool, so the async workers stay free.
+///
+/// # Errors
+/// [`HashError`] if argon2 refuses or the blocking task is lost.
+pub async fn hash_password_off_runtime(password: SecretString) -> Result<String, HashError> {
+    tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|e| HashError(e.to_string()))?
+}
+
 /// A strong generated password: 24 characters from an alphabet without
 /// look-alikes (people type these into the Web Connector by hand).
 pub fn generate_password() -> SecretString {

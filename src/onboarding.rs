@@ -348,11 +348,8 @@ pub async fn reset_password_via_link(
     }
     let username = Username::parse(&link.username).map_err(|_| not_valid())?;
     let password = crate::auth::generate_password();
-    let to_hash = password.clone();
-    let hashed = tokio::task::spawn_blocking(move || crate::auth::hash_password(&to_hash)).await;
-    let hash = match hashed {
-        Ok(Ok(h)) => h,
-        Ok(Err(e)) => return Err(internal(&e.to_string())),
+    let hash = match crate::auth::hash_password_off_runtime(password.clone()).await {
+        Ok(h) => h,
         Err(e) => return Err(internal(&e.to_string())),
     };
     if let Err(e) = store.set_password(&username, &hash, now).await {

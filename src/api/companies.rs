@@ -272,10 +272,8 @@ pub async fn create_user(
     let username =
         Username::parse(&body.username).map_err(|e| ApiError::bad_request("invalid_username", e.to_string()))?;
     let password: SecretString = crate::auth::generate_password();
-    let to_hash = password.clone();
-    let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&to_hash))
+    let hash = crate::auth::hash_password_off_runtime(password.clone())
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     let new = NewUser { username, company_id: company.id, password_hash: hash, owner_id: uuid::Uuid::new_v4() };
     let user = state.store.create_user(new, state.clock.now()).await?;

@@ -89,12 +89,9 @@ pub async fn reset_password(
     let name = Username::parse(&username).map_err(|_| ApiError::not_found(format!("user {username:?}")))?;
     state.store.user(name.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("user {name}")))?;
     let password = crate::auth::generate_password();
-    let to_hash = password.clone();
-    let internal = |e: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e);
-    let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&to_hash))
+    let hash = crate::auth::hash_password_off_runtime(password.clone())
         .await
-        .map_err(|e| internal(e.to_string()))?
-        .map_err(|e| internal(e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     state.store.set_password(&name, &hash, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(NewPassword { username: name, password: password.expose_secret().to_owned() })))
 }

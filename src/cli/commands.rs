@@ -209,7 +209,7 @@ fn password_input(from_stdin: bool) -> anyhow::Result<(SecretString, bool)> {
 }
 
 async fn hash(password: SecretString) -> anyhow::Result<String> {
-    Ok(tokio::task::spawn_blocking(move || crate::auth::hash_password(&password)).await??)
+    Ok(crate::auth::hash_password_off_runtime(password).await?)
 }
 
 async fn user(store: &SqlStore, cmd: UserCommand) -> anyhow::Result<()> {

@@ -96,23 +96,6 @@ fn push<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N]) -> usize {
     1
 }
 
-/// The reply's string payload, for every reply but the array and the integer.
-fn text_of(reply: &Reply) -> Option<&str> {
-    match reply {
-        Reply::Authenticate(_) | Reply::ReceiveResponseXml(_) => None,
-        Reply::ServerVersion(s)
-        | Reply::ClientVersion(s)
-        | Reply::SendRequestXml(s)
-        | Reply::ConnectionError(s)
-        | Reply::GetLastError(s)
-        | Reply::CloseConnection(s)
-        | Reply::GetInteractiveUrl(s)
-        | Reply::InteractiveDone(s)
-        | Reply::InteractiveRejected(s)
-        | Reply::GetServerVersion(s) => Some(s),
-    }
-}
-
 /// Renders the complete HTTP body for `reply`:
 /// `<{op}Response xmlns="http://developer.intuit.com/"><{op}Result>…</{op}Result></{op}Response>`
 /// inside the SOAP 1.1 envelope, with no whitespace between elements.
@@ -124,7 +107,7 @@ pub fn render_reply(reply: &Reply) -> Vec<u8> {
     let op = reply.method().name().as_bytes();
     let payload = match reply {
         Reply::Authenticate(strings) => strings.iter().map(|s| s.len() + 17).sum(),
-        _ => text_of(reply).map_or(11, str::len),
+        _ => reply.text().map_or(11, str::len),
     };
     // qbXML is markup-heavy: every `<`/`>` grows by three bytes. Half again
     // covers typical requests, so a 64 MB request is not reallocated.
@@ -143,7 +126,7 @@ pub fn render_reply(reply: &Reply) -> Vec<u8> {
             }
         }
         Reply::ReceiveResponseXml(percent) => out.extend_from_slice(percent.to_string().as_bytes()),
-        _ => push_escaped(&mut out, text_of(reply).unwrap_or_default(), Quotes::Keep),
+        _ => push_escaped(&mut out, reply.text().unwrap_or_default(), Quotes::Keep),
     }
     for part in [b"</".as_slice(), op, b"Result></", op, b"Response>"] {
         out.extend_from_slice(part);

@@ -35,6 +35,24 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// The result text of a string-valued reply; `None` for the string
+    /// array of `authenticate` and the integer of `receiveResponseXML`.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Reply::Authenticate(_) | Reply::ReceiveResponseXml(_) => None,
+            Reply::ServerVersion(s)
+            | Reply::ClientVersion(s)
+            | Reply::SendRequestXml(s)
+            | Reply::ConnectionError(s)
+            | Reply::GetLastError(s)
+            | Reply::CloseConnection(s)
+            | Reply::GetInteractiveUrl(s)
+            | Reply::InteractiveDone(s)
+            | Reply::InteractiveRejected(s)
+            | Reply::GetServerVersion(s) => Some(s),
+        }
+    }
+
     /// The method this reply answers.
     pub fn method(&self) -> Method {
         match self {
@@ -62,16 +80,7 @@ impl fmt::Debug for Reply {
         match self {
             Reply::Authenticate(strings) => d.field("strings", &strings.len()),
             Reply::ReceiveResponseXml(n) => d.field("result", n),
-            Reply::ServerVersion(s)
-            | Reply::ClientVersion(s)
-            | Reply::SendRequestXml(s)
-            | Reply::ConnectionError(s)
-            | Reply::GetLastError(s)
-            | Reply::CloseConnection(s)
-            | Reply::GetInteractiveUrl(s)
-            | Reply::InteractiveDone(s)
-            | Reply::InteractiveRejected(s)
-            | Reply::GetServerVersion(s) => d.field("result", &Size(s.len())),
+            other => d.field("result", &Size(other.text().map_or(0, str::len))),
         };
         d.finish()
     }
