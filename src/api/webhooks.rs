@@ -109,13 +109,12 @@ pub fn backoff(attempts: i32, base: Duration, max: Duration) -> Duration {
 }
 
 /// Delivers webhooks until the task is aborted. Without `webhook_secret`
-/// it warns once and returns: events stay pending in the outbox.
+/// nothing is sent: events stay pending in the outbox, and a warning is
+/// logged once an event is actually waiting (a deployment that does not use
+/// webhooks is not warned at every start).
 pub async fn deliver_webhooks(state: AppState) {
     let Some(secret) = state.settings.webhook_secret.clone() else {
-        tracing::warn!(
-            "webhook_secret is not set: webhooks are not sent; events wait in the outbox until it is set \
-             (QBWCD_WEBHOOK_SECRET) and qbwcd restarts"
-        );
+        warn_when_events_wait(&state).await;
         return;
     };
     let deliverer = match Deliverer::new(state, secret) {
@@ -126,6 +125,21 @@ pub async fn deliver_webhooks(state: AppState) {
         }
     };
     deliverer.run().await;
+}
+
+/// Without a secret: checks now and then whether an event waits, and says
+/// so once.
+async fn warn_when_events_wait(state: &AppState) {
+    loop {
+        if let Ok(Some(_)) = state.store.next_webhook_due().await {
+            tracing::warn!(
+                "a webhook event is waiting but webhook_secret is not set: webhooks are not sent; events wait in \
+                 the outbox until it is set (QBWCD_WEBHOOK_SECRET) and qbwcd restarts"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
 }
 
 /// Claims and sends due webhook events.
