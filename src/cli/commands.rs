@@ -132,7 +132,7 @@ fn explain(code: &str) -> anyhow::Result<()> {
         println!("(explained by the entry for {})", e.code);
     }
     println!(
-        "severity: {:?}   fixed by: {:?}   {}",
+        "severity: {}   fixed by: {}   {}",
         e.severity,
         e.fixer,
         if e.transient { "clears by itself" } else { "needs a person" }

@@ -25,6 +25,16 @@ pub enum Severity {
     Error,
 }
 
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
 /// Who can fix a problem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -35,6 +45,16 @@ pub enum Fixer {
     ServerOperator,
     /// The application that enqueues the qbXML.
     IntegratingDeveloper,
+}
+
+impl std::fmt::Display for Fixer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Fixer::QuickbooksAdmin => "the QuickBooks admin",
+            Fixer::ServerOperator => "the qbwcd operator",
+            Fixer::IntegratingDeveloper => "the integrating developer",
+        })
+    }
 }
 
 /// One catalog entry.

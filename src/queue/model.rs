@@ -62,7 +62,8 @@ impl JobState {
 
 impl fmt::Display for JobState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // pad, not write_str: table columns use width and alignment.
+        f.pad(self.as_str())
     }
 }
 
