@@ -38,6 +38,9 @@ pub struct TargetArgs {
     /// Extra environment for the spawned server (`QBWCD_DATABASE_MAX_CONNECTIONS=32`); repeatable.
     #[arg(long = "server-env", value_name = "KEY=VALUE")]
     pub server_env: Vec<String>,
+    /// Keep the temporary directory (SQLite database, server.log) after the run.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// Database backends.
@@ -60,6 +63,7 @@ pub struct Server {
     pub database_url: String,
     child: Option<Child>,
     dir: PathBuf,
+    keep: bool,
     drop_database: Option<(String, String)>,
 }
 
@@ -76,7 +80,15 @@ impl Server {
         if let Some(url) = &args.url {
             let database_url = args.database_url.clone().ok_or_else(|| anyhow!("--url needs --database-url"))?;
             let addr = url.trim_start_matches("http://").trim_end_matches('/').trim_end_matches("/qbwc").to_owned();
-            return Ok(Server { addr, pid: args.pid, database_url, child: None, dir, drop_database: None });
+            return Ok(Server {
+                addr,
+                pid: args.pid,
+                database_url,
+                child: None,
+                dir,
+                keep: args.keep,
+                drop_database: None,
+            });
         }
         let (database_url, drop_database) = match args.backend {
             Backend::Sqlite => (format!("sqlite://{}", dir.join("bench.db").display()), None),
@@ -92,7 +104,7 @@ impl Server {
                 (url.to_string(), Some((args.postgres_url.clone(), name)))
             }
         };
-        Ok(Server { addr: String::new(), pid: None, database_url, child: None, dir, drop_database })
+        Ok(Server { addr: String::new(), pid: None, database_url, child: None, dir, keep: args.keep, drop_database })
     }
 
     /// Spawns `qbwcd serve` on a free loopback port and waits until it is ready.
@@ -159,12 +171,16 @@ impl Server {
             }
             child.wait()?;
         }
-        if let Some((admin_url, name)) = self.drop_database.take() {
+        if let Some((admin_url, name)) = self.drop_database.take().filter(|_| !self.keep) {
             let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
             sqlx::query(&format!("drop database if exists {name} with (force)")).execute(&mut admin).await?;
             admin.close().await?;
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.keep {
+            eprintln!("kept {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
         Ok(())
     }
 }
