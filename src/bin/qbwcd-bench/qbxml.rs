@@ -56,8 +56,10 @@ pub struct Answer {
     head: Vec<u8>,
     /// Escaped bytes after it (the status attributes and all records).
     tail: Vec<u8>,
-    /// Size of the qbXML itself (unescaped), for reports.
+    /// Size of the qbXML itself (unescaped) with a 4-character request id, for reports.
     pub qbxml_bytes: usize,
+    /// Unescaped size without the request id.
+    plain_without_id: usize,
 }
 
 impl Answer {
@@ -75,11 +77,17 @@ impl Answer {
             "\" statusCode=\"0\" statusSeverity=\"Info\" statusMessage=\"Status OK\" retCount=\"{i}\">\n{records}\
              </CustomerQueryRs>\n</QBXMLMsgsRs>\n</QBXML>\n"
         );
-        let qbxml_bytes = head.len() + tail.len() + 4;
+        let plain_without_id = head.len() + tail.len();
+        let qbxml_bytes = plain_without_id + 4;
         let (mut h, mut t) = (Vec::new(), Vec::with_capacity(tail.len() + tail.len() / 2));
         escape_into(&mut h, head);
         escape_into(&mut t, &tail);
-        Answer { head: h, tail: t, qbxml_bytes }
+        Answer { head: h, tail: t, qbxml_bytes, plain_without_id }
+    }
+
+    /// The exact qbXML size of the answer to `request_id` (what must be stored).
+    pub fn qbxml_len(&self, request_id: &str) -> usize {
+        self.plain_without_id + request_id.len()
     }
 
     /// Escaped answer length for a request id.

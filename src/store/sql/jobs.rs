@@ -304,7 +304,10 @@ impl JobStore for SqlStore {
                 .bind(lease.attempt)
                 .bind(&lease.ticket_hash.0)
                 .bind(c.state.as_str())
-                .bind(&c.response)
+                // Moved, not borrowed: sqlx turns a borrowed argument into an
+                // owned copy before handing it to the connection's thread, and
+                // for a 64 MB answer that copy is 64 MB of peak memory.
+                .bind(c.response)
                 .bind(sqlx::types::Json(&c.statuses))
                 .bind(&c.diagnostic)
                 .bind(&c.error)
