@@ -6,11 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::extract::Request;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::RequestExt as _;
 use axum::Router;
+use http_body_util::BodyExt as _;
 use tokio::net::TcpListener;
 use tracing::{field, Instrument, Level};
 
@@ -237,7 +240,54 @@ async fn check_silence(state: &AppState, tracker: &mut SilenceTracker) {
     }
 }
 
-async fn soap_call(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
+/// The request body in one buffer sized from `Content-Length` (still
+/// bounded by `soap_body_limit_bytes`). axum's `Bytes` extractor collects
+/// the chunks and then copies them into one buffer, holding a large answer
+/// twice at its peak.
+async fn read_body(request: Request) -> Result<Bytes, Response> {
+    let hint =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()).unwrap_or(0);
+    let mut body = request.into_limited_body();
+    // The hint is the client's word: grow past it if need be, and never
+    // reserve more than the limit lets through.
+    let mut buf = Vec::with_capacity(hint.min(BODY_RESERVE_MAX));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            let status = if too_large(&e) { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
+            (status, format!("Failed to buffer the request body: {e}")).into_response()
+        })?;
+        if let Ok(data) = frame.into_data() {
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Largest buffer reserved up front from `Content-Length`; bigger bodies
+/// grow as they arrive (the route's body limit still applies).
+const BODY_RESERVE_MAX: usize = 256 * 1024 * 1024;
+
+/// Whether a body error is the route's length limit.
+fn too_large(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+async fn soap_call(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let body = match read_body(request).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let started = Instant::now();
     let span = tracing::info_span!(
         "qbwc.call",
@@ -279,7 +329,13 @@ async fn soap_call(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo
             span.record("qbwc.ticket", t.short());
         }
         let (reply, notes) = crate::metrics::collect_notes(state.qbwc.handle(call, &ctx)).await;
-        let rendered = tokio::task::spawn_blocking(move || soap::render_reply(&reply)).await;
+        // Only a large reply is worth a trip to the blocking pool: for the
+        // usual few hundred bytes the hand-off cost more than rendering.
+        let rendered = if reply_len(&reply) > BLOCKING_THRESHOLD {
+            tokio::task::spawn_blocking(move || soap::render_reply(&reply)).await
+        } else {
+            Ok(soap::render_reply(&reply))
+        };
         let bytes = match rendered {
             Ok(b) => b,
             Err(e) => {
@@ -303,6 +359,15 @@ async fn soap_call(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo
     }
     .instrument(span)
     .await
+}
+
+/// The size of a reply's text payload (before escaping).
+fn reply_len(reply: &soap::Reply) -> usize {
+    match reply {
+        soap::Reply::SendRequestXml(s) => s.len(),
+        soap::Reply::Authenticate(v) => v.iter().map(String::len).sum(),
+        _ => 0,
+    }
 }
 
 fn soap_response(status: StatusCode, body: Vec<u8>) -> Response {

@@ -8,7 +8,7 @@ use super::{record, record_job, record_session, Qbwc};
 use crate::diagnostics::Finding;
 use crate::qbxml::{self, MessageSet, Version};
 use crate::queue::{outcome_of_answer, outcome_of_hresult, progress, Completion, Job, JobState};
-use crate::store::{CompanyFacts, NewEvent, Session, StoreError};
+use crate::store::{Company, CompanyFacts, NewEvent, Session, StoreError};
 use crate::types::TicketHash;
 
 /// The parameters of `sendRequestXML` qbwcd uses.
@@ -27,17 +27,27 @@ impl Qbwc {
     /// A live session for `ticket`, touched; `None` ends the exchange.
     async fn live_session(&self, ticket: &TicketHash) -> Result<Option<Session>, StoreError> {
         let now = self.now();
+        if let Some(session) = self.store.touch_live_session(ticket, now, self.idle_expiry(now)).await? {
+            record_session(session.company_id, &session.username, ticket);
+            return Ok(Some(session));
+        }
+        // Not live: look again only to say why.
         let Some(session) = self.store.session(ticket).await? else {
             record(&Span::current(), "outcome", "unknown_ticket");
             return Ok(None);
         };
         record_session(session.company_id, &session.username, ticket);
-        if !session.is_live(now) {
-            record(&Span::current(), "outcome", "session_ended");
-            return Ok(None);
-        }
-        self.store.touch_session(ticket, now, self.idle_expiry(now)).await?;
-        Ok(Some(session))
+        record(&Span::current(), "outcome", "session_ended");
+        Ok(None)
+    }
+
+    /// The session's company; read only when a call needs it (the first
+    /// call's file check, a version not given by QuickBooks, a write).
+    async fn company_of(&self, session: &Session) -> Result<Company, StoreError> {
+        self.store
+            .company_by_id(session.company_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("company {}", session.company_id)))
     }
 
     /// `sendRequestXML`: checks the company file on the first call, then
@@ -62,13 +72,14 @@ impl Qbwc {
             return Ok(String::new());
         };
         let now = self.now();
-        let company = self
-            .store
-            .company_by_id(session.company_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("company {}", session.company_id)))?;
-        let version = negotiated(req.major_version, req.minor_version, company.qbxml_version.as_deref());
-        if !req.hcp_response.trim().is_empty() || session.company_file_name.is_none() {
+        let first_call = !req.hcp_response.trim().is_empty() || session.company_file_name.is_none();
+        let mut company = None;
+        if first_call || req.major_version <= 0 {
+            company = Some(self.company_of(&session).await?);
+        }
+        let ceiling = company.as_ref().and_then(|c| c.qbxml_version.as_deref());
+        let version = negotiated(req.major_version, req.minor_version, ceiling);
+        if let (true, Some(company)) = (first_call, company.as_ref()) {
             let owner = self.store.user(&session.username).await?.map(|u| u.owner_id.to_string()).unwrap_or_default();
             let hcp = qbxml::parse_hcp(&req.hcp_response, &owner).ok().filter(|h| !h.supported_versions.is_empty());
             if let Some(h) = &hcp {
@@ -80,7 +91,7 @@ impl Qbwc {
                 self.store.record_company_facts(company.id, &facts, now).await?;
             }
             self.store.set_session_file(ticket, &req.company_file_name, &version.to_string()).await?;
-            let verdict = check_file(&company, &req.company_file_name, hcp.as_ref());
+            let verdict = check_file(company, &req.company_file_name, hcp.as_ref());
             for w in &verdict.warnings {
                 Self::warn_finding(w, "company file check");
                 self.event(self.company_event(&session, "company.check", w, None)).await;
@@ -115,7 +126,11 @@ impl Qbwc {
                 return self.nothing_to_send(ticket, &session, now).await;
             };
             record_job(job.id);
-            match self.request_for(&job, &job.request, version, company.last_message_set_id.as_deref()) {
+            if job.message_set_id.is_some() && company.is_none() {
+                company = Some(self.company_of(&session).await?);
+            }
+            let answered = company.as_ref().and_then(|c| c.last_message_set_id.as_deref());
+            match self.request_for(&job, &job.request, version, answered) {
                 Ok(xml) => {
                     record(&span, "outcome", "sent");
                     tracing::debug!(job.id = %job.id, request_bytes = xml.len(), qbxml.version = %version, "job sent");
@@ -237,16 +252,19 @@ impl Qbwc {
     ) -> Result<i32, StoreError> {
         let span = Span::current();
         let now = self.now();
-        let session = self.store.session(ticket).await?;
-        let Some(session) = session else {
-            record(&span, "outcome", "unknown_ticket");
-            return Ok(-1);
+        // A session that is no longer live still hands in its answer (the
+        // job's fence decides), but it is not extended and ends here.
+        let (session, live) = match self.store.touch_live_session(ticket, now, self.idle_expiry(now)).await? {
+            Some(s) => (s, true),
+            None => match self.store.session(ticket).await? {
+                Some(s) => (s, false),
+                None => {
+                    record(&span, "outcome", "unknown_ticket");
+                    return Ok(-1);
+                }
+            },
         };
         record_session(session.company_id, &session.username, ticket);
-        let live = session.is_live(now);
-        if live {
-            self.store.touch_session(ticket, now, self.idle_expiry(now)).await?;
-        }
         let Some(job) = self.store.leased_job(ticket).await? else {
             tracing::warn!(response_bytes = response.len(), "an answer arrived for no job; dropped");
             record(&span, "outcome", "no_job");

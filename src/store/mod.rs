@@ -131,6 +131,16 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn session(&self, ticket: &TicketHash) -> Result<Option<Session>>;
     /// Extends an open session's idle expiry.
     async fn touch_session(&self, ticket: &TicketHash, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result;
+    /// Extends the idle expiry of a live session (open, not expired at
+    /// `now`) and returns it as touched, in one statement; `None` when the
+    /// ticket is unknown or its session is no longer live
+    /// ([`SessionStore::session`] tells which).
+    async fn touch_live_session(
+        &self,
+        ticket: &TicketHash,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<Session>>;
     /// Sets what `getLastError` answers, and the first problem's code.
     async fn set_session_error(&self, ticket: &TicketHash, problem: Option<&str>, last_error: &str) -> Result;
     /// Records the company file and qbXML version the session uses.

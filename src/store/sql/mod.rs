@@ -131,8 +131,12 @@ impl SqlStore {
                     .busy_timeout(opts.acquire_timeout);
                 // One connection: SQLite has one writer at a time anyway, and
                 // a single connection never meets SQLITE_BUSY from itself.
+                // No liveness ping before each acquire: a file connection
+                // does not go stale, and the ping was a second round trip to
+                // the connection's thread for every statement.
                 let pool = SqlitePoolOptions::new()
                     .max_connections(1)
+                    .test_before_acquire(false)
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_with(options)
                     .await?;

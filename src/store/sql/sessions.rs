@@ -116,6 +116,24 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
+    async fn touch_live_session(
+        &self,
+        ticket: &TicketHash,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<Session>> {
+        // One round trip instead of a select and an update on every
+        // sendRequestXML and receiveResponseXML.
+        let sql = "update session set last_seen_at = $2, expires_at = $3 \
+                   where ticket_hash = $1 and state = 'open' and expires_at > $2 \
+                   returning ticket_hash, user_id, (select username from app_user where id = user_id) as username, \
+                   company_id, state, remote_addr, company_file_name, qbxml_version, jobs_done, jobs_failed, \
+                   first_problem, last_error, created_at, last_seen_at, expires_at, last_work_at";
+        Ok(
+            on_pool!(self, p, _d => sqlx::query_as(sql).bind(&ticket.0).bind(now).bind(expires_at).fetch_optional(p).await?),
+        )
+    }
+
     async fn set_session_error(&self, ticket: &TicketHash, problem: Option<&str>, last_error: &str) -> Result {
         let sql = "update session set last_error = $3, first_problem = coalesce(first_problem, $2) \
                    where ticket_hash = $1";
