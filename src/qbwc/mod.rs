@@ -6,8 +6,10 @@
 mod authenticate;
 mod company_check;
 mod ending;
-mod exchange;
+mod receive;
 mod recovery;
+mod send;
+mod session;
 
 use std::sync::Arc;
 
@@ -54,7 +56,7 @@ impl Qbwc {
                 Reply::Authenticate(self.authenticate(&username, password, ctx).await)
             }
             Call::SendRequestXml { ticket, hcp_response, company_file_name, major_version, minor_version, .. } => {
-                let req = exchange::SendRequest { hcp_response, company_file_name, major_version, minor_version };
+                let req = send::SendRequest { hcp_response, company_file_name, major_version, minor_version };
                 Reply::SendRequestXml(self.send_request(&ticket.hash(), req).await)
             }
             Call::ReceiveResponseXml { ticket, response, hresult, message } => {

@@ -102,4 +102,38 @@ impl Qbwc {
             }
         }
     }
+
+    /// Completes an error-recovery check; the session goes on unless the
+    /// check itself failed.
+    pub(super) async fn finish_recovery(
+        &self,
+        session: &Session,
+        job: &Job,
+        response: String,
+        hresult: &str,
+        message: &str,
+        live: bool,
+    ) -> Result<i32, StoreError> {
+        let (Some(lease), ticket) = (job.lease(), &session.ticket_hash) else {
+            return Ok(-1);
+        };
+        let completion = self.settle_recovery(session, job, response, hresult, message).await?;
+        let state = completion.state;
+        if let Some(code) = completion.diagnostic.clone() {
+            let f = Finding::from_code(&code).with_detail(completion.error.clone().unwrap_or_default());
+            let ev = self.company_event(session, "job.recovery", &f, Some(job));
+            let reference = self.event(ev).await;
+            if state != JobState::Done {
+                self.store.set_session_error(ticket, Some(&f.code), &f.one_line(&reference)).await?;
+            }
+        }
+        if !self.store.complete_job(&lease, completion, self.now()).await? {
+            return Ok(-1);
+        }
+        record(&Span::current(), "outcome", state.as_str());
+        if state == JobState::Unknown || !live {
+            return Ok(-1);
+        }
+        self.progress(session, 1).await
+    }
 }

@@ -1,0 +1,215 @@
+//! `receiveResponseXML`: store the answer under the job's fence (pages for
+//! an iterator), classify it, and tell the Web Connector how far along it is.
+
+use tracing::Span;
+
+use super::{record, record_job, record_session, Qbwc};
+use crate::diagnostics::Finding;
+use crate::qbxml;
+use crate::queue::{outcome_of_answer, outcome_of_hresult, progress, Completion, Job, JobState};
+use crate::store::{Session, StoreError};
+use crate::types::TicketHash;
+
+impl Qbwc {
+    /// `receiveResponseXML`: stores the answer under the job's fence and
+    /// returns progress (100 when the queue is empty), or -1 when the
+    /// session must stop (getLastError says why).
+    pub(super) async fn receive_response(
+        &self,
+        ticket: &TicketHash,
+        response: String,
+        hresult: &str,
+        message: &str,
+    ) -> i32 {
+        match self.try_receive(ticket, response, hresult, message).await {
+            Ok(p) => p,
+            Err(e) => {
+                // The answer is not stored: the lease lapses, a read is sent
+                // again and a write becomes unknown. Nothing is lost silently.
+                tracing::error!(error = %e, "receiveResponseXML: the database failed; the answer was not stored");
+                record(&Span::current(), "outcome", "error");
+                -1
+            }
+        }
+    }
+
+    async fn try_receive(
+        &self,
+        ticket: &TicketHash,
+        response: String,
+        hresult: &str,
+        message: &str,
+    ) -> Result<i32, StoreError> {
+        let span = Span::current();
+        let now = self.now();
+        // A session that is no longer live still hands in its answer (the
+        // job's fence decides), but it is not extended and ends here.
+        let (session, live) = match self.store.touch_live_session(ticket, now, self.idle_expiry(now)).await? {
+            Some(s) => (s, true),
+            None => match self.store.session(ticket).await? {
+                Some(s) => (s, false),
+                None => {
+                    record(&span, "outcome", "unknown_ticket");
+                    return Ok(-1);
+                }
+            },
+        };
+        record_session(session.company_id, &session.username, ticket);
+        let Some(job) = self.store.leased_job(ticket).await? else {
+            tracing::warn!(response_bytes = response.len(), "an answer arrived for no job; dropped");
+            record(&span, "outcome", "no_job");
+            return Ok(if live { 100 } else { -1 });
+        };
+        record_job(job.id);
+        let Some(lease) = job.lease() else {
+            return Ok(-1);
+        };
+        if hresult.trim().is_empty() {
+            crate::metrics::note_answer(response.len());
+        }
+        if job.recovering {
+            return self.finish_recovery(&session, &job, response, hresult, message, live).await;
+        }
+        if !hresult.trim().is_empty() {
+            let (state, finding) = outcome_of_hresult(job.kind, job.attempt, job.max_attempts, hresult, message);
+            Self::warn_finding(&finding, "QuickBooks could not process the request");
+            let completion = Completion {
+                state,
+                response: None,
+                statuses: Vec::new(),
+                diagnostic: Some(finding.code.clone()),
+                error: Some(finding.detail.clone().unwrap_or_else(|| finding.entry.title.clone())),
+            };
+            self.store.complete_job(&lease, completion, now).await?;
+            note_job_finished(&job, state, now);
+            self.stop_session(ticket, &session, &finding, Some(&job)).await?;
+            record(&span, "outcome", "hresult");
+            return Ok(-1);
+        }
+        let (completion, finding) = match qbxml::parse_response(&response) {
+            Ok(parsed) if job.iterates && parsed.first_error().is_none() => {
+                return self.iterator_page(&session, &job, response, parsed, live).await;
+            }
+            Ok(parsed) => {
+                let (state, finding) = outcome_of_answer(&parsed);
+                let error = finding.as_ref().map(|f| f.detail.clone().unwrap_or_else(|| f.entry.title.clone()));
+                let diagnostic = finding.as_ref().map(|f| f.code.clone());
+                let statuses = parsed.statuses;
+                (Completion { state, response: Some(response), statuses, diagnostic, error }, finding)
+            }
+            Err(e) => {
+                // Unreadable answer: a read may be asked again, a write's
+                // fate is unknown.
+                let finding = Finding::from_code("server.internal")
+                    .with_detail(format!("QuickBooks' answer could not be read: {e}"));
+                let state = match job.kind {
+                    crate::queue::JobKind::Read if job.attempt < job.max_attempts => JobState::Queued,
+                    crate::queue::JobKind::Read => JobState::Failed,
+                    crate::queue::JobKind::Write => JobState::Unknown,
+                };
+                let error = finding.detail.clone();
+                (
+                    Completion {
+                        state,
+                        response: Some(response),
+                        statuses: Vec::new(),
+                        diagnostic: Some(finding.code.clone()),
+                        error,
+                    },
+                    Some(finding),
+                )
+            }
+        };
+        let state = completion.state;
+        let response_bytes = completion.response.as_ref().map_or(0, String::len);
+        if !self.store.complete_job(&lease, completion, now).await? {
+            tracing::warn!(job.id = %job.id, attempt = job.attempt, "a stale answer (the job was claimed again) was dropped");
+            record(&span, "outcome", "stale");
+            return Ok(if live { self.progress(&session, 0).await? } else { -1 });
+        }
+        tracing::debug!(job.id = %job.id, state = %state, response_bytes, "answer stored");
+        if let Some(id) = job.message_set_id.as_deref() {
+            self.store.answered_message_set(session.company_id, id).await?;
+        }
+        note_job_finished(&job, state, now);
+        if let Some(f) = &finding {
+            Self::warn_finding(f, "a job failed");
+            let ev = self.company_event(&session, "job.failed", f, Some(&job));
+            let reference = self.event(ev).await;
+            self.store.set_session_error(ticket, Some(&f.code), &f.one_line(&reference)).await?;
+        }
+        record(&span, "outcome", state.as_str());
+        if !live {
+            return Ok(-1);
+        }
+        self.progress(&session, 1).await
+    }
+
+    /// Stores one page of an iterator. While QuickBooks reports more, the
+    /// job stays leased with the iterator id to continue; the last page
+    /// completes it.
+    async fn iterator_page(
+        &self,
+        session: &Session,
+        job: &Job,
+        response: String,
+        parsed: qbxml::ParsedResponse,
+        live: bool,
+    ) -> Result<i32, StoreError> {
+        let now = self.now();
+        let Some(lease) = job.lease() else {
+            return Ok(-1);
+        };
+        let lease = &lease;
+        let more = parsed.statuses.iter().find_map(|s| match (s.iterator_remaining_count, s.iterator_id.as_deref()) {
+            (Some(n), Some(id)) if n > 0 => Some(id.to_owned()),
+            _ => None,
+        });
+        let stored = self
+            .store
+            .record_page(lease, &response, &parsed.statuses, more.as_deref(), self.lease_until(now), now)
+            .await?;
+        if !stored {
+            tracing::warn!(job.id = %job.id, "a stale iterator page was dropped");
+            return Ok(-1);
+        }
+        if more.is_some() {
+            record(&Span::current(), "outcome", "page");
+            tracing::debug!(job.id = %job.id, response_bytes = response.len(), "iterator page stored; more to come");
+            let remaining = self.store.queue_depth(session.company_id, now).await?;
+            return Ok(progress(session.jobs_done + session.jobs_failed, remaining + 1).min(99));
+        }
+        let completion = Completion {
+            state: JobState::Done,
+            response: None,
+            statuses: parsed.statuses,
+            diagnostic: None,
+            error: None,
+        };
+        if !self.store.complete_job(lease, completion, now).await? {
+            return Ok(-1);
+        }
+        record(&Span::current(), "outcome", "done");
+        if !live {
+            return Ok(-1);
+        }
+        self.progress(session, 1).await
+    }
+
+    /// Progress after `just_done` more jobs of this session. A live session
+    /// stays below 100 so the Web Connector keeps asking.
+    pub(super) async fn progress(&self, session: &Session, just_done: i64) -> Result<i32, StoreError> {
+        let remaining = self.store.queue_depth(session.company_id, self.now()).await?;
+        let pct = progress(session.jobs_done + session.jobs_failed + just_done, remaining);
+        Ok(if self.is_live_mode() { pct.min(99) } else { pct })
+    }
+}
+
+/// Notes the job's time from enqueue to its answer for the metrics, when
+/// the answer settled it (a read going back to the queue is not finished).
+fn note_job_finished(job: &Job, state: JobState, now: chrono::DateTime<chrono::Utc>) {
+    if matches!(state, JobState::Done | JobState::Failed | JobState::Unknown) {
+        let elapsed = (now - job.created_at).to_std().unwrap_or_default();
+        crate::metrics::note_job_finished(state.as_str(), elapsed);
+    }
+}
