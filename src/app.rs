@@ -244,13 +244,13 @@ async fn check_silence(state: &AppState, tracker: &mut SilenceTracker) {
 /// bounded by `soap_body_limit_bytes`). axum's `Bytes` extractor collects
 /// the chunks and then copies them into one buffer, holding a large answer
 /// twice at its peak.
-async fn read_body(request: Request) -> Result<Bytes, Response> {
+async fn read_body(request: Request, limit: usize) -> Result<Bytes, Response> {
     let hint =
         request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()).unwrap_or(0);
     let mut body = request.into_limited_body();
     // The hint is the client's word: grow past it if need be, and never
-    // reserve more than the limit lets through.
-    let mut buf = Vec::with_capacity(hint.min(BODY_RESERVE_MAX));
+    // reserve more than the route's limit lets through.
+    let mut buf = Vec::with_capacity(hint.min(limit).min(BODY_RESERVE_MAX));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             let status = if too_large(&e) { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
@@ -284,7 +284,7 @@ async fn soap_call(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
-    let body = match read_body(request).await {
+    let body = match read_body(request, state.settings.soap_body_limit_bytes).await {
         Ok(b) => b,
         Err(r) => return r,
     };
