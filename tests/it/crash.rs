@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qbwcd::queue::{JobState, SubmitOptions};
-use qbwcd::store::{AccountStore, JobStore, NewCompany, NewUser};
-use qbwcd::types::{CompanySlug, Username};
+use qbwcd::store::{AccountStore, JobStore, NewUser};
+use qbwcd::types::Username;
 use rand::Rng;
 
 use crate::both_backends;
@@ -85,18 +85,7 @@ async fn a_server_killed_at_any_point_loses_no_job_and_applies_no_write_twice(b:
     let db = TestDb::new(b).await;
     let store = db.store.clone();
     let now = chrono::Utc::now();
-    let company = store
-        .create_company(
-            NewCompany {
-                slug: CompanySlug::parse("acme").unwrap(),
-                name: "Acme".into(),
-                file_path: None,
-                file_id: uuid::Uuid::new_v4(),
-            },
-            now,
-        )
-        .await
-        .unwrap();
+    let company = crate::helpers::seed_company(&store, "acme", now).await;
     let hash = qbwcd::auth::hash_password(&secrecy::SecretString::from(PASSWORD)).unwrap();
     for u in ["pc1", "pc2", "pc3"] {
         let new = NewUser {

@@ -294,3 +294,14 @@ impl ApiClient {
         self.send(reqwest::Method::POST, path, Some(body)).await
     }
 }
+
+/// A company straight in the store (tests that do not run a `TestApp`).
+pub async fn seed_company(store: &SqlStore, slug: &str, now: chrono::DateTime<chrono::Utc>) -> Company {
+    let new = NewCompany {
+        slug: CompanySlug::parse(slug).expect("slug"),
+        name: format!("{slug} Inc."),
+        file_path: None,
+        file_id: uuid::Uuid::new_v4(),
+    };
+    store.create_company(new, now).await.expect("create company")
+}

@@ -8,9 +8,9 @@ use chrono::Duration;
 use qbwcd::qbxml::OnError;
 use qbwcd::queue::{Completion, Enqueued, JobKind, JobState, NewJob};
 use qbwcd::store::{
-    AccountStore, Company, JobStore, NewCompany, NewSession, NewUser, SessionOpen, SessionStore, SqlStore, StoreError,
+    AccountStore, Company, JobStore, NewSession, NewUser, SessionOpen, SessionStore, SqlStore, StoreError,
 };
-use qbwcd::types::{CompanySlug, JobId, Ticket, Username};
+use qbwcd::types::{JobId, Ticket, Username};
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestDb};
@@ -37,18 +37,7 @@ async fn fixture(b: Backend) -> Fixture {
     let db = TestDb::new(b).await;
     let store = db.store.clone();
     let now = chrono::Utc::now();
-    let company = store
-        .create_company(
-            NewCompany {
-                slug: CompanySlug::parse("acme").unwrap(),
-                name: "Acme".into(),
-                file_path: None,
-                file_id: uuid::Uuid::new_v4(),
-            },
-            now,
-        )
-        .await
-        .unwrap();
+    let company = crate::helpers::seed_company(&store, "acme", now).await;
     let user = store
         .create_user(
             NewUser {
