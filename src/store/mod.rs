@@ -129,8 +129,6 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn open_session(&self, new: NewSession) -> Result<SessionOpen>;
     /// A session by ticket hash, in any state.
     async fn session(&self, ticket: &TicketHash) -> Result<Option<Session>>;
-    /// Extends an open session's idle expiry.
-    async fn touch_session(&self, ticket: &TicketHash, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result;
     /// Extends the idle expiry of a live session (open, not expired at
     /// `now`) and returns it as touched, in one statement; `None` when the
     /// ticket is unknown or its session is no longer live

@@ -211,16 +211,7 @@ async fn users_are_disabled_enabled_and_given_a_new_password(b: Backend) {
     app.user("api", &acme).await;
     app.enqueue(&acme, &customer_query("1")).await;
     let api = app.api().await;
-    let qwc_before = api
-        .http
-        .get(format!("{}/users/api/qwc", api.base))
-        .bearer_auth(&api.token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let qwc_before = api.get_text("/users/api/qwc").await;
 
     let (s, u) = api.post("/users/api/disable", json!({})).await;
     assert_eq!((s, u["enabled"].as_bool()), (200, Some(false)), "{u}");
@@ -236,16 +227,7 @@ async fn users_are_disabled_enabled_and_given_a_new_password(b: Backend) {
     let mut wc = app.connector("api");
     wc.password = password;
     assert_eq!(wc.authenticate().await[1], "");
-    let qwc_after = api
-        .http
-        .get(format!("{}/users/api/qwc", api.base))
-        .bearer_auth(&api.token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let qwc_after = api.get_text("/users/api/qwc").await;
     assert_eq!(qwc_before, qwc_after, "a new password keeps the same .qwc file");
     assert_eq!(api.post("/users/nobody/password", json!({})).await.0, 404);
     assert_eq!(api.post("/users/nobody/disable", json!({})).await.0, 404);

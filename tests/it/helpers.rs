@@ -286,6 +286,12 @@ impl ApiClient {
         (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
     }
 
+    /// A GET whose body is not JSON (a `.qwc` file), as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let resp = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.expect("GET");
+        resp.text().await.expect("body")
+    }
+
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         self.send(reqwest::Method::GET, path, None).await
     }

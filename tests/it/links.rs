@@ -61,16 +61,7 @@ async fn a_link_downloads_the_users_file_until_it_is_used_up(b: Backend) {
     let acme = app.company("acme", None).await;
     app.user("alice", &acme).await;
     let api = app.api().await;
-    let direct = api
-        .http
-        .get(format!("{}/users/alice/qwc", api.base))
-        .bearer_auth(&api.token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let direct = api.get_text("/users/alice/qwc").await;
     let url = link(&app, "alice", json!({})).await;
 
     // Act and assert: the page costs nothing; each file download one use.

@@ -110,12 +110,6 @@ impl SessionStore for SqlStore {
         Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).bind(&ticket.0).fetch_optional(p).await?))
     }
 
-    async fn touch_session(&self, ticket: &TicketHash, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result {
-        let sql = "update session set last_seen_at = $2, expires_at = $3 where ticket_hash = $1 and state = 'open'";
-        on_pool!(self, p, _d => sqlx::query(sql).bind(&ticket.0).bind(now).bind(expires_at).execute(p).await?.rows_affected());
-        Ok(())
-    }
-
     async fn touch_live_session(
         &self,
         ticket: &TicketHash,
