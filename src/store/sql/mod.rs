@@ -11,6 +11,7 @@ mod accounts;
 mod events;
 mod jobs;
 mod links;
+mod lite;
 mod ops;
 mod sessions;
 mod tokens;
@@ -67,7 +68,7 @@ impl Dialect {
 }
 
 enum Pool {
-    Sqlite(SqlitePool),
+    Sqlite { pool: SqlitePool, lite: lite::Lite },
     Postgres(PgPool),
 }
 
@@ -76,7 +77,7 @@ enum Pool {
 macro_rules! on_pool {
     ($self:expr, $p:ident, $d:ident => $body:expr) => {
         match &$self.pool {
-            $crate::store::sql::Pool::Sqlite($p) => {
+            $crate::store::sql::Pool::Sqlite { pool: $p, .. } => {
                 #[allow(unused_variables)]
                 let $d = $crate::store::sql::Dialect::Sqlite;
                 $body
@@ -134,13 +135,15 @@ impl SqlStore {
                 // No liveness ping before each acquire: a file connection
                 // does not go stale, and the ping was a second round trip to
                 // the connection's thread for every statement.
+                let path = options.get_filename().to_owned();
                 let pool = SqlitePoolOptions::new()
                     .max_connections(1)
                     .test_before_acquire(false)
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_with(options)
                     .await?;
-                Ok(SqlStore::from_sqlite(pool))
+                let lite = lite::Lite::open(&path, opts.acquire_timeout)?;
+                Ok(SqlStore { pool: Pool::Sqlite { pool, lite }, notifier: super::JobNotifier::new() })
             }
             Some(Backend::Postgres) => {
                 let options = PgConnectOptions::from_str(url)?;
@@ -166,11 +169,6 @@ impl SqlStore {
         Ok(SqlStore::from_postgres(pool))
     }
 
-    /// Wraps an existing SQLite pool.
-    pub fn from_sqlite(pool: SqlitePool) -> SqlStore {
-        SqlStore { pool: Pool::Sqlite(pool), notifier: super::JobNotifier::new() }
-    }
-
     /// Wraps an existing Postgres pool.
     pub fn from_postgres(pool: PgPool) -> SqlStore {
         SqlStore { pool: Pool::Postgres(pool), notifier: super::JobNotifier::new() }
@@ -179,7 +177,7 @@ impl SqlStore {
     /// Which backend this is.
     pub fn backend(&self) -> Backend {
         match self.pool {
-            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Sqlite { .. } => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
         }
     }
@@ -188,7 +186,7 @@ impl SqlStore {
     pub fn postgres_pool(&self) -> Option<&PgPool> {
         match &self.pool {
             Pool::Postgres(p) => Some(p),
-            Pool::Sqlite(_) => None,
+            Pool::Sqlite { .. } => None,
         }
     }
 
@@ -199,7 +197,7 @@ impl SqlStore {
     /// migrations this build does not know.
     pub async fn migrate(&self) -> Result {
         match &self.pool {
-            Pool::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
+            Pool::Sqlite { pool, .. } => sqlx::migrate!("migrations/sqlite").run(pool).await?,
             Pool::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
         }
         Ok(())
@@ -207,7 +205,21 @@ impl SqlStore {
 
     /// Closes the pool, waiting for connections to return.
     pub async fn close(&self) {
-        on_pool!(self, p, _d => p.close().await)
+        match &self.pool {
+            Pool::Sqlite { pool, lite } => {
+                lite.close().await;
+                pool.close().await;
+            }
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// The SQLite writer, when this store is on SQLite.
+    fn lite(&self) -> Option<&lite::Lite> {
+        match &self.pool {
+            Pool::Sqlite { lite, .. } => Some(lite),
+            Pool::Postgres(_) => None,
+        }
     }
 }
 

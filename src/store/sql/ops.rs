@@ -26,11 +26,11 @@ impl OpsStore for SqlStore {
 
     async fn schema_status(&self) -> Result<SchemaStatus> {
         let migrator = match self.pool {
-            Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Pool::Sqlite { .. } => &SQLITE_MIGRATIONS,
             Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
         };
         let exists_sql = match self.pool {
-            Pool::Sqlite(_) => "select count(*) from sqlite_master where type = 'table' and name = '_sqlx_migrations'",
+            Pool::Sqlite { .. } => "select count(*) from sqlite_master where type = 'table' and name = '_sqlx_migrations'",
             Pool::Postgres(_) => {
                 "select count(*) from information_schema.tables \
                                   where table_name = '_sqlx_migrations' and table_schema = current_schema()"

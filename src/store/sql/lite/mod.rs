@@ -1,0 +1,299 @@
+//! SQLite on one writer thread, with group commit.
+//!
+//! Every store call becomes one task: a closure run on the thread that owns
+//! the connection, inside a transaction. Tasks that queue up while a
+//! transaction runs are taken together into the next one (each under its
+//! own savepoint, so a failing task undoes only itself) and committed once;
+//! every caller hears back only after that commit, so nothing is
+//! acknowledged before it is on disk (in WAL, with `synchronous=NORMAL`).
+//!
+//! Why not sqlx's SQLite driver: it hands every statement (and `begin`,
+//! `commit`, each row) to its connection thread and back, two context
+//! switches per statement, which was most of the server's CPU per
+//! exchange. Here a whole store call is one hand-off, under load a batch
+//! of them shares a commit, and statements are prepared once and cached.
+
+mod row;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OpenFlags, Statement};
+
+pub(crate) use row::{Col, FromLite, Ts};
+
+use crate::store::{Result, StoreError};
+
+/// Tasks taken into one transaction, at most. Bounds how long one commit
+/// keeps the first caller of a batch waiting.
+const MAX_BATCH: usize = 64;
+
+/// Prepared statements kept per connection: more than the store has.
+const STATEMENT_CACHE: usize = 256;
+
+/// A handle on the writer thread. Cheap to share; every call is one task.
+pub(crate) struct Lite {
+    tasks: mpsc::Sender<Msg>,
+}
+
+enum Msg {
+    Task(Box<dyn Task>),
+    Close(tokio::sync::oneshot::Sender<()>),
+}
+
+impl Lite {
+    /// Opens (creating if missing) the database file and starts its writer
+    /// thread. The pragmas match what the migrations expect.
+    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Lite> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags)?;
+        // WAL: readers (the CLI beside the server) never block the writer;
+        // NORMAL: a commit is a WAL append, synced at checkpoints, which
+        // survives a process crash (a power cut may lose the last commits).
+        conn.pragma_update(None, "journal_mode", "wal")?;
+        conn.pragma_update(None, "synchronous", "normal")?;
+        conn.pragma_update(None, "foreign_keys", "on")?;
+        // Waits for another process's write lock instead of failing.
+        conn.busy_timeout(busy_timeout)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let (tasks, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("qbwcd-sqlite".to_owned())
+            .spawn(move || writer(conn, queue))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite thread: {e}")))?;
+        Ok(Lite { tasks })
+    }
+
+    /// Runs `f` on the writer thread inside a transaction and returns its
+    /// result once the transaction committed. An `Err` from `f` undoes
+    /// what `f` did and nothing else.
+    ///
+    /// `f` must not begin, commit or roll back itself.
+    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let task = Call { f: Some(f), result: None, reply };
+        self.tasks.send(Msg::Task(Box::new(task))).map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Finishes queued tasks, stops the thread and closes the connection.
+    pub(crate) async fn close(&self) {
+        let (ack, done) = tokio::sync::oneshot::channel();
+        if self.tasks.send(Msg::Close(ack)).is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Unavailable("the SQLite connection is closed".to_owned())
+}
+
+/// One queued store call.
+trait Task: Send {
+    /// Runs the call; `true` when it succeeded and its changes stay.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the transaction ended; `Err` when it did
+    /// not commit (then nothing the call did was kept).
+    fn finish(self: Box<Self>, ended: std::result::Result<(), &rusqlite::Error>);
+}
+
+struct Call<F, T> {
+    f: Option<F>,
+    result: Option<Result<T>>,
+    reply: tokio::sync::oneshot::Sender<Result<T>>,
+}
+
+impl<F, T> Task for Call<F, T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(f) = self.f.take() else { return false };
+        // A panic in one call must not take the thread (and every later
+        // call) with it; its savepoint is rolled back like any failure.
+        let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
+            .unwrap_or_else(|_| Err(StoreError::Corrupt("a database task panicked; it was rolled back".to_owned())));
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, ended: std::result::Result<(), &rusqlite::Error>) {
+        let result = match (ended, self.result) {
+            (Ok(()), Some(result)) => result,
+            // Its own failure says more than the rollback that followed.
+            (Err(_), Some(Err(e))) => Err(e),
+            (Err(e), _) => Err(StoreError::Sqlite(copy_error(e))),
+            (Ok(()), None) => Err(StoreError::Corrupt("a database task was never run".to_owned())),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The writer thread: takes whatever tasks are queued (up to
+/// [`MAX_BATCH`]) into one transaction, until the store closes.
+fn writer(conn: Connection, queue: mpsc::Receiver<Msg>) {
+    let mut batch: Vec<Box<dyn Task>> = Vec::with_capacity(MAX_BATCH);
+    let mut closing = None;
+    while closing.is_none() {
+        match queue.recv() {
+            Ok(Msg::Task(t)) => batch.push(t),
+            Ok(Msg::Close(ack)) => closing = Some(ack),
+            Err(_) => break,
+        }
+        while closing.is_none() && batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(Msg::Task(t)) => batch.push(t),
+                Ok(Msg::Close(ack)) => closing = Some(ack),
+                Err(_) => break,
+            }
+        }
+        run_batch(&conn, &mut batch);
+    }
+    drop(conn);
+    if let Some(ack) = closing {
+        let _ = ack.send(());
+    }
+}
+
+fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Task>>) {
+    if batch.is_empty() {
+        return;
+    }
+    let ended = transaction(conn, batch);
+    if ended.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("rollback");
+    }
+    for task in batch.drain(..) {
+        task.finish(ended.as_ref().map(|_| ()));
+    }
+}
+
+/// Runs the batch in one transaction and commits it. `Err` means nothing
+/// of the batch was kept.
+fn transaction(conn: &Connection, batch: &mut [Box<dyn Task>]) -> rusqlite::Result<()> {
+    // `immediate`: take the write lock now, waiting for another process's
+    // commit, instead of failing when a read turns into a write.
+    conn.execute_batch("begin immediate")?;
+    if let [task] = batch {
+        // Alone: its failure rolls back the whole (its own) transaction.
+        if task.run(conn) {
+            return conn.execute_batch("commit");
+        }
+        if !conn.is_autocommit() {
+            conn.execute_batch("rollback")?;
+        }
+        return Ok(());
+    }
+    for task in batch.iter_mut() {
+        conn.execute_batch("savepoint task")?;
+        let ok = task.run(conn);
+        if conn.is_autocommit() {
+            // SQLite itself rolled the transaction back (disk full, I/O
+            // error): what ran before is gone, so every task fails.
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                Some("the transaction was rolled back by SQLite".to_owned()),
+            ));
+        }
+        if !ok {
+            conn.execute_batch("rollback to task")?;
+        }
+        conn.execute_batch("release task")?;
+    }
+    conn.execute_batch("commit")
+}
+
+/// A copy of an error to hand to each task of a failed batch.
+fn copy_error(e: &rusqlite::Error) -> rusqlite::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(code, msg) => rusqlite::Error::SqliteFailure(*code, msg.clone()),
+        other => rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(other.to_string()),
+        ),
+    }
+}
+
+/// Statements with `$N` parameters (shared with Postgres) on a connection.
+pub(crate) trait Sql {
+    /// Runs a statement that returns no rows; the number of rows changed.
+    fn exec(&self, sql: &str, args: &[&dyn ToSql]) -> Result<u64>;
+    /// The first row, if any.
+    fn opt<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<Option<T>>;
+    /// Exactly the first row; [`StoreError::NotFound`] when there is none.
+    fn one<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<T>;
+    /// Every row.
+    fn all<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<Vec<T>>;
+}
+
+impl Sql for Connection {
+    fn exec(&self, sql: &str, args: &[&dyn ToSql]) -> Result<u64> {
+        let mut stmt = self.prepare_cached(sql)?;
+        bind(&mut stmt, args)?;
+        Ok(stmt.raw_execute()? as u64)
+    }
+
+    fn opt<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<Option<T>> {
+        let mut stmt = self.prepare_cached(sql)?;
+        bind(&mut stmt, args)?;
+        let mut rows = stmt.raw_query();
+        let first = match rows.next()? {
+            Some(row) => Some(T::from_lite(row)?),
+            None => None,
+        };
+        // Step to the end: an `update … returning` changes every row it
+        // matches only as the statement runs to completion.
+        while rows.next()?.is_some() {}
+        Ok(first)
+    }
+
+    fn one<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<T> {
+        self.opt(sql, args)?.ok_or_else(|| StoreError::NotFound("row".to_owned()))
+    }
+
+    fn all<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<Vec<T>> {
+        let mut stmt = self.prepare_cached(sql)?;
+        bind(&mut stmt, args)?;
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(T::from_lite(row)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Binds `args[N-1]` to each `$N` (SQLite numbers parameters in order of
+/// first appearance, so `$2` may be its parameter 1).
+fn bind(stmt: &mut Statement<'_>, args: &[&dyn ToSql]) -> rusqlite::Result<()> {
+    for i in 1..=stmt.parameter_count() {
+        let n = stmt.parameter_name(i).and_then(|n| n.strip_prefix('$')).and_then(|n| n.parse().ok()).unwrap_or(i);
+        let arg = n.checked_sub(1).and_then(|k| args.get(k)).ok_or(rusqlite::Error::InvalidParameterCount(n, args.len()))?;
+        stmt.raw_bind_parameter(i, arg)?;
+    }
+    Ok(())
+}
+
+/// Whether an error is a unique (or primary key) violation.
+pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
+    match e {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+            f.extended_code,
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        ),
+        _ => false,
+    }
+}
