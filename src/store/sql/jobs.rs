@@ -5,7 +5,8 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{conflict_on_unique, on_pool, Dialect, SqlStore};
+use super::lite::{json, Sql, Ts};
+use super::{by_backend, conflict_on_unique, on_pool, Dialect, SqlStore};
 use crate::qbxml::RequestStatus;
 use crate::queue::{Completion, Enqueued, Job, JobFilter, JobState, Lease, NewJob, Page};
 use crate::store::{JobStore, Result, StoreError};
@@ -115,6 +116,26 @@ fn not_allowed(job: &Job, action: &str, allowed: &str) -> StoreError {
     StoreError::Conflict(format!("job {} is {}; only {allowed} jobs can be {action}.{hint}", job.id, job.state))
 }
 
+/// A completion, fenced by job, attempt and ticket. `$1` id, `$2` attempt,
+/// `$3` ticket hash, `$4` state, `$5` response, `$6` statuses, `$7`
+/// diagnostic, `$8` error, `$9` now, `$10` completed at.
+const COMPLETE: &str = "update job set state = $4, response = $5, statuses = $6, diagnostic = $7, error = $8, \
+    lease_expires_at = null, iterator_id = null, recovering = false, updated_at = $9, \
+    completed_at = $10, hold_reason = case when $4 = 'held' then 'operator' else null end \
+    where id = $1 and attempt = $2 and ticket_hash = $3 and state in ('sent', 'unknown', 'queued') \
+    returning exists (select 1 from job_dependency where depends_on = job.id)";
+
+/// Counts a completion on its session.
+const COUNT_COMPLETION: &str = "update session set jobs_done = jobs_done + $2, jobs_failed = jobs_failed + $3, \
+    first_problem = coalesce(first_problem, $4), last_work_at = $5 where ticket_hash = $1";
+
+/// [`settle_dependents!`] on the SQLite writer.
+pub(super) fn settle_dependents_lite(c: &rusqlite::Connection, now: DateTime<Utc>) -> Result {
+    while c.exec(FAIL_DEPENDENTS, &[&Ts(now)])? > 0 {}
+    c.exec(RELEASE_DEPENDENTS, &[&Ts(now)])?;
+    Ok(())
+}
+
 #[async_trait]
 impl JobStore for SqlStore {
     async fn enqueue(&self, new: NewJob) -> Result<Enqueued> {
@@ -203,7 +224,7 @@ impl JobStore for SqlStore {
 
     async fn job(&self, id: JobId) -> Result<Option<Job>> {
         let sql = format!("select {COLS} from job where id = $1");
-        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).bind(id.0).fetch_optional(p).await?))
+        by_backend!(self, |c| c.opt(&sql, &[&id.0]), |p| Ok(sqlx::query_as(&sql).bind(id.0).fetch_optional(p).await?))
     }
 
     async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<Job>> {
@@ -229,20 +250,20 @@ impl JobStore for SqlStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<Job>> {
-        Ok(on_pool!(self, p, d => {
-            let sql = match d {
-                Dialect::Sqlite => CLAIM_SQLITE.as_str(),
-                Dialect::Postgres => CLAIM_POSTGRES.as_str(),
-            };
-            sqlx::query_as(sql)
+        let ticket = ticket.0.clone();
+        let message_set_id = new_message_set_id();
+        by_backend!(
+            self,
+            |c| c.opt(&CLAIM_SQLITE, &[&company_id, &ticket, &Ts(lease_until), &Ts(now), &message_set_id]),
+            |p| Ok(sqlx::query_as(&CLAIM_POSTGRES)
                 .bind(company_id)
-                .bind(&ticket.0)
+                .bind(&ticket)
                 .bind(lease_until)
                 .bind(now)
-                .bind(new_message_set_id())
+                .bind(&message_set_id)
                 .fetch_optional(p)
-                .await?
-        }))
+                .await?)
+        )
     }
 
     async fn claim_recovery(
@@ -283,13 +304,6 @@ impl JobStore for SqlStore {
         // answer for a lease that lapsed is still the truth about that
         // attempt, so it is taken while the job waits (queued, unknown) but
         // not once another session claimed it (the attempt moved on).
-        let complete = "update job set state = $4, response = $5, statuses = $6, diagnostic = $7, error = $8, \
-                        lease_expires_at = null, iterator_id = null, recovering = false, updated_at = $9, \
-                        completed_at = $10, hold_reason = case when $4 = 'held' then 'operator' else null end \
-                        where id = $1 and attempt = $2 and ticket_hash = $3 and state in ('sent', 'unknown', 'queued') \
-                        returning exists (select 1 from job_dependency where depends_on = job.id)";
-        let count = "update session set jobs_done = jobs_done + $2, jobs_failed = jobs_failed + $3, \
-                     first_problem = coalesce(first_problem, $4), last_work_at = $5 where ticket_hash = $1";
         let is_final = c.state.is_final();
         let (done, failed) = match c.state {
             JobState::Done => (1i64, 0i64),
@@ -297,44 +311,77 @@ impl JobStore for SqlStore {
             _ => (0, 0),
         };
         let settled = is_final || c.state == JobState::Unknown;
-        on_pool!(self, p, d => {
-            let mut tx = p.begin_with(d.begin()).await?;
-            let has_dependents: Option<bool> = sqlx::query_scalar(complete)
-                .bind(lease.job_id.0)
-                .bind(lease.attempt)
-                .bind(&lease.ticket_hash.0)
-                .bind(c.state.as_str())
-                // Moved, not borrowed: sqlx turns a borrowed argument into an
-                // owned copy before handing it to the connection's thread, and
-                // for a 64 MB answer that copy is 64 MB of peak memory.
-                .bind(c.response)
-                .bind(sqlx::types::Json(&c.statuses))
-                .bind(&c.diagnostic)
-                .bind(&c.error)
-                .bind(now)
-                .bind(is_final.then_some(now))
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some(has_dependents) = has_dependents else {
-                tx.rollback().await?;
-                return Ok(false);
-            };
-            sqlx::query(count)
-                .bind(&lease.ticket_hash.0)
-                .bind(done)
-                .bind(failed)
-                .bind(c.diagnostic.as_deref().filter(|_| failed > 0))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            // Only jobs that depend on this one can be failed or released
-            // by its end; without any, settling would be two more statements
-            // on every answer for nothing.
-            if is_final && has_dependents {
-                settle_dependents!(tx, now);
+        let lease = lease.clone();
+        let problem = c.diagnostic.clone().filter(|_| failed > 0);
+        let completed = by_backend!(
+            self,
+            |c_| {
+                let statuses = json(&c.statuses)?;
+                let completed_at = is_final.then_some(Ts(now));
+                let args: [&dyn rusqlite::ToSql; 10] = [
+                    &lease.job_id.0,
+                    &lease.attempt,
+                    &lease.ticket_hash.0,
+                    &c.state.as_str(),
+                    &c.response,
+                    &statuses,
+                    &c.diagnostic,
+                    &c.error,
+                    &Ts(now),
+                    &completed_at,
+                ];
+                let Some(has_dependents) = c_.opt::<bool>(COMPLETE, &args)? else {
+                    return Ok(false);
+                };
+                c_.exec(COUNT_COMPLETION, &[&lease.ticket_hash.0, &done, &failed, &problem, &Ts(now)])?;
+                if is_final && has_dependents {
+                    settle_dependents_lite(c_, now)?;
+                }
+                Ok(true)
+            },
+            |p| {
+                let mut tx = p.begin().await?;
+                let has_dependents: Option<bool> = sqlx::query_scalar(COMPLETE)
+                    .bind(lease.job_id.0)
+                    .bind(lease.attempt)
+                    .bind(&lease.ticket_hash.0)
+                    .bind(c.state.as_str())
+                    // Moved, not borrowed: sqlx turns a borrowed argument into an
+                    // owned copy before sending it, and for a 64 MB answer that
+                    // copy is 64 MB of peak memory.
+                    .bind(c.response)
+                    .bind(sqlx::types::Json(&c.statuses))
+                    .bind(&c.diagnostic)
+                    .bind(&c.error)
+                    .bind(now)
+                    .bind(is_final.then_some(now))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(has_dependents) = has_dependents else {
+                    tx.rollback().await?;
+                    return Ok(false);
+                };
+                sqlx::query(COUNT_COMPLETION)
+                    .bind(&lease.ticket_hash.0)
+                    .bind(done)
+                    .bind(failed)
+                    .bind(&problem)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                // Only jobs that depend on this one can be failed or released
+                // by its end; without any, settling would be two more statements
+                // on every answer for nothing.
+                if is_final && has_dependents {
+                    settle_dependents!(tx, now);
+                }
+                tx.commit().await?;
+                Ok(true)
             }
-            tx.commit().await?;
-        });
+        )?;
+        if !completed {
+            return Ok(false);
+        }
         if settled {
             self.notifier.notify_all();
         }

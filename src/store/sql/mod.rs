@@ -92,6 +92,22 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Runs a store call on whichever backend is configured: on SQLite the
+/// closure `|$c| $lite` runs on the writer thread as one transaction (so
+/// everything it captures is moved in and must be owned); on Postgres
+/// `$pg` runs with `$p` bound to the pool. Both evaluate to `Result<T>`.
+macro_rules! by_backend {
+    ($self:expr, |$c:ident| $lite:expr, |$p:ident| $pg:expr) => {
+        match &$self.pool {
+            $crate::store::sql::Pool::Sqlite { lite, .. } => {
+                lite.call(move |$c: &rusqlite::Connection| -> $crate::store::Result<_> { $lite }).await
+            }
+            $crate::store::sql::Pool::Postgres($p) => $pg,
+        }
+    };
+}
+pub(crate) use by_backend;
+
 /// The store over a SQL pool.
 pub struct SqlStore {
     pool: Pool,

@@ -287,6 +287,11 @@ fn bind(stmt: &mut Statement<'_>, args: &[&dyn ToSql]) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A value stored as JSON text.
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot store as JSON: {e}")))
+}
+
 /// Whether an error is a unique (or primary key) violation.
 pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
     match e {
