@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::lite::{json, Sql, Ts};
-use super::{by_backend, conflict_on_unique, on_pool, Dialect, SqlStore};
+use super::lite::{is_unique_violation, json, Sql, Ts};
+use super::{by_backend, conflict_on_unique, SqlStore};
 use crate::qbxml::RequestStatus;
 use crate::queue::{Completion, Enqueued, Job, JobFilter, JobState, Lease, NewJob, Page};
 use crate::store::{JobStore, Result, StoreError};
@@ -136,85 +136,182 @@ pub(super) fn settle_dependents_lite(c: &rusqlite::Connection, now: DateTime<Utc
     Ok(())
 }
 
+const INSERT_JOB: &str = "insert into job (id, company_id, state, kind, priority, request, qbxml_version, on_error, \
+    request_names, max_attempts, diagnostic, error, idempotency_key, webhook_url, hold_reason, \
+    created_at, updated_at, completed_at, iterates) \
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)";
+const DEP_STATE: &str = "select state from job where id = $1 and company_id = $2";
+const ADD_DEPENDENCY: &str = "insert into job_dependency (job_id, depends_on) values ($1, $2) on conflict do nothing";
+
+/// The state a new job starts in, from the states of its dependencies.
+struct Start {
+    state: JobState,
+    diagnostic: Option<&'static str>,
+    error: Option<String>,
+}
+
+impl Default for Start {
+    fn default() -> Self {
+        Start { state: JobState::Queued, diagnostic: None, error: None }
+    }
+}
+
+impl Start {
+    /// Accounts for one dependency in `state` (`None`: not in this company).
+    fn depends_on(&mut self, dep: JobId, state: Option<String>) -> Result {
+        match state.as_deref() {
+            None => return Err(StoreError::NotFound(format!("depends_on job {dep} in this company"))),
+            Some("done") => {}
+            Some("failed" | "cancelled") => {
+                self.state = JobState::Failed;
+                self.diagnostic = Some("job.dependency_failed");
+                self.error = Some(format!("job {dep} it depends on did not succeed"));
+            }
+            Some(_) if self.state == JobState::Queued => self.state = JobState::Held,
+            Some(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// The columns of a new job row that are derived, not given.
+struct NewRow {
+    state: &'static str,
+    kind: &'static str,
+    qbxml_version: Option<String>,
+    on_error: &'static str,
+    request_names: String,
+    hold_reason: Option<&'static str>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+impl NewRow {
+    fn of(new: &NewJob, start: &Start) -> NewRow {
+        NewRow {
+            state: start.state.as_str(),
+            kind: new.kind.as_str(),
+            qbxml_version: new.qbxml_version.map(|v| v.to_string()),
+            on_error: new.on_error.as_str(),
+            request_names: new.request_names.join(","),
+            hold_reason: (start.state == JobState::Held).then_some("dependencies"),
+            completed_at: start.state.is_final().then_some(new.now),
+        }
+    }
+}
+
 #[async_trait]
 impl JobStore for SqlStore {
     async fn enqueue(&self, new: NewJob) -> Result<Enqueued> {
         let by_key = format!("select {COLS} from job where company_id = $1 and idempotency_key = $2");
-        let insert = "insert into job (id, company_id, state, kind, priority, request, qbxml_version, on_error, \
-                      request_names, max_attempts, diagnostic, error, idempotency_key, webhook_url, hold_reason, \
-                      created_at, updated_at, completed_at, iterates) \
-                      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)";
-        let dep_state = "select state from job where id = $1 and company_id = $2";
-        let add_dep = "insert into job_dependency (job_id, depends_on) values ($1, $2) on conflict do nothing";
         let now = new.now;
-        let created = on_pool!(self, p, d => {
-            let mut tx = p.begin_with(d.begin()).await?;
-            if let Some(key) = &new.idempotency_key {
-                let existing: Option<Job> =
-                    sqlx::query_as(&by_key).bind(new.company_id).bind(key).fetch_optional(&mut *tx).await?;
-                if let Some(job) = existing {
-                    tx.commit().await?;
-                    return Ok(Enqueued::Existing(job));
-                }
-            }
-            let (mut state, mut diagnostic, mut error) = (JobState::Queued, None, None);
-            for dep in &new.depends_on {
-                let dep_state: Option<String> =
-                    sqlx::query_scalar(dep_state).bind(dep.0).bind(new.company_id).fetch_optional(&mut *tx).await?;
-                match dep_state.as_deref() {
-                    None => return Err(StoreError::NotFound(format!("depends_on job {dep} in this company"))),
-                    Some("done") => {}
-                    Some("failed" | "cancelled") => {
-                        state = JobState::Failed;
-                        diagnostic = Some("job.dependency_failed");
-                        error = Some(format!("job {dep} it depends on did not succeed"));
+        let id = new.id;
+        let existing = by_backend!(
+            self,
+            |c| {
+                if let Some(key) = &new.idempotency_key {
+                    if let Some(job) = c.opt::<Job>(&by_key, &[&new.company_id, key])? {
+                        return Ok(Some(job));
                     }
-                    Some(_) if state == JobState::Queued => state = JobState::Held,
-                    Some(_) => {}
                 }
-            }
-            let hold_reason = (state == JobState::Held).then_some("dependencies");
-            let completed_at = state.is_final().then_some(now);
-            let inserted = sqlx::query(insert)
-                .bind(new.id.0)
-                .bind(new.company_id)
-                .bind(state.as_str())
-                .bind(new.kind.as_str())
-                .bind(new.priority)
-                .bind(&new.request)
-                .bind(new.qbxml_version.map(|v| v.to_string()))
-                .bind(new.on_error.as_str())
-                .bind(new.request_names.join(","))
-                .bind(new.max_attempts)
-                .bind(diagnostic)
-                .bind(&error)
-                .bind(&new.idempotency_key)
-                .bind(&new.webhook_url)
-                .bind(hold_reason)
-                .bind(now)
-                .bind(completed_at)
-                .bind(new.iterates)
-                .execute(&mut *tx)
-                .await;
-            if let Err(e) = inserted {
-                tx.rollback().await?;
-                return match (&new.idempotency_key, conflict_on_unique(e, String::new)) {
-                    // Raced with an identical submission: return the winner.
-                    (Some(key), StoreError::Conflict(_)) => {
-                        let job: Job = sqlx::query_as(&by_key).bind(new.company_id).bind(key).fetch_one(p).await?;
-                        Ok(Enqueued::Existing(job))
+                let mut start = Start::default();
+                for dep in &new.depends_on {
+                    start.depends_on(*dep, c.opt::<String>(DEP_STATE, &[&dep.0, &new.company_id])?)?;
+                }
+                let row = NewRow::of(&new, &start);
+                let args: [&dyn rusqlite::ToSql; 18] = [
+                    &new.id.0,
+                    &new.company_id,
+                    &row.state,
+                    &row.kind,
+                    &new.priority,
+                    &new.request,
+                    &row.qbxml_version,
+                    &row.on_error,
+                    &row.request_names,
+                    &new.max_attempts,
+                    &start.diagnostic,
+                    &start.error,
+                    &new.idempotency_key,
+                    &new.webhook_url,
+                    &row.hold_reason,
+                    &Ts(now),
+                    &row.completed_at.map(Ts),
+                    &new.iterates,
+                ];
+                if let Err(e) = c.exec(INSERT_JOB, &args) {
+                    return match &new.idempotency_key {
+                        // Another process inserted the same key meanwhile.
+                        Some(key) if is_unique_violation(&e) => {
+                            Ok(Some(c.one::<Job>(&by_key, &[&new.company_id, key])?))
+                        }
+                        _ if is_unique_violation(&e) => Err(StoreError::Conflict(String::new())),
+                        _ => Err(e),
+                    };
+                }
+                for dep in &new.depends_on {
+                    c.exec(ADD_DEPENDENCY, &[&new.id.0, &dep.0])?;
+                }
+                Ok(None)
+            },
+            |p| {
+                let mut tx = p.begin().await?;
+                if let Some(key) = &new.idempotency_key {
+                    let existing: Option<Job> =
+                        sqlx::query_as(&by_key).bind(new.company_id).bind(key).fetch_optional(&mut *tx).await?;
+                    if let Some(job) = existing {
+                        tx.commit().await?;
+                        return Ok(Some(job));
                     }
-                    (_, e) => Err(e),
-                };
+                }
+                let mut start = Start::default();
+                for dep in &new.depends_on {
+                    let state =
+                        sqlx::query_scalar(DEP_STATE).bind(dep.0).bind(new.company_id).fetch_optional(&mut *tx).await?;
+                    start.depends_on(*dep, state)?;
+                }
+                let row = NewRow::of(&new, &start);
+                let inserted = sqlx::query(INSERT_JOB)
+                    .bind(new.id.0)
+                    .bind(new.company_id)
+                    .bind(row.state)
+                    .bind(row.kind)
+                    .bind(new.priority)
+                    .bind(&new.request)
+                    .bind(&row.qbxml_version)
+                    .bind(row.on_error)
+                    .bind(&row.request_names)
+                    .bind(new.max_attempts)
+                    .bind(start.diagnostic)
+                    .bind(&start.error)
+                    .bind(&new.idempotency_key)
+                    .bind(&new.webhook_url)
+                    .bind(row.hold_reason)
+                    .bind(now)
+                    .bind(row.completed_at)
+                    .bind(new.iterates)
+                    .execute(&mut *tx)
+                    .await;
+                if let Err(e) = inserted {
+                    tx.rollback().await?;
+                    return match (&new.idempotency_key, conflict_on_unique(e, String::new)) {
+                        // Raced with an identical submission: return the winner.
+                        (Some(key), StoreError::Conflict(_)) => {
+                            Ok(Some(sqlx::query_as(&by_key).bind(new.company_id).bind(key).fetch_one(p).await?))
+                        }
+                        (_, e) => Err(e),
+                    };
+                }
+                for dep in &new.depends_on {
+                    sqlx::query(ADD_DEPENDENCY).bind(new.id.0).bind(dep.0).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(None)
             }
-            for dep in &new.depends_on {
-                sqlx::query(add_dep).bind(new.id.0).bind(dep.0).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            true
-        });
-        debug_assert!(created);
-        let job = self.job(new.id).await?.ok_or_else(|| StoreError::NotFound(format!("job {}", new.id)))?;
+        )?;
+        if let Some(job) = existing {
+            return Ok(Enqueued::Existing(job));
+        }
+        let job = self.job(id).await?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))?;
         if job.state.is_final() {
             // Born failed (a dependency had failed): its webhook is due now.
             self.notifier.notify(job.id);
@@ -234,10 +331,11 @@ impl JobStore for SqlStore {
         );
         let state = f.state.map(|s| s.as_str());
         let limit = f.limit.unwrap_or(100).clamp(1, 1000);
-        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql)
-            .bind(f.company_id)
+        let (company_id, after) = (f.company_id, f.after_seq.unwrap_or(0));
+        by_backend!(self, |c| c.all(&sql, &[&company_id, &state, &after, &limit]), |p| Ok(sqlx::query_as(&sql)
+            .bind(company_id)
             .bind(state)
-            .bind(f.after_seq.unwrap_or(0))
+            .bind(after)
             .bind(limit)
             .fetch_all(p)
             .await?))
@@ -273,18 +371,27 @@ impl JobStore for SqlStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<Job>> {
-        Ok(on_pool!(self, p, d => {
-            let sql = match d {
-                Dialect::Sqlite => RECOVER_SQLITE.as_str(),
-                Dialect::Postgres => RECOVER_POSTGRES.as_str(),
-            };
-            sqlx::query_as(sql).bind(company_id).bind(&ticket.0).bind(lease_until).bind(now).fetch_optional(p).await?
-        }))
+        let ticket = ticket.0.clone();
+        by_backend!(self, |c| c.opt(&RECOVER_SQLITE, &[&company_id, &ticket, &Ts(lease_until), &Ts(now)]), |p| Ok(
+            sqlx::query_as(&RECOVER_POSTGRES)
+                .bind(company_id)
+                .bind(&ticket)
+                .bind(lease_until)
+                .bind(now)
+                .fetch_optional(p)
+                .await?
+        ))
     }
 
     async fn answered_message_set(&self, company_id: i64, message_set_id: &str) -> Result {
         let sql = "update company set last_message_set_id = $2 where id = $1";
-        on_pool!(self, p, _d => sqlx::query(sql).bind(company_id).bind(message_set_id).execute(p).await?.rows_affected());
+        let id = message_set_id.to_owned();
+        by_backend!(self, |c| c.exec(sql, &[&company_id, &id]), |p| Ok(sqlx::query(sql)
+            .bind(company_id)
+            .bind(&id)
+            .execute(p)
+            .await?
+            .rows_affected()))?;
         Ok(())
     }
 
@@ -296,7 +403,11 @@ impl JobStore for SqlStore {
             "select {COLS} from job where ticket_hash = $1 and ticket_hash is not null \
              and state in ('sent', 'unknown', 'queued') order by sent_at desc limit 1"
         );
-        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).bind(&ticket.0).fetch_optional(p).await?))
+        let ticket = ticket.0.clone();
+        by_backend!(self, |c| c.opt(&sql, &[&ticket]), |p| Ok(sqlx::query_as(&sql)
+            .bind(&ticket)
+            .fetch_optional(p)
+            .await?))
     }
 
     async fn complete_job(&self, lease: &Lease, c: Completion, now: DateTime<Utc>) -> Result<bool> {
@@ -406,55 +517,90 @@ impl JobStore for SqlStore {
                     values ($1, $2, (select coalesce(max(page), 0) + 1 from job_page where job_id = $1 and attempt = $2), \
                     $3, $4, $5)";
         let work = "update session set last_work_at = $2 where ticket_hash = $1";
-        on_pool!(self, p, d => {
-            let mut tx = p.begin_with(d.begin()).await?;
-            let rows = sqlx::query(hold)
-                .bind(lease.job_id.0)
-                .bind(lease.attempt)
-                .bind(&lease.ticket_hash.0)
-                .bind(iterator_id)
-                .bind(lease_until)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if rows == 0 {
-                tx.rollback().await?;
-                return Ok(false);
+        let lease = lease.clone();
+        let iterator_id = iterator_id.map(str::to_owned);
+        let response = response.to_owned();
+        let statuses = statuses.to_vec();
+        by_backend!(
+            self,
+            |c| {
+                let held = c.exec(
+                    hold,
+                    &[&lease.job_id.0, &lease.attempt, &lease.ticket_hash.0, &iterator_id, &Ts(lease_until), &Ts(now)],
+                )?;
+                if held == 0 {
+                    return Ok(false);
+                }
+                c.exec(page, &[&lease.job_id.0, &lease.attempt, &response, &json(&statuses)?, &Ts(now)])?;
+                c.exec(work, &[&lease.ticket_hash.0, &Ts(now)])?;
+                Ok(true)
+            },
+            |p| {
+                let mut tx = p.begin().await?;
+                let rows = sqlx::query(hold)
+                    .bind(lease.job_id.0)
+                    .bind(lease.attempt)
+                    .bind(&lease.ticket_hash.0)
+                    .bind(&iterator_id)
+                    .bind(lease_until)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if rows == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query(page)
+                    .bind(lease.job_id.0)
+                    .bind(lease.attempt)
+                    .bind(&response)
+                    .bind(sqlx::types::Json(&statuses))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(work).bind(&lease.ticket_hash.0).bind(now).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(true)
             }
-            sqlx::query(page)
-                .bind(lease.job_id.0)
-                .bind(lease.attempt)
-                .bind(response)
-                .bind(sqlx::types::Json(statuses))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(work).bind(&lease.ticket_hash.0).bind(now).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(true)
-        })
+        )
     }
 
     async fn pages(&self, id: JobId, attempt: i32) -> Result<Vec<Page>> {
         let sql = "select attempt, page, response, statuses, created_at from job_page \
                    where job_id = $1 and attempt = $2 order by page";
-        Ok(on_pool!(self, p, _d => sqlx::query_as(sql).bind(id.0).bind(attempt).fetch_all(p).await?))
+        by_backend!(self, |c| c.all(sql, &[&id.0, &attempt]), |p| Ok(sqlx::query_as(sql)
+            .bind(id.0)
+            .bind(attempt)
+            .fetch_all(p)
+            .await?))
     }
 
     async fn release_leases(&self, ticket: &TicketHash, now: DateTime<Utc>) -> Result<u64> {
-        on_pool!(self, p, d => {
-            let mut tx = p.begin_with(d.begin()).await?;
-            let n = sqlx::query(RELEASE_BY_TICKET).bind(now).bind(&ticket.0).execute(&mut *tx).await?.rows_affected();
-            if n > 0 {
-                settle_dependents!(tx, now);
+        let ticket = ticket.0.clone();
+        let n = by_backend!(
+            self,
+            |c| {
+                let n = c.exec(RELEASE_BY_TICKET, &[&Ts(now), &ticket])?;
+                if n > 0 {
+                    settle_dependents_lite(c, now)?;
+                }
+                Ok(n)
+            },
+            |p| {
+                let mut tx = p.begin().await?;
+                let n = sqlx::query(RELEASE_BY_TICKET).bind(now).bind(&ticket).execute(&mut *tx).await?.rows_affected();
+                if n > 0 {
+                    settle_dependents!(tx, now);
+                }
+                tx.commit().await?;
+                Ok(n)
             }
-            tx.commit().await?;
-            if n > 0 {
-                self.notifier.notify_all();
-            }
-            Ok(n)
-        })
+        )?;
+        if n > 0 {
+            self.notifier.notify_all();
+        }
+        Ok(n)
     }
 
     async fn queue_depth(&self, company_id: i64, now: DateTime<Utc>) -> Result<i64> {
@@ -466,7 +612,11 @@ impl JobStore for SqlStore {
                       and lease_expires_at <= $2) \
                    + (select count(*) from job where company_id = $1 and state = 'unknown' \
                       and message_set_id is not null)";
-        Ok(on_pool!(self, p, _d => sqlx::query_scalar(sql).bind(company_id).bind(now).fetch_one(p).await?))
+        by_backend!(self, |c| c.one(sql, &[&company_id, &Ts(now)]), |p| Ok(sqlx::query_scalar(sql)
+            .bind(company_id)
+            .bind(now)
+            .fetch_one(p)
+            .await?))
     }
 
     async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> Result<Job> {
@@ -514,7 +664,10 @@ impl JobStore for SqlStore {
 
     async fn company_job_counts(&self, company_id: i64) -> Result<Vec<(String, i64)>> {
         let sql = "select state, count(*) from job where company_id = $1 group by state order by state";
-        Ok(on_pool!(self, p, _d => sqlx::query_as(sql).bind(company_id).fetch_all(p).await?))
+        by_backend!(self, |c| c.all(sql, &[&company_id]), |p| Ok(sqlx::query_as(sql)
+            .bind(company_id)
+            .fetch_all(p)
+            .await?))
     }
 }
 
@@ -523,15 +676,26 @@ impl SqlStore {
     /// dependents, in one transaction. Zero rows means the job changed state
     /// since it was read: a conflict, never a silent no-op.
     async fn transition(&self, id: JobId, now: DateTime<Utc>, sql: &'static str) -> Result<Job> {
-        on_pool!(self, p, d => {
-            let mut tx = p.begin_with(d.begin()).await?;
-            if sqlx::query(sql).bind(id.0).bind(now).execute(&mut *tx).await?.rows_affected() == 0 {
-                tx.rollback().await?;
-                return Err(StoreError::Conflict(format!("job {id} changed state meanwhile; try again")));
+        let conflict = move || StoreError::Conflict(format!("job {id} changed state meanwhile; try again"));
+        by_backend!(
+            self,
+            |c| {
+                if c.exec(sql, &[&id.0, &Ts(now)])? == 0 {
+                    return Err(conflict());
+                }
+                settle_dependents_lite(c, now)
+            },
+            |p| {
+                let mut tx = p.begin().await?;
+                if sqlx::query(sql).bind(id.0).bind(now).execute(&mut *tx).await?.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Err(conflict());
+                }
+                settle_dependents!(tx, now);
+                tx.commit().await?;
+                Ok(())
             }
-            settle_dependents!(tx, now);
-            tx.commit().await?;
-        });
+        )?;
         self.notifier.notify_all();
         self.job(id).await?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))
     }

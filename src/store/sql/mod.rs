@@ -95,14 +95,20 @@ pub(crate) use on_pool;
 /// Runs a store call on whichever backend is configured: on SQLite the
 /// closure `|$c| $lite` runs on the writer thread as one transaction (so
 /// everything it captures is moved in and must be owned); on Postgres
-/// `$pg` runs with `$p` bound to the pool. Both evaluate to `Result<T>`.
+/// `$pg` runs with `$p` bound to the pool. Both evaluate to `Result<T>`,
+/// and in both `return` ends the call, not the enclosing method.
 macro_rules! by_backend {
     ($self:expr, |$c:ident| $lite:expr, |$p:ident| $pg:expr) => {
         match &$self.pool {
             $crate::store::sql::Pool::Sqlite { lite, .. } => {
                 lite.call(move |$c: &rusqlite::Connection| -> $crate::store::Result<_> { $lite }).await
             }
-            $crate::store::sql::Pool::Postgres($p) => $pg,
+            $crate::store::sql::Pool::Postgres($p) => {
+                // A block of its own, so `return` and `?` in `$pg` end the
+                // Postgres call as they end the SQLite closure.
+                let result: $crate::store::Result<_> = async { $pg }.await;
+                result
+            }
         }
     };
 }

@@ -30,7 +30,9 @@ impl OpsStore for SqlStore {
             Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
         };
         let exists_sql = match self.pool {
-            Pool::Sqlite { .. } => "select count(*) from sqlite_master where type = 'table' and name = '_sqlx_migrations'",
+            Pool::Sqlite { .. } => {
+                "select count(*) from sqlite_master where type = 'table' and name = '_sqlx_migrations'"
+            }
             Pool::Postgres(_) => {
                 "select count(*) from information_schema.tables \
                                   where table_name = '_sqlx_migrations' and table_schema = current_schema()"

@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::jobs::{settle_dependents, RELEASE_BY_TICKET, RELEASE_LAPSED};
-use super::{on_pool, SqlStore};
+use super::jobs::{settle_dependents, settle_dependents_lite, RELEASE_BY_TICKET, RELEASE_LAPSED};
+use super::lite::{is_unique_violation, Sql, Ts};
+use super::{by_backend, SqlStore};
 use crate::store::{NewSession, Recovered, Result, Session, SessionOpen, SessionStore};
 use crate::types::TicketHash;
 
@@ -44,70 +45,103 @@ const CLEAR_AFTER_CLEAN_SESSION: &str = "update problem set cleared_at = $2 wher
 impl SessionStore for SqlStore {
     async fn open_session(&self, new: NewSession) -> Result<SessionOpen> {
         let now = new.now;
-        on_pool!(self, p, d => {
-            let mut tx = p.begin_with(d.begin()).await?;
-            let mut ended: Vec<String> = sqlx::query_scalar(EXPIRE_IDLE_OF_COMPANY)
-                .bind(new.company_id)
-                .bind(now)
-                .fetch_all(&mut *tx)
-                .await?;
-            let replaced: Option<String> = sqlx::query_scalar(TAKE_OVER)
-                .bind(new.company_id)
-                .bind(now)
-                .bind(new.user_id)
-                .bind(&new.remote_addr)
-                .fetch_optional(&mut *tx)
-                .await?;
-            ended.extend(replaced.clone());
-            for ticket in &ended {
-                sqlx::query(RELEASE_BY_TICKET).bind(now).bind(ticket).execute(&mut *tx).await?;
-            }
-            if !ended.is_empty() {
-                settle_dependents!(tx, now);
-            }
-            let released = !ended.is_empty();
-            let holder: Option<(String, Option<String>, DateTime<Utc>)> =
-                sqlx::query_as(HOLDER).bind(new.company_id).fetch_optional(&mut *tx).await?;
-            if let Some((holder, holder_addr, expires_at)) = holder {
-                tx.commit().await?;
-                if released {
-                    self.notifier.notify_all();
+        let (opened, released) = by_backend!(
+            self,
+            |c| {
+                let mut ended: Vec<String> = c.all(EXPIRE_IDLE_OF_COMPANY, &[&new.company_id, &Ts(now)])?;
+                let replaced: Option<String> =
+                    c.opt(TAKE_OVER, &[&new.company_id, &Ts(now), &new.user_id, &new.remote_addr])?;
+                ended.extend(replaced.clone());
+                for ticket in &ended {
+                    c.exec(RELEASE_BY_TICKET, &[&Ts(now), ticket])?;
                 }
-                return Ok(SessionOpen::Busy { holder, holder_addr, expires_at });
-            }
-            let inserted = sqlx::query(INSERT)
-                .bind(&new.ticket_hash.0)
-                .bind(new.user_id)
-                .bind(new.company_id)
-                .bind(&new.remote_addr)
-                .bind(now)
-                .bind(new.expires_at)
-                .execute(&mut *tx)
-                .await;
-            match inserted {
-                Ok(_) => tx.commit().await?,
-                Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
-                    // Another replica opened a session between our check and
-                    // our insert; the partial unique index kept the rule.
-                    tx.rollback().await?;
-                    return Ok(SessionOpen::Busy {
-                        holder: "another connector".to_owned(),
-                        holder_addr: None,
-                        expires_at: new.expires_at,
-                    });
+                if !ended.is_empty() {
+                    settle_dependents_lite(c, now)?;
                 }
-                Err(e) => return Err(e.into()),
+                let released = !ended.is_empty();
+                let holder: Option<(String, Option<String>, DateTime<Utc>)> = c.opt(HOLDER, &[&new.company_id])?;
+                if let Some((holder, holder_addr, expires_at)) = holder {
+                    return Ok((SessionOpen::Busy { holder, holder_addr, expires_at }, released));
+                }
+                let args: [&dyn rusqlite::ToSql; 6] = [
+                    &new.ticket_hash.0,
+                    &new.user_id,
+                    &new.company_id,
+                    &new.remote_addr,
+                    &Ts(now),
+                    &Ts(new.expires_at),
+                ];
+                match c.exec(INSERT, &args) {
+                    Ok(_) => Ok((SessionOpen::Opened { replaced: replaced.map(TicketHash) }, released)),
+                    // Another process opened one between our check and our
+                    // insert; the partial unique index kept the rule.
+                    Err(e) if is_unique_violation(&e) => Ok((raced(new.expires_at), released)),
+                    Err(e) => Err(e),
+                }
+            },
+            |p| {
+                let mut tx = p.begin().await?;
+                let mut ended: Vec<String> = sqlx::query_scalar(EXPIRE_IDLE_OF_COMPANY)
+                    .bind(new.company_id)
+                    .bind(now)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let replaced: Option<String> = sqlx::query_scalar(TAKE_OVER)
+                    .bind(new.company_id)
+                    .bind(now)
+                    .bind(new.user_id)
+                    .bind(&new.remote_addr)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                ended.extend(replaced.clone());
+                for ticket in &ended {
+                    sqlx::query(RELEASE_BY_TICKET).bind(now).bind(ticket).execute(&mut *tx).await?;
+                }
+                if !ended.is_empty() {
+                    settle_dependents!(tx, now);
+                }
+                let released = !ended.is_empty();
+                let holder: Option<(String, Option<String>, DateTime<Utc>)> =
+                    sqlx::query_as(HOLDER).bind(new.company_id).fetch_optional(&mut *tx).await?;
+                if let Some((holder, holder_addr, expires_at)) = holder {
+                    tx.commit().await?;
+                    return Ok((SessionOpen::Busy { holder, holder_addr, expires_at }, released));
+                }
+                let inserted = sqlx::query(INSERT)
+                    .bind(&new.ticket_hash.0)
+                    .bind(new.user_id)
+                    .bind(new.company_id)
+                    .bind(&new.remote_addr)
+                    .bind(now)
+                    .bind(new.expires_at)
+                    .execute(&mut *tx)
+                    .await;
+                match inserted {
+                    Ok(_) => tx.commit().await?,
+                    Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {
+                        // Another replica opened a session between our check and
+                        // our insert; the partial unique index kept the rule.
+                        tx.rollback().await?;
+                        return Ok((raced(new.expires_at), false));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                Ok((SessionOpen::Opened { replaced: replaced.map(TicketHash) }, released))
             }
-            if released {
-                self.notifier.notify_all();
-            }
-            Ok(SessionOpen::Opened { replaced: replaced.map(TicketHash) })
-        })
+        )?;
+        if released {
+            self.notifier.notify_all();
+        }
+        Ok(opened)
     }
 
     async fn session(&self, ticket: &TicketHash) -> Result<Option<Session>> {
         let sql = format!("{SESSION} where s.ticket_hash = $1");
-        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).bind(&ticket.0).fetch_optional(p).await?))
+        let ticket = ticket.0.clone();
+        by_backend!(self, |c| c.opt(&sql, &[&ticket]), |p| Ok(sqlx::query_as(&sql)
+            .bind(&ticket)
+            .fetch_optional(p)
+            .await?))
     }
 
     async fn touch_live_session(
@@ -123,68 +157,117 @@ impl SessionStore for SqlStore {
                    returning ticket_hash, user_id, (select username from app_user where id = user_id) as username, \
                    company_id, state, remote_addr, company_file_name, qbxml_version, jobs_done, jobs_failed, \
                    first_problem, last_error, created_at, last_seen_at, expires_at, last_work_at";
-        Ok(
-            on_pool!(self, p, _d => sqlx::query_as(sql).bind(&ticket.0).bind(now).bind(expires_at).fetch_optional(p).await?),
-        )
+        let ticket = ticket.0.clone();
+        by_backend!(self, |c| c.opt(sql, &[&ticket, &Ts(now), &Ts(expires_at)]), |p| Ok(sqlx::query_as(sql)
+            .bind(&ticket)
+            .bind(now)
+            .bind(expires_at)
+            .fetch_optional(p)
+            .await?))
     }
 
     async fn set_session_error(&self, ticket: &TicketHash, problem: Option<&str>, last_error: &str) -> Result {
         let sql = "update session set last_error = $3, first_problem = coalesce(first_problem, $2) \
                    where ticket_hash = $1";
-        on_pool!(self, p, _d => sqlx::query(sql).bind(&ticket.0).bind(problem).bind(last_error).execute(p).await?.rows_affected());
+        let (ticket, problem, last_error) = (ticket.0.clone(), problem.map(str::to_owned), last_error.to_owned());
+        by_backend!(self, |c| c.exec(sql, &[&ticket, &problem, &last_error]), |p| Ok(sqlx::query(sql)
+            .bind(&ticket)
+            .bind(&problem)
+            .bind(&last_error)
+            .execute(p)
+            .await?
+            .rows_affected()))?;
         Ok(())
     }
 
     async fn set_session_file(&self, ticket: &TicketHash, company_file_name: &str, qbxml_version: &str) -> Result {
         let sql = "update session set company_file_name = $2, qbxml_version = $3 where ticket_hash = $1";
-        on_pool!(self, p, _d => sqlx::query(sql)
-            .bind(&ticket.0)
-            .bind(company_file_name)
-            .bind(qbxml_version)
+        let (ticket, file, version) = (ticket.0.clone(), company_file_name.to_owned(), qbxml_version.to_owned());
+        by_backend!(self, |c| c.exec(sql, &[&ticket, &file, &version]), |p| Ok(sqlx::query(sql)
+            .bind(&ticket)
+            .bind(&file)
+            .bind(&version)
             .execute(p)
             .await?
-            .rows_affected());
+            .rows_affected()))?;
         Ok(())
     }
 
     async fn close_session(&self, ticket: &TicketHash, now: DateTime<Utc>) -> Result<Option<Session>> {
         let close = "update session set state = 'closed', closed_at = $2, last_seen_at = $2 \
                      where ticket_hash = $1 and state = 'open'";
-        on_pool!(self, p, d => {
-            let mut tx = p.begin_with(d.begin()).await?;
-            let closed = sqlx::query(close).bind(&ticket.0).bind(now).execute(&mut *tx).await?.rows_affected();
-            if closed > 0 {
-                sqlx::query(CLEAR_AFTER_CLEAN_SESSION).bind(&ticket.0).bind(now).execute(&mut *tx).await?;
+        let hash = ticket.0.clone();
+        let released = by_backend!(
+            self,
+            |c| {
+                if c.exec(close, &[&hash, &Ts(now)])? > 0 {
+                    c.exec(CLEAR_AFTER_CLEAN_SESSION, &[&hash, &Ts(now)])?;
+                }
+                let released = c.exec(RELEASE_BY_TICKET, &[&Ts(now), &hash])?;
+                if released > 0 {
+                    settle_dependents_lite(c, now)?;
+                }
+                Ok(released)
+            },
+            |p| {
+                let mut tx = p.begin().await?;
+                let closed = sqlx::query(close).bind(&hash).bind(now).execute(&mut *tx).await?.rows_affected();
+                if closed > 0 {
+                    sqlx::query(CLEAR_AFTER_CLEAN_SESSION).bind(&hash).bind(now).execute(&mut *tx).await?;
+                }
+                let released = sqlx::query(RELEASE_BY_TICKET).bind(now).bind(&hash).execute(&mut *tx).await?;
+                if released.rows_affected() > 0 {
+                    settle_dependents!(tx, now);
+                }
+                tx.commit().await?;
+                Ok(released.rows_affected())
             }
-            let released = sqlx::query(RELEASE_BY_TICKET).bind(now).bind(&ticket.0).execute(&mut *tx).await?;
-            if released.rows_affected() > 0 {
-                settle_dependents!(tx, now);
-            }
-            tx.commit().await?;
-            if released.rows_affected() > 0 {
-                self.notifier.notify_all();
-            }
-        });
+        )?;
+        if released > 0 {
+            self.notifier.notify_all();
+        }
         self.session(ticket).await
     }
 
     async fn recover_expired(&self, now: DateTime<Utc>) -> Result<Recovered> {
-        on_pool!(self, p, d => {
-            let mut tx = p.begin_with(d.begin()).await?;
-            let expired: Vec<String> = sqlx::query_scalar(EXPIRE_IDLE).bind(now).fetch_all(&mut *tx).await?;
-            let mut leases = 0;
-            for ticket in &expired {
-                leases += sqlx::query(RELEASE_BY_TICKET).bind(now).bind(ticket).execute(&mut *tx).await?.rows_affected();
+        let (expired, leases) = by_backend!(
+            self,
+            |c| {
+                let expired: Vec<String> = c.all(EXPIRE_IDLE, &[&Ts(now)])?;
+                let mut leases = 0;
+                for ticket in &expired {
+                    leases += c.exec(RELEASE_BY_TICKET, &[&Ts(now), ticket])?;
+                }
+                leases += c.exec(RELEASE_LAPSED, &[&Ts(now)])?;
+                if leases > 0 {
+                    settle_dependents_lite(c, now)?;
+                }
+                Ok((expired.len() as u64, leases))
+            },
+            |p| {
+                let mut tx = p.begin().await?;
+                let expired: Vec<String> = sqlx::query_scalar(EXPIRE_IDLE).bind(now).fetch_all(&mut *tx).await?;
+                let mut leases = 0;
+                for ticket in &expired {
+                    leases +=
+                        sqlx::query(RELEASE_BY_TICKET).bind(now).bind(ticket).execute(&mut *tx).await?.rows_affected();
+                }
+                leases += sqlx::query(RELEASE_LAPSED).bind(now).execute(&mut *tx).await?.rows_affected();
+                if leases > 0 {
+                    settle_dependents!(tx, now);
+                }
+                tx.commit().await?;
+                Ok((expired.len() as u64, leases))
             }
-            leases += sqlx::query(RELEASE_LAPSED).bind(now).execute(&mut *tx).await?.rows_affected();
-            if leases > 0 {
-                settle_dependents!(tx, now);
-            }
-            tx.commit().await?;
-            if leases > 0 {
-                self.notifier.notify_all();
-            }
-            Ok(Recovered { sessions: expired.len() as u64, leases })
-        })
+        )?;
+        if leases > 0 {
+            self.notifier.notify_all();
+        }
+        Ok(Recovered { sessions: expired, leases })
     }
+}
+
+/// What a session open that lost a race with another process answers.
+fn raced(expires_at: DateTime<Utc>) -> SessionOpen {
+    SessionOpen::Busy { holder: "another connector".to_owned(), holder_addr: None, expires_at }
 }

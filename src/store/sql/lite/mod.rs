@@ -281,7 +281,8 @@ impl Sql for Connection {
 fn bind(stmt: &mut Statement<'_>, args: &[&dyn ToSql]) -> rusqlite::Result<()> {
     for i in 1..=stmt.parameter_count() {
         let n = stmt.parameter_name(i).and_then(|n| n.strip_prefix('$')).and_then(|n| n.parse().ok()).unwrap_or(i);
-        let arg = n.checked_sub(1).and_then(|k| args.get(k)).ok_or(rusqlite::Error::InvalidParameterCount(n, args.len()))?;
+        let arg =
+            n.checked_sub(1).and_then(|k| args.get(k)).ok_or(rusqlite::Error::InvalidParameterCount(n, args.len()))?;
         stmt.raw_bind_parameter(i, arg)?;
     }
     Ok(())

@@ -284,7 +284,9 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap() + chrono::Duration::microseconds(123_456);
         let text: String = conn.query_row("select ?1", [Ts(t)], |r| r.get(0)).unwrap();
         assert_eq!(text, "2026-11-23T10:00:00.123456+00:00");
-        for form in ["2026-11-23T10:00:00.123456+00:00", "2026-11-23 10:00:00.123456", "2026-11-23T11:00:00.123456+01:00"] {
+        for form in
+            ["2026-11-23T10:00:00.123456+00:00", "2026-11-23 10:00:00.123456", "2026-11-23T11:00:00.123456+01:00"]
+        {
             let back: DateTime<Utc> = conn.query_row("select ?1", [form], |r| DateTime::col(r, 0)).unwrap();
             assert_eq!(back, t, "{form}");
         }
