@@ -148,6 +148,7 @@ impl Qbwc {
                 remote_addr: ctx.remote_addr.clone(),
                 now,
                 expires_at: self.idle_expiry(now),
+                queue_at_start: depth,
             })
             .await;
         match opened {

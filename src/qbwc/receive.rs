@@ -6,7 +6,9 @@ use tracing::Span;
 use super::{record, record_job, record_session, Qbwc};
 use crate::diagnostics::Finding;
 use crate::qbxml;
-use crate::queue::{outcome_of_answer, outcome_of_hresult, progress, Completion, Job, JobState};
+use crate::queue::{
+    outcome_of_answer, outcome_of_hresult, progress, remaining_estimate, Completion, Job, JobState, EXACT_REMAINING,
+};
 use crate::store::{Session, StoreError};
 use crate::types::TicketHash;
 
@@ -176,7 +178,7 @@ impl Qbwc {
         if more.is_some() {
             record(&Span::current(), "outcome", "page");
             tracing::debug!(job.id = %job.id, response_bytes = response.len(), "iterator page stored; more to come");
-            let remaining = self.store.queue_depth(session.company_id, now).await?;
+            let remaining = self.remaining(session, 0, now).await?;
             return Ok(progress(session.jobs_done + session.jobs_failed, remaining + 1).min(99));
         }
         let completion = Completion {
@@ -199,9 +201,23 @@ impl Qbwc {
     /// Progress after `just_done` more jobs of this session. A live session
     /// stays below 100 so the Web Connector keeps asking.
     pub(super) async fn progress(&self, session: &Session, just_done: i64) -> Result<i32, StoreError> {
-        let remaining = self.store.queue_depth(session.company_id, self.now()).await?;
+        let remaining = self.remaining(session, just_done, self.now()).await?;
         let pct = progress(session.jobs_done + session.jobs_failed + just_done, remaining);
         Ok(if self.is_live_mode() { pct.min(99) } else { pct })
+    }
+
+    /// Jobs left for the session's company: exact near the end, estimated
+    /// from the session's start while many remain (counting a long queue
+    /// on every answer would cost in proportion to the queue).
+    async fn remaining(
+        &self,
+        session: &Session,
+        just_done: i64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<i64, StoreError> {
+        let capped = self.store.queue_depth_at_most(session.company_id, now, EXACT_REMAINING).await?;
+        let finished = session.jobs_done + session.jobs_failed + just_done;
+        Ok(remaining_estimate(capped, session.queue_at_start, finished))
     }
 }
 

@@ -6,5 +6,5 @@ mod rules;
 mod submit;
 
 pub use model::{Completion, Enqueued, Job, JobFilter, JobKind, JobState, Lease, NewJob, Page};
-pub use rules::{outcome_of_answer, outcome_of_hresult, progress};
+pub use rules::{outcome_of_answer, outcome_of_hresult, progress, remaining_estimate, EXACT_REMAINING};
 pub use submit::{submit, SubmitError, SubmitOptions};

@@ -52,10 +52,39 @@ pub fn progress(done_in_session: i64, remaining: i64) -> i32 {
     i32::try_from(pct.clamp(0, 99)).unwrap_or(99)
 }
 
+/// How far [`JobStore::queue_depth_at_most`](crate::store::JobStore::queue_depth_at_most)
+/// counts on each answer: exact below this, estimated above.
+pub const EXACT_REMAINING: i64 = 100;
+
+/// Jobs left for a session's progress, from a count capped at
+/// [`EXACT_REMAINING`]: exact when the count is below the cap; otherwise
+/// what was waiting when the session opened less what it has finished
+/// since (never below the capped count, since jobs may have been added).
+pub fn remaining_estimate(capped_count: i64, queue_at_start: i64, finished_in_session: i64) -> i64 {
+    if capped_count < EXACT_REMAINING {
+        return capped_count;
+    }
+    capped_count.max(queue_at_start - finished_in_session)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::qbxml::parse_response;
+
+    #[test]
+    fn remaining_is_exact_near_the_end_and_estimated_from_the_start_before() {
+        // Below the cap the count is the truth, whatever the session started with.
+        assert_eq!(remaining_estimate(0, 5000, 10), 0);
+        assert_eq!(remaining_estimate(42, 5000, 10), 42);
+        // Above it: what was waiting less what was done, never below the count.
+        assert_eq!(remaining_estimate(EXACT_REMAINING, 5000, 1000), 4000);
+        assert_eq!(remaining_estimate(EXACT_REMAINING, 5000, 4990), EXACT_REMAINING);
+        // Jobs added during the session: the count still bounds it below.
+        assert_eq!(remaining_estimate(EXACT_REMAINING, 0, 7), EXACT_REMAINING);
+        // The estimate never lets progress reach 100 while jobs remain.
+        assert!(progress(4990, remaining_estimate(EXACT_REMAINING, 5000, 4990)) < 100);
+    }
 
     #[test]
     fn progress_is_100_only_when_the_queue_is_empty() {

@@ -214,6 +214,10 @@ pub trait JobStore: Send + Sync + 'static {
     /// ones, and reads whose lease lapsed at `now` (they are requeued when
     /// the next session opens).
     async fn queue_depth(&self, company_id: i64, now: DateTime<Utc>) -> Result<i64>;
+    /// [`JobStore::queue_depth`], but counting no further than `cap`:
+    /// `min(depth, cap)`, at a cost bounded by `cap` rather than by the
+    /// queue (for every `receiveResponseXML`).
+    async fn queue_depth_at_most(&self, company_id: i64, now: DateTime<Utc>, cap: i64) -> Result<i64>;
     /// Puts a failed or cancelled job back in the queue (held while its
     /// dependencies are not done). [`StoreError::Conflict`] in other states.
     async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> Result<Job>;

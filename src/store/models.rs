@@ -143,6 +143,8 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
     /// When a job was last answered (or the session opened).
     pub last_work_at: Option<DateTime<Utc>>,
+    /// Jobs waiting when the session opened (for its progress estimate).
+    pub queue_at_start: i64,
 }
 
 impl Session {
@@ -167,6 +169,8 @@ pub struct NewSession {
     pub now: DateTime<Utc>,
     /// Idle expiry.
     pub expires_at: DateTime<Utc>,
+    /// Jobs waiting as it opens.
+    pub queue_at_start: i64,
 }
 
 /// The result of [`super::Store::open_session`].

@@ -232,6 +232,7 @@ async fn only_one_session_per_company_is_open(b: Backend) {
         remote_addr: Some(addr.to_owned()),
         now,
         expires_at: now + Duration::minutes(15),
+        queue_at_start: 1,
     };
     let first = new(f.user_id, "10.0.0.1", f.now);
     let first_ticket = first.ticket_hash.clone();

@@ -619,6 +619,25 @@ impl JobStore for SqlStore {
             .await?))
     }
 
+    async fn queue_depth_at_most(&self, company_id: i64, now: DateTime<Utc>, cap: i64) -> Result<i64> {
+        // Each part stops at `cap` rows of its index range; the sum is
+        // capped again so the answer does not depend on which part is large.
+        let sql =
+            "select (select count(*) from (select 1 from job where company_id = $1 and state = 'queued' limit $3) q) \
+                   + (select count(*) from (select 1 from job where company_id = $1 and state = 'sent' \
+                      and kind = 'read' and lease_expires_at <= $2 limit $3) s) \
+                   + (select count(*) from (select 1 from job where company_id = $1 and state = 'unknown' \
+                      and message_set_id is not null limit $3) u)";
+        let count: i64 =
+            by_backend!(self, |c| c.one(sql, &[&company_id, &Ts(now), &cap]), |p| Ok(sqlx::query_scalar(sql)
+                .bind(company_id)
+                .bind(now)
+                .bind(cap)
+                .fetch_one(p)
+                .await?))?;
+        Ok(count.min(cap))
+    }
+
     async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> Result<Job> {
         let job = self.job(id).await?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))?;
         if !matches!(job.state, JobState::Failed | JobState::Cancelled) {

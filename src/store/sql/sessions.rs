@@ -11,7 +11,7 @@ use crate::types::TicketHash;
 
 const SESSION: &str = "select s.ticket_hash, s.user_id, u.username, s.company_id, s.state, s.remote_addr, \
                        s.company_file_name, s.qbxml_version, s.jobs_done, s.jobs_failed, s.first_problem, \
-                       s.last_error, s.created_at, s.last_seen_at, s.expires_at, s.last_work_at \
+                       s.last_error, s.created_at, s.last_seen_at, s.expires_at, s.last_work_at, s.queue_at_start \
                        from session s join app_user u on u.id = s.user_id";
 
 const EXPIRE_IDLE_OF_COMPANY: &str = "update session set state = 'expired', closed_at = $2 \
@@ -31,7 +31,8 @@ const HOLDER: &str = "select u.username, s.remote_addr, s.expires_at from sessio
                       join app_user u on u.id = s.user_id where s.company_id = $1 and s.state = 'open'";
 
 const INSERT: &str = "insert into session (ticket_hash, user_id, company_id, state, remote_addr, created_at, \
-                      last_seen_at, expires_at, last_work_at) values ($1, $2, $3, 'open', $4, $5, $5, $6, $5)";
+                      last_seen_at, expires_at, last_work_at, queue_at_start) \
+                      values ($1, $2, $3, 'open', $4, $5, $5, $6, $5, $7)";
 
 /// A clean session (no failed job, no problem recorded) clears its
 /// company's problems last seen before it started; problems seen during it
@@ -63,13 +64,14 @@ impl SessionStore for SqlStore {
                 if let Some((holder, holder_addr, expires_at)) = holder {
                     return Ok((SessionOpen::Busy { holder, holder_addr, expires_at }, released));
                 }
-                let args: [&dyn rusqlite::ToSql; 6] = [
+                let args: [&dyn rusqlite::ToSql; 7] = [
                     &new.ticket_hash.0,
                     &new.user_id,
                     &new.company_id,
                     &new.remote_addr,
                     &Ts(now),
                     &Ts(new.expires_at),
+                    &new.queue_at_start,
                 ];
                 match c.exec(INSERT, &args) {
                     Ok(_) => Ok((SessionOpen::Opened { replaced: replaced.map(TicketHash) }, released)),
@@ -114,6 +116,7 @@ impl SessionStore for SqlStore {
                     .bind(&new.remote_addr)
                     .bind(now)
                     .bind(new.expires_at)
+                    .bind(new.queue_at_start)
                     .execute(&mut *tx)
                     .await;
                 match inserted {
@@ -156,7 +159,7 @@ impl SessionStore for SqlStore {
                    where ticket_hash = $1 and state = 'open' and expires_at > $2 \
                    returning ticket_hash, user_id, (select username from app_user where id = user_id) as username, \
                    company_id, state, remote_addr, company_file_name, qbxml_version, jobs_done, jobs_failed, \
-                   first_problem, last_error, created_at, last_seen_at, expires_at, last_work_at";
+                   first_problem, last_error, created_at, last_seen_at, expires_at, last_work_at, queue_at_start";
         let ticket = ticket.0.clone();
         by_backend!(self, |c| c.opt(sql, &[&ticket, &Ts(now), &Ts(expires_at)]), |p| Ok(sqlx::query_as(sql)
             .bind(&ticket)

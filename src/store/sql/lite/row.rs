@@ -202,6 +202,7 @@ from_lite_named!(Session {
     last_seen_at,
     expires_at,
     last_work_at,
+    queue_at_start,
 });
 from_lite_named!(Event { id, at, company_id, user_id, job_id, kind, code, message });
 from_lite_named!(ApiToken { id, name, created_at, last_used_at, revoked_at });
