@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{on_pool, SqlStore};
+use super::lite::{Sql, Ts};
+use super::{by_backend, SqlStore};
 use crate::store::{LinkStore, QwcLink, Result};
 
 #[async_trait]
@@ -11,23 +12,31 @@ impl LinkStore for SqlStore {
     async fn create_qwc_link(&self, l: &QwcLink) -> Result {
         let sql = "insert into qwc_link (nonce, username, reset_password, uses, max_uses, expires_at, created_at) \
                    values ($1, $2, $3, 0, $4, $5, $6)";
-        on_pool!(self, p, _d => sqlx::query(sql)
-            .bind(&l.nonce)
-            .bind(&l.username)
-            .bind(l.reset_password)
-            .bind(l.max_uses)
-            .bind(l.expires_at)
-            .bind(l.created_at)
-            .execute(p)
-            .await?
-            .rows_affected());
+        let (nonce, username) = (l.nonce.clone(), l.username.clone());
+        let (reset_password, max_uses, expires_at, created_at) =
+            (l.reset_password, l.max_uses, l.expires_at, l.created_at);
+        by_backend!(
+            self,
+            |c| c.exec(sql, &[&nonce, &username, &reset_password, &max_uses, &Ts(expires_at), &Ts(created_at)]),
+            |p| Ok(sqlx::query(sql)
+                .bind(&nonce)
+                .bind(&username)
+                .bind(reset_password)
+                .bind(max_uses)
+                .bind(expires_at)
+                .bind(created_at)
+                .execute(p)
+                .await?
+                .rows_affected())
+        )?;
         Ok(())
     }
 
     async fn qwc_link(&self, nonce: &str) -> Result<Option<QwcLink>> {
         let sql = "select nonce, username, reset_password, uses, max_uses, expires_at, created_at, last_used_at, \
                    password_reset_at from qwc_link where nonce = $1";
-        Ok(on_pool!(self, p, _d => sqlx::query_as(sql).bind(nonce).fetch_optional(p).await?))
+        let nonce = nonce.to_owned();
+        by_backend!(self, |c| c.opt(sql, &[&nonce]), |p| Ok(sqlx::query_as(sql).bind(&nonce).fetch_optional(p).await?))
     }
 
     async fn use_qwc_link(&self, nonce: &str, now: DateTime<Utc>) -> Result<Option<i32>> {
@@ -35,13 +44,24 @@ impl LinkStore for SqlStore {
         // decides, so concurrent downloads (or replicas) serialise on the row.
         let sql = "update qwc_link set uses = uses + 1, last_used_at = $2 \
                    where nonce = $1 and uses < max_uses returning uses";
-        Ok(on_pool!(self, p, _d => sqlx::query_scalar(sql).bind(nonce).bind(now).fetch_optional(p).await?))
+        let nonce = nonce.to_owned();
+        by_backend!(self, |c| c.opt(sql, &[&nonce, &Ts(now)]), |p| Ok(sqlx::query_scalar(sql)
+            .bind(&nonce)
+            .bind(now)
+            .fetch_optional(p)
+            .await?))
     }
 
     async fn claim_password_reset(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool> {
         let sql = "update qwc_link set password_reset_at = $2 \
                    where nonce = $1 and reset_password and password_reset_at is null";
-        let rows = on_pool!(self, p, _d => sqlx::query(sql).bind(nonce).bind(now).execute(p).await?.rows_affected());
+        let nonce = nonce.to_owned();
+        let rows = by_backend!(self, |c| c.exec(sql, &[&nonce, &Ts(now)]), |p| Ok(sqlx::query(sql)
+            .bind(&nonce)
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected()))?;
         Ok(rows == 1)
     }
 }

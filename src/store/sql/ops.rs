@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 
-use super::{on_pool, Pool, SqlStore};
+use super::lite::{Sql, Ts};
+use super::{by_backend, Pool, SqlStore};
 use crate::store::{JobCount, OpsStore, Result, SchemaStatus, StoreError};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -15,13 +16,14 @@ impl OpsStore for SqlStore {
     async fn job_counts(&self) -> Result<Vec<JobCount>> {
         let sql = "select c.slug, j.state, count(*) from job j join company c on c.id = j.company_id \
                    group by c.slug, j.state order by c.slug, j.state";
-        let rows: Vec<(String, String, i64)> = on_pool!(self, p, _d => sqlx::query_as(sql).fetch_all(p).await?);
+        let rows: Vec<(String, String, i64)> =
+            by_backend!(self, |c| c.all(sql, &[]), |p| Ok(sqlx::query_as(sql).fetch_all(p).await?))?;
         Ok(rows.into_iter().map(|(company, state, count)| JobCount { company, state, count }).collect())
     }
 
     async fn open_session_count(&self, now: DateTime<Utc>) -> Result<i64> {
         let sql = "select count(*) from session where state = 'open' and expires_at > $1";
-        Ok(on_pool!(self, p, _d => sqlx::query_scalar(sql).bind(now).fetch_one(p).await?))
+        by_backend!(self, |c| c.one(sql, &[&Ts(now)]), |p| Ok(sqlx::query_scalar(sql).bind(now).fetch_one(p).await?))
     }
 
     async fn schema_status(&self) -> Result<SchemaStatus> {
@@ -38,18 +40,18 @@ impl OpsStore for SqlStore {
                                   where table_name = '_sqlx_migrations' and table_schema = current_schema()"
             }
         };
-        let exists: i64 = on_pool!(self, p, _d => sqlx::query_scalar(exists_sql).fetch_one(p).await?);
+        let exists: i64 =
+            by_backend!(self, |c| c.one(exists_sql, &[]), |p| Ok(sqlx::query_scalar(exists_sql).fetch_one(p).await?))?;
         let expected: Vec<i64> =
             migrator.iter().filter(|m| !m.migration_type.is_down_migration()).map(|m| m.version).collect();
         if exists == 0 {
             return Ok(SchemaStatus { expected: expected.len(), missing: expected, table_exists: false });
         }
-        let applied: Vec<i64> = on_pool!(self, p, _d => sqlx::query_scalar(
-            "select version from _sqlx_migrations where success = true"
-        )
-        .fetch_all(p)
-        .await
-        .map_err(StoreError::from)?);
+        let applied_sql = "select version from _sqlx_migrations where success = true";
+        let applied: Vec<i64> = by_backend!(self, |c| c.all(applied_sql, &[]), |p| sqlx::query_scalar(applied_sql)
+            .fetch_all(p)
+            .await
+            .map_err(StoreError::from))?;
         let missing = expected.iter().copied().filter(|v| !applied.contains(v)).collect();
         Ok(SchemaStatus { expected: expected.len(), missing, table_exists: true })
     }

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgListener;
 
-use super::{found, on_pool, Dialect, Pool, SqlStore};
+use super::lite::{Sql, Ts};
+use super::{by_backend, found, Pool, SqlStore};
 use crate::store::{FinishStore, JobNotifier, Result, WebhookAttempt, WebhookDelivery};
 use crate::types::JobId;
 
@@ -62,14 +63,24 @@ impl FinishStore for SqlStore {
 
     async fn set_company_webhook(&self, company_id: i64, url: Option<&str>, now: DateTime<Utc>) -> Result {
         let sql = "update company set webhook_url = $2, updated_at = $3 where id = $1";
-        let rows = on_pool!(self, p, _d => sqlx::query(sql).bind(company_id).bind(url).bind(now).execute(p).await?.rows_affected());
+        let url = url.map(str::to_owned);
+        let rows = by_backend!(self, |c| c.exec(sql, &[&company_id, &url, &Ts(now)]), |p| Ok(sqlx::query(sql)
+            .bind(company_id)
+            .bind(&url)
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected()))?;
         found(rows, || format!("company {company_id}"))
     }
 
     async fn company_webhook(&self, company_id: i64) -> Result<Option<String>> {
         let sql = "select webhook_url from company where id = $1";
         let url: Option<Option<String>> =
-            on_pool!(self, p, _d => sqlx::query_scalar(sql).bind(company_id).fetch_optional(p).await?);
+            by_backend!(self, |c| c.opt(sql, &[&company_id]), |p| Ok(sqlx::query_scalar(sql)
+                .bind(company_id)
+                .fetch_optional(p)
+                .await?))?;
         Ok(url.flatten())
     }
 
@@ -79,28 +90,29 @@ impl FinishStore for SqlStore {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<WebhookDelivery>> {
-        Ok(on_pool!(self, p, d => {
-            let sql = match d {
-                Dialect::Sqlite => CLAIM_SQLITE.as_str(),
-                Dialect::Postgres => CLAIM_POSTGRES.as_str(),
-            };
-            sqlx::query_as(sql).bind(now).bind(lease_until).bind(limit).fetch_all(p).await?
-        }))
+        by_backend!(self, |c| c.all(CLAIM_SQLITE.as_str(), &[&Ts(now), &Ts(lease_until), &limit]), |p| Ok(
+            sqlx::query_as(CLAIM_POSTGRES.as_str()).bind(now).bind(lease_until).bind(limit).fetch_all(p).await?
+        ))
     }
 
     async fn record_webhook_attempt(&self, id: i64, a: &WebhookAttempt) -> Result {
         let sql = "update webhook_delivery set attempts = attempts + 1, state = $2, last_status = $3, \
                    last_error = $4, next_attempt_at = $5, delivered_at = $6, locked_until = null where id = $1";
-        let rows = on_pool!(self, p, _d => sqlx::query(sql)
-            .bind(id)
-            .bind(a.state)
-            .bind(a.status)
-            .bind(&a.error)
-            .bind(a.next_attempt_at)
-            .bind(a.delivered_at)
-            .execute(p)
-            .await?
-            .rows_affected());
+        let a = a.clone();
+        let rows = by_backend!(
+            self,
+            |c| c.exec(sql, &[&id, &a.state, &a.status, &a.error, &Ts(a.next_attempt_at), &a.delivered_at.map(Ts)]),
+            |p| Ok(sqlx::query(sql)
+                .bind(id)
+                .bind(a.state)
+                .bind(a.status)
+                .bind(&a.error)
+                .bind(a.next_attempt_at)
+                .bind(a.delivered_at)
+                .execute(p)
+                .await?
+                .rows_affected())
+        )?;
         found(rows, || format!("webhook delivery {id}"))
     }
 
@@ -108,16 +120,19 @@ impl FinishStore for SqlStore {
         // A claimed row falls due again when its claim lapses.
         let sql = "select min(case when locked_until is not null and locked_until > next_attempt_at \
                    then locked_until else next_attempt_at end) from webhook_delivery where state = 'pending'";
-        Ok(on_pool!(self, p, _d => sqlx::query_scalar(sql).fetch_one(p).await?))
+        by_backend!(self, |c| c.one(sql, &[]), |p| Ok(sqlx::query_scalar(sql).fetch_one(p).await?))
     }
 
     async fn job_webhook(&self, job: JobId) -> Result<Option<WebhookDelivery>> {
         let sql = format!("select {COLS} from webhook_delivery where job_id = $1 order by id desc limit 1");
-        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).bind(job.0).fetch_optional(p).await?))
+        by_backend!(self, |c| c.opt(&sql, &[&job.0]), |p| Ok(sqlx::query_as(&sql)
+            .bind(job.0)
+            .fetch_optional(p)
+            .await?))
     }
 
     async fn job_webhooks(&self, job: JobId) -> Result<Vec<WebhookDelivery>> {
         let sql = format!("select {COLS} from webhook_delivery where job_id = $1 order by id");
-        Ok(on_pool!(self, p, _d => sqlx::query_as(&sql).bind(job.0).fetch_all(p).await?))
+        by_backend!(self, |c| c.all(&sql, &[&job.0]), |p| Ok(sqlx::query_as(&sql).bind(job.0).fetch_all(p).await?))
     }
 }
