@@ -9,7 +9,7 @@ use crate::qbxml;
 use crate::queue::{
     outcome_of_answer, outcome_of_hresult, progress, remaining_estimate, Completion, Job, JobState, EXACT_REMAINING,
 };
-use crate::store::{Session, StoreError};
+use crate::store::{AnswerStart, Session, StoreError};
 use crate::types::TicketHash;
 
 impl Qbwc {
@@ -46,18 +46,14 @@ impl Qbwc {
         let now = self.now();
         // A session that is no longer live still hands in its answer (the
         // job's fence decides), but it is not extended and ends here.
-        let (session, live) = match self.store.touch_live_session(ticket, now, self.idle_expiry(now)).await? {
-            Some(s) => (s, true),
-            None => match self.store.session(ticket).await? {
-                Some(s) => (s, false),
-                None => {
-                    record(&span, "outcome", "unknown_ticket");
-                    return Ok(-1);
-                }
-            },
+        let Some(AnswerStart { session, live, job }) =
+            self.store.start_answer(ticket, now, self.idle_expiry(now)).await?
+        else {
+            record(&span, "outcome", "unknown_ticket");
+            return Ok(-1);
         };
         record_session(session.company_id, &session.username, ticket);
-        let Some(job) = self.store.leased_job(ticket).await? else {
+        let Some(job) = job else {
             tracing::warn!(response_bytes = response.len(), "an answer arrived for no job; dropped");
             record(&span, "outcome", "no_job");
             return Ok(if live { 100 } else { -1 });
@@ -124,11 +120,13 @@ impl Qbwc {
         };
         let state = completion.state;
         let response_bytes = completion.response.as_ref().map_or(0, String::len);
-        if !self.store.complete_job(&lease, completion, now).await? {
+        let company_id = session.company_id;
+        let Some(capped) = self.store.complete_and_count(&lease, completion, now, company_id, EXACT_REMAINING).await?
+        else {
             tracing::warn!(job.id = %job.id, attempt = job.attempt, "a stale answer (the job was claimed again) was dropped");
             record(&span, "outcome", "stale");
             return Ok(if live { self.progress(&session, 0).await? } else { -1 });
-        }
+        };
         tracing::debug!(job.id = %job.id, state = %state, response_bytes, "answer stored");
         if let Some(id) = job.message_set_id.as_deref() {
             self.store.answered_message_set(session.company_id, id).await?;
@@ -144,7 +142,7 @@ impl Qbwc {
         if !live {
             return Ok(-1);
         }
-        self.progress(&session, 1).await
+        Ok(self.percent(&session, 1, capped))
     }
 
     /// Stores one page of an iterator. While QuickBooks reports more, the
@@ -178,8 +176,8 @@ impl Qbwc {
         if more.is_some() {
             record(&Span::current(), "outcome", "page");
             tracing::debug!(job.id = %job.id, response_bytes = response.len(), "iterator page stored; more to come");
-            let remaining = self.remaining(session, 0, now).await?;
-            return Ok(progress(session.jobs_done + session.jobs_failed, remaining + 1).min(99));
+            let capped = self.store.queue_depth_at_most(session.company_id, now, EXACT_REMAINING).await?;
+            return Ok(self.percent(session, 0, capped + 1).min(99));
         }
         let completion = Completion {
             state: JobState::Done,
@@ -201,23 +199,20 @@ impl Qbwc {
     /// Progress after `just_done` more jobs of this session. A live session
     /// stays below 100 so the Web Connector keeps asking.
     pub(super) async fn progress(&self, session: &Session, just_done: i64) -> Result<i32, StoreError> {
-        let remaining = self.remaining(session, just_done, self.now()).await?;
-        let pct = progress(session.jobs_done + session.jobs_failed + just_done, remaining);
-        Ok(if self.is_live_mode() { pct.min(99) } else { pct })
+        let capped = self.store.queue_depth_at_most(session.company_id, self.now(), EXACT_REMAINING).await?;
+        Ok(self.percent(session, just_done, capped))
     }
 
-    /// Jobs left for the session's company: exact near the end, estimated
-    /// from the session's start while many remain (counting a long queue
-    /// on every answer would cost in proportion to the queue).
-    async fn remaining(
-        &self,
-        session: &Session,
-        just_done: i64,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<i64, StoreError> {
-        let capped = self.store.queue_depth_at_most(session.company_id, now, EXACT_REMAINING).await?;
+    /// Progress from a count of remaining jobs capped at
+    /// [`EXACT_REMAINING`] (see [`remaining_estimate`]).
+    fn percent(&self, session: &Session, just_done: i64, capped: i64) -> i32 {
         let finished = session.jobs_done + session.jobs_failed + just_done;
-        Ok(remaining_estimate(capped, session.queue_at_start, finished))
+        let pct = progress(finished, remaining_estimate(capped, session.queue_at_start, finished));
+        if self.is_live_mode() {
+            pct.min(99)
+        } else {
+            pct
+        }
     }
 }
 

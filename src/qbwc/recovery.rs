@@ -34,13 +34,16 @@ impl Qbwc {
         let Some(job) = self.store.claim_recovery(session.company_id, ticket, now, lease_until).await? else {
             return Ok(None);
         };
-        let Some(id) = job.message_set_id.clone() else {
-            return Ok(None);
-        };
+        Ok(self.recovery_request(&job, version).map(|xml| (job, xml)))
+    }
+
+    /// The status-check message set for a write leased for error recovery.
+    pub(super) fn recovery_request(&self, job: &Job, version: Version) -> Option<String> {
+        let id = job.message_set_id.as_deref()?;
         record(&Span::current(), "outcome", "recovery_check");
         tracing::info!(job.id = %job.id, "checking whether a write whose answer was lost was applied");
-        let ms = MessageSet { new_id: &id, old_id: Some(&id) };
-        Ok(Some((job, qbxml::wrap("", version, OnError::Stop, Some(ms)))))
+        let ms = MessageSet { new_id: id, old_id: Some(id) };
+        Some(qbxml::wrap("", version, OnError::Stop, Some(ms)))
     }
 
     /// Settles a write from the answer to its status check.

@@ -6,11 +6,11 @@ use chrono::Duration;
 use tracing::Span;
 
 use super::company_check::check_file;
-use super::{record, record_job, Qbwc};
+use super::{record, record_job, record_session, Qbwc};
 use crate::diagnostics::Finding;
 use crate::qbxml::{self, MessageSet, Version};
 use crate::queue::{Completion, Job, JobState};
-use crate::store::{CompanyFacts, Session, StoreError};
+use crate::store::{CompanyFacts, NextJob, Session, StoreError};
 use crate::types::TicketHash;
 
 /// The parameters of `sendRequestXML` qbwcd uses.
@@ -44,11 +44,18 @@ impl Qbwc {
 
     async fn try_send_request(&self, ticket: &TicketHash, req: SendRequest) -> Result<String, StoreError> {
         let span = Span::current();
-        let Some(session) = self.live_session(ticket).await? else {
+        let now = self.now();
+        let lease_until = self.lease_until(now);
+        // A call without the HCP answer on a session that checked its file
+        // already looks up what to send in the same round trip as the touch.
+        let look = req.hcp_response.trim().is_empty();
+        let Some(start) = self.store.start_send(ticket, look, now, self.idle_expiry(now), lease_until).await? else {
+            self.session_not_live(ticket).await?;
             return Ok(String::new());
         };
-        let now = self.now();
-        let first_call = !req.hcp_response.trim().is_empty() || session.company_file_name.is_none();
+        let session = start.session;
+        record_session(session.company_id, &session.username, ticket);
+        let first_call = !start.looked;
         let mut company = None;
         if first_call || req.major_version <= 0 {
             company = Some(self.company_of(&session).await?);
@@ -79,27 +86,45 @@ impl Qbwc {
                 return Ok(String::new());
             }
         }
-        // An iterator this session started continues before anything else:
-        // QuickBooks keeps the iterator only for this session.
-        if let Some(job) = self.store.leased_job(ticket).await? {
-            if let (JobState::Sent, Some(iterator)) = (job.state, job.iterator_id.as_deref()) {
+        let next = match start.looked {
+            true => start.next,
+            false => self.store.next_job(session.company_id, ticket, now, lease_until).await?,
+        };
+        let mut claimed = match next {
+            None => return self.nothing_to_send(ticket, &session, now).await,
+            Some(NextJob::Claimed(job)) => Some(job),
+            Some(NextJob::Recover(job)) => {
                 record_job(job.id);
+                if let Some(xml) = self.recovery_request(&job, version) {
+                    return Ok(xml);
+                }
+                None
+            }
+            // An iterator this session started continues before anything
+            // else: QuickBooks keeps the iterator only for this session.
+            Some(NextJob::Continue(job)) => {
+                record_job(job.id);
+                let iterator = job.iterator_id.as_deref().unwrap_or_default();
                 let body = qbxml::continue_iterator(&job.request, iterator);
                 if let Ok(xml) = self.request_for(&job, &body, version, None) {
                     record(&span, "outcome", "continued");
                     return Ok(xml);
                 }
+                // Writes whose answer was lost are settled before anything else.
+                if let Some((job, xml)) = self.recovery_check(&session, ticket, version, now, lease_until).await? {
+                    record_job(job.id);
+                    return Ok(xml);
+                }
+                None
             }
-        }
-        let lease_until = self.lease_until(now);
-        // Writes whose answer was lost are settled before anything else.
-        if let Some((job, xml)) = self.recovery_check(&session, ticket, version, now, lease_until).await? {
-            record_job(job.id);
-            return Ok(xml);
-        }
+        };
         for _ in 0..MAX_SKIPS {
-            let Some(job) = self.store.claim_next(session.company_id, ticket, now, lease_until).await? else {
-                return self.nothing_to_send(ticket, &session, now).await;
+            let job = match claimed.take() {
+                Some(job) => job,
+                None => match self.store.claim_next(session.company_id, ticket, now, lease_until).await? {
+                    Some(job) => job,
+                    None => return self.nothing_to_send(ticket, &session, now).await,
+                },
             };
             record_job(job.id);
             if job.message_set_id.is_some() && company.is_none() {

@@ -11,21 +11,16 @@ use crate::store::{Company, NewEvent, Session, StoreError};
 use crate::types::TicketHash;
 
 impl Qbwc {
-    /// A live session for `ticket`, touched; `None` ends the exchange.
-    pub(super) async fn live_session(&self, ticket: &TicketHash) -> Result<Option<Session>, StoreError> {
-        let now = self.now();
-        if let Some(session) = self.store.touch_live_session(ticket, now, self.idle_expiry(now)).await? {
-            record_session(session.company_id, &session.username, ticket);
-            return Ok(Some(session));
-        }
-        // Not live: look again only to say why.
+    /// Records, for a ticket whose session is not live, why the exchange
+    /// ends (unknown ticket, or a session that ended).
+    pub(super) async fn session_not_live(&self, ticket: &TicketHash) -> Result<(), StoreError> {
         let Some(session) = self.store.session(ticket).await? else {
             record(&Span::current(), "outcome", "unknown_ticket");
-            return Ok(None);
+            return Ok(());
         };
         record_session(session.company_id, &session.username, ticket);
         record(&Span::current(), "outcome", "session_ended");
-        Ok(None)
+        Ok(())
     }
 
     /// The session's company; read only when a call needs it (the first

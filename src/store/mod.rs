@@ -61,11 +61,20 @@ pub type Result<T = ()> = std::result::Result<T, StoreError>;
 
 /// Everything qbwcd keeps: the four parts below, on one database.
 pub trait Store:
-    AccountStore + SessionStore + JobStore + EventStore + TokenStore + FinishStore + OpsStore + LinkStore
+    AccountStore + SessionStore + JobStore + ExchangeStore + EventStore + TokenStore + FinishStore + OpsStore + LinkStore
 {
 }
-impl<T: AccountStore + SessionStore + JobStore + EventStore + TokenStore + FinishStore + OpsStore + LinkStore> Store
-    for T
+impl<
+        T: AccountStore
+            + SessionStore
+            + JobStore
+            + ExchangeStore
+            + EventStore
+            + TokenStore
+            + FinishStore
+            + OpsStore
+            + LinkStore,
+    > Store for T
 {
 }
 
@@ -230,6 +239,88 @@ pub trait JobStore: Send + Sync + 'static {
     /// The company's jobs counted by state (`queued`, `done`, …); states
     /// with no job are left out.
     async fn company_job_counts(&self, company_id: i64) -> Result<Vec<(String, i64)>>;
+}
+
+/// What `sendRequestXML` sends next, found (and leased) by the store.
+#[derive(Clone, Debug)]
+pub enum NextJob {
+    /// An iterator this session holds: continue it before anything else,
+    /// since QuickBooks keeps the iterator only for this session.
+    Continue(Job),
+    /// The company's oldest write whose answer was lost, leased for its
+    /// error-recovery status check.
+    Recover(Job),
+    /// The head of the company's queue, leased.
+    Claimed(Job),
+}
+
+/// The start of a `sendRequestXML`: the session, touched, and what to send.
+#[derive(Clone, Debug)]
+pub struct SendStart {
+    /// The live session.
+    pub session: Session,
+    /// What to send next, when it was looked up (see `looked`).
+    pub next: Option<NextJob>,
+    /// Whether `next` was looked up: not on the session's first call, which
+    /// checks the company file before anything is leased.
+    pub looked: bool,
+}
+
+/// The start of a `receiveResponseXML`: the session and its leased job.
+#[derive(Clone, Debug)]
+pub struct AnswerStart {
+    /// The session; touched when it was live.
+    pub session: Session,
+    /// Whether it was live (a session that is not still hands in its answer).
+    pub live: bool,
+    /// The job last sent to it that may still take its answer.
+    pub job: Option<Job>,
+}
+
+/// The calls of a Web Connector exchange, each one database round trip
+/// on SQLite (one task on the writer thread). They compose the
+/// [`SessionStore`] and [`JobStore`] calls named in each.
+#[async_trait]
+pub trait ExchangeStore: Send + Sync + 'static {
+    /// [`JobStore::leased_job`] (an iterator to continue), else
+    /// [`JobStore::claim_recovery`], else [`JobStore::claim_next`].
+    async fn next_job(
+        &self,
+        company_id: i64,
+        ticket: &TicketHash,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<NextJob>>;
+    /// [`SessionStore::touch_live_session`], then, when the session has
+    /// already checked its company file and `look` is set,
+    /// [`ExchangeStore::next_job`]. `None`: the session is not live.
+    async fn start_send(
+        &self,
+        ticket: &TicketHash,
+        look: bool,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<SendStart>>;
+    /// [`SessionStore::touch_live_session`] (or, when it is not live,
+    /// [`SessionStore::session`]) and [`JobStore::leased_job`]. `None`: no
+    /// such session.
+    async fn start_answer(
+        &self,
+        ticket: &TicketHash,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<AnswerStart>>;
+    /// [`JobStore::complete_job`], then, if it held,
+    /// [`JobStore::queue_depth_at_most`] of `company_id`. `None`: stale.
+    async fn complete_and_count(
+        &self,
+        lease: &Lease,
+        completion: Completion,
+        now: DateTime<Utc>,
+        company_id: i64,
+        cap: i64,
+    ) -> Result<Option<i64>>;
 }
 
 /// The event log, and the company problems it feeds.

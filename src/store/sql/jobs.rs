@@ -71,10 +71,22 @@ macro_rules! settle_dependents {
 }
 pub(super) use settle_dependents;
 
-static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql("queued", "", ""));
-static CLAIM_POSTGRES: LazyLock<String> = LazyLock::new(|| claim_sql("queued", "", " for update skip locked"));
-static RECOVER_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql("unknown", RECOVERABLE, ""));
-static RECOVER_POSTGRES: LazyLock<String> =
+/// The job last sent to a ticket (`$1`) that may still take its answer.
+/// `ticket_hash is not null` and the state list repeat job_leased's
+/// predicate word for word, so SQLite (which matches partial-index
+/// predicates syntactically) uses it.
+pub(super) static LEASED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "select {COLS} from job where ticket_hash = $1 and ticket_hash is not null \
+         and state in ('sent', 'unknown', 'queued') order by sent_at desc limit 1"
+    )
+});
+
+pub(super) static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql("queued", "", ""));
+pub(super) static CLAIM_POSTGRES: LazyLock<String> =
+    LazyLock::new(|| claim_sql("queued", "", " for update skip locked"));
+pub(super) static RECOVER_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql("unknown", RECOVERABLE, ""));
+pub(super) static RECOVER_POSTGRES: LazyLock<String> =
     LazyLock::new(|| claim_sql("unknown", RECOVERABLE, " for update skip locked"));
 
 /// Unknown writes that error recovery can check.
@@ -100,7 +112,7 @@ fn claim_sql(from: &str, extra: &str, lock: &str) -> String {
 /// It need only be unique, not secret: the thread-local CSPRNG (seeded from
 /// the OS) serves, where `OsRng` cost one getrandom system call per character
 /// on every claim.
-fn new_message_set_id() -> String {
+pub(super) fn new_message_set_id() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::thread_rng();
@@ -128,6 +140,66 @@ const COMPLETE: &str = "update job set state = $4, response = $5, statuses = $6,
 /// Counts a completion on its session.
 const COUNT_COMPLETION: &str = "update session set jobs_done = jobs_done + $2, jobs_failed = jobs_failed + $3, \
     first_problem = coalesce(first_problem, $4), last_work_at = $5 where ticket_hash = $1";
+
+/// [`JobStore::queue_depth_at_most`]: `$1` company, `$2` now, `$3` cap.
+/// Each part stops at `cap` rows of its index range (the caller caps the
+/// sum again, so the answer does not depend on which part is large).
+pub(super) const DEPTH_AT_MOST: &str =
+    "select (select count(*) from (select 1 from job where company_id = $1 and state = 'queued' limit $3) q) \
+     + (select count(*) from (select 1 from job where company_id = $1 and state = 'sent' \
+        and kind = 'read' and lease_expires_at <= $2 limit $3) s) \
+     + (select count(*) from (select 1 from job where company_id = $1 and state = 'unknown' \
+        and message_set_id is not null limit $3) u)";
+
+/// What a completion adds to its session's `jobs_done` and `jobs_failed`.
+fn session_counts(state: JobState) -> (i64, i64) {
+    match state {
+        JobState::Done => (1, 0),
+        JobState::Failed | JobState::Unknown => (0, 1),
+        _ => (0, 0),
+    }
+}
+
+/// The problem a completion records on its session, if it failed.
+fn problem_of(c: &Completion) -> Option<String> {
+    c.diagnostic.clone().filter(|_| session_counts(c.state).1 > 0)
+}
+
+/// [`JobStore::complete_job`] on the SQLite writer.
+pub(super) fn complete_lite(
+    conn: &rusqlite::Connection,
+    lease: &Lease,
+    c: &Completion,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let is_final = c.state.is_final();
+    let (done, failed) = session_counts(c.state);
+    let statuses = json(&c.statuses)?;
+    let completed_at = is_final.then_some(Ts(now));
+    let args: [&dyn rusqlite::ToSql; 10] = [
+        &lease.job_id.0,
+        &lease.attempt,
+        &lease.ticket_hash.0,
+        &c.state.as_str(),
+        &c.response,
+        &statuses,
+        &c.diagnostic,
+        &c.error,
+        &Ts(now),
+        &completed_at,
+    ];
+    let Some(has_dependents) = conn.opt::<bool>(COMPLETE, &args)? else {
+        return Ok(false);
+    };
+    conn.exec(COUNT_COMPLETION, &[&lease.ticket_hash.0, &done, &failed, &problem_of(c), &Ts(now)])?;
+    // Only jobs that depend on this one can be failed or released by its
+    // end; without any, settling would be two more statements on every
+    // answer for nothing.
+    if is_final && has_dependents {
+        settle_dependents_lite(conn, now)?;
+    }
+    Ok(true)
+}
 
 /// [`settle_dependents!`] on the SQLite writer.
 pub(super) fn settle_dependents_lite(c: &rusqlite::Connection, now: DateTime<Utc>) -> Result {
@@ -396,15 +468,9 @@ impl JobStore for SqlStore {
     }
 
     async fn leased_job(&self, ticket: &TicketHash) -> Result<Option<Job>> {
-        // `ticket_hash is not null` and the state list repeat job_leased's
-        // predicate word for word, so SQLite (which matches partial-index
-        // predicates syntactically) uses it.
-        let sql = format!(
-            "select {COLS} from job where ticket_hash = $1 and ticket_hash is not null \
-             and state in ('sent', 'unknown', 'queued') order by sent_at desc limit 1"
-        );
+        let sql = LEASED.as_str();
         let ticket = ticket.0.clone();
-        by_backend!(self, |c| c.opt(&sql, &[&ticket]), |p| Ok(sqlx::query_as(&sql)
+        by_backend!(self, |c| c.opt(sql, &[&ticket]), |p| Ok(sqlx::query_as(sql)
             .bind(&ticket)
             .fetch_optional(p)
             .await?))
@@ -416,80 +482,49 @@ impl JobStore for SqlStore {
         // attempt, so it is taken while the job waits (queued, unknown) but
         // not once another session claimed it (the attempt moved on).
         let is_final = c.state.is_final();
-        let (done, failed) = match c.state {
-            JobState::Done => (1i64, 0i64),
-            JobState::Failed | JobState::Unknown => (0, 1),
-            _ => (0, 0),
-        };
+        let (done, failed) = session_counts(c.state);
         let settled = is_final || c.state == JobState::Unknown;
         let lease = lease.clone();
-        let problem = c.diagnostic.clone().filter(|_| failed > 0);
-        let completed = by_backend!(
-            self,
-            |c_| {
-                let statuses = json(&c.statuses)?;
-                let completed_at = is_final.then_some(Ts(now));
-                let args: [&dyn rusqlite::ToSql; 10] = [
-                    &lease.job_id.0,
-                    &lease.attempt,
-                    &lease.ticket_hash.0,
-                    &c.state.as_str(),
-                    &c.response,
-                    &statuses,
-                    &c.diagnostic,
-                    &c.error,
-                    &Ts(now),
-                    &completed_at,
-                ];
-                let Some(has_dependents) = c_.opt::<bool>(COMPLETE, &args)? else {
-                    return Ok(false);
-                };
-                c_.exec(COUNT_COMPLETION, &[&lease.ticket_hash.0, &done, &failed, &problem, &Ts(now)])?;
-                if is_final && has_dependents {
-                    settle_dependents_lite(c_, now)?;
-                }
-                Ok(true)
-            },
-            |p| {
-                let mut tx = p.begin().await?;
-                let has_dependents: Option<bool> = sqlx::query_scalar(COMPLETE)
-                    .bind(lease.job_id.0)
-                    .bind(lease.attempt)
-                    .bind(&lease.ticket_hash.0)
-                    .bind(c.state.as_str())
-                    // Moved, not borrowed: sqlx turns a borrowed argument into an
-                    // owned copy before sending it, and for a 64 MB answer that
-                    // copy is 64 MB of peak memory.
-                    .bind(c.response)
-                    .bind(sqlx::types::Json(&c.statuses))
-                    .bind(&c.diagnostic)
-                    .bind(&c.error)
-                    .bind(now)
-                    .bind(is_final.then_some(now))
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some(has_dependents) = has_dependents else {
-                    tx.rollback().await?;
-                    return Ok(false);
-                };
-                sqlx::query(COUNT_COMPLETION)
-                    .bind(&lease.ticket_hash.0)
-                    .bind(done)
-                    .bind(failed)
-                    .bind(&problem)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                // Only jobs that depend on this one can be failed or released
-                // by its end; without any, settling would be two more statements
-                // on every answer for nothing.
-                if is_final && has_dependents {
-                    settle_dependents!(tx, now);
-                }
-                tx.commit().await?;
-                Ok(true)
+        let problem = problem_of(&c);
+        let completed = by_backend!(self, |c_| complete_lite(c_, &lease, &c, now), |p| {
+            let mut tx = p.begin().await?;
+            let has_dependents: Option<bool> = sqlx::query_scalar(COMPLETE)
+                .bind(lease.job_id.0)
+                .bind(lease.attempt)
+                .bind(&lease.ticket_hash.0)
+                .bind(c.state.as_str())
+                // Moved, not borrowed: sqlx turns a borrowed argument into an
+                // owned copy before sending it, and for a 64 MB answer that
+                // copy is 64 MB of peak memory.
+                .bind(c.response)
+                .bind(sqlx::types::Json(&c.statuses))
+                .bind(&c.diagnostic)
+                .bind(&c.error)
+                .bind(now)
+                .bind(is_final.then_some(now))
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(has_dependents) = has_dependents else {
+                tx.rollback().await?;
+                return Ok(false);
+            };
+            sqlx::query(COUNT_COMPLETION)
+                .bind(&lease.ticket_hash.0)
+                .bind(done)
+                .bind(failed)
+                .bind(&problem)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            // Only jobs that depend on this one can be failed or released
+            // by its end; without any, settling would be two more statements
+            // on every answer for nothing.
+            if is_final && has_dependents {
+                settle_dependents!(tx, now);
             }
-        )?;
+            tx.commit().await?;
+            Ok(true)
+        })?;
         if !completed {
             return Ok(false);
         }
@@ -620,14 +655,7 @@ impl JobStore for SqlStore {
     }
 
     async fn queue_depth_at_most(&self, company_id: i64, now: DateTime<Utc>, cap: i64) -> Result<i64> {
-        // Each part stops at `cap` rows of its index range; the sum is
-        // capped again so the answer does not depend on which part is large.
-        let sql =
-            "select (select count(*) from (select 1 from job where company_id = $1 and state = 'queued' limit $3) q) \
-                   + (select count(*) from (select 1 from job where company_id = $1 and state = 'sent' \
-                      and kind = 'read' and lease_expires_at <= $2 limit $3) s) \
-                   + (select count(*) from (select 1 from job where company_id = $1 and state = 'unknown' \
-                      and message_set_id is not null limit $3) u)";
+        let sql = DEPTH_AT_MOST;
         let count: i64 =
             by_backend!(self, |c| c.one(sql, &[&company_id, &Ts(now), &cap]), |p| Ok(sqlx::query_scalar(sql)
                 .bind(company_id)

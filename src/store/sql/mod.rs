@@ -9,6 +9,7 @@
 
 mod accounts;
 mod events;
+mod exchange;
 mod jobs;
 mod links;
 mod lite;

@@ -1,5 +1,7 @@
 //! Sessions: one per Web Connector run, at most one open per company.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -13,6 +15,18 @@ const SESSION: &str = "select s.ticket_hash, s.user_id, u.username, s.company_id
                        s.company_file_name, s.qbxml_version, s.jobs_done, s.jobs_failed, s.first_problem, \
                        s.last_error, s.created_at, s.last_seen_at, s.expires_at, s.last_work_at, s.queue_at_start \
                        from session s join app_user u on u.id = s.user_id";
+
+/// A session by ticket hash (`$1`).
+pub(super) static SESSION_BY_TICKET: LazyLock<String> = LazyLock::new(|| format!("{SESSION} where s.ticket_hash = $1"));
+
+/// Extends a live session (`$1` ticket hash, `$2` now, `$3` new expiry)
+/// and returns it: one statement instead of a select and an update on
+/// every sendRequestXML and receiveResponseXML.
+pub(super) const TOUCH_LIVE: &str = "update session set last_seen_at = $2, expires_at = $3 \
+    where ticket_hash = $1 and state = 'open' and expires_at > $2 \
+    returning ticket_hash, user_id, (select username from app_user where id = user_id) as username, \
+    company_id, state, remote_addr, company_file_name, qbxml_version, jobs_done, jobs_failed, \
+    first_problem, last_error, created_at, last_seen_at, expires_at, last_work_at, queue_at_start";
 
 const EXPIRE_IDLE_OF_COMPANY: &str = "update session set state = 'expired', closed_at = $2 \
                                       where company_id = $1 and state = 'open' and expires_at <= $2 \
@@ -139,9 +153,9 @@ impl SessionStore for SqlStore {
     }
 
     async fn session(&self, ticket: &TicketHash) -> Result<Option<Session>> {
-        let sql = format!("{SESSION} where s.ticket_hash = $1");
+        let sql = SESSION_BY_TICKET.as_str();
         let ticket = ticket.0.clone();
-        by_backend!(self, |c| c.opt(&sql, &[&ticket]), |p| Ok(sqlx::query_as(&sql)
+        by_backend!(self, |c| c.opt(sql, &[&ticket]), |p| Ok(sqlx::query_as(sql)
             .bind(&ticket)
             .fetch_optional(p)
             .await?))
@@ -153,13 +167,7 @@ impl SessionStore for SqlStore {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<Option<Session>> {
-        // One round trip instead of a select and an update on every
-        // sendRequestXML and receiveResponseXML.
-        let sql = "update session set last_seen_at = $2, expires_at = $3 \
-                   where ticket_hash = $1 and state = 'open' and expires_at > $2 \
-                   returning ticket_hash, user_id, (select username from app_user where id = user_id) as username, \
-                   company_id, state, remote_addr, company_file_name, qbxml_version, jobs_done, jobs_failed, \
-                   first_problem, last_error, created_at, last_seen_at, expires_at, last_work_at, queue_at_start";
+        let sql = TOUCH_LIVE;
         let ticket = ticket.0.clone();
         by_backend!(self, |c| c.opt(sql, &[&ticket, &Ts(now), &Ts(expires_at)]), |p| Ok(sqlx::query_as(sql)
             .bind(&ticket)
