@@ -93,10 +93,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         _ => bail!("built-in TLS needs all of tls_listen, tls_cert_path and tls_key_path"),
     };
     tracing::info!(listen = %addr, database = %redact_url(&settings.database_url), public_url = %settings.public_url, "qbwcd is serving; point the Web Connector at {}/qbwc", settings.public_url.trim_end_matches('/'));
-    let state = AppState::new(Arc::new(store), Arc::new(settings), Arc::new(SystemClock))?;
+    let store = Arc::new(store);
+    let state = AppState::new(store.clone(), Arc::new(settings), Arc::new(SystemClock))?;
     // One server per process here: let `metrics::counter!` anywhere record into /metrics.
     state.metrics.install_global();
-    app::serve_all(Some(listener), tls, state, shutdown_signal()).await
+    let served = app::serve_all(Some(listener), tls, state, shutdown_signal()).await;
+    // Last: commits queued on the SQLite writer finish and the WAL is
+    // checkpointed before the process exits.
+    store.close().await;
+    served
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
