@@ -192,6 +192,7 @@ async fn reap(state: AppState) {
             Err(e) => tracing::error!(error = %e, "the reaper could not reach the database"),
         }
         check_silence(&state, &mut silence).await;
+        state.metrics.upkeep();
     }
 }
 

@@ -183,6 +183,13 @@ impl Metrics {
         self.inner.handle.render()
     }
 
+    /// Folds recorded histogram samples into their buckets. The recorder
+    /// keeps every sample until this runs (or `/metrics` is scraped), so a
+    /// server nobody scrapes would otherwise grow by each SOAP call.
+    pub fn upkeep(&self) {
+        self.inner.handle.run_upkeep();
+    }
+
     /// Makes this registry the process-wide `metrics` recorder, so the
     /// `metrics::counter!` family of macros records into it. Only the first
     /// call in a process succeeds; later ones return `false` and change
@@ -393,6 +400,18 @@ mod tests {
         assert!(!b.render().contains("qbwcd_soap_calls_total{"));
         a.set_job_counts([]);
         assert!(a.render().contains(r#"qbwcd_jobs{company="acme",state="queued"} 0"#), "{}", a.render());
+    }
+
+    #[test]
+    fn upkeep_folds_samples_into_buckets_without_losing_them() {
+        let m = Metrics::new();
+        for _ in 0..3 {
+            m.soap_call("sendRequestXML", "sent", Duration::from_millis(2));
+        }
+        m.upkeep();
+        m.soap_call("sendRequestXML", "sent", Duration::from_millis(2));
+        let text = m.render();
+        assert!(text.contains(r#"qbwcd_soap_call_duration_seconds_count{method="sendRequestXML"} 4"#), "{text}");
     }
 
     #[tokio::test]
