@@ -2,10 +2,11 @@
 //!
 //! Both dialects share almost every statement: SQLite accepts `$N`
 //! parameters, `returning`, partial indexes and `with recursive` like
-//! Postgres does. Each method is therefore written once and run on whichever
-//! pool is configured (see [`on_pool!`]); where the dialects differ (the
-//! claim's `for update skip locked`, SQLite's `begin immediate`) the code
-//! branches on [`Dialect`].
+//! Postgres does. Each method therefore holds its SQL once and runs it on
+//! whichever backend is configured (see [`by_backend!`]): on SQLite as one
+//! task of the writer thread in [`lite`], on Postgres through sqlx's pool.
+//! Where the dialects differ (the claim's `for update skip locked`) each
+//! side has its own statement.
 
 mod accounts;
 mod events;
@@ -22,7 +23,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection};
 
 use super::{Result, StoreError};
 
@@ -48,50 +50,14 @@ impl Backend {
     }
 }
 
-/// SQL dialect inside [`on_pool!`] bodies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Dialect {
-    Sqlite,
-    Postgres,
-}
-
-impl Dialect {
-    /// How a write transaction starts. SQLite's default deferred `begin`
-    /// can fail with SQLITE_BUSY when it upgrades from reading to writing
-    /// while another process (the CLI beside the server) writes; `begin
-    /// immediate` takes the write lock up front and waits its turn instead.
-    fn begin(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "begin immediate",
-            Dialect::Postgres => "begin",
-        }
-    }
-}
-
 enum Pool {
-    Sqlite { pool: SqlitePool, lite: lite::Lite },
+    /// The writer thread, and how to open a sqlx connection for migrations.
+    Sqlite {
+        lite: lite::Lite,
+        options: Box<SqliteConnectOptions>,
+    },
     Postgres(PgPool),
 }
-
-/// Runs `$body` with `$p` bound to the concrete pool and `$d` to its
-/// [`Dialect`]. The body is type-checked once per backend.
-macro_rules! on_pool {
-    ($self:expr, $p:ident, $d:ident => $body:expr) => {
-        match &$self.pool {
-            $crate::store::sql::Pool::Sqlite { pool: $p, .. } => {
-                #[allow(unused_variables)]
-                let $d = $crate::store::sql::Dialect::Sqlite;
-                $body
-            }
-            $crate::store::sql::Pool::Postgres($p) => {
-                #[allow(unused_variables)]
-                let $d = $crate::store::sql::Dialect::Postgres;
-                $body
-            }
-        }
-    };
-}
-pub(crate) use on_pool;
 
 /// Runs a store call on whichever backend is configured: on SQLite the
 /// closure `|$c| $lite` runs on the writer thread as one transaction (so
@@ -153,20 +119,20 @@ impl SqlStore {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(opts.acquire_timeout);
-                // One connection: SQLite has one writer at a time anyway, and
-                // a single connection never meets SQLITE_BUSY from itself.
-                // No liveness ping before each acquire: a file connection
-                // does not go stale, and the ping was a second round trip to
-                // the connection's thread for every statement.
                 let path = options.get_filename().to_owned();
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .test_before_acquire(false)
-                    .acquire_timeout(opts.acquire_timeout)
-                    .connect_with(options)
-                    .await?;
+                if url.contains(":memory:") || url.contains("mode=memory") {
+                    // The writer and the migrations would each see their own
+                    // empty database.
+                    return Err(StoreError::Unavailable(
+                        "qbwcd keeps its queue in a SQLite file; give a path (sqlite://qbwcd.db), not :memory:"
+                            .to_owned(),
+                    ));
+                }
                 let lite = lite::Lite::open(&path, opts.acquire_timeout)?;
-                Ok(SqlStore { pool: Pool::Sqlite { pool, lite }, notifier: super::JobNotifier::new() })
+                Ok(SqlStore {
+                    pool: Pool::Sqlite { lite, options: Box::new(options) },
+                    notifier: super::JobNotifier::new(),
+                })
             }
             Some(Backend::Postgres) => {
                 let options = PgConnectOptions::from_str(url)?;
@@ -220,7 +186,14 @@ impl SqlStore {
     /// migrations this build does not know.
     pub async fn migrate(&self) -> Result {
         match &self.pool {
-            Pool::Sqlite { pool, .. } => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Pool::Sqlite { options, .. } => {
+                // sqlx keeps `_sqlx_migrations`, as it always has: one
+                // connection of its own for the run, closed after.
+                let mut conn = options.connect().await?;
+                let run = sqlx::migrate!("migrations/sqlite").run(&mut conn).await;
+                conn.close().await?;
+                run?;
+            }
             Pool::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
         }
         Ok(())
@@ -229,19 +202,8 @@ impl SqlStore {
     /// Closes the pool, waiting for connections to return.
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite { pool, lite } => {
-                lite.close().await;
-                pool.close().await;
-            }
+            Pool::Sqlite { lite, .. } => lite.close().await,
             Pool::Postgres(p) => p.close().await,
-        }
-    }
-
-    /// The SQLite writer, when this store is on SQLite.
-    fn lite(&self) -> Option<&lite::Lite> {
-        match &self.pool {
-            Pool::Sqlite { lite, .. } => Some(lite),
-            Pool::Postgres(_) => None,
         }
     }
 }
@@ -254,6 +216,16 @@ pub fn redact_url(url: &str) -> String {
             u.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+/// Maps a unique-constraint violation, on either backend, to
+/// [`StoreError::Conflict`]; other errors pass through.
+fn unique_conflict(e: StoreError, what: impl FnOnce() -> String) -> StoreError {
+    match e {
+        StoreError::Database(e) => conflict_on_unique(e, what),
+        e if lite::is_unique_violation(&e) => StoreError::Conflict(what()),
+        e => e,
     }
 }
 
