@@ -6,13 +6,17 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
+use sqlx::PgConnection;
 
-use super::jobs::{complete_lite, new_message_set_id, CLAIM_SQLITE, DEPTH_AT_MOST, LEASED, RECOVER_SQLITE};
+use super::jobs::{
+    complete_lite, complete_pg, new_message_set_id, CLAIM_POSTGRES, CLAIM_SQLITE, DEPTH_AT_MOST, LEASED,
+    RECOVER_POSTGRES, RECOVER_SQLITE,
+};
 use super::lite::{Sql, Ts};
 use super::sessions::{SESSION_BY_TICKET, TOUCH_LIVE};
 use super::{by_backend, SqlStore};
 use crate::queue::{Completion, Job, JobState, Lease};
-use crate::store::{AnswerStart, ExchangeStore, JobStore, NextJob, Result, SendStart, Session, SessionStore};
+use crate::store::{AnswerStart, ExchangeStore, NextJob, Result, SendStart, Session};
 use crate::types::TicketHash;
 
 /// [`ExchangeStore::next_job`] on the SQLite writer.
@@ -36,6 +40,45 @@ fn next_lite(
     Ok(claimed.map(NextJob::Claimed))
 }
 
+/// [`ExchangeStore::next_job`] on one Postgres connection.
+async fn next_pg(
+    conn: &mut PgConnection,
+    company_id: i64,
+    ticket: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    message_set_id: &str,
+) -> Result<Option<NextJob>> {
+    let leased: Option<Job> = sqlx::query_as(&LEASED).bind(ticket).fetch_optional(&mut *conn).await?;
+    if let Some(job) = leased {
+        if job.state == JobState::Sent && job.iterator_id.is_some() {
+            return Ok(Some(NextJob::Continue(job)));
+        }
+    }
+    let recover: Option<Job> = sqlx::query_as(&RECOVER_POSTGRES)
+        .bind(company_id)
+        .bind(ticket)
+        .bind(lease_until)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(job) = recover {
+        return Ok(Some(NextJob::Recover(job)));
+    }
+    let claimed: Option<Job> = sqlx::query_as(&CLAIM_POSTGRES)
+        .bind(company_id)
+        .bind(ticket)
+        .bind(lease_until)
+        .bind(now)
+        .bind(message_set_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(claimed.map(NextJob::Claimed))
+}
+
+// On Postgres each call takes one connection from the pool for all its
+// statements: the pool checks a connection before handing it out, so one
+// acquire per statement was a second round trip per statement.
 #[async_trait]
 impl ExchangeStore for SqlStore {
     async fn next_job(
@@ -47,16 +90,9 @@ impl ExchangeStore for SqlStore {
     ) -> Result<Option<NextJob>> {
         let hash = ticket.0.clone();
         let message_set_id = new_message_set_id();
-        by_backend!(self, |c| next_lite(c, company_id, &hash, now, lease_until, &message_set_id), |_p| {
-            if let Some(job) = self.leased_job(ticket).await? {
-                if job.state == JobState::Sent && job.iterator_id.is_some() {
-                    return Ok(Some(NextJob::Continue(job)));
-                }
-            }
-            if let Some(job) = self.claim_recovery(company_id, ticket, now, lease_until).await? {
-                return Ok(Some(NextJob::Recover(job)));
-            }
-            Ok(self.claim_next(company_id, ticket, now, lease_until).await?.map(NextJob::Claimed))
+        by_backend!(self, |c| next_lite(c, company_id, &hash, now, lease_until, &message_set_id), |p| {
+            let mut conn = p.acquire().await?;
+            next_pg(&mut conn, company_id, &hash, now, lease_until, &message_set_id).await
         })
     }
 
@@ -83,13 +119,20 @@ impl ExchangeStore for SqlStore {
                 };
                 Ok(Some(SendStart { session, next, looked }))
             },
-            |_p| {
-                let Some(session) = self.touch_live_session(ticket, now, expires_at).await? else {
+            |p| {
+                let mut conn = p.acquire().await?;
+                let touched: Option<Session> = sqlx::query_as(TOUCH_LIVE)
+                    .bind(&hash)
+                    .bind(now)
+                    .bind(expires_at)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let Some(session) = touched else {
                     return Ok(None);
                 };
                 let looked = look && session.company_file_name.is_some();
                 let next = match looked {
-                    true => self.next_job(session.company_id, ticket, now, lease_until).await?,
+                    true => next_pg(&mut conn, session.company_id, &hash, now, lease_until, &message_set_id).await?,
                     false => None,
                 };
                 Ok(Some(SendStart { session, next, looked }))
@@ -117,15 +160,22 @@ impl ExchangeStore for SqlStore {
                 let job = c.opt::<Job>(&LEASED, &[&hash])?;
                 Ok(Some(AnswerStart { session, live, job }))
             },
-            |_p| {
-                let (session, live) = match self.touch_live_session(ticket, now, expires_at).await? {
+            |p| {
+                let mut conn = p.acquire().await?;
+                let touched: Option<Session> = sqlx::query_as(TOUCH_LIVE)
+                    .bind(&hash)
+                    .bind(now)
+                    .bind(expires_at)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let (session, live) = match touched {
                     Some(s) => (s, true),
-                    None => match self.session(ticket).await? {
+                    None => match sqlx::query_as(&SESSION_BY_TICKET).bind(&hash).fetch_optional(&mut *conn).await? {
                         Some(s) => (s, false),
                         None => return Ok(None),
                     },
                 };
-                let job = self.leased_job(ticket).await?;
+                let job = sqlx::query_as(&LEASED).bind(&hash).fetch_optional(&mut *conn).await?;
                 Ok(Some(AnswerStart { session, live, job }))
             }
         )
@@ -149,14 +199,20 @@ impl ExchangeStore for SqlStore {
                 }
                 c.one::<i64>(DEPTH_AT_MOST, &[&company_id, &Ts(now), &cap]).map(Some)
             },
-            |_p| {
-                if !self.complete_job(lease, completion, now).await? {
+            |p| {
+                let mut conn = p.acquire().await?;
+                if !complete_pg(&mut conn, &owned, completion, now).await? {
                     return Ok(None);
                 }
-                Ok(Some(self.queue_depth_at_most(company_id, now, cap).await?))
+                let n: i64 = sqlx::query_scalar(DEPTH_AT_MOST)
+                    .bind(company_id)
+                    .bind(now)
+                    .bind(cap)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                Ok(Some(n))
             }
         )?;
-        // (On Postgres complete_job woke them already; twice is harmless.)
         if settled && count.is_some() {
             self.notifier.notify_all();
         }

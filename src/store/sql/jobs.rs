@@ -192,12 +192,60 @@ pub(super) fn complete_lite(
         return Ok(false);
     };
     conn.exec(COUNT_COMPLETION, &[&lease.ticket_hash.0, &done, &failed, &problem_of(c), &Ts(now)])?;
+    if is_final && has_dependents {
+        settle_dependents_lite(conn, now)?;
+    }
+    Ok(true)
+}
+
+/// [`JobStore::complete_job`] on a Postgres connection, in a transaction
+/// of its own.
+pub(super) async fn complete_pg(
+    conn: &mut sqlx::PgConnection,
+    lease: &Lease,
+    c: Completion,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    use sqlx::Connection;
+    let is_final = c.state.is_final();
+    let (done, failed) = session_counts(c.state);
+    let problem = problem_of(&c);
+    let mut tx = conn.begin().await?;
+    let has_dependents: Option<bool> = sqlx::query_scalar(COMPLETE)
+        .bind(lease.job_id.0)
+        .bind(lease.attempt)
+        .bind(&lease.ticket_hash.0)
+        .bind(c.state.as_str())
+        // Moved, not borrowed: sqlx turns a borrowed argument into an owned
+        // copy before sending it, and for a 64 MB answer that copy is 64 MB
+        // of peak memory.
+        .bind(c.response)
+        .bind(sqlx::types::Json(&c.statuses))
+        .bind(&c.diagnostic)
+        .bind(&c.error)
+        .bind(now)
+        .bind(is_final.then_some(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(has_dependents) = has_dependents else {
+        tx.rollback().await?;
+        return Ok(false);
+    };
+    sqlx::query(COUNT_COMPLETION)
+        .bind(&lease.ticket_hash.0)
+        .bind(done)
+        .bind(failed)
+        .bind(&problem)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
     // Only jobs that depend on this one can be failed or released by its
     // end; without any, settling would be two more statements on every
     // answer for nothing.
     if is_final && has_dependents {
-        settle_dependents_lite(conn, now)?;
+        settle_dependents!(tx, now);
     }
+    tx.commit().await?;
     Ok(true)
 }
 
@@ -481,49 +529,11 @@ impl JobStore for SqlStore {
         // answer for a lease that lapsed is still the truth about that
         // attempt, so it is taken while the job waits (queued, unknown) but
         // not once another session claimed it (the attempt moved on).
-        let is_final = c.state.is_final();
-        let (done, failed) = session_counts(c.state);
-        let settled = is_final || c.state == JobState::Unknown;
+        let settled = c.state.is_final() || c.state == JobState::Unknown;
         let lease = lease.clone();
-        let problem = problem_of(&c);
         let completed = by_backend!(self, |c_| complete_lite(c_, &lease, &c, now), |p| {
-            let mut tx = p.begin().await?;
-            let has_dependents: Option<bool> = sqlx::query_scalar(COMPLETE)
-                .bind(lease.job_id.0)
-                .bind(lease.attempt)
-                .bind(&lease.ticket_hash.0)
-                .bind(c.state.as_str())
-                // Moved, not borrowed: sqlx turns a borrowed argument into an
-                // owned copy before sending it, and for a 64 MB answer that
-                // copy is 64 MB of peak memory.
-                .bind(c.response)
-                .bind(sqlx::types::Json(&c.statuses))
-                .bind(&c.diagnostic)
-                .bind(&c.error)
-                .bind(now)
-                .bind(is_final.then_some(now))
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some(has_dependents) = has_dependents else {
-                tx.rollback().await?;
-                return Ok(false);
-            };
-            sqlx::query(COUNT_COMPLETION)
-                .bind(&lease.ticket_hash.0)
-                .bind(done)
-                .bind(failed)
-                .bind(&problem)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            // Only jobs that depend on this one can be failed or released
-            // by its end; without any, settling would be two more statements
-            // on every answer for nothing.
-            if is_final && has_dependents {
-                settle_dependents!(tx, now);
-            }
-            tx.commit().await?;
-            Ok(true)
+            let mut conn = p.acquire().await?;
+            complete_pg(&mut conn, &lease, c, now).await
         })?;
         if !completed {
             return Ok(false);
