@@ -145,9 +145,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// A session by ticket hash, in any state.
     async fn session(&self, ticket: &TicketHash) -> Result<Option<Session>>;
     /// Extends the idle expiry of a live session (open, not expired at
-    /// `now`) and returns it as touched, in one statement; `None` when the
-    /// ticket is unknown or its session is no longer live
-    /// ([`SessionStore::session`] tells which).
+    /// `now`) and returns it; `None` when the ticket is unknown or its
+    /// session is no longer live ([`SessionStore::session`] tells which).
+    /// A session seen within the last second is returned as it is, without
+    /// a write: its expiry moves in steps of at most a second.
     async fn touch_live_session(
         &self,
         ticket: &TicketHash,

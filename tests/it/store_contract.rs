@@ -22,6 +22,7 @@ both_backends!(
     dependencies_hold_release_and_cascade,
     an_idempotency_key_returns_the_existing_job,
     only_one_session_per_company_is_open,
+    a_touch_extends_a_live_session_at_most_once_a_second,
     operator_actions_follow_the_state_rules,
 );
 
@@ -253,6 +254,38 @@ async fn only_one_session_per_company_is_open(b: Backend) {
         f.store.open_session(new(other.id, "10.0.0.2", later)).await.unwrap(),
         SessionOpen::Opened { .. }
     ));
+}
+
+async fn a_touch_extends_a_live_session_at_most_once_a_second(b: Backend) {
+    let f = fixture(b).await;
+    let ticket = Ticket::generate().hash();
+    let idle = Duration::minutes(15);
+    let open = NewSession {
+        ticket_hash: ticket.clone(),
+        user_id: f.user_id,
+        company_id: f.company.id,
+        remote_addr: None,
+        now: f.now,
+        expires_at: f.now + idle,
+        queue_at_start: 0,
+    };
+    assert!(matches!(f.store.open_session(open).await.unwrap(), SessionOpen::Opened { .. }));
+    let close_to =
+        |a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| (a - b).abs() < Duration::milliseconds(1);
+    // Within a second of the last write the session is returned unchanged.
+    let soon = f.now + Duration::milliseconds(400);
+    let s = f.store.touch_live_session(&ticket, soon, soon + idle).await.unwrap().expect("live");
+    assert!(close_to(s.last_seen_at, f.now) && close_to(s.expires_at, f.now + idle), "{s:?}");
+    // Later, it is written and returned as written.
+    let later = f.now + Duration::seconds(3);
+    let s = f.store.touch_live_session(&ticket, later, later + idle).await.unwrap().expect("live");
+    assert!(close_to(s.last_seen_at, later) && close_to(s.expires_at, later + idle), "{s:?}");
+    let stored = f.store.session(&ticket).await.unwrap().unwrap();
+    assert!(close_to(stored.last_seen_at, later) && close_to(stored.expires_at, later + idle));
+    // Past its expiry it is not live, and a touch does not revive it.
+    let gone = later + idle + Duration::seconds(1);
+    assert!(f.store.touch_live_session(&ticket, gone, gone + idle).await.unwrap().is_none());
+    assert!(close_to(f.store.session(&ticket).await.unwrap().unwrap().expires_at, later + idle));
 }
 
 async fn operator_actions_follow_the_state_rules(b: Backend) {

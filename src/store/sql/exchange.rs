@@ -13,7 +13,7 @@ use super::jobs::{
     RECOVER_POSTGRES, RECOVER_SQLITE,
 };
 use super::lite::{Sql, Ts};
-use super::sessions::{SESSION_BY_TICKET, TOUCH_LIVE};
+use super::sessions::{touch_lite, touch_pg, SESSION_BY_TICKET};
 use super::{by_backend, SqlStore};
 use crate::queue::{Completion, Job, JobState, Lease};
 use crate::store::{AnswerStart, ExchangeStore, NextJob, Result, SendStart, Session};
@@ -109,7 +109,7 @@ impl ExchangeStore for SqlStore {
         by_backend!(
             self,
             |c| {
-                let Some(session) = c.opt::<Session>(TOUCH_LIVE, &[&hash, &Ts(now), &Ts(expires_at)])? else {
+                let Some(session) = touch_lite(c, &hash, now, expires_at)? else {
                     return Ok(None);
                 };
                 let looked = look && session.company_file_name.is_some();
@@ -121,12 +121,7 @@ impl ExchangeStore for SqlStore {
             },
             |p| {
                 let mut conn = p.acquire().await?;
-                let touched: Option<Session> = sqlx::query_as(TOUCH_LIVE)
-                    .bind(&hash)
-                    .bind(now)
-                    .bind(expires_at)
-                    .fetch_optional(&mut *conn)
-                    .await?;
+                let touched = touch_pg(&mut conn, &hash, now, expires_at).await?;
                 let Some(session) = touched else {
                     return Ok(None);
                 };
@@ -150,7 +145,7 @@ impl ExchangeStore for SqlStore {
         by_backend!(
             self,
             |c| {
-                let (session, live) = match c.opt::<Session>(TOUCH_LIVE, &[&hash, &Ts(now), &Ts(expires_at)])? {
+                let (session, live) = match touch_lite(c, &hash, now, expires_at)? {
                     Some(s) => (s, true),
                     None => match c.opt::<Session>(&SESSION_BY_TICKET, &[&hash])? {
                         Some(s) => (s, false),
@@ -162,12 +157,7 @@ impl ExchangeStore for SqlStore {
             },
             |p| {
                 let mut conn = p.acquire().await?;
-                let touched: Option<Session> = sqlx::query_as(TOUCH_LIVE)
-                    .bind(&hash)
-                    .bind(now)
-                    .bind(expires_at)
-                    .fetch_optional(&mut *conn)
-                    .await?;
+                let touched = touch_pg(&mut conn, &hash, now, expires_at).await?;
                 let (session, live) = match touched {
                     Some(s) => (s, true),
                     None => match sqlx::query_as(&SESSION_BY_TICKET).bind(&hash).fetch_optional(&mut *conn).await? {

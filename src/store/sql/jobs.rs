@@ -131,7 +131,8 @@ fn not_allowed(job: &Job, action: &str, allowed: &str) -> StoreError {
 /// A completion, fenced by job, attempt and ticket. `$1` id, `$2` attempt,
 /// `$3` ticket hash, `$4` state, `$5` response, `$6` statuses, `$7`
 /// diagnostic, `$8` error, `$9` now, `$10` completed at.
-const COMPLETE: &str = "update job set state = $4, response = $5, statuses = $6, diagnostic = $7, error = $8, \
+pub(super) const COMPLETE: &str =
+    "update job set state = $4, response = $5, statuses = $6, diagnostic = $7, error = $8, \
     lease_expires_at = null, iterator_id = null, recovering = false, updated_at = $9, \
     completed_at = $10, hold_reason = case when $4 = 'held' then 'operator' else null end \
     where id = $1 and attempt = $2 and ticket_hash = $3 and state in ('sent', 'unknown', 'queued') \

@@ -19,14 +19,62 @@ const SESSION: &str = "select s.ticket_hash, s.user_id, u.username, s.company_id
 /// A session by ticket hash (`$1`).
 pub(super) static SESSION_BY_TICKET: LazyLock<String> = LazyLock::new(|| format!("{SESSION} where s.ticket_hash = $1"));
 
+/// A live session (open, not expired at `$2`) by ticket hash (`$1`).
+pub(super) static LIVE_BY_TICKET: LazyLock<String> =
+    LazyLock::new(|| format!("{SESSION} where s.ticket_hash = $1 and s.state = 'open' and s.expires_at > $2"));
+
 /// Extends a live session (`$1` ticket hash, `$2` now, `$3` new expiry)
-/// and returns it: one statement instead of a select and an update on
-/// every sendRequestXML and receiveResponseXML.
+/// and returns it.
 pub(super) const TOUCH_LIVE: &str = "update session set last_seen_at = $2, expires_at = $3 \
     where ticket_hash = $1 and state = 'open' and expires_at > $2 \
     returning ticket_hash, user_id, (select username from app_user where id = user_id) as username, \
     company_id, state, remote_addr, company_file_name, qbxml_version, jobs_done, jobs_failed, \
     first_problem, last_error, created_at, last_seen_at, expires_at, last_work_at, queue_at_start";
+
+/// How stale a session's `last_seen_at` may be before a call writes it
+/// again. Every sendRequestXML and receiveResponseXML touches its session;
+/// writing the row (and its expiry index) each time was a quarter of the
+/// pages an exchange wrote, for an expiry measured in minutes.
+const TOUCH_EVERY: chrono::Duration = chrono::Duration::seconds(1);
+
+/// Whether a live session was seen recently enough to skip the write.
+fn fresh(s: &Session, now: DateTime<Utc>) -> bool {
+    now - s.last_seen_at < TOUCH_EVERY
+}
+
+/// [`SessionStore::touch_live_session`] on the SQLite writer: a read, and
+/// the write only when the last one is older than [`TOUCH_EVERY`].
+pub(super) fn touch_lite(
+    c: &rusqlite::Connection,
+    ticket: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<Option<Session>> {
+    match c.opt::<Session>(&LIVE_BY_TICKET, &[&ticket, &Ts(now)])? {
+        Some(s) if fresh(&s, now) => Ok(Some(s)),
+        Some(_) => c.opt(TOUCH_LIVE, &[&ticket, &Ts(now), &Ts(expires_at)]),
+        None => Ok(None),
+    }
+}
+
+/// [`SessionStore::touch_live_session`] on one Postgres connection, as
+/// [`touch_lite`].
+pub(super) async fn touch_pg(
+    conn: &mut sqlx::PgConnection,
+    ticket: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<Option<Session>> {
+    let live: Option<Session> =
+        sqlx::query_as(&LIVE_BY_TICKET).bind(ticket).bind(now).fetch_optional(&mut *conn).await?;
+    match live {
+        Some(s) if fresh(&s, now) => Ok(Some(s)),
+        Some(_) => {
+            Ok(sqlx::query_as(TOUCH_LIVE).bind(ticket).bind(now).bind(expires_at).fetch_optional(&mut *conn).await?)
+        }
+        None => Ok(None),
+    }
+}
 
 const EXPIRE_IDLE_OF_COMPANY: &str = "update session set state = 'expired', closed_at = $2 \
                                       where company_id = $1 and state = 'open' and expires_at <= $2 \
@@ -167,14 +215,11 @@ impl SessionStore for SqlStore {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<Option<Session>> {
-        let sql = TOUCH_LIVE;
         let ticket = ticket.0.clone();
-        by_backend!(self, |c| c.opt(sql, &[&ticket, &Ts(now), &Ts(expires_at)]), |p| Ok(sqlx::query_as(sql)
-            .bind(&ticket)
-            .bind(now)
-            .bind(expires_at)
-            .fetch_optional(p)
-            .await?))
+        by_backend!(self, |c| touch_lite(c, &ticket, now, expires_at), |p| {
+            let mut conn = p.acquire().await?;
+            touch_pg(&mut conn, &ticket, now, expires_at).await
+        })
     }
 
     async fn set_session_error(&self, ticket: &TicketHash, problem: Option<&str>, last_error: &str) -> Result {
