@@ -13,10 +13,12 @@
 //! exchange. Here a whole store call is one hand-off, under load a batch
 //! of them shares a commit, and statements are prepared once and cached.
 
+mod checkpoint;
 mod row;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -48,6 +50,11 @@ impl Lite {
     /// Opens (creating if missing) the database file and starts its writer
     /// thread. The pragmas match what the migrations expect.
     pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Lite> {
+        Self::open_with(path, busy_timeout, checkpoint::Policy::default())
+    }
+
+    /// [`Lite::open`] with its own checkpoint policy.
+    pub(crate) fn open_with(path: &Path, busy_timeout: Duration, policy: checkpoint::Policy) -> Result<Lite> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -59,13 +66,20 @@ impl Lite {
         conn.pragma_update(None, "journal_mode", "wal")?;
         conn.pragma_update(None, "synchronous", "normal")?;
         conn.pragma_update(None, "foreign_keys", "on")?;
-        // Waits for another process's write lock instead of failing.
-        conn.busy_timeout(busy_timeout)?;
+        // Checkpoints run on a thread of their own (see `checkpoint`); a
+        // WAL that grew past its usual size in a burst is cut back to it
+        // when it starts over.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "journal_size_limit", checkpoint::RESTART_FRAMES * 4096)?;
+        // Waits for another connection's lock instead of failing.
+        BUSY_TIMEOUT_MS.store(u64::try_from(busy_timeout.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        conn.busy_handler(Some(wait_for_lock))?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let checkpointer = checkpoint::Checkpointer::start(path, policy)?;
         let (tasks, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("qbwcd-sqlite".to_owned())
-            .spawn(move || writer(conn, queue))
+            .spawn(move || writer(conn, queue, checkpointer))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite thread: {e}")))?;
         Ok(Lite { tasks })
     }
@@ -93,6 +107,30 @@ impl Lite {
             let _ = done.await;
         }
     }
+}
+
+/// How long the writer waits for a lock held by another connection: the
+/// store's `acquire_timeout` (one per process, as every store of a process
+/// is opened with the same settings).
+static BUSY_TIMEOUT_MS: AtomicU64 = AtomicU64::new(10_000);
+
+/// The writer's busy handler; `attempt` counts the waits so far. The usual
+/// holder is the checkpoint thread restarting the WAL, for a few
+/// milliseconds, so the first steps are short: SQLite's own handler sleeps
+/// 1, 2, 5, 10, 15, 20 ms…, which turned a 10 ms hold into a 53 ms wait
+/// for every caller. Past the first 20 ms (another process's transaction),
+/// it polls every 5 ms until the timeout.
+fn wait_for_lock(attempt: i32) -> bool {
+    const SHORT_STEPS: u64 = 200;
+    const SHORT: Duration = Duration::from_micros(100);
+    const LONG: Duration = Duration::from_millis(5);
+    let attempt = u64::try_from(attempt).unwrap_or(0);
+    let waited_ms = if attempt < SHORT_STEPS { attempt / 10 } else { 20 + (attempt - SHORT_STEPS) * 5 };
+    if waited_ms >= BUSY_TIMEOUT_MS.load(Ordering::Relaxed) {
+        return false;
+    }
+    std::thread::sleep(if attempt < SHORT_STEPS { SHORT } else { LONG });
+    true
 }
 
 fn closed() -> StoreError {
@@ -163,7 +201,7 @@ const SPINS: usize = 16;
 
 /// The writer thread: takes whatever tasks are queued (up to
 /// [`MAX_BATCH`]) into one transaction, until the store closes.
-fn writer(conn: Connection, queue: mpsc::Receiver<Msg>) {
+fn writer(conn: Connection, queue: mpsc::Receiver<Msg>, mut checkpointer: checkpoint::Checkpointer) {
     let mut batch: Vec<Box<dyn Task>> = Vec::with_capacity(MAX_BATCH);
     let mut closing = None;
     let (mut transactions, mut tasks) = (0u64, 0u64);
@@ -184,8 +222,13 @@ fn writer(conn: Connection, queue: mpsc::Receiver<Msg>) {
             transactions += 1;
             tasks += batch.len() as u64;
         }
-        run_batch(&conn, &mut batch);
+        if run_batch(&conn, &mut batch) {
+            checkpointer.nudge();
+        }
     }
+    // The writer's connection closes last, so SQLite checkpoints the whole
+    // WAL and removes it.
+    checkpointer.stop();
     drop(conn);
     tracing::info!(transactions, tasks, "the SQLite writer stopped");
     if let Some(ack) = closing {
@@ -193,9 +236,10 @@ fn writer(conn: Connection, queue: mpsc::Receiver<Msg>) {
     }
 }
 
-fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Task>>) {
+/// Runs and answers a batch; `true` when it committed.
+fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Task>>) -> bool {
     if batch.is_empty() {
-        return;
+        return false;
     }
     let ended = transaction(conn, batch);
     if ended.is_err() && !conn.is_autocommit() {
@@ -204,6 +248,7 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Task>>) {
     for task in batch.drain(..) {
         task.finish(ended.as_ref().map(|_| ()));
     }
+    ended.is_ok()
 }
 
 /// Runs the batch in one transaction and commits it. `Err` means nothing
