@@ -9,8 +9,7 @@ use rusqlite::Connection;
 use sqlx::PgConnection;
 
 use super::jobs::{
-    complete_lite, complete_pg, new_message_set_id, CLAIM_POSTGRES, CLAIM_SQLITE, DEPTH_AT_MOST, LEASED,
-    RECOVER_POSTGRES, RECOVER_SQLITE,
+    complete_counted_pg, complete_lite, new_message_set_id, DEPTH_AT_MOST, LEASED, NEXT_POSTGRES, NEXT_SQLITE,
 };
 use super::lite::{Sql, Ts};
 use super::sessions::{touch_lite, touch_pg, SESSION_BY_TICKET};
@@ -33,11 +32,17 @@ fn next_lite(
             return Ok(Some(NextJob::Continue(job)));
         }
     }
-    if let Some(job) = c.opt::<Job>(&RECOVER_SQLITE, &[&company_id, &ticket, &Ts(lease_until), &Ts(now)])? {
-        return Ok(Some(NextJob::Recover(job)));
+    let next = c.opt::<Job>(&NEXT_SQLITE, &[&company_id, &ticket, &Ts(lease_until), &Ts(now), &message_set_id])?;
+    Ok(next.map(recovered_or_claimed))
+}
+
+/// What the combined claim found: a lost write to check, or new work.
+fn recovered_or_claimed(job: Job) -> NextJob {
+    if job.recovering {
+        NextJob::Recover(job)
+    } else {
+        NextJob::Claimed(job)
     }
-    let claimed = c.opt::<Job>(&CLAIM_SQLITE, &[&company_id, &ticket, &Ts(lease_until), &Ts(now), &message_set_id])?;
-    Ok(claimed.map(NextJob::Claimed))
 }
 
 /// [`ExchangeStore::next_job`] on one Postgres connection.
@@ -55,17 +60,7 @@ async fn next_pg(
             return Ok(Some(NextJob::Continue(job)));
         }
     }
-    let recover: Option<Job> = sqlx::query_as(&RECOVER_POSTGRES)
-        .bind(company_id)
-        .bind(ticket)
-        .bind(lease_until)
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(job) = recover {
-        return Ok(Some(NextJob::Recover(job)));
-    }
-    let claimed: Option<Job> = sqlx::query_as(&CLAIM_POSTGRES)
+    let next: Option<Job> = sqlx::query_as(&NEXT_POSTGRES)
         .bind(company_id)
         .bind(ticket)
         .bind(lease_until)
@@ -73,7 +68,7 @@ async fn next_pg(
         .bind(message_set_id)
         .fetch_optional(&mut *conn)
         .await?;
-    Ok(claimed.map(NextJob::Claimed))
+    Ok(next.map(recovered_or_claimed))
 }
 
 // On Postgres each call takes one connection from the pool for all its
@@ -191,16 +186,7 @@ impl ExchangeStore for SqlStore {
             },
             |p| {
                 let mut conn = p.acquire().await?;
-                if !complete_pg(&mut conn, &owned, completion, now).await? {
-                    return Ok(None);
-                }
-                let n: i64 = sqlx::query_scalar(DEPTH_AT_MOST)
-                    .bind(company_id)
-                    .bind(now)
-                    .bind(cap)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                Ok(Some(n))
+                complete_counted_pg(&mut conn, &owned, completion, now, company_id, cap).await
             }
         )?;
         if settled && count.is_some() {

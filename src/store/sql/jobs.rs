@@ -92,6 +92,34 @@ pub(super) static RECOVER_POSTGRES: LazyLock<String> =
 /// Unknown writes that error recovery can check.
 const RECOVERABLE: &str = " and message_set_id is not null";
 
+/// [`RECOVER_SQLITE`], else [`CLAIM_SQLITE`], in one statement.
+pub(super) static NEXT_SQLITE: LazyLock<String> = LazyLock::new(|| next_sql(""));
+/// [`RECOVER_POSTGRES`], else [`CLAIM_POSTGRES`], in one statement.
+pub(super) static NEXT_POSTGRES: LazyLock<String> = LazyLock::new(|| next_sql(" for update skip locked"));
+
+/// The recovery claim and the claim as one statement (one round trip where
+/// they were two on every sendRequestXML): the head of the company's
+/// recoverable unknown writes if there is one, else the head of its queue.
+/// Each branch walks `job_claim` and stops at its first row, so neither
+/// depends on the queue's length; `set` sees the row as it was, so
+/// `state = 'unknown'` tells the two apart. `$1`…`$5` as in [`claim_sql`].
+fn next_sql(lock: &str) -> String {
+    format!(
+        "update job set state = 'sent', attempt = attempt + 1, ticket_hash = $2, lease_expires_at = $3, \
+         sent_at = $4, updated_at = $4, \
+         message_set_id = case when state = 'unknown' then message_set_id \
+                               when kind = 'write' then $5 else null end, \
+         recovering = (state = 'unknown') \
+         where seq = (select seq from (select seq from job where company_id = $1 and state = 'unknown'{RECOVERABLE} \
+                                       order by priority desc, seq limit 1{lock}) r \
+                      union all \
+                      select seq from (select seq from job where company_id = $1 and state = 'queued' \
+                                       order by priority desc, seq limit 1{lock}) q \
+                      limit 1) \
+         and state in ('unknown', 'queued') returning {COLS}"
+    )
+}
+
 /// One statement: pick the head of the company's jobs in state `from` and
 /// lease it. On Postgres, `skip locked` lets racing replicas pass each other
 /// instead of waiting; SQLite has a single writer, so the statement is
@@ -144,13 +172,17 @@ const COUNT_COMPLETION: &str = "update session set jobs_done = jobs_done + $2, j
 
 /// [`JobStore::queue_depth_at_most`]: `$1` company, `$2` now, `$3` cap.
 /// Each part stops at `cap` rows of its index range (the caller caps the
-/// sum again, so the answer does not depend on which part is large).
-pub(super) const DEPTH_AT_MOST: &str =
-    "select (select count(*) from (select 1 from job where company_id = $1 and state = 'queued' limit $3) q) \
-     + (select count(*) from (select 1 from job where company_id = $1 and state = 'sent' \
-        and kind = 'read' and lease_expires_at <= $2 limit $3) s) \
-     + (select count(*) from (select 1 from job where company_id = $1 and state = 'unknown' \
-        and message_set_id is not null limit $3) u)";
+/// sum again, so the answer does not depend on which part is large). The
+/// `order by` is `job_claim`'s: without it Postgres, whose statistics said
+/// most jobs were queued (they were, when last analyzed), counted the
+/// first `cap` queued rows with a sequential scan that read through every
+/// finished job first, on every answer.
+pub(super) const DEPTH_AT_MOST: &str = "select (select count(*) from (select 1 from job where company_id = $1 \
+    and state = 'queued' order by priority desc, seq limit $3) q) \
+    + (select count(*) from (select 1 from job where company_id = $1 and state = 'sent' \
+    and kind = 'read' and lease_expires_at <= $2 limit $3) s) \
+    + (select count(*) from (select 1 from job where company_id = $1 and state = 'unknown' \
+    and message_set_id is not null order by priority desc, seq limit $3) u)";
 
 /// What a completion adds to its session's `jobs_done` and `jobs_failed`.
 fn session_counts(state: JobState) -> (i64, i64) {
@@ -197,6 +229,82 @@ pub(super) fn complete_lite(
         settle_dependents_lite(conn, now)?;
     }
     Ok(true)
+}
+
+/// [`COMPLETE`] and [`COUNT_COMPLETION`] as one Postgres statement (one
+/// round trip, atomic, where the transaction took five), then the
+/// company's queue depth as [`DEPTH_AT_MOST`] counts it: `$11`/`$12`/`$13`
+/// the session's counts and problem, `$14` company, `$15` cap. It touches
+/// nothing when another job depends on this one (settling those belongs in
+/// the completion's transaction): it answers whether one does, whether the
+/// job was completed, and the depth, which all parts of the statement read
+/// as it was before the completion.
+const COMPLETE_COUNTED_PG: &str =
+    "with deps as (select exists (select 1 from job_dependency where depends_on = $1) as found), \
+    done as (update job set state = $4, response = $5, statuses = $6, diagnostic = $7, error = $8, \
+    lease_expires_at = null, iterator_id = null, recovering = false, updated_at = $9, \
+    completed_at = $10, hold_reason = case when $4 = 'held' then 'operator' else null end \
+    where id = $1 and attempt = $2 and ticket_hash = $3 and state in ('sent', 'unknown', 'queued') \
+    and not (select found from deps) returning 1), \
+    counted as (update session set jobs_done = jobs_done + $11, jobs_failed = jobs_failed + $12, \
+    first_problem = coalesce(first_problem, $13), last_work_at = $9 \
+    where ticket_hash = $3 and exists (select 1 from done) returning 1) \
+    select (select found from deps), exists (select 1 from done), \
+    (select count(*) from (select 1 from job where company_id = $14 and state = 'queued' \
+    order by priority desc, seq limit $15) q) \
+    + (select count(*) from (select 1 from job where company_id = $14 and state = 'sent' \
+    and kind = 'read' and lease_expires_at <= $9 limit $15) s) \
+    + (select count(*) from (select 1 from job where company_id = $14 and state = 'unknown' \
+    and message_set_id is not null order by priority desc, seq limit $15) u)";
+
+/// [`ExchangeStore::complete_and_count`](crate::store::ExchangeStore) on
+/// one Postgres connection: [`COMPLETE_COUNTED_PG`], or for a job others
+/// depend on [`complete_pg`]. `None` when the lease was fenced out.
+pub(super) async fn complete_counted_pg(
+    conn: &mut sqlx::PgConnection,
+    lease: &Lease,
+    c: Completion,
+    now: DateTime<Utc>,
+    company_id: i64,
+    cap: i64,
+) -> Result<Option<i64>> {
+    let (done, failed) = session_counts(c.state);
+    let state = c.state;
+    let (has_dependents, completed, depth): (bool, bool, i64) = sqlx::query_as(COMPLETE_COUNTED_PG)
+        .bind(lease.job_id.0)
+        .bind(lease.attempt)
+        .bind(&lease.ticket_hash.0)
+        .bind(c.state.as_str())
+        // Postgres arguments are encoded into the message buffer at bind
+        // time, borrowed or owned alike, so borrowing keeps `c` for the
+        // dependents' path at no extra copy.
+        .bind(&c.response)
+        .bind(sqlx::types::Json(&c.statuses))
+        .bind(&c.diagnostic)
+        .bind(&c.error)
+        .bind(now)
+        .bind(state.is_final().then_some(now))
+        .bind(done)
+        .bind(failed)
+        .bind(problem_of(&c))
+        .bind(company_id)
+        .bind(cap)
+        .fetch_one(&mut *conn)
+        .await?;
+    if has_dependents {
+        if !complete_pg(conn, lease, c, now).await? {
+            return Ok(None);
+        }
+    } else if !completed {
+        return Ok(None);
+    } else if !matches!(state, JobState::Queued | JobState::Unknown) {
+        return Ok(Some(depth));
+    }
+    // After the transactional path, or when the job went back to the queue
+    // or became a write to check (the depth above was read before that):
+    // count again.
+    let n: i64 = sqlx::query_scalar(DEPTH_AT_MOST).bind(company_id).bind(now).bind(cap).fetch_one(&mut *conn).await?;
+    Ok(Some(n))
 }
 
 /// [`JobStore::complete_job`] on a Postgres connection, in a transaction

@@ -88,6 +88,10 @@ pub struct SqlStore {
     notifier: super::JobNotifier,
 }
 
+/// How long a Postgres connection may sit idle before it is pinged
+/// before use.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// Pool sizing and timeouts.
 #[derive(Clone, Debug)]
 pub struct PoolOptions {
@@ -153,7 +157,25 @@ impl SqlStore {
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.acquire_timeout)
-            .connect_with(options)
+            // A connection in steady use is known to work; one that sat
+            // idle may have been cut by a database restart or a proxy, so
+            // only those are pinged before use. Pinging every one cost a
+            // round trip on each store call.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IDLE_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
+            // Every statement qbwcd prepares is written for its indexes, so
+            // the generic plan is the plan: re-planning each execution with
+            // its values (Postgres' default for a prepared statement's first
+            // runs, and for good whenever the generic plan looks costlier)
+            // was a fifth of the database's CPU per exchange.
+            .connect_with(options.options([("plan_cache_mode", "force_generic_plan")]))
             .await?;
         Ok(SqlStore::from_postgres(pool))
     }
@@ -289,6 +311,7 @@ mod tests {
         let statements = vec![
             ("claim", jobs::CLAIM_SQLITE.clone()),
             ("recover", jobs::RECOVER_SQLITE.clone()),
+            ("recover or claim", jobs::NEXT_SQLITE.clone()),
             ("leased", jobs::LEASED.clone()),
             ("complete", jobs::COMPLETE.to_owned()),
             ("depth", jobs::DEPTH_AT_MOST.to_owned()),
