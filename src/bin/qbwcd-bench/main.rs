@@ -104,8 +104,8 @@ async fn all(t: &TargetArgs) -> anyhow::Result<serde_json::Value> {
     let sqlite = TargetArgs { backend: Backend::Sqlite, ..t.clone() };
     let pg = TargetArgs { backend: Backend::Postgres, ..t.clone() };
     // Sized to finish in a few minutes at today's rates (BENCHMARKS.md).
-    let small = throughput::ThroughputArgs { connectors: 8, sessions: 2, jobs: 1000, answer_bytes: 1024 };
-    let large = throughput::ThroughputArgs { sessions: 1, jobs: 250, answer_bytes: 100 * 1024, ..small.clone() };
+    let small = throughput::ThroughputArgs { connectors: 8, sessions: 2, jobs: 4000, answer_bytes: 1024 };
+    let large = throughput::ThroughputArgs { sessions: 1, jobs: 1000, answer_bytes: 100 * 1024, ..small.clone() };
     let mut out = Vec::new();
     out.push(throughput::run(&sqlite, &small).await?);
     out.push(throughput::run(&pg, &small).await?);

@@ -179,7 +179,7 @@ impl ExchangeStore for SqlStore {
         let count = by_backend!(
             self,
             |c| {
-                if !complete_lite(c, &owned, &completion, now)? {
+                if !complete_lite(c, &owned, completion, now)? {
                     return Ok(None);
                 }
                 c.one::<i64>(DEPTH_AT_MOST, &[&company_id, &Ts(now), &cap]).map(Some)

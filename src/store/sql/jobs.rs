@@ -202,29 +202,31 @@ fn problem_of(c: &Completion) -> Option<String> {
 pub(super) fn complete_lite(
     conn: &rusqlite::Connection,
     lease: &Lease,
-    c: &Completion,
+    mut c: Completion,
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let is_final = c.state.is_final();
     let (done, failed) = session_counts(c.state);
     let statuses = json(&c.statuses)?;
     let completed_at = is_final.then_some(Ts(now));
+    let response = c.response.take();
     let args: [&dyn rusqlite::ToSql; 10] = [
         &lease.job_id.0,
         &lease.attempt,
         &lease.ticket_hash.0,
         &c.state.as_str(),
-        &c.response,
+        &rusqlite::types::Null,
         &statuses,
         &c.diagnostic,
         &c.error,
         &Ts(now),
         &completed_at,
     ];
-    let Some(has_dependents) = conn.opt::<bool>(COMPLETE, &args)? else {
+    // The answer (`$5`) goes in by value: see `opt_owning`.
+    let Some(has_dependents) = conn.opt_owning::<bool>(COMPLETE, &args, 5, response)? else {
         return Ok(false);
     };
-    conn.exec(COUNT_COMPLETION, &[&lease.ticket_hash.0, &done, &failed, &problem_of(c), &Ts(now)])?;
+    conn.exec(COUNT_COMPLETION, &[&lease.ticket_hash.0, &done, &failed, &problem_of(&c), &Ts(now)])?;
     if is_final && has_dependents {
         settle_dependents_lite(conn, now)?;
     }
@@ -640,7 +642,7 @@ impl JobStore for SqlStore {
         // not once another session claimed it (the attempt moved on).
         let settled = c.state.is_final() || c.state == JobState::Unknown;
         let lease = lease.clone();
-        let completed = by_backend!(self, |c_| complete_lite(c_, &lease, &c, now), |p| {
+        let completed = by_backend!(self, |c_| complete_lite(c_, &lease, c, now), |p| {
             let mut conn = p.acquire().await?;
             complete_pg(&mut conn, &lease, c, now).await
         })?;

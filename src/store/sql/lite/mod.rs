@@ -303,6 +303,18 @@ pub(crate) trait Sql {
     fn exec(&self, sql: &str, args: &[&dyn ToSql]) -> Result<u64>;
     /// The first row, if any.
     fn opt<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<Option<T>>;
+    /// [`Sql::opt`] where parameter `$n` is a large text passed by value
+    /// (`args[n - 1]` is ignored): it is freed as soon as SQLite holds its
+    /// own copy, before the statement runs, so a large answer is in memory
+    /// twice at the most (SQLite's copy and the row it builds), not three
+    /// times.
+    fn opt_owning<T: FromLite>(
+        &self,
+        sql: &str,
+        args: &[&dyn ToSql],
+        n: usize,
+        text: Option<String>,
+    ) -> Result<Option<T>>;
     /// Exactly the first row; [`StoreError::NotFound`] when there is none.
     fn one<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<T>;
     /// Every row.
@@ -319,15 +331,23 @@ impl Sql for Connection {
     fn opt<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<Option<T>> {
         let mut stmt = self.prepare_cached(sql)?;
         bind(&mut stmt, args)?;
-        let mut rows = stmt.raw_query();
-        let first = match rows.next()? {
-            Some(row) => Some(T::from_lite(row)?),
-            None => None,
-        };
-        // Step to the end: an `update … returning` changes every row it
-        // matches only as the statement runs to completion.
-        while rows.next()?.is_some() {}
-        Ok(first)
+        first_row(&mut stmt)
+    }
+
+    fn opt_owning<T: FromLite>(
+        &self,
+        sql: &str,
+        args: &[&dyn ToSql],
+        n: usize,
+        text: Option<String>,
+    ) -> Result<Option<T>> {
+        let mut stmt = self.prepare_cached(sql)?;
+        bind(&mut stmt, args)?;
+        let name = format!("${n}");
+        let index = stmt.parameter_index(&name)?.ok_or(rusqlite::Error::InvalidParameterName(name))?;
+        stmt.raw_bind_parameter(index, &text)?;
+        drop(text);
+        first_row(&mut stmt)
     }
 
     fn one<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<T> {
@@ -344,6 +364,19 @@ impl Sql for Connection {
         }
         Ok(out)
     }
+}
+
+/// The first row of a bound statement, if any, run to its end: an
+/// `update … returning` changes every row it matches only as the statement
+/// runs to completion.
+fn first_row<T: FromLite>(stmt: &mut Statement<'_>) -> Result<Option<T>> {
+    let mut rows = stmt.raw_query();
+    let first = match rows.next()? {
+        Some(row) => Some(T::from_lite(row)?),
+        None => None,
+    };
+    while rows.next()?.is_some() {}
+    Ok(first)
 }
 
 /// Binds `args[N-1]` to each `$N` (SQLite numbers parameters in order of
