@@ -27,13 +27,17 @@ fn next_lite(
     lease_until: DateTime<Utc>,
     message_set_id: &str,
 ) -> Result<Option<NextJob>> {
-    if let Some(job) = c.opt::<Job>(&LEASED, &[&ticket])? {
-        if job.state == JobState::Sent && job.iterator_id.is_some() {
-            return Ok(Some(NextJob::Continue(job)));
-        }
-    }
     let next = c.opt::<Job>(&NEXT_SQLITE, &[&company_id, &ticket, &Ts(lease_until), &Ts(now), &message_set_id])?;
-    Ok(next.map(recovered_or_claimed))
+    if let Some(job) = next {
+        return Ok(Some(recovered_or_claimed(job)));
+    }
+    Ok(continuing(c.opt::<Job>(&LEASED, &[&ticket])?))
+}
+
+/// After a claim found nothing: the iterator under way that made it give
+/// way, if that is why.
+fn continuing(leased: Option<Job>) -> Option<NextJob> {
+    leased.filter(|job| job.state == JobState::Sent && job.iterator_id.is_some()).map(NextJob::Continue)
 }
 
 /// What the combined claim found: a lost write to check, or new work.
@@ -54,12 +58,6 @@ async fn next_pg(
     lease_until: DateTime<Utc>,
     message_set_id: &str,
 ) -> Result<Option<NextJob>> {
-    let leased: Option<Job> = sqlx::query_as(&LEASED).bind(ticket).fetch_optional(&mut *conn).await?;
-    if let Some(job) = leased {
-        if job.state == JobState::Sent && job.iterator_id.is_some() {
-            return Ok(Some(NextJob::Continue(job)));
-        }
-    }
     let next: Option<Job> = sqlx::query_as(&NEXT_POSTGRES)
         .bind(company_id)
         .bind(ticket)
@@ -68,12 +66,15 @@ async fn next_pg(
         .bind(message_set_id)
         .fetch_optional(&mut *conn)
         .await?;
-    Ok(next.map(recovered_or_claimed))
+    if let Some(job) = next {
+        return Ok(Some(recovered_or_claimed(job)));
+    }
+    Ok(continuing(sqlx::query_as(&LEASED).bind(ticket).fetch_optional(&mut *conn).await?))
 }
 
 // On Postgres each call takes one connection from the pool for all its
-// statements: the pool checks a connection before handing it out, so one
-// acquire per statement was a second round trip per statement.
+// statements, one acquire (and, for a connection that sat idle, one ping)
+// per call rather than per statement.
 #[async_trait]
 impl ExchangeStore for SqlStore {
     async fn next_job(

@@ -102,7 +102,10 @@ pub(super) static NEXT_POSTGRES: LazyLock<String> = LazyLock::new(|| next_sql(" 
 /// recoverable unknown writes if there is one, else the head of its queue.
 /// Each branch walks `job_claim` and stops at its first row, so neither
 /// depends on the queue's length; `set` sees the row as it was, so
-/// `state = 'unknown'` tells the two apart. `$1`…`$5` as in [`claim_sql`].
+/// `state = 'unknown'` tells the two apart. It claims nothing while the
+/// job last sent to this ticket is an iterator under way (that one
+/// continues first; [`LEASED`] finds it), so the usual call needs no
+/// look at the lease beforehand. `$1`…`$5` as in [`claim_sql`].
 fn next_sql(lock: &str) -> String {
     format!(
         "update job set state = 'sent', attempt = attempt + 1, ticket_hash = $2, lease_expires_at = $3, \
@@ -116,7 +119,12 @@ fn next_sql(lock: &str) -> String {
                       select seq from (select seq from job where company_id = $1 and state = 'queued' \
                                        order by priority desc, seq limit 1{lock}) q \
                       limit 1) \
-         and state in ('unknown', 'queued') returning {COLS}"
+         and state in ('unknown', 'queued') \
+         and not exists (select 1 from (select state, iterator_id from job where ticket_hash = $2 \
+                                        and ticket_hash is not null and state in ('sent', 'unknown', 'queued') \
+                                        order by sent_at desc limit 1) l \
+                         where l.state = 'sent' and l.iterator_id is not null) \
+         returning {COLS}"
     )
 }
 

@@ -130,7 +130,7 @@ enum Cycle {
 /// One round: a passive checkpoint, then a restart if the WAL is long.
 fn cycle(conn: &Connection, policy: Policy) -> Cycle {
     match checkpoint(conn, "passive") {
-        Ok((_, frames, _)) if frames >= policy.restart_frames => match checkpoint(conn, "restart") {
+        Ok((_, frames, _)) if frames >= policy.restart_frames => match restart(conn) {
             Ok((false, _, _)) => Cycle::Restarted,
             // The writer or a reader held on past RESTART_WAIT.
             Ok((true, _, _)) => Cycle::Copied,
@@ -146,6 +146,26 @@ fn cycle(conn: &Connection, policy: Policy) -> Cycle {
         }
     }
 }
+
+/// Passive checkpoints close to the end of the WAL, then the restart: it
+/// holds the writer while it copies what is left and syncs, so it should
+/// find little left. Each pass copies what the writer added during the one
+/// before, which is less as long as copying outpaces writing.
+fn restart(conn: &Connection) -> rusqlite::Result<(bool, i64, i64)> {
+    for _ in 0..CATCH_UP_PASSES {
+        let (_, frames, copied) = checkpoint(conn, "passive")?;
+        if frames - copied <= CATCH_UP_FRAMES {
+            break;
+        }
+    }
+    checkpoint(conn, "restart")
+}
+
+/// How far behind the end of the WAL a restart may start, in frames.
+const CATCH_UP_FRAMES: i64 = 256;
+
+/// Passive passes before a restart, at the most.
+const CATCH_UP_PASSES: usize = 8;
 
 /// Runs `pragma wal_checkpoint(mode)`: whether it was blocked, the WAL's
 /// frames, and how many of them are now in the database file.
