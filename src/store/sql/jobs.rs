@@ -34,10 +34,21 @@ macro_rules! release_set {
     };
 }
 
+/// job_leased's predicate word for word, for statements that find leased
+/// jobs through it (SQLite matches partial-index predicates as written).
+macro_rules! leased_predicate {
+    () => {
+        "ticket_hash is not null and state in ('sent', 'unknown', 'queued')"
+    };
+}
+
 /// Releases the leases of one ticket (`$2`).
-pub(super) const RELEASE_BY_TICKET: &str = concat!(release_set!(), "where ticket_hash = $2 and state = 'sent'");
-/// Releases every lease that ran out.
-pub(super) const RELEASE_LAPSED: &str = concat!(release_set!(), "where state = 'sent' and lease_expires_at <= $1");
+pub(super) const RELEASE_BY_TICKET: &str =
+    concat!(release_set!(), "where ticket_hash = $2 and ", leased_predicate!(), " and state = 'sent'");
+/// Releases every lease that ran out. It walks job_leased, which holds only
+/// jobs that are out or may still take an answer, never the history.
+pub(super) const RELEASE_LAPSED: &str =
+    concat!(release_set!(), "where ", leased_predicate!(), " and state = 'sent' and lease_expires_at <= $1");
 
 /// Fails held jobs one of whose dependencies failed or was cancelled.
 pub(super) const FAIL_DEPENDENTS: &str = "update job set state = 'failed', hold_reason = null, \
@@ -77,8 +88,12 @@ pub(super) use settle_dependents;
 /// predicates syntactically) uses it.
 pub(super) static LEASED: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "select {COLS} from job where ticket_hash = $1 and ticket_hash is not null \
-         and state in ('sent', 'unknown', 'queued') order by sent_at desc limit 1"
+        concat!(
+            "select {COLS} from job where ticket_hash = $1 and ",
+            leased_predicate!(),
+            " order by sent_at desc limit 1"
+        ),
+        COLS = COLS
     )
 });
 
