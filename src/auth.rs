@@ -10,7 +10,6 @@ use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 
 /// Password hashing failed (only on a broken stored hash or parameters).
 #[derive(Debug, thiserror::Error)]
@@ -21,8 +20,8 @@ pub struct HashError(String);
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
-    /// argon2 verifications running at once (each takes ~19 MiB and a core
-    /// for tens of milliseconds). 0 = the number of CPUs.
+    /// argon2 verifications running at once, on as many threads (each takes
+    /// ~19 MiB and a core for tens of milliseconds). 0 = the number of CPUs.
     pub max_concurrent_hashes: usize,
     /// Failed logins in a row before a user is locked out.
     pub lockout_threshold: i32,
@@ -104,19 +103,35 @@ pub fn generate_password() -> SecretString {
     SecretString::from(s)
 }
 
-/// Verifies passwords on the blocking pool, a bounded number at a time.
+/// Verifies passwords on a fixed set of threads of its own, as many as
+/// may hash at once.
+///
+/// Not on tokio's blocking pool: each argon2 check allocates 19 MiB, and
+/// glibc keeps such a block resident in the arena of the thread that freed
+/// it (after the first, which it maps and unmaps). Spread over whichever
+/// pool threads ran a login, that grew the server by 19 MiB per thread, up
+/// to glibc's arena limit (8 per CPU); on a fixed set of threads it is at
+/// most 19 MiB per thread.
 #[derive(Clone)]
 pub struct Verifier {
-    permits: Arc<Semaphore>,
+    checks: std::sync::mpsc::Sender<Check>,
     /// Checked when the user does not exist, so both cases cost the same.
     dummy_hash: Arc<String>,
+}
+
+/// One password to check, and where to say whether it matched.
+struct Check {
+    password: SecretString,
+    hash: String,
+    reply: tokio::sync::oneshot::Sender<bool>,
 }
 
 impl Verifier {
     /// A verifier allowing `concurrency` verifications at once (0 = CPUs).
     ///
     /// # Errors
-    /// [`HashError`] if the dummy hash cannot be made.
+    /// [`HashError`] if the dummy hash cannot be made or a thread cannot
+    /// be started.
     pub fn new(concurrency: usize) -> Result<Self, HashError> {
         let n = if concurrency == 0 {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
@@ -124,25 +139,49 @@ impl Verifier {
             concurrency
         };
         let dummy = hash_password(&generate_password())?;
-        Ok(Verifier { permits: Arc::new(Semaphore::new(n)), dummy_hash: Arc::new(dummy) })
+        let (checks, queue) = std::sync::mpsc::channel::<Check>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..n {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("qbwcd-argon2-{i}"))
+                .spawn(move || check_passwords(&queue))
+                .map_err(|e| HashError(format!("cannot start a password thread: {e}")))?;
+        }
+        Ok(Verifier { checks, dummy_hash: Arc::new(dummy) })
     }
 
     /// Whether `password` matches `hash`. With `None` (no such user) a dummy
     /// hash is checked and the answer is always false.
     pub async fn verify(&self, password: SecretString, hash: Option<String>) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return false;
-        };
         let real = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.as_ref().clone());
-        let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .map(|parsed| argon2().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok())
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let sent = self.checks.send(Check { password, hash, reply }).is_ok();
+        sent && answer.await.unwrap_or(false) && real
+    }
+}
+
+/// A password thread: checks queued passwords until every [`Verifier`]
+/// clone is gone.
+fn check_passwords(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Check>>) {
+    loop {
+        // The lock is held only while waiting for the next check, so the
+        // threads take turns at the queue and hash side by side.
+        let next = match queue.lock() {
+            Ok(q) => q.recv(),
+            Err(_) => return,
+        };
+        let Ok(check) = next else { return };
+        // A panic would end the thread and shrink the pool for good: it is
+        // a failed check instead.
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            PasswordHash::new(&check.hash)
+                .map(|parsed| argon2().verify_password(check.password.expose_secret().as_bytes(), &parsed).is_ok())
                 .unwrap_or(false)
-        })
-        .await
+        }))
         .unwrap_or(false);
-        ok && real
+        let _ = check.reply.send(ok);
     }
 }
 
@@ -159,6 +198,25 @@ mod tests {
         assert!(!v.verify(SecretString::from("nope"), Some(hash)).await);
         assert!(!v.verify(SecretString::from("s3cret"), None).await);
         assert!(!v.verify(SecretString::from("x"), Some("not a hash".into())).await);
+    }
+
+    /// More checks than threads queue up and each gets its own answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn checks_beyond_the_threads_queue_and_each_gets_its_answer() {
+        let v = Verifier::new(2).unwrap();
+        let hash = hash_password(&SecretString::from("right")).unwrap();
+        let mut checks = tokio::task::JoinSet::new();
+        for i in 0..8 {
+            let (v, hash) = (v.clone(), hash.clone());
+            let password = if i % 2 == 0 { "right" } else { "wrong" };
+            checks.spawn(async move { (i, v.verify(SecretString::from(password), Some(hash)).await) });
+        }
+        let mut answers = Vec::new();
+        while let Some(done) = checks.join_next().await {
+            answers.push(done.unwrap());
+        }
+        answers.sort();
+        assert_eq!(answers, (0..8).map(|i| (i, i % 2 == 0)).collect::<Vec<_>>());
     }
 
     #[test]
