@@ -9,7 +9,7 @@ use crate::qbxml;
 use crate::queue::{
     outcome_of_answer, outcome_of_hresult, progress, remaining_estimate, Completion, Job, JobState, EXACT_REMAINING,
 };
-use crate::store::{AnswerStart, Session, StoreError};
+use crate::store::{AcceptsJob, AnswerStart, Answered, Session, StoreError};
 use crate::types::TicketHash;
 
 impl Qbwc {
@@ -42,16 +42,86 @@ impl Qbwc {
         hresult: &str,
         message: &str,
     ) -> Result<i32, StoreError> {
+        let now = self.now();
+        // The usual answer: QuickBooks answered and the answer reads. Its
+        // outcome does not depend on the job, so the store can complete a
+        // plain job in the same call that finds it.
+        if hresult.trim().is_empty() {
+            if let Ok(parsed) = qbxml::parse_response(&response) {
+                return self.receive_parsed(ticket, response, parsed, now).await;
+            }
+        }
+        let Some(start) = self.store.start_answer(ticket, now, self.idle_expiry(now)).await? else {
+            record(&Span::current(), "outcome", "unknown_ticket");
+            return Ok(-1);
+        };
+        self.receive_started(ticket, start, response, hresult, message, None).await
+    }
+
+    /// An answer that parsed: completed with its job in one store call
+    /// when the job is plain (not an iterator page, not a recovery check);
+    /// otherwise handed to [`Qbwc::receive_started`] as found.
+    async fn receive_parsed(
+        &self,
+        ticket: &TicketHash,
+        response: String,
+        parsed: qbxml::ParsedResponse,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<i32, StoreError> {
+        let span = Span::current();
+        let response_bytes = response.len();
+        let (state, finding) = outcome_of_answer(&parsed);
+        let completion = Completion {
+            state,
+            response: Some(response),
+            statuses: parsed.statuses.clone(),
+            diagnostic: finding.as_ref().map(|f| f.code.clone()),
+            error: finding.as_ref().map(|f| f.detail.clone().unwrap_or_else(|| f.entry.title.clone())),
+        };
+        // An iterator's page without an error is a page, not the end.
+        let failed = parsed.first_error().is_some();
+        let accepts: AcceptsJob = Box::new(move |job: &Job| !job.recovering && (!job.iterates || failed));
+        let answered =
+            self.store.answer(ticket, now, self.idle_expiry(now), completion, accepts, EXACT_REMAINING).await?;
+        let (start, remaining) = match answered {
+            None => {
+                record(&span, "outcome", "unknown_ticket");
+                return Ok(-1);
+            }
+            Some(Answered::Declined { start, completion }) => {
+                let response = completion.response.unwrap_or_default();
+                return self.receive_started(ticket, start, response, "", "", Some(parsed)).await;
+            }
+            Some(Answered::Completed { start, remaining }) => (start, remaining),
+        };
+        let AnswerStart { session, live, job } = start;
+        record_session(session.company_id, &session.username, ticket);
+        let Some(job) = job else {
+            return Ok(-1);
+        };
+        record_job(job.id);
+        crate::metrics::note_answer(response_bytes);
+        self.answered(ticket, &session, &job, live, Done { state, finding, remaining, response_bytes }).await
+    }
+
+    /// The rest of an answer, with its session and job found: every case
+    /// that is not a plain completion ([`Qbwc::receive_parsed`]), or an
+    /// answer that did not parse or came with an HRESULT. `parsed` is the
+    /// answer already parsed, if it was.
+    async fn receive_started(
+        &self,
+        ticket: &TicketHash,
+        start: AnswerStart,
+        response: String,
+        hresult: &str,
+        message: &str,
+        parsed: Option<qbxml::ParsedResponse>,
+    ) -> Result<i32, StoreError> {
         let span = Span::current();
         let now = self.now();
         // A session that is no longer live still hands in its answer (the
         // job's fence decides), but it is not extended and ends here.
-        let Some(AnswerStart { session, live, job }) =
-            self.store.start_answer(ticket, now, self.idle_expiry(now)).await?
-        else {
-            record(&span, "outcome", "unknown_ticket");
-            return Ok(-1);
-        };
+        let AnswerStart { session, live, job } = start;
         record_session(session.company_id, &session.username, ticket);
         let Some(job) = job else {
             tracing::warn!(response_bytes = response.len(), "an answer arrived for no job; dropped");
@@ -84,7 +154,11 @@ impl Qbwc {
             record(&span, "outcome", "hresult");
             return Ok(-1);
         }
-        let (completion, finding) = match qbxml::parse_response(&response) {
+        let parsed = match parsed {
+            Some(p) => Ok(p),
+            None => qbxml::parse_response(&response),
+        };
+        let (completion, finding) = match parsed {
             Ok(parsed) if job.iterates && parsed.first_error().is_none() => {
                 return self.iterator_page(&session, &job, response, parsed, live).await;
             }
@@ -121,20 +195,37 @@ impl Qbwc {
         let state = completion.state;
         let response_bytes = completion.response.as_ref().map_or(0, String::len);
         let company_id = session.company_id;
-        let Some(capped) = self.store.complete_and_count(&lease, completion, now, company_id, EXACT_REMAINING).await?
-        else {
+        let remaining = self.store.complete_and_count(&lease, completion, now, company_id, EXACT_REMAINING).await?;
+        self.answered(ticket, &session, &job, live, Done { state, finding, remaining, response_bytes }).await
+    }
+
+    /// After a completion: a stale answer is dropped; otherwise the
+    /// message set is recorded, a failure becomes an event and what
+    /// getLastError says, and the Web Connector hears how far along it is.
+    async fn answered(
+        &self,
+        ticket: &TicketHash,
+        session: &Session,
+        job: &Job,
+        live: bool,
+        done: Done,
+    ) -> Result<i32, StoreError> {
+        let Done { state, finding, remaining, response_bytes } = done;
+        let span = Span::current();
+        let now = self.now();
+        let Some(capped) = remaining else {
             tracing::warn!(job.id = %job.id, attempt = job.attempt, "a stale answer (the job was claimed again) was dropped");
             record(&span, "outcome", "stale");
-            return Ok(if live { self.progress(&session, 0).await? } else { -1 });
+            return Ok(if live { self.progress(session, 0).await? } else { -1 });
         };
         tracing::debug!(job.id = %job.id, state = %state, response_bytes, "answer stored");
         if let Some(id) = job.message_set_id.as_deref() {
             self.store.answered_message_set(session.company_id, id).await?;
         }
-        note_job_finished(&job, state, now);
+        note_job_finished(job, state, now);
         if let Some(f) = &finding {
             Self::warn_finding(f, "a job failed");
-            let ev = self.company_event(&session, "job.failed", f, Some(&job));
+            let ev = self.company_event(session, "job.failed", f, Some(job));
             let reference = self.event(ev).await;
             self.store.set_session_error(ticket, Some(&f.code), &f.one_line(&reference)).await?;
         }
@@ -142,7 +233,7 @@ impl Qbwc {
         if !live {
             return Ok(-1);
         }
-        Ok(self.percent(&session, 1, capped))
+        Ok(self.percent(session, 1, capped))
     }
 
     /// Stores one page of an iterator. While QuickBooks reports more, the
@@ -214,6 +305,19 @@ impl Qbwc {
             pct
         }
     }
+}
+
+/// What a completion came to, for [`Qbwc::answered`].
+struct Done {
+    /// The state the answer gave the job.
+    state: JobState,
+    /// Why it failed, if it did.
+    finding: Option<Finding>,
+    /// The company's remaining jobs, capped; `None` when the answer was
+    /// stale (the job was claimed again).
+    remaining: Option<i64>,
+    /// The answer's size, for the log.
+    response_bytes: usize,
 }
 
 /// Notes the job's time from enqueue to its answer for the metrics, when

@@ -278,6 +278,30 @@ pub struct AnswerStart {
     pub job: Option<Job>,
 }
 
+/// What [`ExchangeStore::answer`] did.
+#[derive(Debug)]
+pub enum Answered {
+    /// The leased job took the completion; `remaining` as
+    /// [`ExchangeStore::complete_and_count`] answers (`None`: stale).
+    Completed {
+        /// The session and the job, as found before the completion.
+        start: AnswerStart,
+        /// The company's queue depth, capped; `None` when the fence failed.
+        remaining: Option<i64>,
+    },
+    /// There was no job to take it, or not one the caller's test accepted:
+    /// nothing was written but the touch, and the completion comes back.
+    Declined {
+        /// The session and the job, if any.
+        start: AnswerStart,
+        /// The completion, unused.
+        completion: Completion,
+    },
+}
+
+/// Which leased jobs [`ExchangeStore::answer`] may complete at once.
+pub type AcceptsJob = Box<dyn FnOnce(&Job) -> bool + Send>;
+
 /// The calls of a Web Connector exchange, each one database round trip
 /// on SQLite (one task on the writer thread). They compose the
 /// [`SessionStore`] and [`JobStore`] calls named in each.
@@ -312,6 +336,20 @@ pub trait ExchangeStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<Option<AnswerStart>>;
+    /// [`ExchangeStore::start_answer`], then, when its job is leased and
+    /// `accepts` it, [`ExchangeStore::complete_and_count`] with
+    /// `completion` for the session's company, in the same call: the usual
+    /// answer is one hand-off to the database, not two. `None`: no such
+    /// session.
+    async fn answer(
+        &self,
+        ticket: &TicketHash,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        completion: Completion,
+        accepts: AcceptsJob,
+        cap: i64,
+    ) -> Result<Option<Answered>>;
     /// [`JobStore::complete_job`], then, if it held,
     /// [`JobStore::queue_depth_at_most`] of `company_id`. `None`: stale.
     async fn complete_and_count(

@@ -8,7 +8,8 @@ use chrono::Duration;
 use qbwcd::qbxml::OnError;
 use qbwcd::queue::{Completion, Enqueued, JobKind, JobState, NewJob};
 use qbwcd::store::{
-    AccountStore, Company, JobStore, NewSession, NewUser, SessionOpen, SessionStore, SqlStore, StoreError,
+    AccountStore, Answered, Company, ExchangeStore, JobStore, NewSession, NewUser, SessionOpen, SessionStore, SqlStore,
+    StoreError,
 };
 use qbwcd::types::{JobId, Ticket, Username};
 
@@ -23,6 +24,7 @@ both_backends!(
     an_idempotency_key_returns_the_existing_job,
     only_one_session_per_company_is_open,
     a_touch_extends_a_live_session_at_most_once_a_second,
+    an_answer_completes_its_job_only_when_the_caller_accepts_it,
     operator_actions_follow_the_state_rules,
 );
 
@@ -286,6 +288,56 @@ async fn a_touch_extends_a_live_session_at_most_once_a_second(b: Backend) {
     let gone = later + idle + Duration::seconds(1);
     assert!(f.store.touch_live_session(&ticket, gone, gone + idle).await.unwrap().is_none());
     assert!(close_to(f.store.session(&ticket).await.unwrap().unwrap().expires_at, later + idle));
+}
+
+async fn an_answer_completes_its_job_only_when_the_caller_accepts_it(b: Backend) {
+    let f = fixture(b).await;
+    let ticket = Ticket::generate().hash();
+    let idle = Duration::minutes(15);
+    let open = NewSession {
+        ticket_hash: ticket.clone(),
+        user_id: f.user_id,
+        company_id: f.company.id,
+        remote_addr: None,
+        now: f.now,
+        expires_at: f.now + idle,
+        queue_at_start: 2,
+    };
+    assert!(matches!(f.store.open_session(open).await.unwrap(), SessionOpen::Opened { .. }));
+    let first = f.store.enqueue(job(f.company.id, "CustomerQueryRq", JobKind::Read, 0, vec![])).await.unwrap().job().id;
+    f.store.enqueue(job(f.company.id, "ItemQueryRq", JobKind::Read, 0, vec![])).await.unwrap();
+    let lease = f.now + Duration::minutes(1);
+    let claimed = f.store.claim_next(f.company.id, &ticket, f.now, lease).await.unwrap().unwrap();
+    assert_eq!(claimed.id, first);
+
+    // Declined: nothing is written, and the completion comes back whole.
+    let answered = f.store.answer(&ticket, f.now, f.now + idle, done(), Box::new(|_| false), 100).await.unwrap();
+    match answered {
+        Some(Answered::Declined { start, completion }) => {
+            assert_eq!(start.job.map(|j| j.id), Some(first));
+            assert!(start.live);
+            assert_eq!(completion.response.as_deref(), Some("<QBXML/>"));
+        }
+        other => panic!("expected a decline, got {other:?}"),
+    }
+    assert_eq!(f.store.job(first).await.unwrap().unwrap().state, JobState::Sent);
+
+    // Accepted: completed and counted in the same call, with what is left.
+    let answered = f.store.answer(&ticket, f.now, f.now + idle, done(), Box::new(move |j| j.id == first), 100).await;
+    match answered.unwrap() {
+        Some(Answered::Completed { start, remaining }) => {
+            assert_eq!(start.job.map(|j| j.id), Some(first));
+            assert_eq!(remaining, Some(1));
+        }
+        other => panic!("expected a completion, got {other:?}"),
+    }
+    let stored = f.store.job(first).await.unwrap().unwrap();
+    assert_eq!((stored.state, stored.response.as_deref()), (JobState::Done, Some("<QBXML/>")));
+    assert_eq!(f.store.session(&ticket).await.unwrap().unwrap().jobs_done, 1);
+
+    // An unknown ticket has no session.
+    let stranger = Ticket::generate().hash();
+    assert!(f.store.answer(&stranger, f.now, f.now + idle, done(), Box::new(|_| true), 100).await.unwrap().is_none());
 }
 
 async fn operator_actions_follow_the_state_rules(b: Backend) {

@@ -15,7 +15,7 @@ use super::lite::{Sql, Ts};
 use super::sessions::{touch_lite, touch_pg, SESSION_BY_TICKET};
 use super::{by_backend, SqlStore};
 use crate::queue::{Completion, Job, JobState, Lease};
-use crate::store::{AnswerStart, ExchangeStore, NextJob, Result, SendStart, Session};
+use crate::store::{AcceptsJob, AnswerStart, Answered, ExchangeStore, NextJob, Result, SendStart, Session};
 use crate::types::TicketHash;
 
 /// [`ExchangeStore::next_job`] on the SQLite writer.
@@ -70,6 +70,42 @@ async fn next_pg(
         return Ok(Some(recovered_or_claimed(job)));
     }
     Ok(continuing(sqlx::query_as(&LEASED).bind(ticket).fetch_optional(&mut *conn).await?))
+}
+
+/// [`ExchangeStore::start_answer`] on the SQLite writer.
+fn answer_start_lite(
+    c: &Connection,
+    hash: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<Option<AnswerStart>> {
+    let (session, live) = match touch_lite(c, hash, now, expires_at)? {
+        Some(s) => (s, true),
+        None => match c.opt::<Session>(&SESSION_BY_TICKET, &[&hash])? {
+            Some(s) => (s, false),
+            None => return Ok(None),
+        },
+    };
+    let job = c.opt::<Job>(&LEASED, &[&hash])?;
+    Ok(Some(AnswerStart { session, live, job }))
+}
+
+/// [`ExchangeStore::start_answer`] on one Postgres connection.
+async fn answer_start_pg(
+    conn: &mut PgConnection,
+    hash: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<Option<AnswerStart>> {
+    let (session, live) = match touch_pg(conn, hash, now, expires_at).await? {
+        Some(s) => (s, true),
+        None => match sqlx::query_as(&SESSION_BY_TICKET).bind(hash).fetch_optional(&mut *conn).await? {
+            Some(s) => (s, false),
+            None => return Ok(None),
+        },
+    };
+    let job = sqlx::query_as(&LEASED).bind(hash).fetch_optional(&mut *conn).await?;
+    Ok(Some(AnswerStart { session, live, job }))
 }
 
 // On Postgres each call takes one connection from the pool for all its
@@ -138,33 +174,56 @@ impl ExchangeStore for SqlStore {
         expires_at: DateTime<Utc>,
     ) -> Result<Option<AnswerStart>> {
         let hash = ticket.0.clone();
-        by_backend!(
+        by_backend!(self, |c| answer_start_lite(c, &hash, now, expires_at), |p| {
+            let mut conn = p.acquire().await?;
+            answer_start_pg(&mut conn, &hash, now, expires_at).await
+        })
+    }
+
+    async fn answer(
+        &self,
+        ticket: &TicketHash,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        completion: Completion,
+        accepts: AcceptsJob,
+        cap: i64,
+    ) -> Result<Option<Answered>> {
+        let hash = ticket.0.clone();
+        let settles = completion.state.is_final() || completion.state == JobState::Unknown;
+        let answered = by_backend!(
             self,
             |c| {
-                let (session, live) = match touch_lite(c, &hash, now, expires_at)? {
-                    Some(s) => (s, true),
-                    None => match c.opt::<Session>(&SESSION_BY_TICKET, &[&hash])? {
-                        Some(s) => (s, false),
-                        None => return Ok(None),
-                    },
+                let Some(start) = answer_start_lite(c, &hash, now, expires_at)? else {
+                    return Ok(None);
                 };
-                let job = c.opt::<Job>(&LEASED, &[&hash])?;
-                Ok(Some(AnswerStart { session, live, job }))
+                let Some(lease) = start.job.as_ref().filter(|j| accepts(j)).and_then(Job::lease) else {
+                    return Ok(Some(Answered::Declined { start, completion }));
+                };
+                let company_id = start.session.company_id;
+                let remaining = match complete_lite(c, &lease, completion, now)? {
+                    true => Some(c.one::<i64>(DEPTH_AT_MOST, &[&company_id, &Ts(now), &cap])?.min(cap)),
+                    false => None,
+                };
+                Ok(Some(Answered::Completed { start, remaining }))
             },
             |p| {
                 let mut conn = p.acquire().await?;
-                let touched = touch_pg(&mut conn, &hash, now, expires_at).await?;
-                let (session, live) = match touched {
-                    Some(s) => (s, true),
-                    None => match sqlx::query_as(&SESSION_BY_TICKET).bind(&hash).fetch_optional(&mut *conn).await? {
-                        Some(s) => (s, false),
-                        None => return Ok(None),
-                    },
+                let Some(start) = answer_start_pg(&mut conn, &hash, now, expires_at).await? else {
+                    return Ok(None);
                 };
-                let job = sqlx::query_as(&LEASED).bind(&hash).fetch_optional(&mut *conn).await?;
-                Ok(Some(AnswerStart { session, live, job }))
+                let Some(lease) = start.job.as_ref().filter(|j| accepts(j)).and_then(Job::lease) else {
+                    return Ok(Some(Answered::Declined { start, completion }));
+                };
+                let company_id = start.session.company_id;
+                let remaining = complete_counted_pg(&mut conn, &lease, completion, now, company_id, cap).await?;
+                Ok(Some(Answered::Completed { start, remaining: remaining.map(|n| n.min(cap)) }))
             }
-        )
+        )?;
+        if settles && matches!(answered, Some(Answered::Completed { remaining: Some(_), .. })) {
+            self.notifier.notify_all();
+        }
+        Ok(answered)
     }
 
     async fn complete_and_count(
