@@ -258,20 +258,28 @@ async fn only_one_session_per_company_is_open(b: Backend) {
     ));
 }
 
-async fn a_touch_extends_a_live_session_at_most_once_a_second(b: Backend) {
-    let f = fixture(b).await;
+/// The idle expiry of the sessions [`open_live_session`] opens.
+const IDLE: Duration = Duration::minutes(15);
+
+/// Opens a session for the fixture's user at `f.now`; its ticket hash.
+async fn open_live_session(f: &Fixture, queue_at_start: i64) -> qbwcd::types::TicketHash {
     let ticket = Ticket::generate().hash();
-    let idle = Duration::minutes(15);
     let open = NewSession {
         ticket_hash: ticket.clone(),
         user_id: f.user_id,
         company_id: f.company.id,
         remote_addr: None,
         now: f.now,
-        expires_at: f.now + idle,
-        queue_at_start: 0,
+        expires_at: f.now + IDLE,
+        queue_at_start,
     };
     assert!(matches!(f.store.open_session(open).await.unwrap(), SessionOpen::Opened { .. }));
+    ticket
+}
+
+async fn a_touch_extends_a_live_session_at_most_once_a_second(b: Backend) {
+    let f = fixture(b).await;
+    let (ticket, idle) = (open_live_session(&f, 0).await, IDLE);
     let close_to =
         |a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| (a - b).abs() < Duration::milliseconds(1);
     // Within a second of the last write the session is returned unchanged.
@@ -292,18 +300,7 @@ async fn a_touch_extends_a_live_session_at_most_once_a_second(b: Backend) {
 
 async fn an_answer_completes_its_job_only_when_the_caller_accepts_it(b: Backend) {
     let f = fixture(b).await;
-    let ticket = Ticket::generate().hash();
-    let idle = Duration::minutes(15);
-    let open = NewSession {
-        ticket_hash: ticket.clone(),
-        user_id: f.user_id,
-        company_id: f.company.id,
-        remote_addr: None,
-        now: f.now,
-        expires_at: f.now + idle,
-        queue_at_start: 2,
-    };
-    assert!(matches!(f.store.open_session(open).await.unwrap(), SessionOpen::Opened { .. }));
+    let (ticket, idle) = (open_live_session(&f, 2).await, IDLE);
     let first = f.store.enqueue(job(f.company.id, "CustomerQueryRq", JobKind::Read, 0, vec![])).await.unwrap().job().id;
     f.store.enqueue(job(f.company.id, "ItemQueryRq", JobKind::Read, 0, vec![])).await.unwrap();
     let lease = f.now + Duration::minutes(1);

@@ -9,7 +9,8 @@ use rusqlite::Connection;
 use sqlx::PgConnection;
 
 use super::jobs::{
-    complete_counted_pg, complete_lite, new_message_set_id, DEPTH_AT_MOST, LEASED, NEXT_POSTGRES, NEXT_SQLITE,
+    complete_counted_pg, complete_lite, durable_claim, new_message_set_id, DEPTH_AT_MOST, LEASED, NEXT_POSTGRES,
+    NEXT_SQLITE,
 };
 use super::lite::{Sql, Ts};
 use super::sessions::{touch_lite, touch_pg, SESSION_BY_TICKET};
@@ -28,6 +29,12 @@ fn next_lite(
     message_set_id: &str,
 ) -> Result<Option<NextJob>> {
     let next = c.opt::<Job>(&NEXT_SQLITE, &[&company_id, &ticket, &Ts(lease_until), &Ts(now), &message_set_id])?;
+    // A recovery check re-sends nothing QuickBooks could apply twice; a
+    // claimed write must be on disk first.
+    let next = match next {
+        Some(job) if !job.recovering => durable_claim(Some(job)),
+        other => other,
+    };
     if let Some(job) = next {
         return Ok(Some(recovered_or_claimed(job)));
     }

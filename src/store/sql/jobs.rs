@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::lite::{is_unique_violation, json, Sql, Ts};
 use super::{by_backend, conflict_on_unique, SqlStore};
 use crate::qbxml::RequestStatus;
-use crate::queue::{Completion, Enqueued, Job, JobFilter, JobState, Lease, NewJob, Page};
+use crate::queue::{Completion, Enqueued, Job, JobFilter, JobKind, JobState, Lease, NewJob, Page};
 use crate::store::{JobStore, Result, StoreError};
 use crate::types::{JobId, TicketHash};
 
@@ -157,6 +157,16 @@ fn claim_sql(from: &str, extra: &str, lock: &str) -> String {
          where seq = (select seq from job where company_id = $1 and state = '{from}'{extra} \
          order by priority desc, seq limit 1{lock}) and state = '{from}' returning {COLS}"
     )
+}
+
+/// A job just claimed on the SQLite writer, as it was: a write's claim is
+/// synced to disk before it is answered (see [`super::lite::sync_at_commit`]).
+/// Postgres commits durably as it is (`synchronous_commit`).
+pub(super) fn durable_claim(job: Option<Job>) -> Option<Job> {
+    if job.as_ref().is_some_and(|j| j.kind == JobKind::Write) {
+        super::lite::sync_at_commit();
+    }
+    job
 }
 
 /// A message-set id: 20 characters of [0-9a-z], within qbXML's 23.
@@ -606,7 +616,9 @@ impl JobStore for SqlStore {
         let message_set_id = new_message_set_id();
         by_backend!(
             self,
-            |c| c.opt(&CLAIM_SQLITE, &[&company_id, &ticket, &Ts(lease_until), &Ts(now), &message_set_id]),
+            |c| Ok(durable_claim(
+                c.opt(&CLAIM_SQLITE, &[&company_id, &ticket, &Ts(lease_until), &Ts(now), &message_set_id])?
+            )),
             |p| Ok(sqlx::query_as(&CLAIM_POSTGRES)
                 .bind(company_id)
                 .bind(&ticket)

@@ -303,6 +303,61 @@ mod tests {
     /// Every statement on the hot path finds its rows through an index: a
     /// full scan of `job` or `session` would make each exchange cost more
     /// as the history grows (the claim-scale benchmark measures it).
+    /// A write's claim is synced to disk before it is answered; a read's
+    /// claim, a recovery check and a completion are not.
+    #[tokio::test]
+    async fn only_the_claim_of_a_write_waits_for_the_disk() {
+        use crate::qbxml::OnError;
+        use crate::queue::{JobKind, NewJob};
+        use crate::store::{AccountStore, ExchangeStore, JobStore, NewCompany};
+        use crate::types::{CompanySlug, JobId, Ticket};
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("sync.db").display());
+        let store = SqlStore::connect(&url, &PoolOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let now = chrono::Utc::now();
+        let new_company = NewCompany {
+            slug: CompanySlug::parse("acme").unwrap(),
+            name: "Acme".into(),
+            file_path: None,
+            file_id: uuid::Uuid::new_v4(),
+        };
+        let company = store.create_company(new_company, now).await.unwrap();
+        let job = |kind, name: &str| NewJob {
+            id: JobId::new(),
+            company_id: company.id,
+            request: format!("<{name}/>"),
+            qbxml_version: None,
+            on_error: OnError::Stop,
+            request_names: vec![name.to_owned()],
+            kind,
+            priority: 0,
+            max_attempts: 3,
+            idempotency_key: None,
+            depends_on: vec![],
+            webhook_url: None,
+            iterates: false,
+            now,
+        };
+        store.enqueue(job(JobKind::Read, "CustomerQueryRq")).await.unwrap();
+        store.enqueue(job(JobKind::Write, "CustomerAddRq")).await.unwrap();
+        let Pool::Sqlite { lite, .. } = &store.pool else { unreachable!("a SQLite URL") };
+        let ticket = Ticket::generate().hash();
+        let lease = now + chrono::Duration::minutes(1);
+        let read = store.next_job(company.id, &ticket, now, lease).await.unwrap();
+        assert!(matches!(read, Some(crate::store::NextJob::Claimed(j)) if j.kind == JobKind::Read));
+        assert_eq!(lite.synced_commits(), 0);
+        let write = store.claim_next(company.id, &ticket, now, lease).await.unwrap().unwrap();
+        assert_eq!(write.kind, JobKind::Write);
+        assert_eq!(lite.synced_commits(), 1);
+        store.enqueue(job(JobKind::Write, "InvoiceAddRq")).await.unwrap();
+        let next = store.next_job(company.id, &ticket, now, lease).await.unwrap();
+        assert!(matches!(next, Some(crate::store::NextJob::Claimed(j)) if j.kind == JobKind::Write));
+        assert_eq!(lite.synced_commits(), 2);
+        store.close().await;
+    }
+
     /// Partial indexes of live rows only.
     const PARTIAL: [&str; 2] = ["job_leased", "job_held"];
 

@@ -16,10 +16,13 @@
 mod checkpoint;
 mod row;
 
+use std::cell::Cell;
+use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use rusqlite::types::ToSql;
@@ -39,6 +42,28 @@ const STATEMENT_CACHE: usize = 256;
 /// A handle on the writer thread. Cheap to share; every call is one task.
 pub(crate) struct Lite {
     tasks: mpsc::Sender<Msg>,
+    /// Commits synced to disk at a task's request ([`sync_at_commit`]).
+    #[cfg_attr(not(test), allow(dead_code))]
+    synced: Arc<AtomicU64>,
+}
+
+thread_local! {
+    /// Set on the writer thread by a task whose commit must reach the disk
+    /// before it is answered; see [`sync_at_commit`].
+    static SYNC_AT_COMMIT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Asks, from inside a task, that its transaction be on disk before any
+/// caller of the batch hears back. `synchronous=NORMAL` makes a commit safe
+/// from a crash of the process, not from a power cut, which may lose the
+/// last commits. That is fine for nearly everything (a completion lost
+/// that way leaves its job out on lease, and the lease ends as a lost
+/// answer); it is not for the claim of a write, whose request leaves as
+/// soon as the claim is answered: were the claim lost, the write would go
+/// out again with a new message-set id, and QuickBooks would apply it
+/// twice.
+pub(crate) fn sync_at_commit() {
+    SYNC_AT_COMMIT.with(|s| s.set(true));
 }
 
 enum Msg {
@@ -77,11 +102,13 @@ impl Lite {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let checkpointer = checkpoint::Checkpointer::start(path, policy)?;
         let (tasks, queue) = mpsc::channel();
+        let synced = Arc::new(AtomicU64::new(0));
+        let wal = Wal { path: wal_path(path), file: None, synced: synced.clone() };
         std::thread::Builder::new()
             .name("qbwcd-sqlite".to_owned())
-            .spawn(move || writer(conn, queue, checkpointer))
+            .spawn(move || writer(conn, queue, checkpointer, wal))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite thread: {e}")))?;
-        Ok(Lite { tasks })
+        Ok(Lite { tasks, synced })
     }
 
     /// Runs `f` on the writer thread inside a transaction and returns its
@@ -98,6 +125,12 @@ impl Lite {
         let task = Call { f: Some(f), result: None, reply };
         self.tasks.send(Msg::Task(Box::new(task))).map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
+    }
+
+    /// How many commits were synced to disk at a task's request.
+    #[cfg(test)]
+    pub(crate) fn synced_commits(&self) -> u64 {
+        self.synced.load(Ordering::Relaxed)
     }
 
     /// Finishes queued tasks, stops the thread and closes the connection.
@@ -201,7 +234,35 @@ const SPINS: usize = 16;
 
 /// The writer thread: takes whatever tasks are queued (up to
 /// [`MAX_BATCH`]) into one transaction, until the store closes.
-fn writer(conn: Connection, queue: mpsc::Receiver<Msg>, mut checkpointer: checkpoint::Checkpointer) {
+/// The WAL file, opened when a commit is first to be synced.
+struct Wal {
+    path: PathBuf,
+    file: Option<File>,
+    synced: Arc<AtomicU64>,
+}
+
+impl Wal {
+    /// Syncs the WAL's data to disk: what the last commit appended is then
+    /// durable. (fdatasync works on the file, whichever descriptor asks.)
+    fn sync(&mut self) -> std::io::Result<()> {
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => self.file.insert(File::options().read(true).write(true).open(&self.path)?),
+        };
+        file.sync_data()?;
+        self.synced.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// `<db>-wal`, beside the database file.
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+fn writer(conn: Connection, queue: mpsc::Receiver<Msg>, mut checkpointer: checkpoint::Checkpointer, mut wal: Wal) {
     let mut batch: Vec<Box<dyn Task>> = Vec::with_capacity(MAX_BATCH);
     let mut closing = None;
     let (mut transactions, mut tasks) = (0u64, 0u64);
@@ -222,7 +283,7 @@ fn writer(conn: Connection, queue: mpsc::Receiver<Msg>, mut checkpointer: checkp
             transactions += 1;
             tasks += batch.len() as u64;
         }
-        if run_batch(&conn, &mut batch) {
+        if run_batch(&conn, &mut batch, &mut wal) {
             checkpointer.nudge();
         }
     }
@@ -230,20 +291,33 @@ fn writer(conn: Connection, queue: mpsc::Receiver<Msg>, mut checkpointer: checkp
     // WAL and removes it.
     checkpointer.stop();
     drop(conn);
-    tracing::info!(transactions, tasks, "the SQLite writer stopped");
+    let synced = wal.synced.load(Ordering::Relaxed);
+    tracing::info!(transactions, tasks, synced, "the SQLite writer stopped");
     if let Some(ack) = closing {
         let _ = ack.send(());
     }
 }
 
 /// Runs and answers a batch; `true` when it committed.
-fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Task>>) -> bool {
+fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Task>>, wal: &mut Wal) -> bool {
     if batch.is_empty() {
         return false;
     }
-    let ended = transaction(conn, batch);
+    SYNC_AT_COMMIT.with(|s| s.set(false));
+    let mut ended = transaction(conn, batch);
     if ended.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("rollback");
+    }
+    if ended.is_ok() && SYNC_AT_COMMIT.with(Cell::take) {
+        if let Err(e) = wal.sync() {
+            // Committed but perhaps not durable: no caller may go on as if
+            // it were (a write must not leave on a claim that may vanish).
+            tracing::error!(error = %e, "syncing the SQLite WAL failed");
+            ended = Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                Some(format!("the commit could not be synced to disk: {e}")),
+            ));
+        }
     }
     for task in batch.drain(..) {
         task.finish(ended.as_ref().map(|_| ()));
