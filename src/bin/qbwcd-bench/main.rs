@@ -104,12 +104,16 @@ async fn all(t: &TargetArgs) -> anyhow::Result<serde_json::Value> {
     let sqlite = TargetArgs { backend: Backend::Sqlite, ..t.clone() };
     let pg = TargetArgs { backend: Backend::Postgres, ..t.clone() };
     // Sized to finish in a few minutes at today's rates (BENCHMARKS.md).
-    let small = throughput::ThroughputArgs { connectors: 8, sessions: 2, jobs: 4000, answer_bytes: 1024 };
+    let small =
+        throughput::ThroughputArgs { connectors: 8, sessions: 2, jobs: 4000, answer_bytes: 1024, writes: false };
     let large = throughput::ThroughputArgs { sessions: 1, jobs: 1000, answer_bytes: 100 * 1024, ..small.clone() };
     let mut out = Vec::new();
     out.push(throughput::run(&sqlite, &small).await?);
     out.push(throughput::run(&pg, &small).await?);
     out.push(throughput::run(&sqlite, &large).await?);
+    let writes = throughput::ThroughputArgs { sessions: 1, jobs: 2000, writes: true, ..small.clone() };
+    out.push(throughput::run(&sqlite, &writes).await?);
+    out.push(throughput::run(&pg, &throughput::ThroughputArgs { jobs: 1000, ..writes.clone() }).await?);
     out.push(big_answer::run(&sqlite, &big_answer::BigAnswerArgs { mib: 64 }).await?);
     let claims = claim_scale::ClaimScaleArgs {
         small_jobs: 1_000,

@@ -16,6 +16,15 @@ pub fn hcp(owner_id: &uuid::Uuid, file_id: &uuid::Uuid) -> String {
     HCP.replace(CAPTURE_OWNER, &format!("{{{owner_id}}}")).replace(CAPTURE_FILE_ID, &format!("{{{file_id}}}"))
 }
 
+/// [`request`], or with `write` a customer add.
+pub fn request_of(n: u64, write: bool) -> String {
+    if write {
+        format!("<CustomerAddRq requestID=\"{n}\"><CustomerAdd><Name>Bench &amp; Co. {n}</Name></CustomerAdd></CustomerAddRq>")
+    } else {
+        request(n)
+    }
+}
+
 /// The qbXML of job number `n`: a customer query, as bare `…Rq` elements.
 pub fn request(n: u64) -> String {
     format!("<CustomerQueryRq requestID=\"{n}\"><MaxReturned>25</MaxReturned><ActiveStatus>All</ActiveStatus></CustomerQueryRq>")

@@ -43,6 +43,8 @@ pub struct Seeder {
     db: Db,
     hash: String,
     next_request: u64,
+    /// Queue customer adds (writes) instead of customer queries.
+    pub writes: bool,
 }
 
 impl Seeder {
@@ -58,7 +60,7 @@ impl Seeder {
         };
         let pw = SecretString::from(PASSWORD.to_owned());
         let hash = tokio::task::spawn_blocking(move || qbwcd::auth::hash_password(&pw)).await??;
-        Ok(Seeder { store, db, hash, next_request: 1 })
+        Ok(Seeder { store, db, hash, next_request: 1, writes: false })
     }
 
     /// Creates `n` companies named `{prefix}{i}`, each with one user when
@@ -87,11 +89,15 @@ impl Seeder {
         Ok(out)
     }
 
-    /// Queues `per_company` customer queries for each company, interleaved
-    /// (company 1, 2, …, 1, 2, …) as independent producers would.
+    /// Queues `per_company` customer queries (or, with `writes`, customer
+    /// adds) for each company, interleaved (company 1, 2, …, 1, 2, …) as
+    /// independent producers would.
     pub async fn jobs(&mut self, company_ids: &[i64], per_company: usize) -> anyhow::Result<u64> {
         const ROWS: usize = 1000;
-        let template = qbwcd::qbxml::parse_submission(&crate::qbxml::request(0))?;
+        let writes = self.writes;
+        let template = qbwcd::qbxml::parse_submission(&crate::qbxml::request_of(0, writes))?;
+        // As `submit` decides it: anything but queries writes.
+        let kind = if template.is_read_only() { "read" } else { "write" };
         let names = template.request_names.join(",");
         let on_error = template.on_error.as_str();
         let total = company_ids.len() * per_company;
@@ -103,7 +109,7 @@ impl Seeder {
                 let company = company_ids[done % company_ids.len()];
                 let n = self.next_request;
                 self.next_request += 1;
-                rows.push((uuid::Uuid::new_v4(), company, crate::qbxml::request(n)));
+                rows.push((uuid::Uuid::new_v4(), company, crate::qbxml::request_of(n, writes)));
                 done += 1;
             }
             let mut sql = String::from(
@@ -116,7 +122,7 @@ impl Seeder {
                     sql.push(',');
                 }
                 sql.push_str(&format!(
-                    "(${}, ${}, 'queued', 'read', 0, ${}, '{on_error}', ${}, 3, ${}, ${}, false)",
+                    "(${}, ${}, 'queued', '{kind}', 0, ${}, '{on_error}', ${}, 3, ${}, ${}, false)",
                     b + 1,
                     b + 2,
                     b + 3,

@@ -29,6 +29,10 @@ pub struct ThroughputArgs {
     /// Size of each qbXML answer in bytes (before SOAP escaping).
     #[arg(long, default_value_t = 1024)]
     pub answer_bytes: usize,
+    /// Queue customer adds (writes: each sent with a message-set id, its
+    /// claim synced to disk on SQLite) instead of customer queries.
+    #[arg(long)]
+    pub writes: bool,
 }
 
 /// Runs the scenario; returns its figures as JSON.
@@ -41,6 +45,7 @@ pub async fn run(target: &TargetArgs, a: &ThroughputArgs) -> anyhow::Result<serd
 
 async fn measure(target: &TargetArgs, a: &ThroughputArgs, server: &mut Server) -> anyhow::Result<serde_json::Value> {
     let mut seeder = Seeder::connect(&server.database_url).await?;
+    seeder.writes = a.writes;
     let run = crate::run_id();
     let accounts = seeder.accounts(&format!("t{run}c"), a.connectors, true).await?;
     server.start(target).await?;
@@ -91,8 +96,13 @@ async fn measure(target: &TargetArgs, a: &ThroughputArgs, server: &mut Server) -
     let per = |d: Duration| d.as_secs_f64() * 1000.0 / exchanges as f64;
     let peak = server.pid.and_then(|p| status_bytes(p, "VmHWM:"));
     println!(
-        "throughput: {} connectors x {} sessions x {} jobs, {} B answers ({:?})",
-        a.connectors, a.sessions, a.jobs, answer.qbxml_bytes, target.backend
+        "throughput: {} connectors x {} sessions x {} {} jobs, {} B answers ({:?})",
+        a.connectors,
+        a.sessions,
+        a.jobs,
+        if a.writes { "write" } else { "read" },
+        answer.qbxml_bytes,
+        target.backend
     );
     println!("  {exchanges} exchanges in {:.2} s = {rate:.0} exchanges/s", elapsed.as_secs_f64());
     if server.pid.is_some() {
@@ -112,6 +122,7 @@ async fn measure(target: &TargetArgs, a: &ThroughputArgs, server: &mut Server) -
         "connectors": a.connectors,
         "sessions": a.sessions,
         "jobs_per_session": a.jobs,
+        "writes": a.writes,
         "answer_bytes": answer.qbxml_bytes,
         "exchanges": exchanges,
         "seconds": elapsed.as_secs_f64(),
