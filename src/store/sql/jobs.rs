@@ -596,7 +596,9 @@ impl JobStore for SqlStore {
         let state = f.state.map(|s| s.as_str());
         let limit = f.limit.unwrap_or(100).clamp(1, 1000);
         let (company_id, after) = (f.company_id, f.after_seq.unwrap_or(0));
-        by_backend!(self, |c| c.all(&sql, &[&company_id, &state, &after, &limit]), |p| Ok(sqlx::query_as(&sql)
+        // A filter on a rare state may walk the whole history: off the
+        // writer's queue (see `lite::reader`).
+        by_backend!(read self, |c| c.all(&sql, &[&company_id, &state, &after, &limit]), |p| Ok(sqlx::query_as(&sql)
             .bind(company_id)
             .bind(state)
             .bind(after)

@@ -65,6 +65,19 @@ enum Pool {
 /// `$pg` runs with `$p` bound to the pool. Both evaluate to `Result<T>`,
 /// and in both `return` ends the call, not the enclosing method.
 macro_rules! by_backend {
+    // A read that may walk many rows: on SQLite it runs on a read-only
+    // connection beside the writer (`Lite::read`), not in its queue.
+    (read $self:expr, |$c:ident| $lite:expr, |$p:ident| $pg:expr) => {
+        match &$self.pool {
+            $crate::store::sql::Pool::Sqlite { lite, .. } => {
+                lite.read(move |$c: &rusqlite::Connection| -> $crate::store::Result<_> { $lite }).await
+            }
+            $crate::store::sql::Pool::Postgres($p) => {
+                let result: $crate::store::Result<_> = async { $pg }.await;
+                result
+            }
+        }
+    };
     ($self:expr, |$c:ident| $lite:expr, |$p:ident| $pg:expr) => {
         match &$self.pool {
             $crate::store::sql::Pool::Sqlite { lite, .. } => {

@@ -239,6 +239,11 @@ mod tests {
         }
         let rows: i64 = lite.call(|c| Ok(c.query_row("select count(*) from t", [], |r| r.get(0))?)).await.unwrap();
         assert_eq!(rows, 1000);
+        // The reader beside the writer sees every commit, and does not keep
+        // the WAL from being folded in at close.
+        let read: i64 = lite.read(|c| Ok(c.query_row("select count(*) from t", [], |r| r.get(0))?)).await.unwrap();
+        assert_eq!(read, 1000);
+        assert!(lite.read(|c| Ok(c.execute("delete from t", [])?)).await.is_err(), "the reader wrote");
         std::sync::Arc::into_inner(lite).unwrap().close().await;
         assert!(!dir.path().join("wal.db-wal").exists(), "closing leaves the WAL behind");
         let c = Connection::open(&path).unwrap();

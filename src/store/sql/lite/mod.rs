@@ -14,6 +14,7 @@
 //! of them shares a commit, and statements are prepared once and cached.
 
 mod checkpoint;
+mod reader;
 mod row;
 
 use std::cell::Cell;
@@ -45,6 +46,8 @@ pub(crate) struct Lite {
     /// Commits synced to disk at a task's request ([`sync_at_commit`]).
     #[cfg_attr(not(test), allow(dead_code))]
     synced: Arc<AtomicU64>,
+    /// For long reads that should not hold up the writer.
+    reader: Arc<reader::Reader>,
 }
 
 thread_local! {
@@ -108,7 +111,8 @@ impl Lite {
             .name("qbwcd-sqlite".to_owned())
             .spawn(move || writer(conn, queue, checkpointer, wal))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite thread: {e}")))?;
-        Ok(Lite { tasks, synced })
+        let reader = Arc::new(reader::Reader::new(path.to_owned(), busy_timeout));
+        Ok(Lite { tasks, synced, reader })
     }
 
     /// Runs `f` on the writer thread inside a transaction and returns its
@@ -133,8 +137,24 @@ impl Lite {
         self.synced.load(Ordering::Relaxed)
     }
 
+    /// Runs `f` on a read-only connection of its own, on the blocking pool,
+    /// beside the writer rather than in its queue (see `reader`). For
+    /// reads that may walk many rows; `f` must not write.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || reader.run(f))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("a SQLite read did not finish: {e}")))?
+    }
+
     /// Finishes queued tasks, stops the thread and closes the connection.
     pub(crate) async fn close(&self) {
+        let reader = self.reader.clone();
+        let _ = tokio::task::spawn_blocking(move || reader.close()).await;
         let (ack, done) = tokio::sync::oneshot::channel();
         if self.tasks.send(Msg::Close(ack)).is_ok() {
             let _ = done.await;
