@@ -70,14 +70,8 @@ impl Qbwc {
     ) -> Result<i32, StoreError> {
         let span = Span::current();
         let response_bytes = response.len();
-        let (state, finding) = outcome_of_answer(&parsed);
-        let completion = Completion {
-            state,
-            response: Some(response),
-            statuses: parsed.statuses.clone(),
-            diagnostic: finding.as_ref().map(|f| f.code.clone()),
-            error: finding.as_ref().map(|f| f.detail.clone().unwrap_or_else(|| f.entry.title.clone())),
-        };
+        let (completion, finding) = completion_of(&parsed, response);
+        let state = completion.state;
         // An iterator's page without an error is a page, not the end.
         let failed = parsed.first_error().is_some();
         let accepts: AcceptsJob = Box::new(move |job: &Job| !job.recovering && (!job.iterates || failed));
@@ -162,13 +156,7 @@ impl Qbwc {
             Ok(parsed) if job.iterates && parsed.first_error().is_none() => {
                 return self.iterator_page(&session, &job, response, parsed, live).await;
             }
-            Ok(parsed) => {
-                let (state, finding) = outcome_of_answer(&parsed);
-                let error = finding.as_ref().map(|f| f.detail.clone().unwrap_or_else(|| f.entry.title.clone()));
-                let diagnostic = finding.as_ref().map(|f| f.code.clone());
-                let statuses = parsed.statuses;
-                (Completion { state, response: Some(response), statuses, diagnostic, error }, finding)
-            }
+            Ok(parsed) => completion_of(&parsed, response),
             Err(e) => {
                 // Unreadable answer: a read may be asked again, a write's
                 // fate is unknown.
@@ -305,6 +293,20 @@ impl Qbwc {
             pct
         }
     }
+}
+
+/// The completion an answer that parsed gives its job, and why the job
+/// failed if it did.
+fn completion_of(parsed: &qbxml::ParsedResponse, response: String) -> (Completion, Option<Finding>) {
+    let (state, finding) = outcome_of_answer(parsed);
+    let completion = Completion {
+        state,
+        response: Some(response),
+        statuses: parsed.statuses.clone(),
+        diagnostic: finding.as_ref().map(|f| f.code.clone()),
+        error: finding.as_ref().map(|f| f.detail.clone().unwrap_or_else(|| f.entry.title.clone())),
+    };
+    (completion, finding)
 }
 
 /// What a completion came to, for [`Qbwc::answered`].

@@ -63,25 +63,14 @@ enum Pool {
 /// closure `|$c| $lite` runs on the writer thread as one transaction (so
 /// everything it captures is moved in and must be owned); on Postgres
 /// `$pg` runs with `$p` bound to the pool. Both evaluate to `Result<T>`,
-/// and in both `return` ends the call, not the enclosing method.
+/// and in both `return` ends the call, not the enclosing method. Written
+/// `by_backend!(read self, …)`, the SQLite side is a read beside the writer
+/// instead.
 macro_rules! by_backend {
-    // A read that may walk many rows: on SQLite it runs on a read-only
-    // connection beside the writer (`Lite::read`), not in its queue.
-    (read $self:expr, |$c:ident| $lite:expr, |$p:ident| $pg:expr) => {
+    (@via $how:ident, $self:expr, |$c:ident| $lite:expr, |$p:ident| $pg:expr) => {
         match &$self.pool {
             $crate::store::sql::Pool::Sqlite { lite, .. } => {
-                lite.read(move |$c: &rusqlite::Connection| -> $crate::store::Result<_> { $lite }).await
-            }
-            $crate::store::sql::Pool::Postgres($p) => {
-                let result: $crate::store::Result<_> = async { $pg }.await;
-                result
-            }
-        }
-    };
-    ($self:expr, |$c:ident| $lite:expr, |$p:ident| $pg:expr) => {
-        match &$self.pool {
-            $crate::store::sql::Pool::Sqlite { lite, .. } => {
-                lite.call(move |$c: &rusqlite::Connection| -> $crate::store::Result<_> { $lite }).await
+                lite.$how(move |$c: &rusqlite::Connection| -> $crate::store::Result<_> { $lite }).await
             }
             $crate::store::sql::Pool::Postgres($p) => {
                 // A block of its own, so `return` and `?` in `$pg` end the
@@ -90,6 +79,14 @@ macro_rules! by_backend {
                 result
             }
         }
+    };
+    // A read that may walk many rows: on SQLite it runs on a read-only
+    // connection beside the writer (`Lite::read`), not in its queue.
+    (read $self:expr, |$c:ident| $lite:expr, |$p:ident| $pg:expr) => {
+        $crate::store::sql::by_backend!(@via read, $self, |$c| $lite, |$p| $pg)
+    };
+    ($self:expr, |$c:ident| $lite:expr, |$p:ident| $pg:expr) => {
+        $crate::store::sql::by_backend!(@via call, $self, |$c| $lite, |$p| $pg)
     };
 }
 pub(crate) use by_backend;
