@@ -209,7 +209,7 @@ impl ExchangeStore for SqlStore {
                 };
                 let company_id = start.session.company_id;
                 let remaining = match complete_lite(c, &lease, completion, now)? {
-                    true => Some(c.one::<i64>(DEPTH_AT_MOST, &[&company_id, &Ts(now), &cap])?.min(cap)),
+                    true => Some(c.one::<i64>(&DEPTH_AT_MOST, &[&company_id, &Ts(now), &cap])?.min(cap)),
                     false => None,
                 };
                 Ok(Some(Answered::Completed { start, remaining }))
@@ -249,7 +249,7 @@ impl ExchangeStore for SqlStore {
                 if !complete_lite(c, &owned, completion, now)? {
                     return Ok(None);
                 }
-                c.one::<i64>(DEPTH_AT_MOST, &[&company_id, &Ts(now), &cap]).map(Some)
+                c.one::<i64>(&DEPTH_AT_MOST, &[&company_id, &Ts(now), &cap]).map(Some)
             },
             |p| {
                 let mut conn = p.acquire().await?;

@@ -41,6 +41,8 @@ macro_rules! leased_predicate {
         "ticket_hash is not null and state in ('sent', 'unknown', 'queued')"
     };
 }
+/// [`leased_predicate!`] for `format!`.
+const LEASED_PREDICATE: &str = leased_predicate!();
 
 /// Releases the leases of one ticket (`$2`).
 pub(super) const RELEASE_BY_TICKET: &str =
@@ -136,8 +138,7 @@ fn next_sql(lock: &str) -> String {
                       limit 1) \
          and state in ('unknown', 'queued') \
          and not exists (select 1 from (select state, iterator_id from job where ticket_hash = $2 \
-                                        and ticket_hash is not null and state in ('sent', 'unknown', 'queued') \
-                                        order by sent_at desc limit 1) l \
+                                        and {LEASED_PREDICATE} order by sent_at desc limit 1) l \
                          where l.state = 'sent' and l.iterator_id is not null) \
          returning {COLS}"
     )
@@ -210,12 +211,20 @@ const COUNT_COMPLETION: &str = "update session set jobs_done = jobs_done + $2, j
 /// most jobs were queued (they were, when last analyzed), counted the
 /// first `cap` queued rows with a sequential scan that read through every
 /// finished job first, on every answer.
-pub(super) const DEPTH_AT_MOST: &str = "select (select count(*) from (select 1 from job where company_id = $1 \
-    and state = 'queued' order by priority desc, seq limit $3) q) \
-    + (select count(*) from (select 1 from job where company_id = $1 and state = 'sent' \
-    and kind = 'read' and lease_expires_at <= $2 limit $3) s) \
-    + (select count(*) from (select 1 from job where company_id = $1 and state = 'unknown' \
-    and message_set_id is not null order by priority desc, seq limit $3) u)";
+pub(super) static DEPTH_AT_MOST: LazyLock<String> = LazyLock::new(|| format!("select {}", depth_sql("$1", "$2", "$3")));
+
+/// [`DEPTH_AT_MOST`]'s count as an expression, with its parameters named:
+/// the company, now, and the cap.
+fn depth_sql(company: &str, now: &str, cap: &str) -> String {
+    format!(
+        "(select count(*) from (select 1 from job where company_id = {company} and state = 'queued' \
+         order by priority desc, seq limit {cap}) q) \
+         + (select count(*) from (select 1 from job where company_id = {company} and state = 'sent' \
+         and kind = 'read' and lease_expires_at <= {now} limit {cap}) s) \
+         + (select count(*) from (select 1 from job where company_id = {company} and state = 'unknown' \
+         and message_set_id is not null order by priority desc, seq limit {cap}) u)"
+    )
+}
 
 /// What a completion adds to its session's `jobs_done` and `jobs_failed`.
 fn session_counts(state: JobState) -> (i64, i64) {
@@ -274,23 +283,21 @@ pub(super) fn complete_lite(
 /// the completion's transaction): it answers whether one does, whether the
 /// job was completed, and the depth, which all parts of the statement read
 /// as it was before the completion.
-const COMPLETE_COUNTED_PG: &str =
-    "with deps as (select exists (select 1 from job_dependency where depends_on = $1) as found), \
-    done as (update job set state = $4, response = $5, statuses = $6, diagnostic = $7, error = $8, \
-    lease_expires_at = null, iterator_id = null, recovering = false, updated_at = $9, \
-    completed_at = $10, hold_reason = case when $4 = 'held' then 'operator' else null end \
-    where id = $1 and attempt = $2 and ticket_hash = $3 and state in ('sent', 'unknown', 'queued') \
-    and not (select found from deps) returning 1), \
-    counted as (update session set jobs_done = jobs_done + $11, jobs_failed = jobs_failed + $12, \
-    first_problem = coalesce(first_problem, $13), last_work_at = $9 \
-    where ticket_hash = $3 and exists (select 1 from done) returning 1) \
-    select (select found from deps), exists (select 1 from done), \
-    (select count(*) from (select 1 from job where company_id = $14 and state = 'queued' \
-    order by priority desc, seq limit $15) q) \
-    + (select count(*) from (select 1 from job where company_id = $14 and state = 'sent' \
-    and kind = 'read' and lease_expires_at <= $9 limit $15) s) \
-    + (select count(*) from (select 1 from job where company_id = $14 and state = 'unknown' \
-    and message_set_id is not null order by priority desc, seq limit $15) u)";
+static COMPLETE_COUNTED_PG: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "with deps as (select exists (select 1 from job_dependency where depends_on = $1) as found), \
+         done as (update job set state = $4, response = $5, statuses = $6, diagnostic = $7, error = $8, \
+         lease_expires_at = null, iterator_id = null, recovering = false, updated_at = $9, \
+         completed_at = $10, hold_reason = case when $4 = 'held' then 'operator' else null end \
+         where id = $1 and attempt = $2 and ticket_hash = $3 and state in ('sent', 'unknown', 'queued') \
+         and not (select found from deps) returning 1), \
+         counted as (update session set jobs_done = jobs_done + $11, jobs_failed = jobs_failed + $12, \
+         first_problem = coalesce(first_problem, $13), last_work_at = $9 \
+         where ticket_hash = $3 and exists (select 1 from done) returning 1) \
+         select (select found from deps), exists (select 1 from done), {}",
+        depth_sql("$14", "$9", "$15")
+    )
+});
 
 /// [`ExchangeStore::complete_and_count`](crate::store::ExchangeStore) on
 /// one Postgres connection: [`COMPLETE_COUNTED_PG`], or for a job others
@@ -305,14 +312,14 @@ pub(super) async fn complete_counted_pg(
 ) -> Result<Option<i64>> {
     let (done, failed) = session_counts(c.state);
     let state = c.state;
-    let (has_dependents, completed, depth): (bool, bool, i64) = sqlx::query_as(COMPLETE_COUNTED_PG)
+    let (has_dependents, completed, depth): (bool, bool, i64) = sqlx::query_as(&COMPLETE_COUNTED_PG)
         .bind(lease.job_id.0)
         .bind(lease.attempt)
         .bind(&lease.ticket_hash.0)
         .bind(c.state.as_str())
-        // Postgres arguments are encoded into the message buffer at bind
-        // time, borrowed or owned alike, so borrowing keeps `c` for the
-        // dependents' path at no extra copy.
+        // Postgres arguments are encoded into the message at bind time,
+        // borrowed or owned alike; borrowing keeps `c` for the dependents'
+        // path, at the cost of holding the answer until the statement ran.
         .bind(&c.response)
         .bind(sqlx::types::Json(&c.statuses))
         .bind(&c.diagnostic)
@@ -338,7 +345,7 @@ pub(super) async fn complete_counted_pg(
     // After the transactional path, or when the job went back to the queue
     // or became a write to check (the depth above was read before that):
     // count again.
-    let n: i64 = sqlx::query_scalar(DEPTH_AT_MOST).bind(company_id).bind(now).bind(cap).fetch_one(&mut *conn).await?;
+    let n: i64 = sqlx::query_scalar(&DEPTH_AT_MOST).bind(company_id).bind(now).bind(cap).fetch_one(&mut *conn).await?;
     Ok(Some(n))
 }
 
@@ -360,9 +367,8 @@ pub(super) async fn complete_pg(
         .bind(lease.attempt)
         .bind(&lease.ticket_hash.0)
         .bind(c.state.as_str())
-        // Moved, not borrowed: sqlx turns a borrowed argument into an owned
-        // copy before sending it, and for a 64 MB answer that copy is 64 MB
-        // of peak memory.
+        // Moved: sqlx encodes it into the message at once, and our copy is
+        // freed there instead of living until the statement has run.
         .bind(c.response)
         .bind(sqlx::types::Json(&c.statuses))
         .bind(&c.diagnostic)
@@ -813,7 +819,7 @@ impl JobStore for SqlStore {
     }
 
     async fn queue_depth_at_most(&self, company_id: i64, now: DateTime<Utc>, cap: i64) -> Result<i64> {
-        let sql = DEPTH_AT_MOST;
+        let sql = DEPTH_AT_MOST.as_str();
         let count: i64 =
             by_backend!(self, |c| c.one(sql, &[&company_id, &Ts(now), &cap]), |p| Ok(sqlx::query_scalar(sql)
                 .bind(company_id)

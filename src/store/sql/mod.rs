@@ -284,11 +284,17 @@ mod tests {
 
     /// The plans SQLite picks for the statements of every exchange and of
     /// the reaper, on a migrated database.
-    async fn plans(statements: Vec<(&'static str, String)>) -> Vec<(&'static str, Vec<String>)> {
+    /// A migrated store on a fresh SQLite file (kept while the directory is).
+    async fn migrated_sqlite() -> (tempfile::TempDir, SqlStore) {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("plans.db").display());
+        let url = format!("sqlite://{}", dir.path().join("qbwcd.db").display());
         let store = SqlStore::connect(&url, &PoolOptions::default()).await.unwrap();
         store.migrate().await.unwrap();
+        (dir, store)
+    }
+
+    async fn plans(statements: Vec<(&'static str, String)>) -> Vec<(&'static str, Vec<String>)> {
+        let (_dir, store) = migrated_sqlite().await;
         let Pool::Sqlite { lite, .. } = &store.pool else { unreachable!("a SQLite URL") };
         let out = lite
             .call(move |c| {
@@ -322,10 +328,7 @@ mod tests {
         use crate::store::{AccountStore, ExchangeStore, JobStore, NewCompany};
         use crate::types::{CompanySlug, JobId, Ticket};
 
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("sync.db").display());
-        let store = SqlStore::connect(&url, &PoolOptions::default()).await.unwrap();
-        store.migrate().await.unwrap();
+        let (_dir, store) = migrated_sqlite().await;
         let now = chrono::Utc::now();
         let new_company = NewCompany {
             slug: CompanySlug::parse("acme").unwrap(),
@@ -379,7 +382,7 @@ mod tests {
             ("recover or claim", jobs::NEXT_SQLITE.clone()),
             ("leased", jobs::LEASED.clone()),
             ("complete", jobs::COMPLETE.to_owned()),
-            ("depth", jobs::DEPTH_AT_MOST.to_owned()),
+            ("depth", jobs::DEPTH_AT_MOST.clone()),
             ("release by ticket", jobs::RELEASE_BY_TICKET.to_owned()),
             ("release lapsed", jobs::RELEASE_LAPSED.to_owned()),
             ("fail dependents", jobs::FAIL_DEPENDENTS.to_owned()),
