@@ -4,6 +4,7 @@
 mod commands;
 mod diagnose;
 mod doctor;
+pub mod output;
 mod qwc_file;
 
 use std::path::PathBuf;
@@ -258,6 +259,7 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<output::PipeClosed>() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("qbwcd: {e:#}");
             ExitCode::FAILURE

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::output::TextTable;
 use super::{Cli, Command, CompanyCommand, JobsCommand, TokenCommand, UserCommand};
 use crate::app::{self, AppState};
 use crate::clock::{Clock, SystemClock};
@@ -27,14 +28,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref(), &overrides)?;
     match cli.command {
         Command::DefaultConfig => {
-            print!("{}", include_str!("../../config.example.toml"));
-            Ok(())
+            crate::outln!("{}", include_str!("../../config.example.toml").trim_end())
         }
         Command::Explain { code } => explain(&code),
         Command::Serve { .. } => serve(settings).await,
         Command::Migrate => {
             let store = open(&settings).await?;
-            println!("database {} is migrated", redact_url(&settings.database_url));
+            crate::outln!("database {} is migrated", redact_url(&settings.database_url))?;
             store.close().await;
             Ok(())
         }
@@ -52,7 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if matches!(enq, crate::queue::Enqueued::Existing(_)) {
                 eprintln!("an earlier job has this idempotency key; nothing new was queued");
             }
-            println!("{}", job.id);
+            crate::outln!("{}", job.id)?;
             Ok(())
         }
         Command::Jobs(c) => jobs(&open(&settings).await?, c).await,
@@ -132,25 +132,25 @@ fn explain(code: &str) -> anyhow::Result<()> {
         anyhow!("{code:?} is not a code qbwcd knows; try the form shown in the Web Connector or the log")
     })?;
     let e = finding.entry;
-    println!("{}  {}", finding.code, e.title);
+    crate::outln!("{}  {}", finding.code, e.title)?;
     if finding.code != e.code {
-        println!("(explained by the entry for {})", e.code);
+        crate::outln!("(explained by the entry for {})", e.code)?;
     }
-    println!(
+    crate::outln!(
         "severity: {}   fixed by: {}   {}",
         e.severity,
         e.fixer,
         if e.transient { "clears by itself" } else { "needs a person" }
-    );
+    )?;
     if let Some(m) = &e.message {
-        println!("QuickBooks says: {m}");
+        crate::outln!("QuickBooks says: {m}")?;
     }
-    println!("\n{}\n", e.cause);
+    crate::outln!("\n{}\n", e.cause)?;
     for (i, step) in e.steps.iter().enumerate() {
-        println!("{}. {step}", i + 1);
+        crate::outln!("{}. {step}", i + 1)?;
     }
     if !e.see_also.is_empty() {
-        println!("\nsee also: {}", e.see_also.join(", "));
+        crate::outln!("\nsee also: {}", e.see_also.join(", "))?;
     }
     Ok(())
 }
@@ -171,28 +171,24 @@ async fn company(store: &SqlStore, cmd: CompanyCommand) -> anyhow::Result<()> {
                 file_id: uuid::Uuid::new_v4(),
             };
             let c = store.create_company(new, SystemClock.now()).await?;
-            println!("company {} added (FileID {{{}}})", c.slug, c.file_id);
+            crate::outln!("company {} added (FileID {{{}}})", c.slug, c.file_id)?;
         }
         CompanyCommand::List { json } => {
             let list = store.list_companies().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                super::output::json(&list)?;
             } else {
-                println!("{:<20} {:<28} {:<10} {:<25} FILE", "SLUG", "NAME", "QBXML", "LAST SEEN");
+                let mut t = TextTable::new(&["SLUG", "NAME", "QBXML", "LAST SEEN", "FILE"]);
                 for c in list {
-                    let seen = c
-                        .last_seen_at
-                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                        .unwrap_or_else(|| "never".into());
-                    println!(
-                        "{:<20} {:<28} {:<10} {:<25} {}",
-                        c.slug,
+                    t.row([
+                        c.slug.to_string(),
                         c.name,
-                        c.qbxml_version.as_deref().unwrap_or("-"),
-                        seen,
-                        c.file_path.as_deref().unwrap_or("(the open file)")
-                    );
+                        c.qbxml_version.unwrap_or_else(|| "-".into()),
+                        when(c.last_seen_at),
+                        c.file_path.unwrap_or_else(|| "(the open file)".into()),
+                    ]);
                 }
+                t.print("no companies; add one with qbwcd company add SLUG")?;
             }
         }
     }
@@ -234,24 +230,26 @@ async fn user(store: &SqlStore, cmd: UserCommand) -> anyhow::Result<()> {
             let schedule = crate::onboarding::check_schedule(run_every_minutes, run_every_seconds)?;
             let u = store.create_user(new, now).await?;
             super::qwc_file::set_schedule(store, &u.username, schedule, now).await?;
-            println!("user {} added for company {}", u.username, company.slug);
+            crate::outln!("user {} added for company {}", u.username, company.slug)?;
             if generated {
-                println!("password (shown once; type it into the Web Connector): {shown}");
+                crate::outln!("password (shown once; type it into the Web Connector): {shown}")?;
             }
         }
         UserCommand::List { json } => {
             let list = store.list_users().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                super::output::json(&list)?;
             } else {
-                println!("{:<24} {:<20} {:<8} LAST SEEN", "USER", "COMPANY", "ENABLED");
+                let mut t = TextTable::new(&["USER", "COMPANY", "ENABLED", "LAST SEEN"]);
                 for u in list {
-                    let seen = u
-                        .last_seen_at
-                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                        .unwrap_or_else(|| "never".into());
-                    println!("{:<24} {:<20} {:<8} {}", u.username, u.company_slug, u.enabled, seen);
+                    t.row([
+                        u.username.to_string(),
+                        u.company_slug.to_string(),
+                        u.enabled.to_string(),
+                        when(u.last_seen_at),
+                    ]);
                 }
+                t.print("no users; add one with qbwcd user add USER --company SLUG")?;
             }
         }
         UserCommand::Passwd { username, password_stdin, run_every_minutes, run_every_seconds } => {
@@ -261,15 +259,15 @@ async fn user(store: &SqlStore, cmd: UserCommand) -> anyhow::Result<()> {
             let shown = password.expose_secret().to_owned();
             store.set_password(&username, &hash(password).await?, now).await?;
             super::qwc_file::set_schedule(store, &username, schedule, now).await?;
-            println!("password of {username} changed; the user's .qwc file stays valid");
+            crate::outln!("password of {username} changed; the user's .qwc file stays valid")?;
             if generated {
-                println!("new password (shown once; type it into the Web Connector): {shown}");
+                crate::outln!("new password (shown once; type it into the Web Connector): {shown}")?;
             }
         }
         UserCommand::Disable { username } => {
             let username = Username::parse(&username)?;
             store.set_user_enabled(&username, false, now).await?;
-            println!("user {username} disabled");
+            crate::outln!("user {username} disabled")?;
         }
     }
     Ok(())
@@ -306,24 +304,23 @@ async fn jobs(store: &SqlStore, cmd: JobsCommand) -> anyhow::Result<()> {
             let state = state.map(|s| s.parse::<JobState>()).transpose().map_err(|e| anyhow!(e))?;
             let list = store.list_jobs(&JobFilter { company_id, state, after_seq: None, limit: Some(limit) }).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                super::output::json(&list)?;
             } else {
-                println!(
-                    "{:<36}  {:<9} {:>3} {:>4}  {:<20} {:<30} DIAGNOSTIC",
-                    "ID", "STATE", "PRI", "TRY", "CREATED", "REQUESTS"
-                );
+                let mut t = TextTable::new(&["ID", "STATE", "PRI", "TRY", "CREATED", "REQUESTS", "DIAGNOSTIC"])
+                    .right(2)
+                    .right(3);
                 for j in list {
-                    println!(
-                        "{:<36}  {:<9} {:>3} {:>4}  {:<20} {:<30} {}",
-                        j.id,
-                        j.state,
-                        j.priority,
-                        j.attempt,
-                        j.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    t.row([
+                        j.id.to_string(),
+                        j.state.to_string(),
+                        j.priority.to_string(),
+                        j.attempt.to_string(),
+                        j.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                         truncate(&j.request_names, 30),
-                        j.diagnostic.as_deref().unwrap_or("")
-                    );
+                        j.diagnostic.unwrap_or_default(),
+                    ]);
                 }
+                t.print("no jobs")?;
             }
         }
         JobsCommand::Show { id, json } => {
@@ -336,29 +333,34 @@ async fn jobs(store: &SqlStore, cmd: JobsCommand) -> anyhow::Result<()> {
                 if job.iterates {
                     v["pages"] = serde_json::to_value(&pages)?;
                 }
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                super::output::json(&v)?;
             } else {
-                print_job(&job);
+                print_job(&job)?;
                 for p in &pages {
-                    println!("page {} ({} bytes)\n{}", p.page, p.response.len(), p.response);
+                    crate::outln!("page {} ({} bytes)\n{}", p.page, p.response.len(), p.response)?;
                 }
             }
         }
         JobsCommand::Retry { id } => {
             let job = store.retry_job(parse_job_id(&id)?, now).await?;
-            println!("job {} is {}", job.id, job.state);
+            crate::outln!("job {} is {}", job.id, job.state)?;
         }
         JobsCommand::Cancel { id } => {
             let job = store.cancel_job(parse_job_id(&id)?, now).await?;
-            println!("job {} is {}", job.id, job.state);
+            crate::outln!("job {} is {}", job.id, job.state)?;
         }
         JobsCommand::Resolve { id, applied, not_applied } => {
             let applied = applied && !not_applied;
             let job = store.resolve_job(parse_job_id(&id)?, applied, now).await?;
-            println!("job {} is {}", job.id, job.state);
+            crate::outln!("job {} is {}", job.id, job.state)?;
         }
     }
     Ok(())
+}
+
+/// A time for a table cell, or "never".
+fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "never".into())
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -371,47 +373,47 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-fn print_job(j: &Job) {
-    println!("job        {}", j.id);
-    println!("state      {}", j.state);
-    println!("kind       {}", j.kind.as_str());
-    println!("requests   {}", j.request_names);
-    println!("priority   {}", j.priority);
-    println!("attempts   {} of {}", j.attempt, j.max_attempts);
-    println!("created    {}", j.created_at);
+fn print_job(j: &Job) -> anyhow::Result<()> {
+    crate::outln!("job        {}", j.id)?;
+    crate::outln!("state      {}", j.state)?;
+    crate::outln!("kind       {}", j.kind.as_str())?;
+    crate::outln!("requests   {}", j.request_names)?;
+    crate::outln!("priority   {}", j.priority)?;
+    crate::outln!("attempts   {} of {}", j.attempt, j.max_attempts)?;
+    crate::outln!("created    {}", j.created_at)?;
     if let Some(t) = j.sent_at {
-        println!("sent       {t}");
+        crate::outln!("sent       {t}")?;
     }
     if let Some(t) = j.completed_at {
-        println!("completed  {t}");
+        crate::outln!("completed  {t}")?;
     }
     if let Some(k) = &j.idempotency_key {
-        println!("key        {k}");
+        crate::outln!("key        {k}")?;
     }
     if let Some(d) = &j.diagnostic {
         let title = catalog().explain(d).map(|f| f.entry.title.clone()).unwrap_or_default();
-        println!("diagnostic {d}  {title}  (qbwcd explain {d})");
+        crate::outln!("diagnostic {d}  {title}  (qbwcd explain {d})")?;
     }
     if let Some(e) = &j.error {
-        println!("error      {e}");
+        crate::outln!("error      {e}")?;
     }
     if !j.statuses.is_empty() {
-        println!("statuses");
+        crate::outln!("statuses")?;
         for s in &j.statuses {
-            println!(
+            crate::outln!(
                 "  {:<28} requestID={:<10} {} {} {}",
                 s.name,
                 s.request_id.as_deref().unwrap_or("-"),
                 s.status_code,
                 s.severity,
                 s.message
-            );
+            )?;
         }
     }
     match &j.response {
-        Some(r) => println!("response ({} bytes)\n{r}", r.len()),
-        None if j.iterates => println!("response   in pages (below)"),
-        None => println!("response   (none yet)"),
+        Some(r) => crate::outln!("response ({} bytes)\n{r}", r.len()),
+        None if j.iterates => crate::outln!("response   in pages (below)"),
+        None => crate::outln!("response   (none yet)"),
     }
 }
 
@@ -426,26 +428,24 @@ async fn token(store: &SqlStore, cmd: TokenCommand) -> anyhow::Result<()> {
             let token = crate::api::generate_token();
             store.create_token(name, &crate::api::hash_token(&token), now).await?;
             eprintln!("token {name:?} created; it is shown once — store it now:");
-            println!("{token}");
+            crate::outln!("{token}")?;
         }
         TokenCommand::List { json } => {
             let list = store.list_tokens().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                super::output::json(&list)?;
             } else {
-                println!("{:<32} {:<20} {:<20} STATUS", "NAME", "CREATED", "LAST USED");
-                let fmt = |t: Option<chrono::DateTime<chrono::Utc>>| {
-                    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "never".into())
-                };
-                for t in list {
-                    let status = if t.revoked_at.is_some() { "revoked" } else { "active" };
-                    println!("{:<32} {:<20} {:<20} {status}", t.name, fmt(Some(t.created_at)), fmt(t.last_used_at));
+                let mut t = TextTable::new(&["NAME", "CREATED", "LAST USED", "STATUS"]);
+                for tok in list {
+                    let status = if tok.revoked_at.is_some() { "revoked" } else { "active" };
+                    t.row([tok.name, when(Some(tok.created_at)), when(tok.last_used_at), status.to_owned()]);
                 }
+                t.print("no tokens; create one with qbwcd token create NAME")?;
             }
         }
         TokenCommand::Revoke { name } => {
             store.revoke_token(&name, now).await?;
-            println!("token {name:?} revoked");
+            crate::outln!("token {name:?} revoked")?;
         }
     }
     Ok(())

@@ -24,9 +24,9 @@ pub(super) fn run(file: &Path, json: bool) -> anyhow::Result<()> {
     let text = decode(&bytes);
     let findings = diagnose_log(&text);
     if json {
-        println!("{}", serde_json::to_string_pretty(&findings)?);
+        super::output::json(&findings)?;
     } else {
-        print!("{}", report(&findings, text.lines().count()));
+        crate::outln!("{}", report(&findings, text.lines().count()).trim_end())?;
     }
     Ok(())
 }

@@ -28,11 +28,11 @@ impl Report {
         match result {
             Ok(detail) => {
                 self.passed += 1;
-                println!("\u{2714} PASS {name}: {detail}");
+                let _ = crate::outln!("\u{2714} PASS {name}: {detail}");
             }
             Err(detail) => {
                 self.failed += 1;
-                println!("\u{2718} FAIL {name}: {detail}");
+                let _ = crate::outln!("\u{2718} FAIL {name}: {detail}");
             }
         }
     }
@@ -82,9 +82,9 @@ pub(super) async fn run(settings: &Settings) -> anyhow::Result<()> {
 
     let total = report.passed + report.failed;
     if report.failed == 0 {
-        println!("doctor: all {total} checks passed");
+        crate::outln!("doctor: all {total} checks passed")?;
     } else {
-        println!("doctor: {} of {total} checks failed", report.failed);
+        crate::outln!("doctor: {} of {total} checks failed", report.failed)?;
     }
     if let Some(store) = store {
         store.close().await;

@@ -27,7 +27,7 @@ pub(super) async fn run(
         let l = onboarding::create_link(store, settings, username, reset_password, SystemClock.now())
             .await
             .with_context(|| format!("cannot make an onboarding link for {username}"))?;
-        println!("{}", l.url);
+        crate::outln!("{}", l.url)?;
         eprintln!(
             "valid until {} for {} download{}{}; send it to the QuickBooks admin over a channel you trust",
             l.expires_at.format("%Y-%m-%d %H:%M UTC"),
@@ -71,6 +71,8 @@ pub(super) async fn set_schedule(
         (_, Some(s)) => format!("every {s} second(s)"),
         _ => unreachable!("one is set"),
     };
-    println!("{username}'s Web Connector polls {shown}; download its .qwc again (`qbwcd qwc {username}`) to apply it");
+    crate::outln!(
+        "{username}'s Web Connector polls {shown}; download its .qwc again (`qbwcd qwc {username}`) to apply it"
+    )?;
     Ok(())
 }
