@@ -96,7 +96,7 @@ pub(super) async fn find(state: &AppState, slug: &str) -> Result<Company, ApiErr
 
 /// `POST /companies`.
 #[utoipa::path(
-    post, path = "/api/v1/companies", tag = "companies",
+    post, path = "/api/v1/companies", operation_id = "createCompany", tag = "companies",
     request_body = NewCompanyBody,
     responses(
         (status = 201, description = "Created", body = CompanyView),
@@ -151,7 +151,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 
 /// `PATCH /companies/{slug}`: changes the company's settings.
 #[utoipa::path(
-    patch, path = "/api/v1/companies/{slug}", tag = "companies",
+    patch, path = "/api/v1/companies/{slug}", operation_id = "updateCompany", tag = "companies",
     params(("slug" = String, Path, description = "Company slug")),
     request_body = UpdateCompanyBody,
     responses(
@@ -182,7 +182,7 @@ pub async fn update(
 
 /// `GET /companies`.
 #[utoipa::path(
-    get, path = "/api/v1/companies", tag = "companies",
+    get, path = "/api/v1/companies", operation_id = "listCompanies", tag = "companies",
     responses(
         (status = 200, description = "Every company, by slug", body = Vec<CompanyView>),
         (status = 401, description = "No valid token", body = ErrorBody),
@@ -199,7 +199,7 @@ pub async fn list(State(state): State<AppState>, _caller: ApiCaller) -> Result<J
 
 /// `GET /companies/{slug}`.
 #[utoipa::path(
-    get, path = "/api/v1/companies/{slug}", tag = "companies",
+    get, path = "/api/v1/companies/{slug}", operation_id = "getCompany", tag = "companies",
     params(("slug" = String, Path, description = "Company slug")),
     responses(
         (status = 200, description = "The company with its queue depth", body = CompanyView),
@@ -249,7 +249,7 @@ pub struct CreatedUser {
 
 /// `POST /companies/{slug}/users`.
 #[utoipa::path(
-    post, path = "/api/v1/companies/{slug}/users", tag = "companies",
+    post, path = "/api/v1/companies/{slug}/users", operation_id = "createCompanyUser", tag = "companies",
     params(("slug" = String, Path, description = "Company slug")),
     request_body = NewUserBody,
     responses(

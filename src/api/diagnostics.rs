@@ -9,7 +9,7 @@ use crate::diagnostics::{catalog, Finding};
 /// The entry explaining `code` (`0x80040420`, `-2147220448`, `3260`,
 /// `QBWC1012`, `auth.bad_password`, …). Public: it holds no customer data.
 #[utoipa::path(
-    get, path = "/api/v1/diagnostics/{code}", tag = "diagnostics",
+    get, path = "/api/v1/diagnostics/{code}", operation_id = "getDiagnostic", tag = "diagnostics",
     params(("code" = String, Path, description = "Any form of the code")),
     responses(
         (status = 200, description = "The catalog entry", body = Object),

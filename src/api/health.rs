@@ -113,7 +113,7 @@ pub async fn health_of(state: &AppState, company: &Company) -> Result<HealthView
 
 /// `GET /companies/{slug}/health`.
 #[utoipa::path(
-    get, path = "/api/v1/companies/{slug}/health", tag = "companies",
+    get, path = "/api/v1/companies/{slug}/health", operation_id = "getCompanyHealth", tag = "companies",
     params(("slug" = String, Path, description = "Company slug")),
     responses(
         (status = 200, description = "Last poll, jobs by state, open problems with their fixes", body = HealthView),

@@ -169,7 +169,7 @@ impl JobView {
 /// cancelled or unknown, or the time runs out (then the job is shown as it
 /// is; its `state` says which).
 #[utoipa::path(
-    post, path = "/api/v1/companies/{slug}/jobs", tag = "jobs",
+    post, path = "/api/v1/companies/{slug}/jobs", operation_id = "enqueueJob", tag = "jobs",
     params(("slug" = String, Path, description = "Company slug"), WaitQuery),
     request_body = EnqueueBody,
     responses(
@@ -244,7 +244,7 @@ async fn load(state: &AppState, id: &str) -> Result<(Job, String), ApiError> {
 /// `GET /jobs/{id}`: state, attempts, timestamps, statuses, diagnostic,
 /// answer, webhook delivery. `?wait=SECONDS` waits as on enqueue.
 #[utoipa::path(
-    get, path = "/api/v1/jobs/{id}", tag = "jobs",
+    get, path = "/api/v1/jobs/{id}", operation_id = "getJob", tag = "jobs",
     params(("id" = String, Path, format = Uuid, description = "Job id"), WaitQuery),
     responses(
         (status = 200, description = "The job, with QuickBooks' answer", body = JobView),
@@ -289,7 +289,7 @@ pub struct JobPage {
 /// `GET /companies/{slug}/jobs?state=&limit=&cursor=`: stable pages in
 /// arrival order (the cursor is the last job's sequence number).
 #[utoipa::path(
-    get, path = "/api/v1/companies/{slug}/jobs", tag = "jobs",
+    get, path = "/api/v1/companies/{slug}/jobs", operation_id = "listCompanyJobs", tag = "jobs",
     params(("slug" = String, Path, description = "Company slug"), ListQuery),
     responses(
         (status = 200, description = "A page of jobs (without answers)", body = JobPage),
@@ -329,7 +329,7 @@ pub async fn list(
 
 /// `POST /jobs/{id}/retry`: failed or cancelled → queued (409 otherwise).
 #[utoipa::path(
-    post, path = "/api/v1/jobs/{id}/retry", tag = "jobs",
+    post, path = "/api/v1/jobs/{id}/retry", operation_id = "retryJob", tag = "jobs",
     params(("id" = String, Path, format = Uuid, description = "Job id")),
     responses(
         (status = 200, description = "Queued again", body = JobView),
@@ -351,7 +351,7 @@ pub async fn retry(
 
 /// `POST /jobs/{id}/cancel`: queued or held → cancelled (409 otherwise).
 #[utoipa::path(
-    post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
+    post, path = "/api/v1/jobs/{id}/cancel", operation_id = "cancelJob", tag = "jobs",
     params(("id" = String, Path, format = Uuid, description = "Job id")),
     responses(
         (status = 200, description = "Cancelled", body = JobView),
@@ -381,7 +381,7 @@ pub struct ResolveBody {
 
 /// `POST /jobs/{id}/resolve`: an operator's verdict on an `unknown` write.
 #[utoipa::path(
-    post, path = "/api/v1/jobs/{id}/resolve", tag = "jobs",
+    post, path = "/api/v1/jobs/{id}/resolve", operation_id = "resolveJob", tag = "jobs",
     params(("id" = String, Path, format = Uuid, description = "Job id")),
     request_body = ResolveBody,
     responses(

@@ -30,7 +30,7 @@ impl From<OnboardingError> for ApiError {
 
 /// `GET /users/{username}/qwc`: the user's `.qwc` as an attachment.
 #[utoipa::path(
-    get, path = "/api/v1/users/{username}/qwc", tag = "users",
+    get, path = "/api/v1/users/{username}/qwc", operation_id = "downloadUserQwc", tag = "users",
     params(("username" = String, Path, description = "Web Connector user name")),
     responses(
         (status = 200, description = "The .qwc file (attachment)", content_type = "application/x-qwc", body = String),
@@ -68,7 +68,7 @@ pub struct LinkBody {
 /// `POST /users/{username}/qwc-link`: a signed, expiring URL that
 /// downloads the user's `.qwc` without a token.
 #[utoipa::path(
-    post, path = "/api/v1/users/{username}/qwc-link", tag = "users",
+    post, path = "/api/v1/users/{username}/qwc-link", operation_id = "createUserQwcLink", tag = "users",
     params(("username" = String, Path, description = "Web Connector user name")),
     request_body(content = Option<LinkBody>, description = "Optional; an empty body means no password reset"),
     responses(
@@ -127,7 +127,7 @@ pub struct UserView {
 
 /// `PATCH /users/{username}`.
 #[utoipa::path(
-    patch, path = "/api/v1/users/{username}", tag = "users",
+    patch, path = "/api/v1/users/{username}", operation_id = "updateUser", tag = "users",
     params(("username" = String, Path, description = "Web Connector user name")),
     request_body = PatchUserBody,
     responses(

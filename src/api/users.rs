@@ -21,7 +21,7 @@ async fn set_enabled(state: &AppState, username: &str, enabled: bool) -> Result<
 /// `POST /users/{username}/disable`: its Web Connector is refused (`nvu`)
 /// from now on; its `.qwc` stays valid for when it is enabled again.
 #[utoipa::path(
-    post, path = "/api/v1/users/{username}/disable", tag = "users",
+    post, path = "/api/v1/users/{username}/disable", operation_id = "disableUser", tag = "users",
     params(("username" = String, Path, description = "Web Connector user name")),
     responses(
         (status = 200, description = "The user, disabled", body = UserView),
@@ -40,7 +40,7 @@ pub async fn disable(
 
 /// `POST /users/{username}/enable`.
 #[utoipa::path(
-    post, path = "/api/v1/users/{username}/enable", tag = "users",
+    post, path = "/api/v1/users/{username}/enable", operation_id = "enableUser", tag = "users",
     params(("username" = String, Path, description = "Web Connector user name")),
     responses(
         (status = 200, description = "The user, enabled", body = UserView),
@@ -72,7 +72,7 @@ pub struct NewPassword {
 /// once), clearing any lockout. The `.qwc` file stays valid: the
 /// application's identity (OwnerID, FileID) does not change.
 #[utoipa::path(
-    post, path = "/api/v1/users/{username}/password", tag = "users",
+    post, path = "/api/v1/users/{username}/password", operation_id = "resetUserPassword", tag = "users",
     params(("username" = String, Path, description = "Web Connector user name")),
     responses(
         (status = 201, description = "The new password, shown once", body = NewPassword),

@@ -19,6 +19,7 @@ mod iterators_live;
 mod long_poll;
 mod openapi;
 mod ops;
+mod postgres_tls;
 mod qwc;
 mod recovery;
 mod replicas;
