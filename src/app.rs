@@ -216,6 +216,7 @@ async fn check_silence(state: &AppState, tracker: &mut SilenceTracker) {
                 at: state.clock.now(),
                 company_id: Some(u.company_id),
                 user_id: Some(u.id),
+                address: None,
                 job_id: None,
                 kind: "session.silent",
                 code: Some(silence::DIAGNOSTIC.to_owned()),

@@ -379,6 +379,7 @@ async fn record(store: &dyn Store, user: &User, now: DateTime<Utc>, kind: &'stat
         at: now,
         company_id: Some(user.company_id),
         user_id: Some(user.id),
+        address: None,
         job_id: None,
         kind,
         code: None,

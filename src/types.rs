@@ -231,9 +231,58 @@ impl fmt::Display for JobId {
     }
 }
 
+/// An event's id. People see it as a reference, `E14` (in health's
+/// problems, in `getLastError` texts); both `14` and `E14` parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(pub i64);
+
+/// Why an event reference was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0:?} is not an event reference; give its number, as 14 or E14")]
+pub struct EventIdError(String);
+
+impl EventId {
+    /// Parses `14` or `E14` (any case, surrounding spaces ignored).
+    ///
+    /// # Errors
+    /// [`EventIdError`] when the rest is not a positive number.
+    pub fn parse(s: &str) -> Result<Self, EventIdError> {
+        let t = s.trim();
+        let digits = t.strip_prefix(['E', 'e']).unwrap_or(t);
+        match digits.parse::<i64>() {
+            Ok(n) if n > 0 && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(EventId(n)),
+            _ => Err(EventIdError(s.to_owned())),
+        }
+    }
+
+    /// The reference people quote: `E14`.
+    pub fn reference(self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "E{}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_references_parse_with_or_without_their_e() {
+        assert_eq!(EventId::parse("14"), Ok(EventId(14)));
+        assert_eq!(EventId::parse("E14"), Ok(EventId(14)));
+        assert_eq!(EventId::parse(" e7 "), Ok(EventId(7)));
+        assert_eq!(EventId(14).to_string(), "E14");
+        for bad in ["", "E", "0", "E-1", "-1", "+3", "14x", "EE14", "1 4", "99999999999999999999"] {
+            let err = EventId::parse(bad).unwrap_err();
+            assert!(err.to_string().contains("not an event reference"), "{bad:?}: {err}");
+        }
+    }
 
     #[test]
     fn tickets_are_128_bit_hex_and_unique() {

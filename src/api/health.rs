@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::diagnostics::{Finding, Fixer, Severity};
 use crate::queue::JobState;
 use crate::store::{Company, Problem};
+use crate::types::EventId;
 
 /// A company's health.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -83,7 +84,7 @@ impl From<Problem> for ProblemView {
             last_seen_at: p.last_seen,
             occurrences: p.count,
             last_detail: p.last_detail,
-            reference: format!("E{}", p.last_event_id),
+            reference: EventId(p.last_event_id).reference(),
         }
     }
 }

@@ -29,6 +29,7 @@ impl Qbwc {
                 at: now,
                 company_id: None,
                 user_id: None,
+                address: None,
                 job_id: None,
                 kind: "connection.error",
                 code: Some(finding.code.clone()),

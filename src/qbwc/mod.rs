@@ -22,7 +22,7 @@ use crate::config::Settings;
 use crate::diagnostics::Finding;
 use crate::soap::{Call, Reply};
 use crate::store::{NewEvent, Store};
-use crate::types::{JobId, TicketHash};
+use crate::types::{EventId, JobId, TicketHash};
 
 /// What the handlers need to know about the HTTP request.
 #[derive(Clone, Debug, Default)]
@@ -104,7 +104,7 @@ impl Qbwc {
     /// A failure to record is logged, never fatal: the answer matters more.
     async fn event(&self, e: NewEvent) -> String {
         match self.store.record_event(e).await {
-            Ok(id) => format!("E{id}"),
+            Ok(id) => EventId(id).reference(),
             Err(err) => {
                 tracing::error!(error = %err, "could not record an event");
                 "none".into()

@@ -65,6 +65,7 @@ impl Qbwc {
             at: self.now(),
             company_id: Some(session.company_id),
             user_id: Some(session.user_id),
+            address: session.remote_addr.clone(),
             job_id: job.map(|j| j.id),
             kind,
             code: Some(finding.code.clone()),

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use models::{
-    ApiToken, Company, CompanyFacts, Event, NewCompany, NewEvent, NewSession, NewUser, Recovered, Session, SessionOpen,
+    ApiToken, Company, CompanyFacts, Event, EventFilter, NewCompany, NewEvent, NewSession, NewUser, Recovered, Session, SessionOpen,
     User,
 };
 pub use models::{Problem, QwcLink};
@@ -28,7 +28,7 @@ pub use ops::{JobCount, OpsStore, SchemaStatus};
 
 use crate::qbxml::RequestStatus;
 use crate::queue::{Completion, Enqueued, Job, JobFilter, Lease, NewJob, Page};
-use crate::types::{CompanySlug, JobId, TicketHash, Username};
+use crate::types::{CompanySlug, EventId, JobId, TicketHash, Username};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -371,8 +371,16 @@ pub trait EventStore: Send + Sync + 'static {
     /// severity also opens (or counts another occurrence of) that code's
     /// [`Problem`] in the same transaction, so health never misses one.
     async fn record_event(&self, event: NewEvent) -> Result<i64>;
+    /// Events matching `filter`, newest first, each with its company's
+    /// slug and user's name. Each combination of filters has a statement
+    /// of its own, written for the index that serves it.
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<Event>>;
+    /// One event, by id.
+    async fn event(&self, id: EventId) -> Result<Option<Event>>;
     /// Latest events, newest first.
-    async fn list_events(&self, company_id: Option<i64>, limit: i64) -> Result<Vec<Event>>;
+    async fn list_events(&self, company_id: Option<i64>, limit: i64) -> Result<Vec<Event>> {
+        self.events(&EventFilter { company_id, limit, ..EventFilter::default() }).await
+    }
     /// The company's open (not cleared) problems, most recent first.
     async fn open_problems(&self, company_id: i64) -> Result<Vec<Problem>>;
 }

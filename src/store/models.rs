@@ -210,8 +210,15 @@ pub struct Event {
     pub at: DateTime<Utc>,
     /// Company, if known.
     pub company_id: Option<i64>,
+    /// The company's slug, while the company exists.
+    pub company_slug: Option<String>,
     /// User, if known.
     pub user_id: Option<i64>,
+    /// The user's name, while the user exists.
+    pub username: Option<String>,
+    /// The peer's address (the Web Connector's, a browser's), where one
+    /// was involved.
+    pub address: Option<String>,
     /// Job, if any.
     pub job_id: Option<Uuid>,
     /// What kind (`auth.failed`, `session.opened`, `job.failed`, …).
@@ -220,6 +227,21 @@ pub struct Event {
     pub code: Option<String>,
     /// One line.
     pub message: String,
+}
+
+/// Which events to read, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    /// Only this company's.
+    pub company_id: Option<i64>,
+    /// Only this kind (`auth.failed`, …).
+    pub kind: Option<String>,
+    /// Only those at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only those older than this event (the cursor of the next page).
+    pub before: Option<crate::types::EventId>,
+    /// At most this many.
+    pub limit: i64,
 }
 
 /// An event to record.
@@ -231,6 +253,8 @@ pub struct NewEvent {
     pub company_id: Option<i64>,
     /// User.
     pub user_id: Option<i64>,
+    /// The peer's address, where one was involved.
+    pub address: Option<String>,
     /// Job.
     pub job_id: Option<JobId>,
     /// Kind.

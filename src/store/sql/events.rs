@@ -5,7 +5,60 @@ use async_trait::async_trait;
 use super::lite::{Sql, Ts};
 use super::{by_backend, SqlStore};
 use crate::diagnostics::{catalog, Severity};
-use crate::store::{Event, EventStore, NewEvent, Problem, Result};
+use crate::store::{Event, EventFilter, EventStore, NewEvent, Problem, Result};
+use crate::types::EventId;
+
+/// The most events one read returns (a page of the API or the CLI).
+pub const MAX_EVENTS: i64 = 1000;
+
+/// An event with its company's slug and its user's name (left joins: the
+/// event outlives neither, and an event may have neither).
+const EVENT_SELECT: &str = "select e.id, e.at, e.company_id, c.slug as company_slug, e.user_id, \
+    u.username, e.address, e.job_id, e.kind, e.code, e.message \
+    from event e left join company c on c.id = e.company_id left join app_user u on u.id = e.user_id";
+
+/// The statement for one combination of filters, parameters numbered in
+/// the order company, kind, since, before, limit (those present only).
+///
+/// Each combination is its own statement so each has the plan of its
+/// index: the company's events walk `event_company (company_id, id)`, one
+/// kind's `event_kind (kind, id)`, everything else the primary key
+/// backwards, stopping at the limit. `since` becomes a lower bound on the
+/// id too: the smallest id at or after that time, found on `event_at
+/// (at, id)`, so a walk back from the newest event stops there instead of
+/// reading the whole log when little matches. (The bound is exact: an event
+/// below the smallest id at or after `since` is, by that definition,
+/// before it.) On Postgres `offset 0` keeps that
+/// subquery as written: otherwise `min(id)` is planned as a walk up the
+/// primary key, which reads the whole log when `since` is recent.
+fn events_sql(f: &EventFilter, postgres: bool) -> String {
+    let mut conds = Vec::new();
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    if f.company_id.is_some() {
+        conds.push(format!("e.company_id = ${}", next()));
+    }
+    if f.kind.is_some() {
+        conds.push(format!("e.kind = ${}", next()));
+    }
+    if f.since.is_some() {
+        let p = next();
+        let fence = if postgres { " offset 0" } else { "" };
+        conds.push(format!(
+            "e.at >= ${p} and e.id >= coalesce((select min(s.id) from (select id from event where at >= ${p}{fence}) s), \
+             9223372036854775807)"
+        ));
+    }
+    if f.before.is_some() {
+        conds.push(format!("e.id < ${}", next()));
+    }
+    let limit = next();
+    let filter = if conds.is_empty() { String::new() } else { format!(" where {}", conds.join(" and ")) };
+    format!("{EVENT_SELECT}{filter} order by e.id desc limit ${limit}")
+}
 
 /// Opens a problem, or counts another occurrence of the open one (the
 /// partial unique index allows one open row per company and code).
@@ -27,8 +80,8 @@ fn is_problem(code: &str) -> bool {
 #[async_trait]
 impl EventStore for SqlStore {
     async fn record_event(&self, e: NewEvent) -> Result<i64> {
-        let sql = "insert into event (at, company_id, user_id, job_id, kind, code, message) \
-                   values ($1, $2, $3, $4, $5, $6, $7) returning id";
+        let sql = "insert into event (at, company_id, user_id, job_id, kind, code, message, address) \
+                   values ($1, $2, $3, $4, $5, $6, $7, $8) returning id";
         let problem = match (e.company_id, e.code.as_deref()) {
             (Some(company), Some(code)) if is_problem(code) => Some((company, code.to_owned())),
             _ => None,
@@ -37,8 +90,10 @@ impl EventStore for SqlStore {
             self,
             |c| {
                 let job_id = e.job_id.map(|j| j.0);
-                let id: i64 =
-                    c.one(sql, &[&Ts(e.at), &e.company_id, &e.user_id, &job_id, &e.kind, &e.code, &e.message])?;
+                let id: i64 = c.one(
+                    sql,
+                    &[&Ts(e.at), &e.company_id, &e.user_id, &job_id, &e.kind, &e.code, &e.message, &e.address],
+                )?;
                 if let Some((company, code)) = &problem {
                     c.exec(UPSERT_PROBLEM, &[company, code, &Ts(e.at), &e.message, &id])?;
                 }
@@ -54,6 +109,7 @@ impl EventStore for SqlStore {
                     .bind(e.kind)
                     .bind(&e.code)
                     .bind(&e.message)
+                    .bind(&e.address)
                     .fetch_one(&mut *tx)
                     .await?;
                 if let Some((company, code)) = &problem {
@@ -72,14 +128,54 @@ impl EventStore for SqlStore {
         )
     }
 
-    async fn list_events(&self, company_id: Option<i64>, limit: i64) -> Result<Vec<Event>> {
-        let sql = "select id, at, company_id, user_id, job_id, kind, code, message from event \
-                   where ($1 is null or company_id = $1) order by id desc limit $2";
-        by_backend!(self, |c| c.all(sql, &[&company_id, &limit]), |p| Ok(sqlx::query_as(sql)
-            .bind(company_id)
-            .bind(limit)
-            .fetch_all(p)
-            .await?))
+    async fn events(&self, f: &EventFilter) -> Result<Vec<Event>> {
+        let limit = f.limit.clamp(1, MAX_EVENTS);
+        let (company_id, kind, since, before) = (f.company_id, f.kind.clone(), f.since, f.before.map(|b| b.0));
+        let (lite_sql, pg_sql) = (events_sql(f, false), events_sql(f, true));
+        // A filter that matches little may walk much of the log: on SQLite
+        // that is a read beside the writer (see `lite::reader`).
+        by_backend!(
+            read self,
+            |c| {
+                let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
+                let since = since.map(Ts);
+                if let Some(id) = &company_id {
+                    args.push(id);
+                }
+                if let Some(k) = &kind {
+                    args.push(k);
+                }
+                if let Some(t) = &since {
+                    args.push(t);
+                }
+                if let Some(b) = &before {
+                    args.push(b);
+                }
+                args.push(&limit);
+                c.all(&lite_sql, &args)
+            },
+            |p| {
+                let mut q = sqlx::query_as(&pg_sql);
+                if let Some(id) = company_id {
+                    q = q.bind(id);
+                }
+                if let Some(k) = kind {
+                    q = q.bind(k);
+                }
+                if let Some(t) = since {
+                    q = q.bind(t);
+                }
+                if let Some(b) = before {
+                    q = q.bind(b);
+                }
+                Ok(q.bind(limit).fetch_all(p).await?)
+            }
+        )
+    }
+
+    async fn event(&self, id: EventId) -> Result<Option<Event>> {
+        let sql = format!("{EVENT_SELECT} where e.id = $1");
+        by_backend!(self, |c| c.opt(&sql, &[&id.0]), |p| Ok(sqlx::query_as(&sql).bind(id.0).fetch_optional(p).await?))
     }
 
     async fn open_problems(&self, company_id: i64) -> Result<Vec<Problem>> {
