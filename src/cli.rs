@@ -68,6 +68,9 @@ pub enum Command {
     /// Inspect and act on jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Read the event log, newest first: logins refused, connectors told
+    /// to wait, sessions stopped by a problem… (`events show E14` for one).
+    Events(EventsArgs),
     /// Manage API tokens (bearer tokens for /api/v1).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -173,6 +176,46 @@ pub enum UserCommand {
     Disable {
         /// User name.
         username: String,
+    },
+}
+
+/// `events [show ID]`
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EventsArgs {
+    /// Show one event instead of a list.
+    #[command(subcommand)]
+    pub command: Option<EventsCommand>,
+    /// Only this company's events.
+    #[arg(long, value_name = "SLUG")]
+    pub company: Option<String>,
+    /// Only events at or after this: a time (2026-05-01T12:00:00Z, 2026-05-01 12:00) or an age (30m, 2h, 7d).
+    #[arg(long, value_name = "TIME|AGE")]
+    pub since: Option<String>,
+    /// Only events of this kind (auth.failed, session.busy, session.stopped, connection.error, …).
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<String>,
+    /// Only events older than this one (the next page; 14 or E14).
+    #[arg(long, value_name = "ID")]
+    pub before: Option<String>,
+    /// At most this many, 1–500.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: i64,
+    /// JSON output (as GET /api/v1/events answers).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `events show ID`
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Show one event with its diagnostic's steps.
+    Show {
+        /// Event id or reference: 14 or E14 (as health and the Web Connector quote it).
+        id: String,
+        /// JSON output (as GET /api/v1/events/{id} answers).
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -7,6 +7,7 @@ mod auth;
 mod companies;
 mod diagnostics;
 mod error;
+mod events;
 mod health;
 mod jobs;
 mod links;
@@ -23,6 +24,7 @@ use crate::app::AppState;
 
 pub use auth::{generate_token, hash_token, ApiCaller};
 pub use error::{ApiError, ErrorBody};
+pub use events::{page as event_page, EventPage, EventView};
 pub use health::{HealthView, ProblemView};
 pub use jobs::{JobView, WebhookView};
 pub use links::router as links_router;
@@ -62,6 +64,9 @@ api_routes! {
     post "/jobs/{id}/cancel" => jobs::cancel,
     post "/jobs/{id}/resolve" => jobs::resolve,
     get "/companies/{slug}/health" => health::show,
+    get "/companies/{slug}/events" => events::list_for_company,
+    get "/events" => events::list,
+    get "/events/{id}" => events::show,
     patch "/users/{username}" => qwc::patch_user,
     get "/users/{username}/qwc" => qwc::download,
     post "/users/{username}/qwc-link" => qwc::create_link,

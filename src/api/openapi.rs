@@ -10,7 +10,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use super::{companies, diagnostics, health, jobs, qwc, users, webhooks, ErrorBody};
+use super::{companies, diagnostics, events, health, jobs, qwc, users, webhooks, ErrorBody};
 use crate::queue::JobState;
 
 /// The document.
@@ -36,6 +36,9 @@ use crate::queue::JobState;
         jobs::cancel,
         jobs::resolve,
         health::show,
+        events::list,
+        events::list_for_company,
+        events::show,
         qwc::download,
         qwc::create_link,
         qwc::patch_user,
@@ -51,6 +54,7 @@ use crate::queue::JobState;
         (name = "companies", description = "QuickBooks company files and their Web Connector users"),
         (name = "jobs", description = "The qbXML queue"),
         (name = "users", description = "Web Connector users: .qwc files and onboarding links"),
+        (name = "events", description = "What happened, newest first: the references (E14) health and errors quote"),
         (name = "diagnostics", description = "The catalog of problems and their fixes"),
     )
 )]

@@ -7,14 +7,16 @@ use anyhow::{anyhow, bail, Context};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::output::TextTable;
-use super::{Cli, Command, CompanyCommand, JobsCommand, TokenCommand, UserCommand};
+use super::{Cli, Command, CompanyCommand, EventsArgs, EventsCommand, JobsCommand, TokenCommand, UserCommand};
 use crate::app::{self, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::diagnostics::catalog;
 use crate::queue::{submit, Job, JobFilter, JobState, SubmitOptions};
-use crate::store::{redact_url, AccountStore, JobStore, NewCompany, NewUser, PoolOptions, SqlStore, TokenStore};
-use crate::types::{CompanySlug, JobId, Username};
+use crate::store::{
+    redact_url, AccountStore, EventFilter, EventStore, JobStore, NewCompany, NewUser, PoolOptions, SqlStore, TokenStore,
+};
+use crate::types::{CompanySlug, EventId, JobId, Username};
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -57,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Jobs(c) => jobs(&open(&settings).await?, c).await,
         Command::Token(c) => token(&open(&settings).await?, c).await,
+        Command::Events(a) => events(&open(&settings).await?, a).await,
         Command::Doctor => super::doctor::run(&settings).await,
         Command::Qwc { username, output, link, reset_password } => {
             super::qwc_file::run(&open(&settings).await?, &settings, &username, output.as_deref(), link, reset_password)
@@ -446,6 +449,74 @@ async fn token(store: &SqlStore, cmd: TokenCommand) -> anyhow::Result<()> {
         TokenCommand::Revoke { name } => {
             store.revoke_token(&name, now).await?;
             crate::outln!("token {name:?} revoked")?;
+        }
+    }
+    Ok(())
+}
+
+/// `events`: a page of the log, newest first, or `events show ID`.
+async fn events(store: &SqlStore, args: EventsArgs) -> anyhow::Result<()> {
+    if let Some(EventsCommand::Show { id, json }) = args.command {
+        let id = EventId::parse(&id)?;
+        let event = store.event(id).await?.ok_or_else(|| anyhow!("no event {id}; see qbwcd events"))?;
+        let view = crate::api::EventView::of(event, true);
+        return if json { super::output::json(&view) } else { print_event(&view) };
+    }
+    if !(1..=EventFilter::MAX_PAGE).contains(&args.limit) {
+        bail!("--limit must be 1 to {}, got {}", EventFilter::MAX_PAGE, args.limit);
+    }
+    let company_id = match &args.company {
+        Some(slug) => Some(find_company(store, slug).await?.id),
+        None => None,
+    };
+    let since = args.since.as_deref().map(|s| crate::clock::parse_since(s, SystemClock.now())).transpose()?;
+    let before = args.before.as_deref().map(EventId::parse).transpose()?;
+    let kind = args.kind.map(|k| k.trim().to_owned()).filter(|k| !k.is_empty());
+    let filter = EventFilter { company_id, kind, since, before, limit: args.limit };
+    let page = crate::api::event_page(store, filter).await?;
+    if args.json {
+        return super::output::json(&page);
+    }
+    let mut t = TextTable::new(&["ID", "TIME", "KIND", "CODE", "COMPANY", "USER", "ADDRESS", "JOB", "MESSAGE"]);
+    for e in &page.events {
+        t.row([
+            e.reference.clone(),
+            when(Some(e.at)),
+            e.kind.clone(),
+            dash(e.code.as_deref()),
+            dash(e.company.as_deref()),
+            dash(e.user.as_deref()),
+            dash(e.address.as_deref()),
+            e.job_id.map_or_else(|| "-".to_owned(), |j| j.to_string()),
+            truncate(&e.message, 70),
+        ]);
+    }
+    t.print("no events")?;
+    if let Some(cursor) = &page.next_cursor {
+        eprintln!("older events: add --before {cursor}");
+    }
+    Ok(())
+}
+
+fn dash(s: Option<&str>) -> String {
+    s.filter(|s| !s.is_empty()).unwrap_or("-").to_owned()
+}
+
+fn print_event(e: &crate::api::EventView) -> anyhow::Result<()> {
+    crate::outln!("event      {}", e.reference)?;
+    crate::outln!("time       {}", e.at)?;
+    crate::outln!("kind       {}", e.kind)?;
+    crate::outln!("company    {}", dash(e.company.as_deref()))?;
+    crate::outln!("user       {}", dash(e.user.as_deref()))?;
+    crate::outln!("address    {}", dash(e.address.as_deref()))?;
+    if let Some(j) = e.job_id {
+        crate::outln!("job        {j}  (qbwcd jobs show {j})")?;
+    }
+    crate::outln!("message    {}", e.message)?;
+    if let Some(f) = &e.diagnostic {
+        crate::outln!("diagnostic {}  {}  (qbwcd explain {})", f.code, f.entry.title, f.code)?;
+        for (i, step) in f.entry.steps.iter().enumerate() {
+            crate::outln!("  {}. {step}", i + 1)?;
         }
     }
     Ok(())

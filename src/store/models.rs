@@ -244,6 +244,13 @@ pub struct EventFilter {
     pub limit: i64,
 }
 
+impl EventFilter {
+    /// The largest page people and clients may ask for.
+    pub const MAX_PAGE: i64 = 500;
+    /// The page size when none is asked for.
+    pub const DEFAULT_PAGE: i64 = 50;
+}
+
 /// An event to record.
 #[derive(Clone, Debug)]
 pub struct NewEvent {

@@ -8,8 +8,9 @@ use crate::diagnostics::{catalog, Severity};
 use crate::store::{Event, EventFilter, EventStore, NewEvent, Problem, Result};
 use crate::types::EventId;
 
-/// The most events one read returns (a page of the API or the CLI).
-pub const MAX_EVENTS: i64 = 1000;
+/// The most events one read returns: a page, and one more so the reader
+/// can tell whether another page follows.
+const MAX_EVENTS: i64 = EventFilter::MAX_PAGE + 1;
 
 /// An event with its company's slug and its user's name (left joins: the
 /// event outlives neither, and an event may have neither).
