@@ -14,6 +14,7 @@ mod captures;
 mod cli;
 mod crash;
 mod doctor;
+mod events;
 mod fake_qbwc;
 mod iterators_live;
 mod long_poll;
