@@ -29,9 +29,10 @@ const EVENT_SELECT: &str = "select e.id, e.at, e.company_id, c.slug as company_s
 /// (at, id)`, so a walk back from the newest event stops there instead of
 /// reading the whole log when little matches. (The bound is exact: an event
 /// below the smallest id at or after `since` is, by that definition,
-/// before it.) On Postgres `offset 0` keeps that
-/// subquery as written: otherwise `min(id)` is planned as a walk up the
-/// primary key, which reads the whole log when `since` is recent.
+/// before it.) Both planners would otherwise find `min(id)` by walking up
+/// the primary key until a row matches, which reads the whole log when
+/// `since` is recent: SQLite is told the index (`indexed by`), Postgres
+/// is kept off that plan by `offset 0` (a subquery it does not flatten).
 fn events_sql(f: &EventFilter, postgres: bool) -> String {
     let mut conds = Vec::new();
     let mut n = 0;
@@ -47,11 +48,12 @@ fn events_sql(f: &EventFilter, postgres: bool) -> String {
     }
     if f.since.is_some() {
         let p = next();
-        let fence = if postgres { " offset 0" } else { "" };
-        conds.push(format!(
-            "e.at >= ${p} and e.id >= coalesce((select min(s.id) from (select id from event where at >= ${p}{fence}) s), \
-             9223372036854775807)"
-        ));
+        let first = if postgres {
+            format!("select min(s.id) from (select id from event where at >= ${p} offset 0) s")
+        } else {
+            format!("select min(id) from event indexed by event_at where at >= ${p}")
+        };
+        conds.push(format!("e.at >= ${p} and e.id >= coalesce(({first}), 9223372036854775807)"));
     }
     if f.before.is_some() {
         conds.push(format!("e.id < ${}", next()));
