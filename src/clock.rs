@@ -57,9 +57,7 @@ fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// A `since` that could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error(
-    "{0:?} is neither a time (2026-05-01T12:00:00Z, 2026-05-01 12:00, 2026-05-01) nor an age (90s, 30m, 2h, 7d)"
-)]
+#[error("{0:?} is neither a time (2026-05-01T12:00:00Z, 2026-05-01 12:00, 2026-05-01) nor an age (90s, 30m, 2h, 7d)")]
 pub struct SinceError(String);
 
 /// A lower bound in time as people give one: an instant (RFC 3339, or a

@@ -221,4 +221,3 @@ pub async fn show(
     let event = state.store.event(id).await?.ok_or_else(|| ApiError::not_found(format!("event {id}")))?;
     Ok(Json(EventView::of(event, true)))
 }
-

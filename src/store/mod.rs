@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use models::{
-    ApiToken, Company, CompanyFacts, Event, EventFilter, NewCompany, NewEvent, NewSession, NewUser, Recovered, Session, SessionOpen,
-    User,
+    ApiToken, Company, CompanyFacts, Event, EventFilter, NewCompany, NewEvent, NewSession, NewUser, Recovered, Session,
+    SessionOpen, User,
 };
 pub use models::{Problem, QwcLink};
 pub use models::{WebhookAttempt, WebhookDelivery};

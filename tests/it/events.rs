@@ -194,8 +194,8 @@ async fn the_events_command_lists_pages_and_shows_one(b: Backend) {
     let page = qbwcd(&url, &["events", "--company", "acme", "--limit", "1"]);
     let json: Value = serde_json::from_str(&ok(qbwcd(&url, &["events", "--kind", "auth.failed", "--json"]))).unwrap();
     let shown = ok(qbwcd(&url, &["events", "show", &format!("E{second}")]));
-    let shown_json: Value = serde_json::from_str(&ok(qbwcd(&url, &["events", "show", &second.to_string(), "--json"])))
-        .unwrap();
+    let shown_json: Value =
+        serde_json::from_str(&ok(qbwcd(&url, &["events", "show", &second.to_string(), "--json"]))).unwrap();
     let missing = qbwcd(&url, &["events", "show", "E999999"]);
     let bad_since = qbwcd(&url, &["events", "--since", "soon"]);
 

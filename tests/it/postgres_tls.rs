@@ -23,8 +23,11 @@ fn in_ci() -> bool {
 fn url_with(base: &str, host: &str, params: &[(&str, &str)]) -> String {
     let mut u = Url::parse(base).expect("QBWCD_TEST_POSTGRES_URL is a URL");
     u.set_host(Some(host)).expect("host");
-    let kept: Vec<(String, String)> =
-        u.query_pairs().filter(|(k, _)| k != "sslmode" && k != "sslrootcert").map(|(k, v)| (k.into(), v.into())).collect();
+    let kept: Vec<(String, String)> = u
+        .query_pairs()
+        .filter(|(k, _)| k != "sslmode" && k != "sslrootcert")
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
     {
         let mut q = u.query_pairs_mut();
         q.clear();
@@ -157,10 +160,8 @@ async fn sslmode_verify_full_accepts_the_named_host_and_refuses_another_name() {
     // The name in the certificate: accepted.
     let good = url_with(&base, "localhost", &verify);
     let pool = sqlx::PgPool::connect(&good).await.expect("verify-full against the certificate's own name");
-    let ssl: bool = sqlx::query_scalar("select ssl from pg_stat_ssl where pid = pg_backend_pid()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let ssl: bool =
+        sqlx::query_scalar("select ssl from pg_stat_ssl where pid = pg_backend_pid()").fetch_one(&pool).await.unwrap();
     pool.close().await;
     assert!(ssl);
 

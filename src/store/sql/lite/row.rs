@@ -204,19 +204,7 @@ from_lite_named!(Session {
     last_work_at,
     queue_at_start,
 });
-from_lite_named!(Event {
-    id,
-    at,
-    company_id,
-    company_slug,
-    user_id,
-    username,
-    address,
-    job_id,
-    kind,
-    code,
-    message,
-});
+from_lite_named!(Event { id, at, company_id, company_slug, user_id, username, address, job_id, kind, code, message });
 from_lite_named!(ApiToken { id, name, created_at, last_used_at, revoked_at });
 from_lite_named!(WebhookDelivery {
     id,
