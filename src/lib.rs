@@ -9,6 +9,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod clip;
 pub mod clock;
 pub mod config;
 pub mod diagnostics;

@@ -133,12 +133,15 @@ fn version_at_least(have: &str, want: &str) -> bool {
     a >= b
 }
 
-/// Records a span field if the span has it.
+/// Records a span field if the span has it. Values may come from the
+/// client (a user name), so they are escaped and clipped here, once for
+/// every field.
 fn record(span: &Span, field_name: &str, value: impl std::fmt::Display) {
+    let text = crate::clip::clip(&value.to_string(), crate::telemetry::CLIENT_TEXT_MAX_CHARS);
     if field_name == "outcome" {
-        crate::metrics::note_outcome(&value.to_string());
+        crate::metrics::note_outcome(&text);
     }
-    span.record(field_name, field::display(value));
+    span.record(field_name, field::display(text));
 }
 
 /// Records the job id on the current span.

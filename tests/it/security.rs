@@ -145,3 +145,24 @@ async fn oversized_and_deep_bodies_are_refused(b: Backend) {
     assert_eq!(r.status(), 500);
     assert!(r.text().await.unwrap().contains("Fault"));
 }
+
+/// The SQLite database and its WAL and shared-memory files are created
+/// readable by their owner only, whatever the umask.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_files_are_created_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use qbwcd::store::{PoolOptions, SqlStore};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let store = SqlStore::connect(&format!("sqlite://{}", path.display()), &PoolOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    crate::helpers::seed_company(&store, "acme", chrono::Utc::now()).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("private.db{suffix}"));
+        let mode = std::fs::metadata(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())).permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{} is {:o}", file.display(), mode & 0o777);
+    }
+    store.close().await;
+}
