@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod diagnostics;
 pub mod metrics;
+pub mod net;
 pub mod onboarding;
 pub mod qbwc;
 pub mod qbxml;

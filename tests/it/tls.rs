@@ -56,7 +56,7 @@ async fn a_session_runs_over_https_and_a_renewed_certificate_is_picked_up(b: Bac
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server =
-        tokio::spawn(app::serve_all(None, Some(TlsListener { listener, files: files.clone() }), state, async move {
+        tokio::spawn(app::serve_all(app::Listeners { tls: Some(TlsListener { listener, files: files.clone() }), ..Default::default() }, state, async move {
             let _ = rx.await;
         }));
 
