@@ -289,6 +289,19 @@ fn soap_body_limit(settings: &Settings, headers: &header::HeaderMap) -> usize {
     }
 }
 
+/// Whether a body error is the router's idle timeout (the same limit as
+/// [`read_soap_body`]'s, which it may reach first).
+fn body_timed_out(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// A SOAP body and its share of the bytes-in-flight budget, given back
 /// when the call is answered.
 struct SoapBody {
@@ -344,16 +357,14 @@ async fn read_soap_body(state: &AppState, request: Request) -> Result<SoapBody, 
         };
         let idle = tokio::time::Instant::now() + grace;
         let deadline = by_rate.map_or(idle, |d| d.min(idle));
+        let timed_out = |state: &AppState| {
+            refuse_body(state, StatusCode::REQUEST_TIMEOUT, "body_timeout", "the request body arrived too slowly\n".into())
+        };
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
-            Err(_) => {
-                return Err(refuse_body(
-                    state,
-                    StatusCode::REQUEST_TIMEOUT,
-                    "body_timeout",
-                    "the request body arrived too slowly\n".into(),
-                ))
-            }
+            Err(_) => return Err(timed_out(state)),
             Ok(None) => break,
+            // The router's idle timeout is the same limit and may come first.
+            Ok(Some(Err(e))) if body_timed_out(&e) => return Err(timed_out(state)),
             Ok(Some(Err(e))) => {
                 return Err((StatusCode::BAD_REQUEST, format!("Failed to read the request body: {e}")).into_response())
             }
