@@ -42,6 +42,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// This server's metrics registry (`GET /metrics`).
     pub metrics: Metrics,
+    /// Whose forwarded-address header is believed.
+    pub proxies: Arc<crate::net::TrustedProxies>,
     /// SOAP body bytes buffered across all requests: one permit per byte,
     /// `soap_buffered_bytes_max` in all.
     pub body_budget: Arc<tokio::sync::Semaphore>,
@@ -53,11 +55,12 @@ impl AppState {
     /// # Errors
     /// When the password verifier cannot be set up.
     pub fn new(store: Arc<dyn Store>, settings: Arc<Settings>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let verifier = Verifier::new(settings.auth.max_concurrent_hashes)?;
+        let verifier = Verifier::new(settings.auth.max_concurrent_hashes, settings.auth.max_queued_hashes)?;
         let qbwc = Qbwc::new(store.clone(), clock.clone(), settings.clone(), verifier);
         let budget = settings.soap_buffered_bytes_max.min(tokio::sync::Semaphore::MAX_PERMITS);
         let body_budget = Arc::new(tokio::sync::Semaphore::new(budget));
-        Ok(AppState { qbwc, store, settings, clock, metrics: Metrics::new(), body_budget })
+        let proxies = Arc::new(crate::net::TrustedProxies::from_settings(&settings)?);
+        Ok(AppState { qbwc, store, settings, clock, metrics: Metrics::new(), proxies, body_budget })
     }
 }
 
@@ -399,6 +402,7 @@ async fn soap_call(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
+    let client_ip = state.proxies.client_ip(peer.ip(), request.headers());
     let SoapBody { bytes: body, _held: held } = match read_soap_body(&state, request).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -418,7 +422,7 @@ async fn soap_call(
         response_bytes = field::Empty,
         duration_ms = field::Empty,
     );
-    let ctx = CallContext { remote_addr: Some(peer.ip().to_string()) };
+    let ctx = CallContext { remote_addr: Some(client_ip.to_string()) };
     async move {
         let span = tracing::Span::current();
         let limits = Limits { max_depth: state.settings.xml_max_depth };

@@ -171,3 +171,155 @@ impl Conn {
         }
     }
 }
+
+/// A `trusted_proxies` entry is not an address or CIDR.
+#[derive(Debug, thiserror::Error)]
+#[error("trusted_proxies: {entry:?} is not an IP address or CIDR (such as 10.0.0.0/8)")]
+pub struct ProxyListError {
+    entry: String,
+}
+
+/// Which header trusted proxies name the client in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`.
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
+/// The reverse proxies whose word on the client address is taken
+/// (`trusted_proxies`, `forwarded_header`).
+#[derive(Clone, Debug)]
+pub struct TrustedProxies {
+    nets: Vec<ipnet::IpNet>,
+    header: ForwardedHeader,
+}
+
+impl TrustedProxies {
+    /// Parses the settings' list; a bare address is a single host.
+    ///
+    /// # Errors
+    /// [`ProxyListError`] naming the first entry that is neither, or an
+    /// unknown `forwarded_header`.
+    pub fn from_settings(s: &crate::config::Settings) -> Result<Self, ProxyListError> {
+        let nets = s
+            .trusted_proxies
+            .iter()
+            .map(|e| {
+                let t = e.trim();
+                t.parse::<ipnet::IpNet>()
+                    .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| ProxyListError { entry: e.clone() })
+            })
+            .collect::<Result<_, _>>()?;
+        let header = match s.forwarded_header.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => ForwardedHeader::XForwardedFor,
+            "forwarded" => ForwardedHeader::Forwarded,
+            other => return Err(ProxyListError { entry: format!("forwarded_header = {other}") }),
+        };
+        Ok(TrustedProxies { nets, header })
+    }
+
+    fn trusts(&self, ip: std::net::IpAddr) -> bool {
+        self.nets.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The client's address: the peer's, unless the peer is a trusted
+    /// proxy; then the rightmost address in the forwarded header that is
+    /// not itself a trusted proxy (each proxy appends the address it saw,
+    /// so everything left of that could be made up by the client). An
+    /// entry that is not an address stops the walk at the last trusted hop.
+    pub fn client_ip(&self, peer: std::net::IpAddr, headers: &axum::http::HeaderMap) -> std::net::IpAddr {
+        let peer = peer.to_canonical();
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let (name, parse): (&str, fn(&str) -> Option<std::net::IpAddr>) = match self.header {
+            ForwardedHeader::XForwardedFor => ("x-forwarded-for", parse_hop),
+            ForwardedHeader::Forwarded => ("forwarded", parse_forwarded_for),
+        };
+        let hops: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .collect();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            let Some(ip) = parse(hop) else { break };
+            client = ip.to_canonical();
+            if !self.trusts(client) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+/// An `X-Forwarded-For` hop: an address, perhaps with a port.
+fn parse_hop(hop: &str) -> Option<std::net::IpAddr> {
+    let hop = hop.trim().trim_matches('"');
+    hop.parse()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| hop.strip_prefix('[')?.split(']').next()?.parse().ok())
+}
+
+/// The `for=` of one `Forwarded` element (`for=192.0.2.1;proto=https`,
+/// `for="[2001:db8::1]:4711"`); `unknown` and obfuscated names are none.
+fn parse_forwarded_for(element: &str) -> Option<std::net::IpAddr> {
+    element.split(';').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        k.trim().eq_ignore_ascii_case("for").then(|| parse_hop(v)).flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderMap;
+
+    use super::*;
+
+    fn proxies(list: &[&str], header: &str) -> TrustedProxies {
+        let s = crate::config::Settings {
+            trusted_proxies: list.iter().map(|s| (*s).to_owned()).collect(),
+            forwarded_header: header.into(),
+            ..Default::default()
+        };
+        TrustedProxies::from_settings(&s).unwrap()
+    }
+
+    fn headers(name: &'static str, values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(name, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_hop_from_a_trusted_peer_only() {
+        let p = proxies(&["10.0.0.0/8", "127.0.0.1"], "x-forwarded-for");
+        let xff = headers("x-forwarded-for", &["6.6.6.6, 203.0.113.9", "10.1.1.1"]);
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(p.client_ip(ip("10.0.0.2"), &xff), ip("203.0.113.9"));
+        assert_eq!(p.client_ip(ip("192.0.2.5"), &xff), ip("192.0.2.5"), "an untrusted peer's header is ignored");
+        assert_eq!(p.client_ip(ip("::ffff:127.0.0.1"), &xff), ip("203.0.113.9"));
+        assert_eq!(p.client_ip(ip("10.0.0.2"), &HeaderMap::new()), ip("10.0.0.2"));
+        let junk = headers("x-forwarded-for", &["198.51.100.1, garbage, 10.2.2.2"]);
+        assert_eq!(p.client_ip(ip("10.0.0.2"), &junk), ip("10.2.2.2"), "the walk stops at what is not an address");
+        let fwd = headers("forwarded", &["for=6.6.6.6, for=\"[2001:db8::7]:4711\";proto=https"]);
+        let p6 = proxies(&["10.0.0.0/8"], "forwarded");
+        assert_eq!(p6.client_ip(ip("10.0.0.2"), &fwd), ip("2001:db8::7"));
+        assert_eq!(p6.client_ip(ip("10.0.0.2"), &xff), ip("10.0.0.2"), "only the configured header is read");
+    }
+
+    #[test]
+    fn a_bad_proxy_entry_is_an_error_that_names_it() {
+        let s = crate::config::Settings { trusted_proxies: vec!["10.0.0.0/33".into()], ..Default::default() };
+        assert!(TrustedProxies::from_settings(&s).unwrap_err().to_string().contains("10.0.0.0/33"));
+    }
+}

@@ -27,7 +27,8 @@ use crate::types::{JobId, TicketHash};
 /// What the handlers need to know about the HTTP request.
 #[derive(Clone, Debug, Default)]
 pub struct CallContext {
-    /// The peer address (or the proxy's, behind one).
+    /// The client's address: the peer's, or behind a trusted proxy the one
+    /// it forwarded (see `trusted_proxies`).
     pub remote_addr: Option<String>,
 }
 
