@@ -361,7 +361,12 @@ async fn read_soap_body(state: &AppState, request: Request) -> Result<SoapBody, 
         let idle = tokio::time::Instant::now() + grace;
         let deadline = by_rate.map_or(idle, |d| d.min(idle));
         let timed_out = |state: &AppState| {
-            refuse_body(state, StatusCode::REQUEST_TIMEOUT, "body_timeout", "the request body arrived too slowly\n".into())
+            refuse_body(
+                state,
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the request body arrived too slowly\n".into(),
+            )
         };
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => return Err(timed_out(state)),

@@ -261,7 +261,10 @@ mod tests {
         assert_eq!(s.until(5, now), Some(now + Duration::seconds(60)));
         assert_eq!(s.until(6, now), Some(now + Duration::seconds(120)));
         assert_eq!(s.until(40, now), Some(now + Duration::seconds(3600)));
-        assert_eq!(AuthSettings { address_lockout_threshold: 0, ..AuthSettings::default() }.address_rule().until(99, now), None);
+        assert_eq!(
+            AuthSettings { address_lockout_threshold: 0, ..AuthSettings::default() }.address_rule().until(99, now),
+            None
+        );
     }
 
     /// Past the threads and the queue, a check is refused at once.

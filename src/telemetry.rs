@@ -169,8 +169,12 @@ mod tests {
     #[test]
     fn pretty_lines_escape_client_text() {
         let buf = Buf::default();
-        let subscriber =
-            tracing_subscriber::fmt().with_writer(buf.clone()).with_ansi(false).compact().fmt_fields(escaped_fields()).finish();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(buf.clone())
+            .with_ansi(false)
+            .compact()
+            .fmt_fields(escaped_fields())
+            .finish();
         let evil = "bob\n2026-01-01T00:00:00Z  INFO forged: \x1b[31mlogin ok";
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("qbwc.call", user = tracing::field::Empty);

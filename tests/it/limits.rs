@@ -48,10 +48,7 @@ fn envelope(method: &str, inner: &str) -> String {
 
 async fn metric(app: &TestApp, name: &str) -> f64 {
     let text = reqwest::get(format!("{}/metrics", app.url)).await.unwrap().text().await.unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
 }
 
 /// A 100 MB body for any call but receiveResponseXML (or for none) is
@@ -114,7 +111,10 @@ async fn requests_past_the_bytes_in_flight_budget_get_503() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let http = reqwest::Client::new();
-    let login = envelope("authenticate", &format!("<strUserName>{}</strUserName><strPassword>x</strPassword>", "u".repeat(100 * 1024)));
+    let login = envelope(
+        "authenticate",
+        &format!("<strUserName>{}</strUserName><strPassword>x</strPassword>", "u".repeat(100 * 1024)),
+    );
     let send = || {
         http.post(format!("{}/qbwc", app.url))
             .header("SOAPAction", "\"http://developer.intuit.com/authenticate\"")

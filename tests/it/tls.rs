@@ -55,10 +55,13 @@ async fn a_session_runs_over_https_and_a_renewed_certificate_is_picked_up(b: Bac
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server =
-        tokio::spawn(app::serve_all(app::Listeners { tls: Some(TlsListener { listener, files: files.clone() }), ..Default::default() }, state, async move {
+    let server = tokio::spawn(app::serve_all(
+        app::Listeners { tls: Some(TlsListener { listener, files: files.clone() }), ..Default::default() },
+        state,
+        async move {
             let _ = rx.await;
-        }));
+        },
+    ));
 
     // Act: a whole session over https.
     let mut wc =
@@ -74,7 +77,8 @@ async fn a_session_runs_over_https_and_a_renewed_certificate_is_picked_up(b: Bac
     let started = std::time::Instant::now();
     let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut sink = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut silent, &mut sink));
+    let closed =
+        tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut silent, &mut sink));
     assert!(closed.await.is_ok(), "a silent TLS client is closed after header_read_timeout_seconds");
     assert!(started.elapsed() >= Duration::from_millis(900));
 

@@ -5,9 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::lite::{Sql, Ts};
 use super::{by_backend, found, unique_conflict, SqlStore};
-use crate::store::{
-    AccountStore, Company, CompanyFacts, LoginFailure, LoginLocks, NewCompany, NewUser, Result, User,
-};
+use crate::store::{AccountStore, Company, CompanyFacts, LoginFailure, LoginLocks, NewCompany, NewUser, Result, User};
 use crate::types::{CompanySlug, Username};
 
 const COMPANY: &str = "select id, slug, name, file_path, file_id, qbxml_version, qb_company_name, qb_product, \
@@ -163,8 +161,7 @@ impl AccountStore for SqlStore {
             },
             |p| {
                 let mut tx = p.begin().await?;
-                let rows =
-                    sqlx::query(sql).bind(&name).bind(&hash).bind(now).execute(&mut *tx).await?.rows_affected();
+                let rows = sqlx::query(sql).bind(&name).bind(&hash).bind(now).execute(&mut *tx).await?.rows_affected();
                 sqlx::query(unlock).bind(&name).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(rows)
