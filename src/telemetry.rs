@@ -44,7 +44,8 @@ pub fn init(format: LogFormat) {
     let _ = if json {
         builder.fmt_fields(JsonFields::new()).event_format(FlatJson).try_init()
     } else {
-        builder.compact().fmt_fields(escaped_fields()).try_init()
+        // Colours only on a terminal: in a file they are noise.
+        builder.compact().with_ansi(std::io::stderr().is_terminal()).fmt_fields(escaped_fields()).try_init()
     };
 }
 
