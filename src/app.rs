@@ -53,7 +53,8 @@ impl AppState {
     /// State over a store, with a verifier sized from the settings.
     ///
     /// # Errors
-    /// When the password verifier cannot be set up.
+    /// When the password verifier cannot be set up or `trusted_proxies`
+    /// holds an entry that is not an address or CIDR.
     pub fn new(store: Arc<dyn Store>, settings: Arc<Settings>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let verifier = Verifier::new(settings.auth.max_concurrent_hashes, settings.auth.max_queued_hashes)?;
         let qbwc = Qbwc::new(store.clone(), clock.clone(), settings.clone(), verifier);

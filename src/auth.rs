@@ -1,6 +1,8 @@
 //! Web Connector passwords: argon2id hashing and verification off the async
-//! runtime, behind a bounded semaphore so a login flood cannot starve the
-//! other calls, at the same cost whether or not the user exists.
+//! runtime, on a fixed set of threads behind a queue of bounded length (a
+//! full queue answers at once, so a login flood neither starves the other
+//! calls nor makes real logins wait), at the same cost whether or not the
+//! user exists.
 
 use std::sync::Arc;
 

@@ -5,7 +5,9 @@
 //! no cap on connections: a half-sent header held a connection open for as
 //! long as the client liked, and any number of them. Here hyper closes a
 //! connection whose request head has not fully arrived within
-//! `header_read_timeout_seconds` (the TLS handshake has the same bound),
+//! `header_read_timeout_seconds` (the TLS handshake has the same bound;
+//! hyper starts that timer as soon as it waits for a request, so an idle
+//! kept-alive connection is closed after it too, as web servers do),
 //! and past `max_connections` open connections a new one is closed at
 //! once. Request bodies are bounded by the routes (see `crate::app`).
 
