@@ -11,7 +11,6 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::RequestExt as _;
 use axum::Router;
 use http_body_util::BodyExt as _;
 use tokio::net::TcpListener;
@@ -43,32 +42,57 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// This server's metrics registry (`GET /metrics`).
     pub metrics: Metrics,
+    /// Whose forwarded-address header is believed.
+    pub proxies: Arc<crate::net::TrustedProxies>,
+    /// SOAP body bytes buffered across all requests: one permit per byte,
+    /// `soap_buffered_bytes_max` in all.
+    pub body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     /// State over a store, with a verifier sized from the settings.
     ///
     /// # Errors
-    /// When the password verifier cannot be set up.
+    /// When the password verifier cannot be set up or `trusted_proxies`
+    /// holds an entry that is not an address or CIDR.
     pub fn new(store: Arc<dyn Store>, settings: Arc<Settings>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let verifier = Verifier::new(settings.auth.max_concurrent_hashes)?;
+        let verifier = Verifier::new(settings.auth.max_concurrent_hashes, settings.auth.max_queued_hashes)?;
         let qbwc = Qbwc::new(store.clone(), clock.clone(), settings.clone(), verifier);
-        Ok(AppState { qbwc, store, settings, clock, metrics: Metrics::new() })
+        let budget = settings.soap_buffered_bytes_max.min(tokio::sync::Semaphore::MAX_PERMITS);
+        let body_budget = Arc::new(tokio::sync::Semaphore::new(budget));
+        let proxies = Arc::new(crate::net::TrustedProxies::from_settings(&settings)?);
+        Ok(AppState { qbwc, store, settings, clock, metrics: Metrics::new(), proxies, body_budget })
     }
 }
 
-/// The routes.
+/// The public routes (everything but `/metrics`, see [`metrics_router`]).
+/// Every request body must keep arriving: no piece may take longer than
+/// `body_read_timeout_seconds` (the SOAP route also wants a minimum rate).
 pub fn router(state: AppState) -> Router {
-    let soap_limit = state.settings.soap_body_limit_bytes;
+    let body_timeout = Duration::from_secs(state.settings.body_read_timeout_seconds.max(1));
     Router::new()
-        .route("/qbwc", post(soap_call).get(soap_get).layer(DefaultBodyLimit::max(soap_limit)))
+        // The SOAP route bounds its body itself, by SOAPAction (read_soap_body).
+        .route("/qbwc", post(soap_call).get(soap_get).layer(DefaultBodyLimit::disable()))
         .route("/qbwc/support", get(support))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .nest("/api/v1", crate::api::router(&state))
         .merge(crate::api::links_router())
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
         .with_state(state)
+}
+
+/// `GET /metrics` alone.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route("/metrics", get(metrics)).with_state(state)
+}
+
+/// Whether `listen` serves `/metrics` too: only when no `metrics_listen`
+/// is set and `listen` is a loopback address, so a server listening on a
+/// public address does not hand its job counts and company slugs to
+/// anyone. `tls_listen` never serves it.
+pub fn metrics_on_listen(settings: &Settings, listen: SocketAddr) -> bool {
+    settings.metrics_listen.is_none() && listen.ip().is_loopback()
 }
 
 /// Serves plain HTTP until `shutdown` resolves, then finishes in-flight
@@ -83,7 +107,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    serve_all(Some(listener), None, state, shutdown).await
+    serve_all(Listeners { plain: Some(listener), ..Listeners::default() }, state, shutdown).await
 }
 
 /// A TLS listener with its certificate files.
@@ -94,17 +118,30 @@ pub struct TlsListener {
     pub files: crate::tls::TlsFiles,
 }
 
-/// Serves plain HTTP and/or https (built-in TLS, reloaded on SIGHUP or file
-/// change) until `shutdown` resolves; both finish their in-flight calls.
+/// The sockets `serve_all` serves.
+#[derive(Default)]
+pub struct Listeners {
+    /// `listen`: plain HTTP (with `/metrics` when [`metrics_on_listen`]).
+    pub plain: Option<TcpListener>,
+    /// `tls_listen`: https, never `/metrics`.
+    pub tls: Option<TlsListener>,
+    /// `metrics_listen`: `/metrics` only.
+    pub metrics: Option<TcpListener>,
+}
+
+/// Serves plain HTTP, https (built-in TLS, reloaded on SIGHUP or file
+/// change) and metrics, each as given, until `shutdown` resolves; each
+/// finishes its in-flight calls. Every listener gets the same connection
+/// limits (see [`crate::net`]).
 ///
 /// # Errors
 /// When a listener fails or the certificate cannot be loaded.
 pub async fn serve_all(
-    plain: Option<TcpListener>,
-    tls: Option<TlsListener>,
+    listeners: Listeners,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Listeners { plain, tls, metrics } = listeners;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let reload_every = Duration::from_secs(state.settings.tls_reload_seconds.max(1));
     let tls_config = match &tls {
@@ -121,40 +158,36 @@ pub async fn serve_all(
         shutdown.await;
         store.notifier().close();
     };
-    let app = router(state);
-    let mut tasks = tokio::task::JoinSet::new();
-    if let Some(listener) = plain {
-        let mut rx = stop_rx.clone();
-        let svc = app.clone().into_make_service_with_connect_info::<SocketAddr>();
-        tasks.spawn(async move {
-            axum::serve(listener, svc)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                })
-                .await
-                .map_err(anyhow::Error::from)
-        });
+    let limits = crate::net::ConnLimits::from_settings(&state.settings);
+    let app = router(state.clone());
+    let mut served = Vec::new();
+    if let Some(socket) = plain {
+        let mut router = app.clone();
+        let addr = socket.local_addr()?;
+        if metrics_on_listen(&state.settings, addr) {
+            router = router.merge(metrics_router(state.clone()));
+        } else if state.settings.metrics_listen.is_none() {
+            tracing::info!(listen = %addr, "/metrics is not served: listen is not a loopback address and metrics_listen is unset");
+        }
+        served.push(crate::net::Listener { socket, router, tls: None, name: "listen" });
     }
     let mut reloader = None;
     if let (Some(t), Some(config)) = (tls, tls_config) {
         reloader = Some(crate::tls::spawn_reloader(config.clone(), t.files.clone(), reload_every));
-        let handle = axum_server::Handle::new();
-        let waiter = handle.clone();
-        let mut rx = stop_rx.clone();
-        tokio::spawn(async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-            // Finish in-flight calls; a Web Connector call is short.
-            waiter.graceful_shutdown(Some(Duration::from_secs(30)));
+        served.push(crate::net::Listener { socket: t.listener, router: app, tls: Some(config), name: "tls_listen" });
+    }
+    if let Some(socket) = metrics {
+        tracing::info!(metrics_listen = %socket.local_addr()?, "serving /metrics");
+        served.push(crate::net::Listener {
+            socket,
+            router: metrics_router(state.clone()),
+            tls: None,
+            name: "metrics_listen",
         });
-        let std_listener = t.listener.into_std()?;
-        let svc = app.into_make_service_with_connect_info::<SocketAddr>();
-        tasks.spawn(async move {
-            axum_server::from_tcp_rustls(std_listener, config)
-                .handle(handle)
-                .serve(svc)
-                .await
-                .map_err(anyhow::Error::from)
-        });
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for listener in served {
+        tasks.spawn(crate::net::serve(listener, limits.clone(), state.metrics.clone(), stop_rx.clone()));
     }
     tokio::spawn(async move {
         shutdown.await;
@@ -242,38 +275,31 @@ async fn check_silence(state: &AppState, tracker: &mut SilenceTracker) {
     }
 }
 
-/// The request body in one buffer sized from `Content-Length` (still
-/// bounded by `soap_body_limit_bytes`). axum's `Bytes` extractor collects
-/// the chunks and then copies them into one buffer, holding a large answer
-/// twice at its peak.
-async fn read_body(request: Request, limit: usize) -> Result<Bytes, Response> {
-    let hint =
-        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()).unwrap_or(0);
-    let mut body = request.into_limited_body();
-    // The hint is the client's word: grow past it if need be, and never
-    // reserve more than the route's limit lets through.
-    let mut buf = Vec::with_capacity(hint.min(limit).min(BODY_RESERVE_MAX));
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            let status = if too_large(&e) { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
-            (status, format!("Failed to buffer the request body: {e}")).into_response()
-        })?;
-        if let Ok(data) = frame.into_data() {
-            buf.extend_from_slice(&data);
-        }
+/// Seconds a client refused for lack of buffer room is asked to wait.
+const RETRY_AFTER_SECONDS: u64 = 5;
+
+/// The largest body a SOAP call may send, decided from its `SOAPAction`
+/// header before any of the body is read. The Web Connector always sends
+/// one, quoted and in full (`"http://developer.intuit.com/receiveResponseXML"`,
+/// see the captures); only `receiveResponseXML` carries QuickBooks' answers
+/// and may be large. Any other or no `SOAPAction` gets the small limit, so
+/// an unauthenticated client cannot make the server hold 128 MiB.
+fn soap_body_limit(settings: &Settings, headers: &header::HeaderMap) -> usize {
+    let action = headers.get("soapaction").and_then(|v| v.to_str().ok()).map(|v| v.trim().trim_matches('"').trim());
+    let method = action.map(|a| a.rsplit('/').next().unwrap_or(a));
+    if method.is_some_and(|m| m.eq_ignore_ascii_case(Method::ReceiveResponseXml.name())) {
+        settings.soap_body_limit_bytes
+    } else {
+        settings.soap_small_body_limit_bytes.min(settings.soap_body_limit_bytes)
     }
-    Ok(Bytes::from(buf))
 }
 
-/// Largest buffer reserved up front from `Content-Length`; bigger bodies
-/// grow as they arrive (the route's body limit still applies).
-const BODY_RESERVE_MAX: usize = 256 * 1024 * 1024;
-
-/// Whether a body error is the route's length limit.
-fn too_large(e: &axum::Error) -> bool {
+/// Whether a body error is the router's idle timeout (the same limit as
+/// [`read_soap_body`]'s, which it may reach first).
+fn body_timed_out(e: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
-        if s.is::<http_body_util::LengthLimitError>() {
+        if s.is::<tower_http::timeout::TimeoutError>() {
             return true;
         }
         source = s.source();
@@ -281,16 +307,116 @@ fn too_large(e: &axum::Error) -> bool {
     false
 }
 
+/// A SOAP body and its share of the bytes-in-flight budget, given back
+/// when the call is answered.
+struct SoapBody {
+    bytes: Bytes,
+    _held: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Why a body was not read to the end, as the answer to send.
+fn refuse_body(state: &AppState, status: StatusCode, reason: &'static str, text: String) -> Response {
+    state.metrics.http_refused(reason);
+    tracing::info!(status = status.as_u16(), reason, "refused a SOAP request body");
+    let mut r = (status, [(header::CONNECTION, "close")], text).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(RETRY_AFTER_SECONDS));
+    }
+    r
+}
+
+/// Reads a SOAP body within its limit (see [`soap_body_limit`]):
+/// a `Content-Length` above it is refused (413) before a byte is read;
+/// the buffer grows as bytes arrive (a client's `Content-Length` reserves
+/// nothing); every byte held takes a permit from the budget shared by all
+/// requests (`soap_buffered_bytes_max`), and a request that finds it spent
+/// is answered 503 with `Retry-After`; a body must keep arriving: no piece
+/// may take longer than `body_read_timeout_seconds`, and after that grace
+/// it must average `body_min_bytes_per_second` (408 otherwise).
+async fn read_soap_body(state: &AppState, request: Request) -> Result<SoapBody, Response> {
+    let s = &state.settings;
+    let limit = soap_body_limit(s, request.headers());
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    let too_large = |state: &AppState| {
+        refuse_body(
+            state,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body is larger than this SOAP call may send ({limit} bytes)\n"),
+        )
+    };
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large(state));
+    }
+    let grace = Duration::from_secs(s.body_read_timeout_seconds.max(1));
+    let rate = s.body_min_bytes_per_second;
+    let started = tokio::time::Instant::now();
+    let mut body = request.into_body();
+    let mut buf = Vec::new();
+    let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    loop {
+        let by_rate = match rate {
+            0 => None,
+            r => Some(started + grace + Duration::from_secs_f64(buf.len() as f64 / r as f64)),
+        };
+        let idle = tokio::time::Instant::now() + grace;
+        let deadline = by_rate.map_or(idle, |d| d.min(idle));
+        let timed_out = |state: &AppState| {
+            refuse_body(
+                state,
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the request body arrived too slowly\n".into(),
+            )
+        };
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(timed_out(state)),
+            Ok(None) => break,
+            // The router's idle timeout is the same limit and may come first.
+            Ok(Some(Err(e))) if body_timed_out(&e) => return Err(timed_out(state)),
+            Ok(Some(Err(e))) => {
+                return Err((StatusCode::BAD_REQUEST, format!("Failed to read the request body: {e}")).into_response())
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        if buf.len() + data.len() > limit {
+            return Err(too_large(state));
+        }
+        let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        match state.body_budget.clone().try_acquire_many_owned(n) {
+            Ok(p) => match held.as_mut() {
+                Some(h) => h.merge(p),
+                None => held = Some(p),
+            },
+            Err(_) => {
+                return Err(refuse_body(
+                    state,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "bytes_in_flight",
+                    "the server is holding as many request bytes as it may; try again shortly\n".into(),
+                ))
+            }
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(SoapBody { bytes: Bytes::from(buf), _held: held })
+}
+
 async fn soap_call(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
-    let body = match read_body(request, state.settings.soap_body_limit_bytes).await {
+    let client_ip = state.proxies.client_ip(peer.ip(), request.headers());
+    let SoapBody { bytes: body, _held: held } = match read_soap_body(&state, request).await {
         Ok(b) => b,
         Err(r) => return r,
     };
+    let small_limit = state.settings.soap_small_body_limit_bytes;
     let started = Instant::now();
+    let request_bytes = body.len();
     let span = tracing::info_span!(
         "qbwc.call",
         qbwc.method = field::Empty,
@@ -299,11 +425,11 @@ async fn soap_call(
         user = field::Empty,
         job.id = field::Empty,
         outcome = field::Empty,
-        request_bytes = body.len(),
+        request_bytes = request_bytes,
         response_bytes = field::Empty,
         duration_ms = field::Empty,
     );
-    let ctx = CallContext { remote_addr: Some(peer.ip().to_string()) };
+    let ctx = CallContext { remote_addr: Some(client_ip.to_string()) };
     async move {
         let span = tracing::Span::current();
         let limits = Limits { max_depth: state.settings.xml_max_depth };
@@ -327,6 +453,18 @@ async fn soap_call(
         };
         let method = call.method();
         span.record("qbwc.method", method.name());
+        // A SOAPAction may claim receiveResponseXML for another method's
+        // body; only that method may be large.
+        if request_bytes > small_limit && method != Method::ReceiveResponseXml {
+            span.record("outcome", "fault");
+            state.metrics.soap_call(method.name(), "fault", started.elapsed());
+            return refuse_body(
+                &state,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("{} may not send more than {small_limit} bytes\n", method.name()),
+            );
+        }
         if let Some(t) = call.ticket() {
             span.record("qbwc.ticket", t.short());
         }
@@ -352,6 +490,7 @@ async fn soap_call(
         span.record("response_bytes", bytes.len());
         span.record("duration_ms", (ms * 1000.0).round() / 1000.0);
         state.metrics.record_call(method.name(), &notes, started.elapsed());
+        drop(held);
         if matches!(method, Method::SendRequestXml | Method::ReceiveResponseXml) {
             tracing::event!(Level::DEBUG, "qbwc call");
         } else {
@@ -421,6 +560,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// grouped job count, one session count), then renders Prometheus text.
 /// A database failure leaves the last values and still renders the rest.
 async fn metrics(State(state): State<AppState>) -> Response {
+    let cap = state.settings.soap_buffered_bytes_max.min(tokio::sync::Semaphore::MAX_PERMITS);
+    state.metrics.set_body_bytes_buffered(cap.saturating_sub(state.body_budget.available_permits()));
     match state.store.job_counts().await {
         Ok(counts) => {
             state.metrics.set_job_counts(counts.iter().map(|c| (c.company.as_str(), c.state.as_str(), c.count)))

@@ -60,9 +60,38 @@ pub struct Settings {
     pub min_client_version: String,
     /// How often idle sessions and lapsed leases are swept, in seconds.
     pub reaper_interval_seconds: u64,
-    /// Largest SOAP request accepted on `/qbwc`, in bytes. qbXML answers
-    /// can be tens of megabytes.
+    /// Largest `receiveResponseXML` request accepted on `/qbwc`, in bytes.
+    /// qbXML answers can be tens of megabytes.
     pub soap_body_limit_bytes: usize,
+    /// Largest request of any other SOAP call (or one without a
+    /// `SOAPAction` header), in bytes; decided before the body is read.
+    pub soap_small_body_limit_bytes: usize,
+    /// SOAP request bytes held across all requests at once; a request that
+    /// would go past it is answered 503 with `Retry-After`.
+    pub soap_buffered_bytes_max: usize,
+    /// A connection whose request head has not fully arrived after this
+    /// many seconds is closed (also the TLS handshake's limit).
+    pub header_read_timeout_seconds: u64,
+    /// Longest wait for the next piece of a request body, in seconds; on
+    /// `/qbwc` also the grace before `body_min_bytes_per_second` applies.
+    pub body_read_timeout_seconds: u64,
+    /// Slowest average rate a SOAP body may arrive at after the grace
+    /// (408 below it); 0 = no minimum rate.
+    pub body_min_bytes_per_second: u64,
+    /// Connections open at once per listener; more are closed at once.
+    pub max_connections: usize,
+    /// Address serving `/metrics` only (e.g. `127.0.0.1:9090`). Unset:
+    /// `/metrics` is served on `listen` when that is a loopback address,
+    /// else nowhere. Never on `tls_listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
+    /// Reverse proxies (CIDRs, e.g. `10.0.0.0/8`, `127.0.0.1/32`) whose
+    /// `forwarded_header` names the client address. Empty: the peer
+    /// address is the client's.
+    pub trusted_proxies: Vec<String>,
+    /// The header trusted proxies put the client address in:
+    /// `x-forwarded-for` or `forwarded` (RFC 7239).
+    pub forwarded_header: String,
     /// Deepest XML nesting accepted in SOAP envelopes and qbXML.
     pub xml_max_depth: usize,
     /// Largest qbXML accepted for one job, in bytes.
@@ -117,6 +146,15 @@ impl Default for Settings {
             min_client_version: String::new(),
             reaper_interval_seconds: 30,
             soap_body_limit_bytes: 128 * 1024 * 1024,
+            soap_small_body_limit_bytes: 1024 * 1024,
+            soap_buffered_bytes_max: 256 * 1024 * 1024,
+            header_read_timeout_seconds: 30,
+            body_read_timeout_seconds: 30,
+            body_min_bytes_per_second: 16 * 1024,
+            max_connections: 1024,
+            metrics_listen: None,
+            trusted_proxies: Vec::new(),
+            forwarded_header: "x-forwarded-for".into(),
             xml_max_depth: 64,
             job_max_bytes: 16 * 1024 * 1024,
             auth: AuthSettings::default(),
@@ -151,7 +189,7 @@ fn setting_names() -> Vec<String> {
 }
 
 /// Top-level keys whose default is unset.
-const OPTIONAL_KEYS: &[&str] = &["webhook_secret", "tls_listen", "tls_cert_path", "tls_key_path"];
+const OPTIONAL_KEYS: &[&str] = &["webhook_secret", "tls_listen", "tls_cert_path", "tls_key_path", "metrics_listen"];
 
 impl Settings {
     /// Loads defaults, then `file` (if any), then `QBWCD_*` variables, then

@@ -47,6 +47,11 @@ pub const OPEN_SESSIONS: &str = "qbwcd_open_sessions";
 pub const SILENT_CONNECTORS: &str = "qbwcd_silent_connectors";
 /// Webhook deliveries, by `outcome` (see [`Metrics::webhook_delivery`]).
 pub const WEBHOOK_DELIVERIES: &str = "qbwcd_webhook_deliveries_total";
+/// Requests and connections refused by the HTTP limits, by `reason`
+/// (`too_large`, `bytes_in_flight`, `body_timeout`, `connections`).
+pub const HTTP_REFUSED: &str = "qbwcd_http_refused_total";
+/// SOAP request body bytes held by in-flight requests (refreshed on scrape).
+pub const BODY_BYTES_BUFFERED: &str = "qbwcd_soap_body_bytes_buffered";
 /// Webhook delivery latency in seconds, by `outcome`.
 pub const WEBHOOK_SECONDS: &str = "qbwcd_webhook_delivery_duration_seconds";
 
@@ -151,6 +156,7 @@ impl Metrics {
         c(LEASE_EXPIRIES, None, "job leases released because their session or lease lapsed");
         c(SESSION_EXPIRIES, None, "idle Web Connector sessions ended by the reaper");
         c(WEBHOOK_DELIVERIES, None, "webhook deliveries by outcome");
+        c(HTTP_REFUSED, None, "requests and connections refused by the HTTP limits, by reason");
         let h = |name: &'static str, unit: Unit, help: &'static str| {
             r.describe_histogram(KeyName::from_const_str(name), Some(unit), SharedString::const_str(help));
         };
@@ -163,6 +169,7 @@ impl Metrics {
         };
         g(JOBS, "jobs by company and state");
         g(OPEN_SESSIONS, "open Web Connector sessions");
+        g(BODY_BYTES_BUFFERED, "SOAP request body bytes held by in-flight requests");
         g(SILENT_CONNECTORS, "Web Connector users not heard from for three scheduled intervals, by company");
     }
 
@@ -234,6 +241,17 @@ impl Metrics {
     pub fn expired(&self, sessions: u64, leases: u64) {
         self.counter(SESSION_EXPIRIES, Vec::new()).increment(sessions);
         self.counter(LEASE_EXPIRIES, Vec::new()).increment(leases);
+    }
+
+    /// A request or connection refused by an HTTP limit; `reason` is one of
+    /// `too_large`, `bytes_in_flight`, `body_timeout`, `connections`.
+    pub fn http_refused(&self, reason: &'static str) {
+        self.counter(HTTP_REFUSED, vec![Label::from_static_parts("reason", reason)]).increment(1);
+    }
+
+    /// Sets the gauge of SOAP body bytes held by in-flight requests.
+    pub fn set_body_bytes_buffered(&self, bytes: usize) {
+        self.gauge(BODY_BYTES_BUFFERED, Vec::new()).set(bytes as f64);
     }
 
     /// Sets the open-session gauge.

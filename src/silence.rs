@@ -130,8 +130,6 @@ mod tests {
             password_hash: String::new(),
             enabled: true,
             owner_id: uuid::Uuid::new_v4(),
-            failed_logins: 0,
-            locked_until: None,
             last_seen_at: last_seen,
             created_at: Utc::now(),
             run_every_minutes: None,

@@ -44,8 +44,33 @@ pub fn init(format: LogFormat) {
     let _ = if json {
         builder.fmt_fields(JsonFields::new()).event_format(FlatJson).try_init()
     } else {
-        builder.compact().try_init()
+        // Colours only on a terminal: in a file they are noise.
+        builder.compact().with_ansi(std::io::stderr().is_terminal()).fmt_fields(escaped_fields()).try_init()
     };
+}
+
+/// The longest client-supplied string (a user name, a company file name, a
+/// message) a log field carries, in characters; see [`crate::clip::clip`].
+pub const CLIENT_TEXT_MAX_CHARS: usize = 1024;
+
+/// The longest field value a pretty line shows, whatever its source.
+const PRETTY_FIELD_MAX_CHARS: usize = 4 * CLIENT_TEXT_MAX_CHARS;
+
+/// Pretty-line fields with control characters escaped and long values cut.
+/// The compact formatter writes `%`-fields and messages as they are, so a
+/// user name holding a newline and an ANSI escape forged a log line; JSON
+/// lines are safe already (serde escapes them).
+pub fn escaped_fields() -> impl for<'w> FormatFields<'w> + Send + Sync + 'static {
+    use tracing_subscriber::field::MakeExt as _;
+    tracing_subscriber::fmt::format::debug_fn(|w: &mut Writer<'_>, field: &Field, value: &dyn std::fmt::Debug| {
+        let text = crate::clip::clip(&format!("{value:?}"), PRETTY_FIELD_MAX_CHARS);
+        if field.name() == "message" {
+            write!(w, "{text}")
+        } else {
+            write!(w, "{}={text}", field.name())
+        }
+    })
+    .delimited(" ")
 }
 
 /// One flat JSON object per event (see the module docs).
@@ -138,6 +163,30 @@ mod tests {
         fn make_writer(&'a self) -> Buf {
             self.clone()
         }
+    }
+
+    /// A user name with a newline and an ANSI escape, in a span field and
+    /// in a message, comes out escaped on one line.
+    #[test]
+    fn pretty_lines_escape_client_text() {
+        let buf = Buf::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(buf.clone())
+            .with_ansi(false)
+            .compact()
+            .fmt_fields(escaped_fields())
+            .finish();
+        let evil = "bob\n2026-01-01T00:00:00Z  INFO forged: \x1b[31mlogin ok";
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("qbwc.call", user = tracing::field::Empty);
+            let _g = span.enter();
+            span.record("user", tracing::field::display(evil));
+            tracing::warn!(remote_addr = %evil, "login as {evil} refused");
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(!text.contains('\x1b') && !text.contains(evil), "{text}");
+        assert!(text.contains("bob\\u{a}2026") && text.contains("\\u{1b}[31m"), "{text}");
     }
 
     #[test]

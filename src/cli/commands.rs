@@ -95,12 +95,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
         _ => bail!("built-in TLS needs all of tls_listen, tls_cert_path and tls_key_path"),
     };
+    let metrics = match &settings.metrics_listen {
+        Some(m) => Some(
+            tokio::net::TcpListener::bind(m).await.with_context(|| format!("cannot listen on {m} (metrics_listen)"))?,
+        ),
+        None => None,
+    };
     tracing::info!(listen = %addr, database = %redact_url(&settings.database_url), public_url = %settings.public_url, "qbwcd is serving; point the Web Connector at {}/qbwc", settings.public_url.trim_end_matches('/'));
     let store = Arc::new(store);
     let state = AppState::new(store.clone(), Arc::new(settings), Arc::new(SystemClock))?;
     // One server per process here: let `metrics::counter!` anywhere record into /metrics.
     state.metrics.install_global();
-    let served = app::serve_all(Some(listener), tls, state, shutdown_signal()).await;
+    let served = app::serve_all(app::Listeners { plain: Some(listener), tls, metrics }, state, shutdown_signal()).await;
     // Last: commits queued on the SQLite writer finish and the WAL is
     // checkpointed before the process exits.
     store.close().await;

@@ -5,7 +5,7 @@ use tracing::Span;
 
 use super::{record, CallContext, Qbwc};
 use crate::diagnostics::Finding;
-use crate::store::{NewEvent, NewSession, SessionOpen, User};
+use crate::store::{LoginFailure, NewEvent, NewSession, SessionOpen, User};
 use crate::types::Ticket;
 
 /// Why a login was refused. Recorded, logged, never sent to the client.
@@ -30,45 +30,62 @@ impl Refusal {
     }
 }
 
+/// The lockout key for a name as sent: a name longer than any valid one
+/// (64 bytes) cannot exist and is cut, so a 5 MB name costs a short row.
+fn lockout_name(username: &str) -> String {
+    username.chars().take(65).collect()
+}
+
 impl Qbwc {
     /// `authenticate`: `[ticket, "nvu"]` for any credential failure,
     /// `[ticket, "none"]` with nothing queued, `[ticket, "none", postpone]`
     /// while another connector holds the company, `[ticket, "busy"]` when
-    /// the database is unreachable, else `[ticket, company file path or ""]`.
+    /// the database is unreachable or the password queue is full (the Web
+    /// Connector tries again later), else `[ticket, company file path or ""]`.
+    ///
+    /// Lockouts are checked before the password: a locked name (at this
+    /// address) or address costs two database reads, not an argon2 check.
     pub(super) async fn authenticate(&self, username: &str, password: SecretString, ctx: &CallContext) -> Vec<String> {
         let span = Span::current();
         record(&span, "user", username);
         let now = self.now();
-        let user = match self.store.user(username).await {
-            Ok(u) => u,
+        let addr = ctx.remote_addr.as_deref().unwrap_or_default();
+        let busy = |why: &str| {
+            record(&span, "outcome", "busy");
+            tracing::warn!(reason = why, "authenticate answered busy");
+            vec![Ticket::generate().expose().to_owned(), "busy".to_owned()]
+        };
+        let (user, locked) = match async {
+            let locked = self.store.login_locked_until(&lockout_name(username), addr, now).await?;
+            Ok::<_, crate::store::StoreError>((self.store.user(username).await?, locked))
+        }
+        .await
+        {
+            Ok(found) => found,
             Err(e) => {
                 tracing::error!(error = %e, "authenticate: the database is unreachable");
-                record(&span, "outcome", "busy");
-                return vec![Ticket::generate().expose().to_owned(), "busy".into()];
+                return busy("database");
             }
         };
+        if locked.is_some() {
+            return self.refuse(username, user.as_ref(), Refusal::LockedOut, ctx).await;
+        }
         // Verify even for unknown or refused users, so timing does not tell
         // an attacker which user names exist.
-        let ok = self.verifier.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
-        let addr_locked = match ctx.remote_addr.as_deref() {
-            Some(a) => self.store.address_locked_until(a, now).await.ok().flatten().is_some(),
-            None => false,
+        let ok = match self.verifier.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await {
+            Ok(ok) => ok,
+            Err(_) => return busy("password queue full"),
         };
         let refusal = match &user {
-            _ if addr_locked => Some(Refusal::LockedOut),
             None => Some(Refusal::UnknownUser),
-            Some(u) if u.locked_until.is_some_and(|t| t > now) => Some(Refusal::LockedOut),
             Some(_) if !ok => Some(Refusal::BadPassword),
             Some(u) if !u.enabled => Some(Refusal::Disabled),
             Some(_) => None,
         };
         match (user, refusal) {
             (Some(user), None) => {
-                if let Err(e) = self.store.record_login(user.id, true, None, now).await {
+                if let Err(e) = self.store.record_login(user.id, &lockout_name(username), addr, now).await {
                     tracing::error!(error = %e, "authenticate: could not record the login");
-                }
-                if let Some(a) = ctx.remote_addr.as_deref() {
-                    let _ = self.store.clear_address_failures(a).await;
                 }
                 record(&span, "company.id", user.company_id);
                 self.open_session(&user, ctx).await
@@ -81,29 +98,40 @@ impl Qbwc {
     }
 
     /// Refuses a login: `nvu` on the wire whatever the reason; the reason
-    /// goes to the event log and the logs. A wrong password counts towards
-    /// the user's lockout.
+    /// goes to the event log and the logs. A wrong password or an unknown
+    /// name counts towards the lockout of that name at that address and
+    /// of the address.
     async fn refuse(&self, username: &str, user: Option<&User>, reason: Refusal, ctx: &CallContext) -> Vec<String> {
         let now = self.now();
         record(&Span::current(), "outcome", "nvu");
         crate::metrics::note_auth_reason(reason.code().trim_start_matches("auth."));
-        if let (Some(u), Refusal::BadPassword) = (user, reason) {
-            let locked_until = self.settings.auth.lockout_until(u.failed_logins + 1, now);
-            if let Err(e) = self.store.record_login(u.id, false, locked_until, now).await {
-                tracing::error!(error = %e, "authenticate: could not record the failed login");
-            }
-        }
-        // Guessing (wrong passwords, unknown names) counts against the address.
-        if let (Some(a), Refusal::BadPassword | Refusal::UnknownUser) = (ctx.remote_addr.as_deref(), reason) {
-            if let Ok(failures) = self.store.record_address_failure(a, now).await {
-                if let Some(until) = self.settings.auth.address_lockout_until(failures, now) {
-                    let _ = self.store.lock_address(a, until).await;
+        let addr = ctx.remote_addr.as_deref().unwrap_or("unknown address");
+        if matches!(reason, Refusal::BadPassword | Refusal::UnknownUser) {
+            let auth = &self.settings.auth;
+            let failure = LoginFailure {
+                username: lockout_name(username),
+                addr: ctx.remote_addr.clone().unwrap_or_default(),
+                guess: true,
+                now,
+                window_start: auth.window_start(now),
+                user_rule: auth.user_rule(),
+                addr_rule: auth.address_rule(),
+            };
+            match self.store.record_login_failure(failure).await {
+                Ok(locks) => {
+                    if let Some(until) = locks.user_until {
+                        tracing::warn!(remote_addr = addr, locked_until = %until, "a user name is locked out at this address");
+                    }
+                    if let Some(until) = locks.addr_until {
+                        tracing::warn!(remote_addr = addr, locked_until = %until, "an address is locked out");
+                    }
                 }
+                Err(e) => tracing::error!(error = %e, "authenticate: could not record the failed login"),
             }
         }
         let finding = Finding::from_code(reason.code());
-        let addr = ctx.remote_addr.as_deref().unwrap_or("unknown address");
         tracing::warn!(diagnostic = %finding.code, remote_addr = addr, "authentication refused");
+        let shown = crate::clip::clip(username, crate::telemetry::CLIENT_TEXT_MAX_CHARS);
         self.event(NewEvent {
             at: now,
             company_id: user.map(|u| u.company_id),
@@ -112,7 +140,7 @@ impl Qbwc {
             job_id: None,
             kind: "auth.failed",
             code: Some(finding.code.clone()),
-            message: format!("login as {username:?} from {addr} refused: {}", finding.entry.title),
+            message: format!("login as {shown:?} from {addr} refused: {}", finding.entry.title),
         })
         .await;
         vec![Ticket::generate().expose().to_owned(), "nvu".into()]

@@ -27,7 +27,8 @@ use crate::types::{EventId, JobId, TicketHash};
 /// What the handlers need to know about the HTTP request.
 #[derive(Clone, Debug, Default)]
 pub struct CallContext {
-    /// The peer address (or the proxy's, behind one).
+    /// The client's address: the peer's, or behind a trusted proxy the one
+    /// it forwarded (see `trusted_proxies`).
     pub remote_addr: Option<String>,
 }
 
@@ -133,12 +134,15 @@ fn version_at_least(have: &str, want: &str) -> bool {
     a >= b
 }
 
-/// Records a span field if the span has it.
+/// Records a span field if the span has it. Values may come from the
+/// client (a user name), so they are escaped and clipped here, once for
+/// every field.
 fn record(span: &Span, field_name: &str, value: impl std::fmt::Display) {
+    let text = crate::clip::clip(&value.to_string(), crate::telemetry::CLIENT_TEXT_MAX_CHARS);
     if field_name == "outcome" {
-        crate::metrics::note_outcome(&value.to_string());
+        crate::metrics::note_outcome(&text);
     }
-    span.record(field_name, field::display(value));
+    span.record(field_name, field::display(text));
 }
 
 /// Records the job id on the current span.

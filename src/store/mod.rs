@@ -19,7 +19,7 @@ pub use models::{
     ApiToken, Company, CompanyFacts, Event, EventFilter, NewCompany, NewEvent, NewSession, NewUser, Recovered, Session,
     SessionOpen, User,
 };
-pub use models::{Problem, QwcLink};
+pub use models::{LockoutRule, LoginFailure, LoginLocks, Problem, QwcLink};
 pub use models::{WebhookAttempt, WebhookDelivery};
 pub use notify::{JobNotifier, JobSubscription};
 pub use sql::{Backend, SqlStore};
@@ -101,28 +101,26 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn user(&self, username: &str) -> Result<Option<User>>;
     /// All users, by name.
     async fn list_users(&self) -> Result<Vec<User>>;
-    /// Replaces a password hash and clears any lockout.
+    /// Replaces a password hash and clears the user's lockouts at every
+    /// address.
     async fn set_password(&self, username: &Username, password_hash: &str, now: DateTime<Utc>) -> Result;
     /// Enables or disables a user.
     async fn set_user_enabled(&self, username: &Username, enabled: bool, now: DateTime<Utc>) -> Result;
-    /// The time an address is locked out until, if it is.
-    async fn address_locked_until(&self, addr: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>>;
-    /// Counts a failed login from `addr`; returns the failures in a row.
-    async fn record_address_failure(&self, addr: &str, now: DateTime<Utc>) -> Result<i32>;
-    /// Locks an address until the given time.
-    async fn lock_address(&self, addr: &str, until: DateTime<Utc>) -> Result;
-    /// Forgets an address's failures (after a successful login).
-    async fn clear_address_failures(&self, addr: &str) -> Result;
-    /// Records a login attempt: success resets the failure counter and
-    /// stamps `last_seen_at` on user and company; failure increments the
-    /// counter and sets `locked_until` when given.
-    async fn record_login(
-        &self,
-        user_id: i64,
-        ok: bool,
-        locked_until: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Result;
+    /// The later of the lockouts a login as `username` from `addr` is
+    /// under: the (name, address) pair's and the address's. `username` is
+    /// the name as sent, known or not.
+    async fn login_locked_until(&self, username: &str, addr: &str, now: DateTime<Utc>)
+        -> Result<Option<DateTime<Utc>>>;
+    /// Counts a failed login in one transaction: the pair's counter (and
+    /// the address's, for a guess) goes up, or starts over when its last
+    /// failure was before the window; a counter at its rule's threshold
+    /// sets the lockout. Counters whose window and lockout have both
+    /// passed are deleted on the way.
+    async fn record_login_failure(&self, failure: LoginFailure) -> Result<LoginLocks>;
+    /// A successful login as `username` from `addr`: forgets that pair's
+    /// and that address's failures, stamps `last_seen_at` on user and
+    /// company, and clears the company's silent-connector problem.
+    async fn record_login(&self, user_id: i64, username: &str, addr: &str, now: DateTime<Utc>) -> Result;
     /// Sets (or, with `None`, clears) a user's own poll interval for its
     /// `.qwc`. Callers check that at most one is set and neither is 0.
     async fn set_user_schedule(

@@ -79,10 +79,6 @@ pub struct User {
     pub enabled: bool,
     /// This user's application `OwnerID`.
     pub owner_id: Uuid,
-    /// Failed logins since the last success.
-    pub failed_logins: i32,
-    /// Locked out until.
-    pub locked_until: Option<DateTime<Utc>>,
     /// Last successful authentication.
     pub last_seen_at: Option<DateTime<Utc>>,
     /// Created.
@@ -377,4 +373,58 @@ pub struct QwcLink {
     pub last_used_at: Option<DateTime<Utc>>,
     /// When the password was reset through it, if it was.
     pub password_reset_at: Option<DateTime<Utc>>,
+}
+
+/// How failed logins turn into a lockout: from `threshold` failures within
+/// the window on, locked for `base_seconds` × 2^(failures − threshold),
+/// at most `max_seconds`. A threshold of 0 never locks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockoutRule {
+    /// Failures before the first lockout; 0 = never.
+    pub threshold: i32,
+    /// The first lockout, in seconds.
+    pub base_seconds: i64,
+    /// The longest lockout, in seconds.
+    pub max_seconds: i64,
+}
+
+impl LockoutRule {
+    /// Until when `failures` failures (this one included) lock, if at all.
+    pub fn until(&self, failures: i32, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.threshold <= 0 || failures < self.threshold {
+            return None;
+        }
+        let doublings = u32::try_from(failures - self.threshold).unwrap_or(0).min(30);
+        let secs = self.base_seconds.saturating_mul(1i64 << doublings).min(self.max_seconds);
+        Some(now + chrono::Duration::seconds(secs.max(0)))
+    }
+}
+
+/// A failed login to count, against the (name, address) pair and, when
+/// it was a guess (a wrong password or an unknown name), the address.
+#[derive(Clone, Debug)]
+pub struct LoginFailure {
+    /// The user name as sent (see `LoginStore::login_locked_until`).
+    pub username: String,
+    /// The client address ("" when unknown).
+    pub addr: String,
+    /// Whether it counts against the address too.
+    pub guess: bool,
+    /// When it happened.
+    pub now: DateTime<Utc>,
+    /// Failures before this are forgotten (the counter starts over).
+    pub window_start: DateTime<Utc>,
+    /// The (name, address) lockout.
+    pub user_rule: LockoutRule,
+    /// The address lockout.
+    pub addr_rule: LockoutRule,
+}
+
+/// The lockouts a failure set, if any.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoginLocks {
+    /// The (name, address) pair is locked until.
+    pub user_until: Option<DateTime<Utc>>,
+    /// The address is locked until.
+    pub addr_until: Option<DateTime<Utc>>,
 }

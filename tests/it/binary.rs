@@ -192,3 +192,23 @@ async fn json_logs_are_one_object_per_line_and_carry_no_secrets(b: Backend) {
         assert!(!logs.contains(secret), "the {what} appears in the logs:\n{logs}");
     }
 }
+
+/// A user name carrying a newline, a forged log line and an ANSI escape
+/// comes out of the pretty log escaped: no raw ESC, no line that starts
+/// with the forged text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pretty_logs_escape_a_forged_user_name() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut server = Server::start(&db.url, &[("RUST_LOG", "info"), ("QBWCD_LOG_FORMAT", "pretty")]).await;
+    let evil = "bob\n2026-12-03T00:00:00Z  INFO FORGED-LINE session opened\x1b[31m";
+    let url = format!("{}/qbwc", server.base);
+    let wc = crate::fake_qbwc::FakeWebConnector::new(&url, evil, "whatever");
+    assert_eq!(wc.authenticate().await[1], "nvu");
+    server.sigterm();
+    assert!(server.exit_within(Duration::from_secs(10)).await.success());
+    let logs = server.logs();
+    assert!(logs.contains("bob\\u{a}2026-12-03"), "the name is logged, escaped: {logs}");
+    assert!(logs.contains("\\u{1b}[31m"), "{logs}");
+    assert!(!logs.contains("\x1b[31m"), "the client's raw ESC reached the log: {logs:?}");
+    assert!(!logs.lines().any(|l| l.starts_with("2026-12-03T00:00:00Z")), "a forged line: {logs}");
+}

@@ -26,6 +26,7 @@ both_backends!(
     a_touch_extends_a_live_session_at_most_once_a_second,
     an_answer_completes_its_job_only_when_the_caller_accepts_it,
     operator_actions_follow_the_state_rules,
+    login_failures_count_atomically_per_name_and_address,
 );
 
 struct Fixture {
@@ -362,4 +363,52 @@ async fn operator_actions_follow_the_state_rules(b: Backend) {
     f.store.release_leases(&t, f.now).await.unwrap();
     let applied = f.store.resolve_job(j.id, true, f.now).await.unwrap();
     assert_eq!(applied.state, JobState::Done);
+}
+
+/// Concurrent failures for one (name, address) are each counted once and
+/// lock at the threshold; another address and another name stay free; a
+/// success forgets the pair and its address; a new password forgets the
+/// name everywhere.
+async fn login_failures_count_atomically_per_name_and_address(b: Backend) {
+    use qbwcd::store::{LockoutRule, LoginFailure};
+    let f = fixture(b).await;
+    let rule = LockoutRule { threshold: 20, base_seconds: 60, max_seconds: 3600 };
+    let failure = |name: &str, addr: &str, now| LoginFailure {
+        username: name.into(),
+        addr: addr.into(),
+        guess: true,
+        now,
+        window_start: now - chrono::Duration::seconds(900),
+        user_rule: rule,
+        addr_rule: LockoutRule { threshold: 0, ..rule },
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..19 {
+        let (store, fl) = (f.store.clone(), failure("api", "203.0.113.1", f.now));
+        tasks.spawn(async move { store.record_login_failure(fl).await.unwrap() });
+    }
+    while let Some(locks) = tasks.join_next().await {
+        assert_eq!(locks.unwrap().user_until, None, "19 failures do not lock");
+    }
+    let locks = f.store.record_login_failure(failure("api", "203.0.113.1", f.now)).await.unwrap();
+    assert_eq!(locks.user_until, Some(f.now + chrono::Duration::seconds(60)), "the 20th does: each was counted once");
+    assert_eq!(locks.addr_until, None, "the address rule is off");
+    let locked = |name: &'static str, addr: &'static str| {
+        let store = f.store.clone();
+        async move { store.login_locked_until(name, addr, f.now).await.unwrap() }
+    };
+    assert!(locked("api", "203.0.113.1").await.is_some());
+    assert_eq!(locked("api", "198.51.100.2").await, None, "another address is not locked");
+    assert_eq!(locked("other", "203.0.113.1").await, None, "another name is not locked");
+    // A failure after a quiet window starts over.
+    let later = f.now + chrono::Duration::seconds(4000);
+    let fresh = f.store.record_login_failure(failure("api", "203.0.113.1", later)).await.unwrap();
+    assert_eq!(fresh.user_until, None, "the counter started over after the window");
+    f.store.record_login(f.user_id, "api", "203.0.113.1", later).await.unwrap();
+    for _ in 0..20 {
+        f.store.record_login_failure(failure("api", "192.0.2.9", f.now)).await.unwrap();
+    }
+    assert!(locked("api", "192.0.2.9").await.is_some());
+    f.store.set_password(&Username::parse("api").unwrap(), "y", f.now).await.unwrap();
+    assert_eq!(locked("api", "192.0.2.9").await, None, "a new password clears the name's lockouts");
 }

@@ -49,16 +49,19 @@ async fn a_session_runs_over_https_and_a_renewed_certificate_is_picked_up(b: Bac
     std::fs::write(&files.cert, &cert1).unwrap();
     std::fs::write(&files.key, &key1).unwrap();
     let db: TestDb = plain.db_share().await;
-    let settings = Arc::new(Settings { tls_reload_seconds: 1, ..Settings::default() });
+    let settings = Arc::new(Settings { tls_reload_seconds: 1, header_read_timeout_seconds: 1, ..Settings::default() });
     let store: Arc<dyn Store> = db.store.clone();
     let state = AppState::new(store, settings, Arc::new(ManualClock::new())).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server =
-        tokio::spawn(app::serve_all(None, Some(TlsListener { listener, files: files.clone() }), state, async move {
+    let server = tokio::spawn(app::serve_all(
+        app::Listeners { tls: Some(TlsListener { listener, files: files.clone() }), ..Default::default() },
+        state,
+        async move {
             let _ = rx.await;
-        }));
+        },
+    ));
 
     // Act: a whole session over https.
     let mut wc =
@@ -67,6 +70,17 @@ async fn a_session_runs_over_https_and_a_renewed_certificate_is_picked_up(b: Bac
     let log = wc.run_session().await;
     assert_eq!(log.progress, [100]);
     assert_eq!(plain.job(&job).await.state, qbwcd::queue::JobState::Done);
+    let metrics = wc.client.get(format!("https://localhost:{}/metrics", addr.port())).send().await.unwrap();
+    assert_eq!(metrics.status(), 404, "/metrics is never served on tls_listen");
+    // The TLS listener has the header read timeout too: a client that
+    // connects and sends nothing (no handshake) is cut off.
+    let started = std::time::Instant::now();
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut sink = Vec::new();
+    let closed =
+        tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut silent, &mut sink));
+    assert!(closed.await.is_ok(), "a silent TLS client is closed after header_read_timeout_seconds");
+    assert!(started.elapsed() >= Duration::from_millis(900));
 
     // A renewed certificate from another CA replaces the old one on disk.
     let (ca2, cert2, key2) = issue();

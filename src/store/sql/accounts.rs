@@ -5,14 +5,44 @@ use chrono::{DateTime, Utc};
 
 use super::lite::{Sql, Ts};
 use super::{by_backend, found, unique_conflict, SqlStore};
-use crate::store::{AccountStore, Company, CompanyFacts, NewCompany, NewUser, Result, User};
+use crate::store::{AccountStore, Company, CompanyFacts, LoginFailure, LoginLocks, NewCompany, NewUser, Result, User};
 use crate::types::{CompanySlug, Username};
 
 const COMPANY: &str = "select id, slug, name, file_path, file_id, qbxml_version, qb_company_name, qb_product, \
                        last_message_set_id, last_seen_at, created_at from company";
 
+/// A (name, address) pair's lockout, if it has not passed.
+const LOCKED_PAIR: &str =
+    "select locked_until from login_lockout where username = $1 and addr = $2 and locked_until > $3";
+/// An address's lockout, if it has not passed.
+const LOCKED_ADDR: &str = "select locked_until from login_failure where addr = $1 and locked_until > $2";
+/// Counts a pair's failure ($3 now, $4 window start): a counter whose last
+/// failure came before the window starts over at 1.
+const COUNT_PAIR: &str = "insert into login_lockout (username, addr, failures, last_failure_at) \
+     values ($1, $2, 1, $3) on conflict (username, addr) do update set \
+     failures = case when login_lockout.last_failure_at < $4 then 1 else login_lockout.failures + 1 end, \
+     last_failure_at = $3 returning failures";
+/// The same for an address ($2 now, $3 window start).
+const COUNT_ADDR: &str = "insert into login_failure (addr, failures, last_failure_at) values ($1, 1, $2) \
+     on conflict (addr) do update set \
+     failures = case when login_failure.last_failure_at < $3 then 1 else login_failure.failures + 1 end, \
+     last_failure_at = $2 returning failures";
+/// Locks a pair (never shortening a lockout a concurrent failure set).
+const LOCK_PAIR: &str = "update login_lockout set locked_until = $3 where username = $1 and addr = $2 \
+     and (locked_until is null or locked_until < $3)";
+/// Locks an address, likewise.
+const LOCK_ADDR: &str =
+    "update login_failure set locked_until = $2 where addr = $1 and (locked_until is null or locked_until < $2)";
+/// Deletes pairs whose failures are out of the window ($1) and whose
+/// lockout is over ($2 now): they would start over anyway.
+const FORGET_PAIRS: &str =
+    "delete from login_lockout where last_failure_at < $1 and (locked_until is null or locked_until <= $2)";
+/// Likewise for addresses.
+const FORGET_ADDRS: &str =
+    "delete from login_failure where last_failure_at < $1 and (locked_until is null or locked_until <= $2)";
+
 const USER: &str = "select u.id, u.username, u.company_id, c.slug as company_slug, u.password_hash, u.enabled, \
-                    u.owner_id, u.failed_logins, u.locked_until, u.last_seen_at, u.created_at, \
+                    u.owner_id, u.last_seen_at, u.created_at, \
                     u.run_every_minutes, u.run_every_seconds \
                     from app_user u join company c on c.id = u.company_id";
 
@@ -119,16 +149,24 @@ impl AccountStore for SqlStore {
     }
 
     async fn set_password(&self, username: &Username, password_hash: &str, now: DateTime<Utc>) -> Result {
-        let sql = "update app_user set password_hash = $2, failed_logins = 0, locked_until = null, updated_at = $3 \
-                   where username = $1";
+        let sql = "update app_user set password_hash = $2, updated_at = $3 where username = $1";
+        let unlock = "delete from login_lockout where username = $1";
         let (name, hash) = (username.as_str().to_owned(), password_hash.to_owned());
-        let rows = by_backend!(self, |c| c.exec(sql, &[&name, &hash, &Ts(now)]), |p| Ok(sqlx::query(sql)
-            .bind(&name)
-            .bind(&hash)
-            .bind(now)
-            .execute(p)
-            .await?
-            .rows_affected()))?;
+        let rows = by_backend!(
+            self,
+            |c| {
+                let rows = c.exec(sql, &[&name, &hash, &Ts(now)])?;
+                c.exec(unlock, &[&name])?;
+                Ok(rows)
+            },
+            |p| {
+                let mut tx = p.begin().await?;
+                let rows = sqlx::query(sql).bind(&name).bind(&hash).bind(now).execute(&mut *tx).await?.rows_affected();
+                sqlx::query(unlock).bind(&name).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+        )?;
         found(rows, || format!("user {username}"))
     }
 
@@ -145,94 +183,113 @@ impl AccountStore for SqlStore {
         found(rows, || format!("user {username}"))
     }
 
-    async fn address_locked_until(&self, addr: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
-        let sql = "select locked_until from login_failure where addr = $1 and locked_until > $2";
-        let addr = addr.to_owned();
-        let row: Option<Option<DateTime<Utc>>> =
-            by_backend!(self, |c| c.opt(sql, &[&addr, &Ts(now)]), |p| Ok(sqlx::query_scalar(sql)
-                .bind(&addr)
-                .bind(now)
-                .fetch_optional(p)
-                .await?))?;
-        Ok(row.flatten())
-    }
-
-    async fn record_address_failure(&self, addr: &str, now: DateTime<Utc>) -> Result<i32> {
-        let sql = "insert into login_failure (addr, failures, last_failure_at) values ($1, 1, $2) \
-                   on conflict (addr) do update set failures = login_failure.failures + 1, last_failure_at = $2 \
-                   returning failures";
-        let addr = addr.to_owned();
-        by_backend!(self, |c| c.one(sql, &[&addr, &Ts(now)]), |p| Ok(sqlx::query_scalar(sql)
-            .bind(&addr)
-            .bind(now)
-            .fetch_one(p)
-            .await?))
-    }
-
-    async fn lock_address(&self, addr: &str, until: DateTime<Utc>) -> Result {
-        let sql = "update login_failure set locked_until = $2 where addr = $1";
-        let addr = addr.to_owned();
-        by_backend!(self, |c| c.exec(sql, &[&addr, &Ts(until)]), |p| Ok(sqlx::query(sql)
-            .bind(&addr)
-            .bind(until)
-            .execute(p)
-            .await?
-            .rows_affected()))?;
-        Ok(())
-    }
-
-    async fn clear_address_failures(&self, addr: &str) -> Result {
-        let sql = "delete from login_failure where addr = $1";
-        let addr = addr.to_owned();
-        by_backend!(self, |c| c.exec(sql, &[&addr]), |p| Ok(sqlx::query(sql)
-            .bind(&addr)
-            .execute(p)
-            .await?
-            .rows_affected()))?;
-        Ok(())
-    }
-
-    async fn record_login(
+    async fn login_locked_until(
         &self,
-        user_id: i64,
-        ok: bool,
-        locked_until: Option<DateTime<Utc>>,
+        username: &str,
+        addr: &str,
         now: DateTime<Utc>,
-    ) -> Result {
-        if ok {
-            let user = "update app_user set failed_logins = 0, locked_until = null, last_seen_at = $2 where id = $1";
-            let company = "update company set last_seen_at = $2 \
-                           where id = (select company_id from app_user where id = $1)";
-            // A Web Connector that checks in ends its company's silence.
-            let heard = "update problem set cleared_at = $2 where cleared_at is null \
-                         and code = 'session.connector_silent' \
-                         and company_id = (select company_id from app_user where id = $1)";
-            by_backend!(
-                self,
-                |c| {
-                    for sql in [user, company, heard] {
-                        c.exec(sql, &[&user_id, &Ts(now)])?;
-                    }
-                    Ok(())
-                },
-                |p| {
-                    for sql in [user, company, heard] {
-                        sqlx::query(sql).bind(user_id).bind(now).execute(p).await?;
-                    }
-                    Ok(())
+    ) -> Result<Option<DateTime<Utc>>> {
+        let (pair, address) = (LOCKED_PAIR, LOCKED_ADDR);
+        let (name, addr) = (username.to_owned(), addr.to_owned());
+        let (a, b): (Option<Option<DateTime<Utc>>>, Option<Option<DateTime<Utc>>>) = by_backend!(
+            self,
+            |c| Ok((c.opt(pair, &[&name, &addr, &Ts(now)])?, c.opt(address, &[&addr, &Ts(now)])?)),
+            |p| {
+                let mut conn = p.acquire().await?;
+                let a = sqlx::query_scalar(pair).bind(&name).bind(&addr).bind(now).fetch_optional(&mut *conn).await?;
+                let b = sqlx::query_scalar(address).bind(&addr).bind(now).fetch_optional(&mut *conn).await?;
+                Ok((a, b))
+            }
+        )?;
+        Ok(a.flatten().max(b.flatten()))
+    }
+
+    async fn record_login_failure(&self, f: LoginFailure) -> Result<LoginLocks> {
+        by_backend!(
+            self,
+            |c| {
+                let (now, start) = (Ts(f.now), Ts(f.window_start));
+                let n: i32 = c.one(COUNT_PAIR, &[&f.username, &f.addr, &now, &start])?;
+                let mut locks = LoginLocks { user_until: f.user_rule.until(n, f.now), addr_until: None };
+                if let Some(until) = locks.user_until {
+                    c.exec(LOCK_PAIR, &[&f.username, &f.addr, &Ts(until)])?;
                 }
-            )
-        } else {
-            let sql = "update app_user set failed_logins = failed_logins + 1, \
-                       locked_until = coalesce($2, locked_until) where id = $1";
-            by_backend!(self, |c| c.exec(sql, &[&user_id, &locked_until.map(Ts)]), |p| Ok(sqlx::query(sql)
-                .bind(user_id)
-                .bind(locked_until)
-                .execute(p)
-                .await?
-                .rows_affected()))?;
-            Ok(())
-        }
+                if f.guess {
+                    let n: i32 = c.one(COUNT_ADDR, &[&f.addr, &now, &start])?;
+                    locks.addr_until = f.addr_rule.until(n, f.now);
+                    if let Some(until) = locks.addr_until {
+                        c.exec(LOCK_ADDR, &[&f.addr, &Ts(until)])?;
+                    }
+                }
+                c.exec(FORGET_PAIRS, &[&start, &now])?;
+                c.exec(FORGET_ADDRS, &[&start, &now])?;
+                Ok(locks)
+            },
+            |p| {
+                let mut tx = p.begin().await?;
+                let n: i32 = sqlx::query_scalar(COUNT_PAIR)
+                    .bind(&f.username)
+                    .bind(&f.addr)
+                    .bind(f.now)
+                    .bind(f.window_start)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let mut locks = LoginLocks { user_until: f.user_rule.until(n, f.now), addr_until: None };
+                if let Some(until) = locks.user_until {
+                    sqlx::query(LOCK_PAIR).bind(&f.username).bind(&f.addr).bind(until).execute(&mut *tx).await?;
+                }
+                if f.guess {
+                    let n: i32 = sqlx::query_scalar(COUNT_ADDR)
+                        .bind(&f.addr)
+                        .bind(f.now)
+                        .bind(f.window_start)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    locks.addr_until = f.addr_rule.until(n, f.now);
+                    if let Some(until) = locks.addr_until {
+                        sqlx::query(LOCK_ADDR).bind(&f.addr).bind(until).execute(&mut *tx).await?;
+                    }
+                }
+                sqlx::query(FORGET_PAIRS).bind(f.window_start).bind(f.now).execute(&mut *tx).await?;
+                sqlx::query(FORGET_ADDRS).bind(f.window_start).bind(f.now).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(locks)
+            }
+        )
+    }
+
+    async fn record_login(&self, user_id: i64, username: &str, addr: &str, now: DateTime<Utc>) -> Result {
+        let user = "update app_user set last_seen_at = $2 where id = $1";
+        let company = "update company set last_seen_at = $2 \
+                       where id = (select company_id from app_user where id = $1)";
+        // A Web Connector that checks in ends its company's silence.
+        let heard = "update problem set cleared_at = $2 where cleared_at is null \
+                     and code = 'session.connector_silent' \
+                     and company_id = (select company_id from app_user where id = $1)";
+        let forget_pair = "delete from login_lockout where username = $1 and addr = $2";
+        let forget_addr = "delete from login_failure where addr = $1";
+        let (name, addr) = (username.to_owned(), addr.to_owned());
+        by_backend!(
+            self,
+            |c| {
+                for sql in [user, company, heard] {
+                    c.exec(sql, &[&user_id, &Ts(now)])?;
+                }
+                c.exec(forget_pair, &[&name, &addr])?;
+                c.exec(forget_addr, &[&addr])?;
+                Ok(())
+            },
+            |p| {
+                let mut tx = p.begin().await?;
+                for sql in [user, company, heard] {
+                    sqlx::query(sql).bind(user_id).bind(now).execute(&mut *tx).await?;
+                }
+                sqlx::query(forget_pair).bind(&name).bind(&addr).execute(&mut *tx).await?;
+                sqlx::query(forget_addr).bind(&addr).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        )
     }
 
     async fn set_user_schedule(

@@ -142,6 +142,7 @@ impl SqlStore {
                             .to_owned(),
                     ));
                 }
+                create_private(&path)?;
                 let lite = lite::Lite::open(&path, opts.acquire_timeout)?;
                 Ok(SqlStore {
                     pool: Pool::Sqlite { lite, options: Box::new(options) },
@@ -238,6 +239,39 @@ impl SqlStore {
             Pool::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// Creates a missing SQLite file readable by its owner only (0600), before
+/// SQLite opens it: SQLite would create it with the umask's mode (usually
+/// world-readable), and it holds password hashes and every company's qbXML.
+/// SQLite gives the `-wal` and `-shm` files the database file's mode, so
+/// they are private too. An existing file keeps its mode; a warning says
+/// when others can read it.
+fn create_private(path: &std::path::Path) -> Result {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if let Ok(meta) = std::fs::metadata(path) {
+                    if meta.permissions().mode() & 0o077 != 0 {
+                        tracing::warn!(
+                            path = %path.display(),
+                            mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                            "the SQLite database can be read by other users; chmod 600 it (and its -wal and -shm files)"
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                return Err(StoreError::Unavailable(format!("cannot create the SQLite file {}: {e}", path.display())))
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// A database URL with any password replaced, for messages and logs.

@@ -178,8 +178,6 @@ from_lite_named!(User {
     password_hash,
     enabled,
     owner_id,
-    failed_logins,
-    locked_until,
     last_seen_at,
     created_at,
     run_every_minutes,
