@@ -249,7 +249,10 @@ pub enum JobsCommand {
 /// Runs the command line; the exit code is 0 on success, 1 on failure.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::telemetry::init(cli.log_format);
+    // The server's log is its output; another command's output is its
+    // answer, and an info line (the SQLite writer stopping, say) is noise.
+    let default_filter = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    crate::telemetry::init(cli.log_format, default_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

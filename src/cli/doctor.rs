@@ -130,7 +130,7 @@ async fn check_database(report: &mut Report, settings: &Settings) -> Option<SqlS
 }
 
 /// The file of a `sqlite:` URL, or `None` for an in-memory database.
-fn sqlite_path(url: &str) -> Option<&Path> {
+pub(super) fn sqlite_path(url: &str) -> Option<&Path> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
