@@ -63,12 +63,21 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/qbwc", post(soap_call).get(soap_get).layer(DefaultBodyLimit::max(soap_limit)))
         .route("/qbwc/support", get(support))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .nest("/api/v1", crate::api::router(&state))
         .merge(crate::api::links_router())
         .with_state(state)
+}
+
+/// The header `/healthz` names the serving program's version in, so
+/// `qbwcd doctor` can tell qbwcd on the listen address from another program.
+pub const VERSION_HEADER: &str = "qbwcd-version";
+
+/// Liveness: the process answers. Says which qbwcd it is.
+async fn healthz() -> impl IntoResponse {
+    ([(VERSION_HEADER, env!("CARGO_PKG_VERSION"))], "ok\n")
 }
 
 /// Serves plain HTTP until `shutdown` resolves, then finishes in-flight
@@ -390,7 +399,7 @@ async fn soap_get(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
 }
 
 async fn support(State(state): State<AppState>) -> Html<String> {
-    Html(crate::qwc::support_page_html(&state.settings.qwc))
+    Html(crate::qwc::support_page_html(&state.settings.qwc, &state.settings.brand.contact()))
 }
 
 /// Ready when the database answers and has every migration this build

@@ -92,7 +92,8 @@ pub enum Command {
         /// Print a signed, expiring URL that downloads the file without a token (needs link_secret).
         #[arg(long)]
         link: bool,
-        /// With --link: the link page sets a new password on first use and shows it once.
+        /// With --link: the link's page gets a button that sets a new password and shows it once (the old
+        /// password then stops working); opening the link changes nothing.
         #[arg(long, requires = "link")]
         reset_password: bool,
     },
@@ -277,5 +278,16 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    /// The reset wording is the same in the help as everywhere else.
+    #[test]
+    fn the_reset_password_help_says_what_the_button_does() {
+        let mut cmd = super::Cli::command();
+        let qwc = cmd.find_subcommand_mut("qwc").expect("qwc");
+        let arg = qwc.get_arguments().find(|a| a.get_id() == "reset_password").expect("--reset-password");
+        let help = arg.get_long_help().or(arg.get_help()).map(ToString::to_string).unwrap_or_default();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(help.ends_with(crate::onboarding::RESET_PASSWORD_WORDING), "{help}");
     }
 }
