@@ -12,6 +12,7 @@ mod api;
 mod binary;
 mod captures;
 mod cli;
+mod cli_surface;
 mod crash;
 mod doctor;
 mod fake_qbwc;

@@ -152,8 +152,9 @@ impl SqlStore {
                 let options = PgConnectOptions::from_str(url)?;
                 Self::connect_postgres(options, opts).await
             }
-            None => Err(StoreError::Database(sqlx::Error::Configuration(
-                format!("database URL must start with sqlite: or postgres:, got {:?}", redact_url(url)).into(),
+            None => Err(StoreError::Unavailable(format!(
+                "the database URL must start with sqlite: or postgres:, got {:?}",
+                redact_url(url)
             ))),
         }
     }
