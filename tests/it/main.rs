@@ -10,6 +10,7 @@ mod health;
 mod admin_cli;
 mod api;
 mod binary;
+mod branding;
 mod captures;
 mod cli;
 mod cli_surface;
