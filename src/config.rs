@@ -201,10 +201,17 @@ impl Default for Settings {
     }
 }
 
-/// Settings could not be loaded.
+/// Settings could not be loaded. Its message is one line with figment's
+/// whole account (what, which key, from where); the figment error is not
+/// also returned as `source()`, or a printed chain would say it twice.
 #[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(#[from] Box<figment::Error>);
+#[error("configuration: {}", one_line(.0))]
+pub struct ConfigError(Box<figment::Error>);
+
+/// Figment's message (one line per error and place) joined into one line.
+fn one_line(e: &figment::Error) -> String {
+    e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
 
 /// The top-level setting names, from the defaults themselves, so an
 /// environment variable such as `QBWCD_TEST_POSTGRES_URL` or `QBWCD_CONFIG`

@@ -15,7 +15,8 @@ use crate::config::Settings;
 use crate::diagnostics::catalog;
 use crate::queue::{submit, Job, JobFilter, JobState, SubmitOptions};
 use crate::store::{
-    redact_url, AccountStore, JobStore, NewCompany, NewUser, OpsStore, PoolOptions, SqlStore, StoreError, TokenStore,
+    redact_url, AccountStore, Backend, JobStore, NewCompany, NewUser, OpsStore, PoolOptions, SqlStore, StoreError,
+    TokenStore,
 };
 use crate::types::{CompanySlug, JobId, Username};
 
@@ -69,9 +70,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// How long a command other than `serve` waits for the database: long
+/// How long a command other than `serve` waits for a Postgres server: long
 /// enough for a server across a network, short enough that a wrong port is
-/// reported at once rather than after the pool's ten seconds.
+/// reported at once rather than after the pool's ten seconds. (On SQLite
+/// the same setting is how long a write waits for the lock, which the
+/// server beside a command may hold a while: there the default stays.)
 const CLI_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Opens the database for a command that reads or changes it. It must exist
@@ -133,7 +136,11 @@ async fn connect(settings: &Settings, create: bool, timeout: Duration) -> anyhow
             );
         }
     }
-    let opts = PoolOptions { max_connections: settings.database_max_connections, acquire_timeout: timeout };
+    let acquire_timeout = match Backend::of_url(url) {
+        Some(Backend::Postgres) => timeout,
+        _ => PoolOptions::default().acquire_timeout,
+    };
+    let opts = PoolOptions { max_connections: settings.database_max_connections, acquire_timeout };
     SqlStore::connect(url, &opts).await.map_err(|e| match e {
         // Already says where and why (unreachable, closed, :memory:).
         StoreError::Unavailable(_) => anyhow!(e),

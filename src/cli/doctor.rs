@@ -29,7 +29,7 @@ const WEBHOOK_SECRET_MIN_BYTES: usize = 32;
 /// How long the probe of a qbwcd on the listen address may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How long to wait for the database.
+/// How long to wait for a Postgres server.
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What one check found.
@@ -169,7 +169,13 @@ async fn check_database(report: &mut Report, settings: &Settings) -> anyhow::Res
             }
         }
     }
-    let opts = PoolOptions { max_connections: 1, acquire_timeout: DATABASE_TIMEOUT };
+    // The short wait is for a Postgres server; on SQLite it would be how
+    // long a read waits for a lock the server beside it may hold.
+    let acquire_timeout = match Backend::of_url(url) {
+        Some(Backend::Postgres) => DATABASE_TIMEOUT,
+        _ => PoolOptions::default().acquire_timeout,
+    };
+    let opts = PoolOptions { max_connections: 1, acquire_timeout };
     let connected = match SqlStore::connect(url, &opts).await {
         Ok(store) => match store.ping().await {
             Ok(()) => Ok(store),

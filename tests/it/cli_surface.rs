@@ -266,10 +266,17 @@ async fn commands_print_no_log_lines_and_say_each_error_once(b: Backend) {
 }
 
 #[test]
-fn a_wrong_database_url_is_one_clear_line() {
+fn bad_settings_are_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let err = fails(&run(Some("mysql://localhost/x"), dir.path(), &["company", "list"]));
     assert!(err.contains("must start with sqlite: or postgres:"), "{err}");
+    let missing = dir.path().join("missing.toml");
+    let err = fails(&run(None, dir.path(), &["--config", missing.to_str().unwrap(), "company", "list"]));
+    assert!(err.contains("configuration: No such file or directory") && err.contains("missing.toml"), "{err}");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "max_attempts = \"x\"\n").unwrap();
+    let err = fails(&run(None, dir.path(), &["--config", bad.to_str().unwrap(), "company", "list"]));
+    assert!(err.contains("max_attempts") && err.contains("bad.toml"), "{err}");
 }
 
 #[test]
