@@ -108,12 +108,8 @@ async fn open_and_migrate(settings: &Settings, timeout: Duration) -> anyhow::Res
     // missing") does not say what to do about it.
     let refusal = match store.schema_status().await {
         Ok(s) if s.is_newer() => Some(format!("{shown}: {}", s.describe())),
-        Ok(_) => None,
+        Ok(_) => store.migrate().await.err().map(|e| format!("{shown}: {e}")),
         Err(e) => Some(format!("{shown}: cannot read the schema version: {e}")),
-    };
-    let refusal = match refusal {
-        Some(r) => Some(r),
-        None => store.migrate().await.err().map(|e| format!("{shown}: {e}")),
     };
     if let Some(r) = refusal {
         store.close().await;
