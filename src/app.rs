@@ -74,7 +74,7 @@ pub fn router(state: AppState) -> Router {
         // The SOAP route bounds its body itself, by SOAPAction (read_soap_body).
         .route("/qbwc", post(soap_call).get(soap_get).layer(DefaultBodyLimit::disable()))
         .route("/qbwc/support", get(support))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest("/api/v1", crate::api::router(&state))
         .merge(crate::api::links_router())
@@ -93,6 +93,15 @@ pub fn metrics_router(state: AppState) -> Router {
 /// anyone. `tls_listen` never serves it.
 pub fn metrics_on_listen(settings: &Settings, listen: SocketAddr) -> bool {
     settings.metrics_listen.is_none() && listen.ip().is_loopback()
+}
+
+/// The header `/healthz` names the serving program's version in, so
+/// `qbwcd doctor` can tell qbwcd on the listen address from another program.
+pub const VERSION_HEADER: &str = "qbwcd-version";
+
+/// Liveness: the process answers. Says which qbwcd it is.
+async fn healthz() -> impl IntoResponse {
+    ([(VERSION_HEADER, env!("CARGO_PKG_VERSION"))], "ok\n")
 }
 
 /// Serves plain HTTP until `shutdown` resolves, then finishes in-flight
@@ -530,7 +539,7 @@ async fn soap_get(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
 }
 
 async fn support(State(state): State<AppState>) -> Html<String> {
-    Html(crate::qwc::support_page_html(&state.settings.qwc))
+    Html(crate::qwc::support_page_html(&state.settings.qwc, &state.settings.brand.contact()))
 }
 
 /// Ready when the database answers and has every migration this build

@@ -95,7 +95,8 @@ pub enum Command {
         /// Print a signed, expiring URL that downloads the file without a token (needs link_secret).
         #[arg(long)]
         link: bool,
-        /// With --link: the link page sets a new password on first use and shows it once.
+        /// With --link: the link's page gets a button that sets a new password and shows it once (the old
+        /// password then stops working); opening the link changes nothing.
         #[arg(long, requires = "link")]
         reset_password: bool,
     },
@@ -292,7 +293,10 @@ pub enum JobsCommand {
 /// Runs the command line; the exit code is 0 on success, 1 on failure.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::telemetry::init(cli.log_format);
+    // The server's log is its output; another command's output is its
+    // answer, and an info line (the SQLite writer stopping, say) is noise.
+    let default_filter = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    crate::telemetry::init(cli.log_format, default_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -317,5 +321,16 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    /// The reset wording is the same in the help as everywhere else.
+    #[test]
+    fn the_reset_password_help_says_what_the_button_does() {
+        let mut cmd = super::Cli::command();
+        let qwc = cmd.find_subcommand_mut("qwc").expect("qwc");
+        let arg = qwc.get_arguments().find(|a| a.get_id() == "reset_password").expect("--reset-password");
+        let help = arg.get_long_help().or(arg.get_help()).map(ToString::to_string).unwrap_or_default();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(help.ends_with(crate::onboarding::RESET_PASSWORD_WORDING), "{help}");
     }
 }

@@ -36,6 +36,7 @@ pub struct Settings {
     /// (SIGHUP reloads at once).
     pub tls_reload_seconds: u64,
     /// The URL the Web Connector reaches this server at (`.qwc` files).
+    /// Unset (or empty), it follows `listen`: see [`public_url_for_listen`].
     pub public_url: String,
     /// Whether this deployment is reachable from other machines: then a
     /// `localhost` public URL is refused for `.qwc` files.
@@ -116,6 +117,73 @@ pub struct Settings {
     pub webhook_timeout_seconds: u64,
     /// Key for signing onboarding links (at least 32 bytes); unset = links off.
     pub link_secret: LinkSecret,
+    /// Whose product the customer sees: pages, `.qwc` texts, support contact.
+    pub brand: BrandSettings,
+}
+
+/// The `[brand]` section: the operator's product, as the QuickBooks admin
+/// sees it on the support page, the onboarding link page and in the Web
+/// Connector (`AppName`, `AppDescription`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrandSettings {
+    /// The product's name. Unless `[qwc] app_name` is set, it is also the
+    /// front of every `AppName`, so changing it later makes the Web
+    /// Connector see new applications (each `.qwc` must be added again).
+    pub name: String,
+    /// A page where the customer gets help (shown on the pages as a link).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support_url: Option<String>,
+    /// An address where the customer gets help (shown on the pages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support_email: Option<String>,
+}
+
+impl Default for BrandSettings {
+    fn default() -> Self {
+        BrandSettings { name: "qbwcd".into(), support_url: None, support_email: None }
+    }
+}
+
+impl BrandSettings {
+    /// The support contact for the pages, when one is configured.
+    pub fn contact(&self) -> crate::qwc::SupportContact<'_> {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        crate::qwc::SupportContact {
+            name: self.name.trim(),
+            url: given(&self.support_url),
+            email: given(&self.support_email),
+        }
+    }
+}
+
+/// The public URL a listen address implies when `public_url` is not set. A
+/// server listening on a loopback address, or on every address, is reached
+/// from its own machine at `http://localhost:PORT`, which the Web Connector
+/// accepts over plain http; any other address is used as it is (and the
+/// `.qwc` checks then say that the Web Connector needs https and a name).
+pub fn public_url_for_listen(listen: &str) -> String {
+    let listen = listen.trim();
+    if let Ok(addr) = listen.parse::<std::net::SocketAddr>() {
+        return if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+            format!("http://localhost:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        };
+    }
+    match listen.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok() => {
+            if host.eq_ignore_ascii_case("localhost") || host.is_empty() {
+                format!("http://localhost:{port}")
+            } else {
+                format!("http://{host}:{port}")
+            }
+        }
+        // Not an address `serve` could bind; `serve` says so itself.
+        _ => Settings::default().public_url,
+    }
 }
 
 /// Never writes a secret out, wherever settings are serialized.
@@ -166,14 +234,22 @@ impl Default for Settings {
             webhook_retry_max_seconds: 3600,
             webhook_timeout_seconds: 10,
             link_secret: LinkSecret::default(),
+            brand: BrandSettings::default(),
         }
     }
 }
 
-/// Settings could not be loaded.
+/// Settings could not be loaded. Its message is one line with figment's
+/// whole account (what, which key, from where); the figment error is not
+/// also returned as `source()`, or a printed chain would say it twice.
 #[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(#[from] Box<figment::Error>);
+#[error("configuration: {}", one_line(.0))]
+pub struct ConfigError(Box<figment::Error>);
+
+/// Figment's message (one line per error and place) joined into one line.
+fn one_line(e: &figment::Error) -> String {
+    e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
 
 /// The top-level setting names, from the defaults themselves, so an
 /// environment variable such as `QBWCD_TEST_POSTGRES_URL` or `QBWCD_CONFIG`
@@ -199,20 +275,41 @@ impl Settings {
     /// [`ConfigError`] for an unreadable file, an unknown key or a value of
     /// the wrong type; the message names the key and where it came from.
     pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Settings, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        // What was given, apart from the defaults: some defaults follow
+        // other settings unless they were given themselves.
+        let mut given = Figment::new();
         if let Some(path) = file {
-            fig = fig.merge(Toml::file_exact(path));
+            given = given.merge(Toml::file_exact(path));
         }
         let names = setting_names();
         let env = Env::prefixed("QBWCD_").split("__").filter(move |k| {
             let top = k.as_str().split("__").next().unwrap_or_default();
             names.iter().any(|n| n.eq_ignore_ascii_case(top))
         });
-        fig = fig.merge(env);
+        given = given.merge(env);
         for (key, value) in overrides {
-            fig = fig.merge(Serialized::default(key, value));
+            given = given.merge(Serialized::default(key, value));
         }
-        fig.extract().map_err(|e| ConfigError(Box::new(e)))
+        let is_given = |key: &str| given.find_value(key).is_ok_and(|v| v.as_str().is_none_or(|s| !s.trim().is_empty()));
+        let (public_url, app_name, app_description) =
+            (is_given("public_url"), is_given("qwc.app_name"), is_given("qwc.app_description"));
+        let mut settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(given)
+            .extract()
+            .map_err(|e| ConfigError(Box::new(e)))?;
+        if !public_url {
+            settings.public_url = public_url_for_listen(&settings.listen);
+        }
+        // The brand names the `.qwc` texts unless they are set themselves.
+        let brand = settings.brand.name.trim().to_owned();
+        if !app_name {
+            settings.qwc.app_name.clone_from(&brand);
+        }
+        if !app_description {
+            let text = format!("{brand} QuickBooks connector");
+            settings.qwc.app_description = text.chars().take(crate::qwc::MAX_DESCRIPTION_CHARS).collect();
+        }
+        Ok(settings)
     }
 }
 
@@ -242,6 +339,47 @@ mod tests {
         assert!(!format!("{s:?}").contains("s3cret-value"));
         assert!(!toml::to_string(&s).unwrap().contains("s3cret-value"));
         assert!(setting_names().iter().any(|n| n == "webhook_secret"), "QBWCD_WEBHOOK_SECRET must be read");
+    }
+
+    #[test]
+    fn without_public_url_a_loopback_listen_address_is_the_public_url() {
+        let listen = |l: &str| Settings::load(None, &[("listen", l.into())]).unwrap().public_url;
+        assert_eq!(listen("127.0.0.1:18090"), "http://localhost:18090");
+        assert_eq!(listen("[::1]:18090"), "http://localhost:18090");
+        assert_eq!(listen("0.0.0.0:18090"), "http://localhost:18090");
+        assert_eq!(listen("localhost:18091"), "http://localhost:18091");
+        assert_eq!(listen("192.168.1.5:8080"), "http://192.168.1.5:8080");
+        assert_eq!(Settings::load(None, &[]).unwrap().public_url, "http://localhost:8080");
+        // Given explicitly (file, environment or flag), it always wins; empty counts as not given.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qbwcd.toml");
+        std::fs::write(&path, "public_url = \"https://qb.example.com\"\nlisten = \"127.0.0.1:18090\"\n").unwrap();
+        assert_eq!(Settings::load(Some(&path), &[]).unwrap().public_url, "https://qb.example.com");
+        let empty = Settings::load(None, &[("public_url", String::new()), ("listen", "127.0.0.1:9".into())]);
+        assert_eq!(empty.unwrap().public_url, "http://localhost:9");
+    }
+
+    #[test]
+    fn the_brand_names_the_qwc_texts_unless_they_are_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qbwcd.toml");
+        std::fs::write(&path, "[brand]\nname = \"Acme Sync\"\nsupport_email = \"help@acme.test\"\n").unwrap();
+        let s = Settings::load(Some(&path), &[]).unwrap();
+        assert_eq!(s.qwc.app_name, "Acme Sync");
+        assert_eq!(s.qwc.app_description, "Acme Sync QuickBooks connector");
+        assert_eq!(s.brand.contact().email, Some("help@acme.test"));
+        assert_eq!(s.brand.contact().url, None);
+        // A pinned app_name keeps installed files' identity through a rebrand.
+        std::fs::write(&path, "[brand]\nname = \"Acme Sync\"\n[qwc]\napp_name = \"qbwcd\"\n").unwrap();
+        let s = Settings::load(Some(&path), &[]).unwrap();
+        assert_eq!((s.qwc.app_name.as_str(), s.brand.name.as_str()), ("qbwcd", "Acme Sync"));
+        // The defaults are what they always were.
+        let d = Settings::load(None, &[]).unwrap();
+        assert_eq!((d.qwc.app_name.as_str(), d.qwc.app_description.as_str()), ("qbwcd", "qbwcd QuickBooks connector"));
+        let long = "x".repeat(100);
+        std::fs::write(&path, format!("[brand]\nname = \"{long}\"\n")).unwrap();
+        let s = Settings::load(Some(&path), &[]).unwrap();
+        assert_eq!(s.qwc.app_description.chars().count(), crate::qwc::MAX_DESCRIPTION_CHARS);
     }
 
     #[test]

@@ -164,6 +164,13 @@ pub fn check_schedule(
     Ok((conv(minutes), conv(seconds)))
 }
 
+/// What `reset_password` on a link does, in the words the CLI help, the
+/// CLI's output, the API documentation and the link's page all use: the
+/// reset is the button's doing, never the opening's, because mail scanners
+/// and chat previews open links before the person does.
+pub const RESET_PASSWORD_WORDING: &str = "the link's page gets a button that sets a new password and shows it once \
+     (the old password then stops working); opening the link changes nothing";
+
 /// A link just made.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedLink {
@@ -173,7 +180,9 @@ pub struct CreatedLink {
     pub expires_at: DateTime<Utc>,
     /// How many downloads it allows.
     pub max_uses: u32,
-    /// Whether opening it sets (and shows once) a new password.
+    /// Whether the link's page gets a button that sets a new password and
+    /// shows it once (the old password then stops working); opening the
+    /// link changes nothing.
     pub reset_password: bool,
 }
 

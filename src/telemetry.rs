@@ -1,4 +1,5 @@
-//! Log set-up: `RUST_LOG` filters (default `info`); pretty lines on a
+//! Log set-up: `RUST_LOG` filters (default `info` for `serve`, `warn` for
+//! every other command, whose output is for people); pretty lines on a
 //! terminal, one JSON object per line otherwise.
 //!
 //! A JSON line is flat: the event's fields, and the fields of every span it
@@ -32,8 +33,10 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber (logs go to stderr). Safe to call once.
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// `default_filter` applies when `RUST_LOG` is not set: `info` for the
+/// server, `warn` for a command whose output is for people.
+pub fn init(format: LogFormat, default_filter: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,

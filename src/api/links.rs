@@ -99,43 +99,58 @@ async fn file(State(state): State<AppState>, Path(token): Path<String>) -> Respo
 
 /// The link's page. `password` is shown only in the answer to the reset.
 /// The download button is relative (`<token>/file` from `/qwc/<token>`),
-/// so it works behind a reverse-proxy path prefix too.
+/// so it works behind a reverse-proxy path prefix too. The page is in the
+/// operator's name (`[brand]`) and says which button to press first: on a
+/// reset link the password one, so the password is in hand when the Web
+/// Connector asks for it.
 fn landing(state: &AppState, link: &QwcLink, token: &str, password: Option<&str>) -> String {
-    let app = xml_escape(state.settings.qwc.app_name.trim()).into_owned();
+    let contact = state.settings.brand.contact();
+    let brand = xml_escape(contact.name).into_owned();
     let user = xml_escape(&link.username).into_owned();
+    let guide = format!("<a href=\"{}\">setup guide</a>", xml_escape(&support_url(state)));
     let left = link.max_uses - link.uses;
+    let download = format!(
+        "<p><a class=\"button\" href=\"{}/file\" download>Download the .qwc file</a></p>\n<p class=\"small\">This link \
+         allows {left} more download{}.</p>\n",
+        xml_escape(token),
+        if left == 1 { "" } else { "s" },
+    );
     let mut body = format!(
-        "<main><h1>Your QuickBooks Web Connector file</h1>\n<p>This is the <code>.qwc</code> file for the Web Connector \
-         user <strong>{user}</strong> of {app}. Download it on the PC that runs QuickBooks, then follow the \
-         <a href=\"{support}\">setup guide</a>.</p>\n",
-        support = xml_escape(&support_url(state)),
+        "<main><h1>Connect QuickBooks to {brand}</h1>\n<p>This page gives you the <code>.qwc</code> file for the Web \
+         Connector user <strong>{user}</strong> of {brand}. Open it on the PC that runs QuickBooks.</p>\n"
     );
     if let Some(pw) = password {
         body.push_str(&format!(
             "<section class=\"secret\"><h2>Your new password</h2><p><code id=\"password\">{}</code></p>\n<p>Type it into \
              the Web Connector's Password field for this application. It is shown only now and is not stored \
-             anywhere it could be shown again: copy it before you leave this page.</p></section>\n",
+             anywhere it could be shown again: copy it before you leave this page. The old password no longer \
+             works.</p></section>\n<h2>Next: download the file</h2>\n<p>Press <strong>Download the .qwc file</strong>, \
+             then follow the {guide}.</p>\n{download}",
             xml_escape(pw)
         ));
     } else if link.reset_password && link.password_reset_at.is_none() {
-        body.push_str(
-            "<section><h2>Password</h2><p>This link also gives you a new password for the Web Connector. It is shown \
-             once; the old password stops working.</p>\n<form method=\"post\"><button type=\"submit\">Set and show \
-             my new password</button></form></section>\n",
-        );
-    } else if link.reset_password {
-        body.push_str(
-            "<section><h2>Password</h2><p>The new password was shown when this link was first used and is not shown \
-             again. If nobody kept it, ask your administrator for a new link.</p></section>\n",
-        );
+        body.push_str(&format!(
+            "<ol><li>First press <strong>Set and show my new password</strong> and copy the password it shows.</li>\n\
+             <li>Then press <strong>Download the .qwc file</strong>.</li>\n<li>Then follow the {guide}.</li></ol>\n\
+             <section><h2>1. Password</h2><p>This link comes with a new password for the Web Connector: the button \
+             below sets it and shows it once, and the old password then stops working. Opening this page changed \
+             nothing.</p>\n<form method=\"post\"><button type=\"submit\">Set and show my new password</button></form>\
+             </section>\n<section><h2>2. The file</h2>\n{download}</section>\n"
+        ));
+    } else {
+        let password = if link.reset_password {
+            "The new password was shown when its button was first pressed and is not shown again; if nobody kept \
+             it, ask for a new link."
+        } else {
+            "You also need the Web Connector password you were given with this link."
+        };
+        body.push_str(&format!(
+            "<p>Press <strong>Download the .qwc file</strong>, then follow the {guide}. {password}</p>\n{download}"
+        ));
     }
-    body.push_str(&format!(
-        "<p><a class=\"button\" href=\"{}/file\" download>Download the .qwc file</a></p>\n<p class=\"small\">This link \
-         allows {left} more download{}.</p></main>\n",
-        xml_escape(token),
-        if left == 1 { "" } else { "s" },
-    ));
-    html_page("Your QuickBooks Web Connector file", &body)
+    body.push_str(&contact.html());
+    body.push_str("</main>\n");
+    html_page(&format!("Connect QuickBooks to {brand}"), &body)
 }
 
 fn support_url(state: &AppState) -> String {

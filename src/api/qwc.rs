@@ -60,7 +60,9 @@ pub async fn download(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkBody {
-    /// The link page sets a new password on first use and shows it once.
+    /// The link's page gets a button that sets a new password and shows it
+    /// once (the old password then stops working); opening the link changes
+    /// nothing.
     #[serde(default)]
     pub reset_password: bool,
 }

@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Read};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use secrecy::{ExposeSecret, SecretString};
@@ -14,7 +15,8 @@ use crate::config::Settings;
 use crate::diagnostics::catalog;
 use crate::queue::{submit, Job, JobFilter, JobState, SubmitOptions};
 use crate::store::{
-    redact_url, AccountStore, EventFilter, EventStore, JobStore, NewCompany, NewUser, PoolOptions, SqlStore, TokenStore,
+    redact_url, AccountStore, Backend, EventFilter, EventStore, JobStore, NewCompany, NewUser, OpsStore, PoolOptions,
+    SqlStore, StoreError, TokenStore,
 };
 use crate::types::{CompanySlug, EventId, JobId, Username};
 
@@ -35,7 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Explain { code } => explain(&code),
         Command::Serve { .. } => serve(settings).await,
         Command::Migrate => {
-            let store = open(&settings).await?;
+            let store = open_and_migrate(&settings, CLI_CONNECT_TIMEOUT).await?;
             crate::outln!("database {} is migrated", redact_url(&settings.database_url))?;
             store.close().await;
             Ok(())
@@ -69,17 +71,82 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// How long a command other than `serve` waits for a Postgres server: long
+/// enough for a server across a network, short enough that a wrong port is
+/// reported at once rather than after the pool's ten seconds. (On SQLite
+/// the same setting is how long a write waits for the lock, which the
+/// server beside a command may hold a while: there the default stays.)
+const CLI_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Opens the database for a command that reads or changes it. It must exist
+/// and have exactly the schema this build expects: only `serve` and
+/// `migrate` create or migrate one ([`open_and_migrate`]), so a command run
+/// from another folder does not create an empty `qbwcd.db`, and a newer
+/// binary's `jobs list` does not upgrade a production database.
 pub(super) async fn open(settings: &Settings) -> anyhow::Result<SqlStore> {
-    let opts = PoolOptions { max_connections: settings.database_max_connections, ..PoolOptions::default() };
-    let store = SqlStore::connect(&settings.database_url, &opts)
-        .await
-        .with_context(|| format!("cannot open the database {}", redact_url(&settings.database_url)))?;
-    store.migrate().await.context("cannot migrate the database")?;
+    let store = connect(settings, false, CLI_CONNECT_TIMEOUT).await?;
+    let shown = redact_url(&settings.database_url);
+    let status = store.schema_status().await;
+    match status {
+        Ok(s) if s.is_exact() => Ok(store),
+        Ok(s) => {
+            store.close().await;
+            bail!("{shown}: {}", s.describe())
+        }
+        Err(e) => {
+            store.close().await;
+            bail!("{shown}: cannot read the schema version: {e}")
+        }
+    }
+}
+
+/// Opens the database, creating a missing SQLite file, and applies the
+/// migrations this build has; refuses one a newer qbwcd migrated.
+async fn open_and_migrate(settings: &Settings, timeout: Duration) -> anyhow::Result<SqlStore> {
+    let store = connect(settings, true, timeout).await?;
+    let shown = redact_url(&settings.database_url);
+    // sqlx's own refusal ("migration N was previously applied but is
+    // missing") does not say what to do about it.
+    let refusal = match store.schema_status().await {
+        Ok(s) if s.is_newer() => Some(format!("{shown}: {}", s.describe())),
+        Ok(_) => store.migrate().await.err().map(|e| format!("{shown}: {e}")),
+        Err(e) => Some(format!("{shown}: cannot read the schema version: {e}")),
+    };
+    if let Some(r) = refusal {
+        store.close().await;
+        bail!(r);
+    }
     Ok(store)
 }
 
+/// Connects; a missing SQLite file is created only when `create` is set,
+/// and otherwise reported with what to run.
+async fn connect(settings: &Settings, create: bool, timeout: Duration) -> anyhow::Result<SqlStore> {
+    let url = &settings.database_url;
+    let shown = redact_url(url);
+    if !create {
+        if let Some(path) = super::doctor::sqlite_path(url).filter(|p| !p.exists()) {
+            bail!(
+                "there is no database at {} ({shown}); create it with `qbwcd migrate`, or point --database-url \
+                 (QBWCD_DATABASE_URL) at the existing one",
+                path.display()
+            );
+        }
+    }
+    let acquire_timeout = match Backend::of_url(url) {
+        Some(Backend::Postgres) => timeout,
+        _ => PoolOptions::default().acquire_timeout,
+    };
+    let opts = PoolOptions { max_connections: settings.database_max_connections, acquire_timeout };
+    SqlStore::connect(url, &opts).await.map_err(|e| match e {
+        // Already says where and why (unreachable, closed, :memory:).
+        StoreError::Unavailable(_) => anyhow!(e),
+        e => anyhow!("{shown}: {e}"),
+    })
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let store = open(&settings).await?;
+    let store = open_and_migrate(&settings, PoolOptions::default().acquire_timeout).await?;
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;

@@ -73,7 +73,11 @@ fn report(findings: &[LogFinding], lines: usize) -> String {
     let mut explained = HashSet::new();
     for f in findings {
         let (code, entry) = (&f.finding.code, f.finding.entry);
-        out.push_str(&format!("line {}: {code}  {}\n", f.line_number, entry.title));
+        let also = match f.also_on_lines.as_slice() {
+            [] => String::new(),
+            lines => format!(" (again on {})", lines.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+        };
+        out.push_str(&format!("line {}{also}: {code}  {}\n", f.line_number, entry.title));
         out.push_str(&format!("    {}\n", f.line.trim()));
         if let Some(d) = &f.finding.detail {
             out.push_str(&format!("    QuickBooks says: {d}\n"));

@@ -33,7 +33,7 @@ pub(super) async fn run(
             l.expires_at.format("%Y-%m-%d %H:%M UTC"),
             l.max_uses,
             if l.max_uses == 1 { "" } else { "s" },
-            if l.reset_password { "; opening it sets a new password and shows it once" } else { "" },
+            if l.reset_password { format!("; {}", onboarding::RESET_PASSWORD_WORDING) } else { String::new() },
         );
         return Ok(());
     }

@@ -20,12 +20,27 @@ const MIN_PHRASE_CHARS: usize = 20;
 /// One problem found in a log, with the line it came from (1-based).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct LogFinding {
-    /// 1-based line number in the log.
+    /// 1-based line number in the log: the first line of the event that
+    /// shows this problem.
     pub line_number: usize,
     /// The line, without its line ending, cut to 300 characters.
     pub line: String,
+    /// Further lines of the same event that show the same problem again
+    /// (the Web Connector repeats an HRESULT in a continuation line and in
+    /// its `connectionError` call), so one event is one finding.
+    pub also_on_lines: Vec<usize>,
     /// What the line means.
     pub finding: Finding,
+}
+
+/// The time stamp that starts a log entry (`20240312.09:15:40`), if the
+/// line starts one. Lines without one continue the entry above them.
+fn entry_stamp(line: &str) -> Option<&str> {
+    let stamp = line.get(..17)?;
+    let b = stamp.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    let shaped = digits(0..8) && b[8] == b'.' && digits(9..11) && b[11] == b':' && digits(12..14) && b[14] == b':';
+    (shaped && digits(15..17)).then_some(stamp)
 }
 
 /// Every error the log shows, in line order: QBWCnnnn codes, HRESULTs
@@ -33,18 +48,46 @@ pub struct LogFinding {
 /// `statusCode="N"` (with statusSeverity/statusMessage if on the line; skip 0
 /// and Info), and well-known phrases without a code ("Authentication failed"
 /// → QBWC1012 if no code on the line, "Could not start QuickBooks." →
-/// 0x80040408; "No Data Exchange" is not an error). At most one finding per
-/// (line, code). Never panics; tolerates CRLF and very long lines.
+/// 0x80040408; "No Data Exchange" is not an error).
+///
+/// One finding per event and code: an event is the entries written in the
+/// same second (the Web Connector logs one failure as an entry, its
+/// continuation lines and the `connectionError` call it makes about it), so
+/// a code repeated within it is counted once, at its first line, with the
+/// others in `also_on_lines`. Lines before the first time stamp are each
+/// their own event. Never panics; tolerates CRLF and very long lines.
 pub fn diagnose_log(text: &str) -> Vec<LogFinding> {
-    let mut out = Vec::new();
+    let mut out: Vec<LogFinding> = Vec::new();
+    // (event, code) → index in `out`; an event is its time stamp, or the
+    // line number for a line before any stamp.
+    let mut seen: std::collections::HashMap<(String, String), usize> = std::collections::HashMap::new();
+    let mut stamp: Option<String> = None;
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_end_matches('\r');
+        if let Some(s) = entry_stamp(line) {
+            stamp = Some(s.to_owned());
+        }
         let findings = diagnose_line(line);
         if findings.is_empty() {
             continue;
         }
+        let event = stamp.clone().unwrap_or_else(|| format!("line {}", i + 1));
         let kept: String = line.chars().take(MAX_LINE_CHARS).collect();
-        out.extend(findings.into_iter().map(|finding| LogFinding { line_number: i + 1, line: kept.clone(), finding }));
+        for finding in findings {
+            match seen.get(&(event.clone(), finding.code.clone())) {
+                Some(&at) => {
+                    let first = &mut out[at];
+                    first.also_on_lines.push(i + 1);
+                    if first.finding.detail.is_none() {
+                        first.finding.detail = finding.detail;
+                    }
+                }
+                None => {
+                    seen.insert((event.clone(), finding.code.clone()), out.len());
+                    out.push(LogFinding { line_number: i + 1, line: kept.clone(), also_on_lines: Vec::new(), finding });
+                }
+            }
+        }
     }
     out
 }
@@ -263,8 +306,6 @@ mod tests {
                 (24, "QBWC1012"),
                 (31, "QBWC1013"),
                 (32, "0x80040408"),
-                (33, "0x80040408"),
-                (34, "0x80040408"),
                 (36, "qbxml.3260"),
                 (37, "QBWC1042"),
                 (38, "0x8004041D"),
@@ -308,11 +349,32 @@ mod tests {
 
     #[test]
     fn an_hresult_without_a_message_after_it_has_no_detail() {
+        let found = diagnose_log("20240312.09:15:40 UTC\t: x : HResult = 0x80040408\n");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].finding.detail, None);
+    }
+
+    /// Lines 32–34 of the sample are one failure to start QuickBooks: the
+    /// message and HRESULT continuing the QBWC1013 entry, and the
+    /// `connectionError` call about it in the same second.
+    #[test]
+    fn one_event_is_one_finding() {
         let found = diagnose_log(SAMPLE);
-        for n in [33, 34] {
-            let f = &found.iter().find(|f| f.line_number == n).unwrap_or_else(|| panic!("line {n}")).finding;
-            assert_eq!(f.detail, None, "line {n}");
-        }
+        let start: Vec<&LogFinding> = found.iter().filter(|f| f.finding.code == "0x80040408").collect();
+        assert_eq!(start.len(), 1, "{:?}", codes(&found));
+        assert_eq!((start[0].line_number, start[0].also_on_lines.as_slice()), (32, &[33, 34][..]));
+        // The same code in another event is another finding.
+        let twice = "20240312.09:15:40 UTC\t: a : HResult = 0x80040408\n\
+                     20240312.09:30:40 UTC\t: b : HResult = 0x80040408\n";
+        assert_eq!(diagnose_log(twice).len(), 2);
+        // Lines without a time stamp before any entry are events of their own.
+        assert_eq!(diagnose_log("a QBWC1012: x\nb QBWC1012: y\n").len(), 2);
+        // A repeat that carries QuickBooks' message lends it to the finding.
+        let later = "20240312.09:15:40 UTC\t: a : HResult = 0x8004041d\n\
+                     20240312.09:15:40 UTC\t: b : HResult = 0x8004041d: This application is not allowed to log in\n";
+        let f = diagnose_log(later);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].finding.detail.as_deref(), Some("This application is not allowed to log in"));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use checks::{check_config, check_deployment, check_public_url, Endpoints};
 pub use link::{new_claims, sign_link, verify_link, LinkClaims, LinkError};
 pub use render::{load_template, render, render_with_template, xml_escape};
-pub use support::{link_error_page_html, setup_guide_markdown, support_page_html};
+pub use support::{link_error_page_html, setup_guide_markdown, support_page_html, SupportContact};
 
 /// `Result` with [`QwcError`].
 pub type Result<T = ()> = std::result::Result<T, QwcError>;

@@ -58,15 +58,59 @@ pub fn setup_guide_markdown() -> &'static str {
     GUIDE
 }
 
+/// Who the customer asks for help: the operator's product name and, when
+/// configured, a support page and address (`[brand]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SupportContact<'a> {
+    /// The product's name, as the customer knows it.
+    pub name: &'a str,
+    /// A page where the customer gets help.
+    pub url: Option<&'a str>,
+    /// An address where the customer gets help.
+    pub email: Option<&'a str>,
+}
+
+impl Default for SupportContact<'_> {
+    fn default() -> Self {
+        SupportContact { name: "qbwcd", url: None, email: None }
+    }
+}
+
+impl SupportContact<'_> {
+    /// One paragraph saying where to get help; without a configured
+    /// contact it sends the reader to whoever gave them the file.
+    pub fn html(&self) -> String {
+        let name = escape(self.name);
+        let mut ways = Vec::new();
+        if let Some(url) = self.url {
+            let url = escape(url);
+            ways.push(format!("<a href=\"{url}\">{url}</a>"));
+        }
+        if let Some(email) = self.email {
+            let email = escape(email);
+            ways.push(format!("<a href=\"mailto:{email}\">{email}</a>"));
+        }
+        if ways.is_empty() {
+            format!(
+                "<p class=\"contact\">Need help? Ask the administrator who gave you the <code>.qwc</code> file for \
+                 {name}.</p>\n"
+            )
+        } else {
+            format!("<p class=\"contact\">Need help? Contact {name} support: {}.</p>\n", ways.join(" or "))
+        }
+    }
+}
+
 /// The complete `AppSupport` page: a self-contained HTML5 document (inline
-/// CSS, no external assets) with the setup guide. Settings values are
-/// escaped.
-pub fn support_page_html(settings: &QwcSettings) -> String {
-    let app = escape(settings.app_name.trim());
+/// CSS, no external assets) with the setup guide, in the operator's name
+/// (`contact`) and with its support contact. Settings values are escaped.
+pub fn support_page_html(settings: &QwcSettings, contact: &SupportContact<'_>) -> String {
+    let app = escape(contact.name);
     let body = format!(
-        "<header><h1>Connect QuickBooks to {app}</h1><p class=\"lede\">{}</p></header>\n<main>\n{}</main>\n\
+        "<header><h1>Connect QuickBooks to {app}</h1><p class=\"lede\">{}</p>\n{}</header>\n<main>\n{}</main>\n\
          <footer>This is the support page named in your <code>.qwc</code> file.</footer>\n",
         escape(settings.app_description.trim()),
+        contact.html(),
         markdown_to_html(GUIDE),
     );
     page(&format!("QuickBooks Web Connector setup \u{2013} {app}"), &body)
@@ -207,7 +251,7 @@ mod tests {
 
     #[test]
     fn the_support_page_has_every_step_in_order_and_is_a_whole_page() {
-        let html = support_page_html(&QwcSettings::default());
+        let html = support_page_html(&QwcSettings::default(), &SupportContact::default());
         assert!(html.starts_with("<!doctype html>\n<html lang=\"en\">"));
         assert!(html.trim_end().ends_with("</html>"));
         assert!(html.contains("<meta charset=\"utf-8\">"));
@@ -222,15 +266,30 @@ mod tests {
 
     #[test]
     fn settings_on_the_support_page_are_escaped() {
-        let s = QwcSettings {
-            app_name: "<script>x</script>".into(),
-            app_description: "A & \"B\"".into(),
-            ..QwcSettings::default()
+        let s = QwcSettings { app_description: "A & \"B\"".into(), ..QwcSettings::default() };
+        let contact = SupportContact {
+            name: "<script>x</script>",
+            url: Some("https://h\"><b>"),
+            email: Some("help@acme.test\"x"),
         };
-        let html = support_page_html(&s);
-        assert!(!html.contains("<script>"));
-        assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"));
+        let html = support_page_html(&s, &contact);
+        assert!(!html.contains("<script>") && !html.contains("<b>"));
+        assert!(html.contains("Connect QuickBooks to &lt;script&gt;x&lt;/script&gt;"));
+        assert!(html.contains("mailto:help@acme.test&quot;x"));
         assert!(html.contains("A &amp; &quot;B&quot;"));
+    }
+
+    #[test]
+    fn the_support_page_names_the_brand_and_its_contact() {
+        let contact =
+            SupportContact { name: "Acme Sync", url: Some("https://help.acme.test"), email: Some("help@acme.test") };
+        let html = support_page_html(&QwcSettings::default(), &contact);
+        assert!(html.contains("<h1>Connect QuickBooks to Acme Sync</h1>"), "{html}");
+        assert!(html.contains("<title>QuickBooks Web Connector setup \u{2013} Acme Sync</title>"));
+        assert!(html.contains("Contact Acme Sync support: <a href=\"https://help.acme.test\">"), "{html}");
+        assert!(html.contains("<a href=\"mailto:help@acme.test\">help@acme.test</a>"), "{html}");
+        let plain = support_page_html(&QwcSettings::default(), &SupportContact::default());
+        assert!(plain.contains("Connect QuickBooks to qbwcd") && plain.contains("Ask the administrator"));
     }
 
     #[test]

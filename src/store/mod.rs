@@ -31,6 +31,10 @@ use crate::queue::{Completion, Enqueued, Job, JobFilter, Lease, NewJob, Page};
 use crate::types::{CompanySlug, EventId, JobId, TicketHash, Username};
 
 /// Errors from the store.
+///
+/// The variants that wrap a driver error show its text in their own
+/// message and do not also return it as their `source()`: an error printed
+/// with its chain (`{e:#}`) would otherwise say the same thing twice.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The row asked for does not exist.
@@ -44,16 +48,35 @@ pub enum StoreError {
     Corrupt(String),
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// SQLite failed.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The store cannot take calls (closed, or its thread could not start).
-    #[error("database unavailable: {0}")]
+    Sqlite(rusqlite::Error),
+    /// The store cannot take calls (closed, unreachable, or its thread
+    /// could not start); the message says which.
+    #[error("{0}")]
     Unavailable(String),
     /// Migrations failed.
     #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(e)
+    }
 }
 
 /// Store results.

@@ -24,30 +24,53 @@ pub struct SchemaStatus {
     pub expected: usize,
     /// Embedded migrations not (successfully) applied, by version.
     pub missing: Vec<i64>,
+    /// Applied migrations this build does not know, by version: a newer
+    /// qbwcd migrated the database.
+    pub unknown: Vec<i64>,
     /// Whether the migrations table exists at all.
     pub table_exists: bool,
 }
 
 impl SchemaStatus {
-    /// Every embedded migration is applied.
+    /// Every embedded migration is applied (a newer binary's migrations
+    /// may be applied as well; see [`SchemaStatus::is_newer`]).
     pub fn is_current(&self) -> bool {
         self.table_exists && self.missing.is_empty()
     }
 
-    /// One line for people: why the schema is not current.
+    /// A newer qbwcd migrated the database: this binary does not know all
+    /// of its schema.
+    pub fn is_newer(&self) -> bool {
+        !self.unknown.is_empty()
+    }
+
+    /// Exactly the schema this build expects: neither behind nor ahead.
+    pub fn is_exact(&self) -> bool {
+        self.is_current() && !self.is_newer()
+    }
+
+    /// One line for people: how the schema stands and, when it is not
+    /// what this build expects, what to run.
     pub fn describe(&self) -> String {
+        let list = |v: &[i64]| v.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
         if !self.table_exists {
             return "the database has no schema yet (no _sqlx_migrations table); run `qbwcd migrate`".into();
+        }
+        if self.is_newer() {
+            return format!(
+                "the database was migrated by a newer qbwcd (migration{} {} unknown to this one); upgrade qbwcd",
+                if self.unknown.len() == 1 { "" } else { "s" },
+                list(&self.unknown)
+            );
         }
         if self.missing.is_empty() {
             return format!("all {} migrations applied", self.expected);
         }
-        let versions: Vec<String> = self.missing.iter().map(i64::to_string).collect();
         format!(
             "{} of {} migrations not applied (versions {}); run `qbwcd migrate`",
             self.missing.len(),
             self.expected,
-            versions.join(", ")
+            list(&self.missing)
         )
     }
 }

@@ -22,7 +22,7 @@ mod webhooks;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection};
 
@@ -153,8 +153,9 @@ impl SqlStore {
                 let options = PgConnectOptions::from_str(url)?;
                 Self::connect_postgres(options, opts).await
             }
-            None => Err(StoreError::Database(sqlx::Error::Configuration(
-                format!("database URL must start with sqlite: or postgres:, got {:?}", redact_url(url)).into(),
+            None => Err(StoreError::Unavailable(format!(
+                "the database URL must start with sqlite: or postgres:, got {:?}",
+                redact_url(url)
             ))),
         }
     }
@@ -165,6 +166,28 @@ impl SqlStore {
     /// # Errors
     /// [`StoreError::Database`] when the server cannot be reached.
     pub async fn connect_postgres(options: PgConnectOptions, opts: &PoolOptions) -> Result<SqlStore> {
+        // Every statement qbwcd prepares is written for its indexes, so
+        // the generic plan is the plan: re-planning each execution with
+        // its values (Postgres' default for a prepared statement's first
+        // runs, and for good whenever the generic plan looks costlier)
+        // was a fifth of the database's CPU per exchange. NOTICEs (such as
+        // `relation "_sqlx_migrations" already exists, skipping` on every
+        // migration run) tell an operator nothing, and sqlx would log each.
+        let options = options.options([("plan_cache_mode", "force_generic_plan"), ("client_min_messages", "warning")]);
+        // One connection first, of our own: the pool retries a refused
+        // connection until `acquire_timeout` and then says only "pool timed
+        // out"; this says why, as soon as it is known.
+        match tokio::time::timeout(opts.acquire_timeout, PgConnection::connect_with(&options)).await {
+            Err(_) => {
+                return Err(unreachable(
+                    &options,
+                    &format!("no answer within {} s", opts.acquire_timeout.as_secs_f32()),
+                ))
+            }
+            Ok(Err(sqlx::Error::Io(e))) => return Err(unreachable(&options, &io_reason(&e))),
+            Ok(Err(e)) => return Err(e.into()),
+            Ok(Ok(conn)) => conn.close().await?,
+        }
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.acquire_timeout)
@@ -181,12 +204,7 @@ impl SqlStore {
                     Ok(true)
                 })
             })
-            // Every statement qbwcd prepares is written for its indexes, so
-            // the generic plan is the plan: re-planning each execution with
-            // its values (Postgres' default for a prepared statement's first
-            // runs, and for good whenever the generic plan looks costlier)
-            // was a fifth of the database's CPU per exchange.
-            .connect_with(options.options([("plan_cache_mode", "force_generic_plan")]))
+            .connect_with(options)
             .await?;
         Ok(SqlStore::from_postgres(pool))
     }
@@ -272,6 +290,36 @@ fn create_private(path: &std::path::Path) -> Result {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
+}
+
+/// The server could not be reached: where, and why, in one line.
+fn unreachable(options: &PgConnectOptions, why: &str) -> StoreError {
+    let at = match options.get_socket() {
+        Some(socket) => socket.display().to_string(),
+        None => format!("{}:{}", options.get_host(), options.get_port()),
+    };
+    StoreError::Unavailable(format!("cannot reach the database at {at}: {why}"))
+}
+
+/// An I/O error as a short reason ("connection refused"), without the
+/// operating system's error number.
+fn io_reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::ConnectionRefused => "connection refused".into(),
+        ErrorKind::ConnectionReset => "connection reset".into(),
+        ErrorKind::ConnectionAborted => "connection aborted".into(),
+        ErrorKind::TimedOut => "timed out".into(),
+        ErrorKind::NotFound => "no such host or socket".into(),
+        ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let text = e.to_string();
+            // "No route to host (os error 113)" → "no route to host"
+            let text = text.split(" (os error").next().unwrap_or(&text);
+            let mut chars = text.chars();
+            chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
+        }
+    }
 }
 
 /// A database URL with any password replaced, for messages and logs.

@@ -46,7 +46,12 @@ impl OpsStore for SqlStore {
         let expected: Vec<i64> =
             migrator.iter().filter(|m| !m.migration_type.is_down_migration()).map(|m| m.version).collect();
         if exists == 0 {
-            return Ok(SchemaStatus { expected: expected.len(), missing: expected, table_exists: false });
+            return Ok(SchemaStatus {
+                expected: expected.len(),
+                missing: expected,
+                unknown: Vec::new(),
+                table_exists: false,
+            });
         }
         let applied_sql = "select version from _sqlx_migrations where success = true";
         let applied: Vec<i64> = by_backend!(self, |c| c.all(applied_sql, &[]), |p| sqlx::query_scalar(applied_sql)
@@ -54,6 +59,7 @@ impl OpsStore for SqlStore {
             .await
             .map_err(StoreError::from))?;
         let missing = expected.iter().copied().filter(|v| !applied.contains(v)).collect();
-        Ok(SchemaStatus { expected: expected.len(), missing, table_exists: true })
+        let unknown = applied.iter().copied().filter(|v| !expected.contains(v)).collect();
+        Ok(SchemaStatus { expected: expected.len(), missing, unknown, table_exists: true })
     }
 }
