@@ -147,6 +147,13 @@ async fn connect(settings: &Settings, create: bool, timeout: Duration) -> anyhow
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let store = open_and_migrate(&settings, PoolOptions::default().acquire_timeout).await?;
+    if let Some((path, mode)) = crate::store::sqlite_readable_by_others(&settings.database_url) {
+        tracing::warn!(
+            path = %path.display(),
+            mode,
+            "the SQLite database can be read by other users; chmod 600 it (and its -wal and -shm files)"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;

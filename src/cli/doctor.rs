@@ -189,6 +189,15 @@ async fn check_database(report: &mut Report, settings: &Settings) -> anyhow::Res
     match connected {
         Ok(store) => {
             report.line("database", Outcome::Pass(format!("{shown} is reachable")))?;
+            if let Some((path, mode)) = crate::store::sqlite_readable_by_others(url) {
+                report.line(
+                    "database file",
+                    Outcome::Warn(format!(
+                        "{} has mode {mode}: other users can read password hashes and qbXML; chmod 600 it (and its -wal and -shm files)",
+                        path.display()
+                    )),
+                )?;
+            }
             Ok(Some(store))
         }
         Err(e) => {

@@ -10,7 +10,7 @@ mod notify;
 mod ops;
 mod sql;
 
-pub use sql::{redact_url, PoolOptions};
+pub use sql::{redact_url, sqlite_readable_by_others, PoolOptions};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -263,25 +263,15 @@ impl SqlStore {
 /// SQLite opens it: SQLite would create it with the umask's mode (usually
 /// world-readable), and it holds password hashes and every company's qbXML.
 /// SQLite gives the `-wal` and `-shm` files the database file's mode, so
-/// they are private too. An existing file keeps its mode; a warning says
-/// when others can read it.
+/// they are private too. An existing file keeps its mode
+/// ([`sqlite_readable_by_others`] tells `serve` and `doctor` to say so).
 fn create_private(path: &std::path::Path) -> Result {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        use std::os::unix::fs::OpenOptionsExt as _;
         match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if let Ok(meta) = std::fs::metadata(path) {
-                    if meta.permissions().mode() & 0o077 != 0 {
-                        tracing::warn!(
-                            path = %path.display(),
-                            mode = format!("{:o}", meta.permissions().mode() & 0o777),
-                            "the SQLite database can be read by other users; chmod 600 it (and its -wal and -shm files)"
-                        );
-                    }
-                }
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => {
                 return Err(StoreError::Unavailable(format!("cannot create the SQLite file {}: {e}", path.display())))
             }
@@ -290,6 +280,27 @@ fn create_private(path: &std::path::Path) -> Result {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
+}
+
+/// For a `sqlite:` URL whose file other users can read: the file and its
+/// mode (`644`). `None` for Postgres, a private or missing file, and on
+/// systems without Unix permissions.
+pub fn sqlite_readable_by_others(url: &str) -> Option<(std::path::PathBuf, String)> {
+    if Backend::of_url(url) != Some(Backend::Sqlite) {
+        return None;
+    }
+    let path = SqliteConnectOptions::from_str(url).ok()?.get_filename().to_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| (path, format!("{mode:o}")))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 /// The server could not be reached: where, and why, in one line.
