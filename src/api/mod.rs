@@ -24,7 +24,8 @@ use crate::app::AppState;
 pub use auth::{generate_token, hash_token, ApiCaller};
 pub use error::{ApiError, ErrorBody};
 pub use health::{HealthView, ProblemView};
-pub use jobs::{JobView, WebhookView};
+pub use jobs::{page_cursor, sent_request, JobView, WebhookView};
+pub use users::UserView;
 pub use links::router as links_router;
 pub use openapi::ApiDoc;
 pub use wait::{listen_for_finished_jobs, settled, wait_for, WaitQuery};
@@ -54,7 +55,11 @@ api_routes! {
     get "/companies" => companies::list,
     get "/companies/{slug}" => companies::show,
     patch "/companies/{slug}" => companies::update,
+    delete "/companies/{slug}" => companies::remove,
+    post "/companies/{slug}/disable" => companies::disable,
+    post "/companies/{slug}/enable" => companies::enable,
     post "/companies/{slug}/users" => companies::create_user,
+    get "/companies/{slug}/users" => users::list_for_company,
     post "/companies/{slug}/jobs" => jobs::enqueue,
     get "/companies/{slug}/jobs" => jobs::list,
     get "/jobs/{id}" => jobs::show,
@@ -62,7 +67,10 @@ api_routes! {
     post "/jobs/{id}/cancel" => jobs::cancel,
     post "/jobs/{id}/resolve" => jobs::resolve,
     get "/companies/{slug}/health" => health::show,
+    get "/users/{username}" => users::show,
     patch "/users/{username}" => qwc::patch_user,
+    delete "/users/{username}" => users::remove,
+    post "/users/{username}/unlock" => users::unlock,
     get "/users/{username}/qwc" => qwc::download,
     post "/users/{username}/qwc-link" => qwc::create_link,
     post "/users/{username}/disable" => users::disable,

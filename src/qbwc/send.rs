@@ -8,7 +8,7 @@ use tracing::Span;
 use super::company_check::check_file;
 use super::{record, record_job, record_session, Qbwc};
 use crate::diagnostics::Finding;
-use crate::qbxml::{self, MessageSet, Version};
+use crate::qbxml::{self, Version};
 use crate::queue::{Completion, Job, JobState};
 use crate::store::{CompanyFacts, NextJob, Session, StoreError};
 use crate::types::TicketHash;
@@ -175,18 +175,15 @@ impl Qbwc {
         session_version: Version,
         answered: Option<&str>,
     ) -> Result<String, Finding> {
-        let version = match job.qbxml_version.as_deref().map(Version::parse) {
-            Some(Ok(asked)) if asked > session_version => {
+        if let Some(Ok(asked)) = job.qbxml_version.as_deref().map(Version::parse) {
+            if asked > session_version {
                 return Err(Finding::from_code("version.qbxml_above_ceiling").with_detail(format!(
                     "the job asks for qbXML {asked}; this QuickBooks speaks up to {session_version}"
                 )));
             }
-            Some(Ok(asked)) => asked,
-            _ => session_version,
-        };
-        let message_set =
-            job.message_set_id.as_deref().map(|id| MessageSet { new_id: id, old_id: answered.filter(|a| *a != id) });
-        Ok(qbxml::wrap(body, version, job.on_error(), message_set))
+        }
+        let version = crate::queue::version_for(job, session_version);
+        Ok(crate::queue::message_set_for(job, body, version, answered))
     }
 
     /// Fails a claimed job without sending it.

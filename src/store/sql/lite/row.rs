@@ -169,6 +169,7 @@ from_lite_named!(Company {
     last_message_set_id,
     last_seen_at,
     created_at,
+    disabled_at,
 });
 from_lite_named!(User {
     id,
@@ -184,6 +185,7 @@ from_lite_named!(User {
     created_at,
     run_every_minutes,
     run_every_seconds,
+    company_disabled,
 });
 from_lite_named!(Session {
     ticket_hash,
@@ -268,6 +270,7 @@ from_lite_named!(Job {
     iterator_id,
     message_set_id,
     recovering,
+    submission_hash,
     created_at,
     updated_at,
     sent_at,

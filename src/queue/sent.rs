@@ -1,0 +1,47 @@
+//! The message set a job is sent as: built by `sendRequestXML`, and
+//! rebuilt by the same function for the job view, so what an operator
+//! reads is what QuickBooks was sent without storing a copy per send.
+
+use super::Job;
+use crate::qbxml::{self, MessageSet, Version};
+
+/// The qbXML document for `body` of `job` at `version`: the job's
+/// `onError`, and for a write its `newMessageSetID` (with
+/// `oldMessageSetID` = `answered`, the company's last answered set, when
+/// that is another one).
+pub fn message_set_for(job: &Job, body: &str, version: Version, answered: Option<&str>) -> String {
+    let message_set =
+        job.message_set_id.as_deref().map(|id| MessageSet { new_id: id, old_id: answered.filter(|a| *a != id) });
+    qbxml::wrap(body, version, job.on_error(), message_set)
+}
+
+/// The version a job is sent at in a session that speaks `session_version`:
+/// the one the job asked for, else the session's. (A job asking for more
+/// than the session speaks is refused before sending.)
+pub fn version_for(job: &Job, session_version: Version) -> Version {
+    match job.qbxml_version.as_deref().map(Version::parse) {
+        Some(Ok(asked)) if asked <= session_version => asked,
+        _ => session_version,
+    }
+}
+
+/// The job's message set as it was last sent, rebuilt from what is stored:
+/// the submitted `…Rq` elements, the version (the job's, else that of the
+/// session it was sent in, `session_version`), `onError` and the write's
+/// `newMessageSetID`. `None` when it was never sent or the session's
+/// version is not known. Not reproduced: `oldMessageSetID`, a
+/// housekeeping attribute naming the company's previously answered set
+/// (it changes what QuickBooks keeps, not what the job does); an
+/// iterator's continuation pages (shown as the request that started it);
+/// and an error-recovery status check (the write itself is shown).
+pub fn last_sent(job: &Job, session_version: Option<&str>) -> Option<String> {
+    job.sent_at?;
+    let asked = job.qbxml_version.as_deref().and_then(|v| Version::parse(v).ok());
+    let session = session_version.and_then(|v| Version::parse(v).ok());
+    let version = match (asked, session) {
+        (_, Some(s)) => version_for(job, s),
+        (Some(a), None) => a,
+        (None, None) => return None,
+    };
+    Some(message_set_for(job, &job.request, version, None))
+}
