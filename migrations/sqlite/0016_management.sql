@@ -15,4 +15,4 @@ alter table job add column submission_hash text;
 create index job_company_seq on job (company_id, seq);
 
 -- A user's and a company's sessions, for removing them.
-create index session_user on session (user_id);
+create index session_by_user on session (user_id);

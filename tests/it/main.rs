@@ -4,6 +4,7 @@
 mod helpers;
 
 mod links;
+mod manage;
 
 mod health;
 

@@ -348,6 +348,7 @@ mod tests {
             priority: 0,
             max_attempts: 3,
             idempotency_key: None,
+            submission_hash: None,
             depends_on: vec![],
             webhook_url: None,
             iterates: false,
