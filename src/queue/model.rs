@@ -353,3 +353,18 @@ pub struct Page {
     /// When it arrived.
     pub created_at: DateTime<Utc>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::JobCursor;
+
+    #[test]
+    fn a_cursor_round_trips_and_anything_else_is_refused() {
+        let c = JobCursor(42);
+        assert_eq!(JobCursor::parse(&c.to_string()), Ok(c));
+        for bad in ["42", "", "zz", "ajEuLTE", "!!"] {
+            assert!(JobCursor::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
+

@@ -45,3 +45,64 @@ pub fn last_sent(job: &Job, session_version: Option<&str>) -> Option<String> {
     };
     Some(message_set_for(job, &job.request, version, None))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::{JobKind, JobState};
+    use crate::types::JobId;
+
+    fn job(version: Option<&str>, message_set_id: Option<&str>, sent: bool) -> Job {
+        let now = chrono::Utc::now();
+        Job {
+            id: JobId::new(),
+            seq: 1,
+            company_id: 1,
+            state: JobState::Done,
+            kind: if message_set_id.is_some() { JobKind::Write } else { JobKind::Read },
+            priority: 0,
+            request: "<CustomerQueryRq/>".into(),
+            qbxml_version: version.map(str::to_owned),
+            on_error: "continueOnError".into(),
+            request_names: "CustomerQueryRq".into(),
+            attempt: u8::from(sent).into(),
+            max_attempts: 3,
+            ticket_hash: sent.then(|| "t".into()),
+            lease_expires_at: None,
+            response: None,
+            statuses: Vec::new(),
+            diagnostic: None,
+            error: None,
+            idempotency_key: None,
+            webhook_url: None,
+            hold_reason: None,
+            iterates: false,
+            iterator_id: None,
+            message_set_id: message_set_id.map(str::to_owned),
+            recovering: false,
+            submission_hash: None,
+            created_at: now,
+            updated_at: now,
+            sent_at: sent.then_some(now),
+            completed_at: None,
+        }
+    }
+
+    #[test]
+    fn the_last_sent_request_is_what_the_send_path_builds() {
+        let j = job(None, Some("abc123"), true);
+        let sent = last_sent(&j, Some("13.0")).unwrap();
+        assert_eq!(sent, message_set_for(&j, &j.request, Version::new(13, 0), None));
+        assert!(sent.contains("<?qbxml version=\"13.0\"?>") && sent.contains("newMessageSetID=\"abc123\""));
+        assert!(sent.contains("onError=\"continueOnError\""));
+    }
+
+    #[test]
+    fn the_job_s_own_version_wins_and_unknown_versions_give_nothing() {
+        let j = job(Some("8.0"), None, true);
+        assert!(last_sent(&j, Some("13.0")).unwrap().contains("version=\"8.0\""));
+        assert!(last_sent(&j, None).unwrap().contains("version=\"8.0\""));
+        assert_eq!(last_sent(&job(None, None, true), None), None, "no version known");
+        assert_eq!(last_sent(&job(None, None, false), Some("13.0")), None, "never sent");
+    }
+}

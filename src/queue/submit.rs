@@ -143,3 +143,24 @@ pub fn submission_hash(
     }
     hex::encode(h.finalize())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_covers_the_body_and_treats_dependencies_as_a_set() {
+        let (a, b) = (JobId::new(), JobId::new());
+        let h = |body: &str, p: i32, deps: &[JobId], hook: Option<&str>| {
+            submission_hash(body, None, OnError::Stop, p, deps, hook)
+        };
+        let base = h("<ARq/>", 0, &[a, b], None);
+        assert_eq!(base, h(" <ARq/>\n", 0, &[b, a, a], None));
+        assert_ne!(base, h("<BRq/>", 0, &[a, b], None));
+        assert_ne!(base, h("<ARq/>", 1, &[a, b], None));
+        assert_ne!(base, h("<ARq/>", 0, &[a], None));
+        assert_ne!(base, h("<ARq/>", 0, &[a, b], Some("https://x")));
+        assert_ne!(base, submission_hash("<ARq/>", None, OnError::Continue, 0, &[a, b], None));
+        assert_ne!(base, submission_hash("<ARq/>", Some(Version::new(13, 0)), OnError::Stop, 0, &[a, b], None));
+    }
+}

@@ -411,6 +411,24 @@ mod tests {
         }
     }
 
+    /// Job listings walk an index newest first from the cursor: no scan of
+    /// `job`, no sort of a company's whole history.
+    #[tokio::test]
+    async fn job_listings_walk_an_index_newest_first() {
+        let statements = vec![
+            ("company jobs", jobs::LIST_COMPANY_JOBS.clone()),
+            ("all jobs", jobs::LIST_JOBS.clone()),
+            ("release by user", jobs::RELEASE_BY_USER.to_owned()),
+        ];
+        for (name, details) in plans(statements).await {
+            assert!(!details.iter().any(|d| d.starts_with("SCAN job")), "{name} scans: {details:?}");
+            assert!(!details.iter().any(|d| d.contains("TEMP B-TREE")), "{name} sorts: {details:?}");
+            if name == "company jobs" {
+                assert!(details.iter().any(|d| d.contains("USING INDEX job_company_seq")), "{name}: {details:?}");
+            }
+        }
+    }
+
     /// Both lease releases walk the index of leased jobs.
     #[tokio::test]
     async fn lease_releases_use_the_index_of_leased_jobs() {
