@@ -5,6 +5,7 @@ mod helpers;
 
 mod links;
 mod manage;
+mod manage_cli;
 
 mod health;
 
