@@ -21,7 +21,7 @@ pub struct ApiError {
     /// The catalog entry, where one applies.
     pub diagnostic: Option<Finding>,
     /// The job the error is about (`idempotency_conflict`: the job that has the key).
-    pub job_id: Option<String>,
+    pub job_id: Option<crate::types::JobId>,
 }
 
 #[derive(Serialize)]
@@ -31,7 +31,7 @@ struct Body<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     diagnostic: Option<&'a Finding>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    job_id: Option<&'a str>,
+    job_id: Option<String>,
 }
 
 impl ApiError {
@@ -69,7 +69,7 @@ impl IntoResponse for ApiError {
             code: self.code,
             message: &self.message,
             diagnostic: self.diagnostic.as_ref(),
-            job_id: self.job_id.as_deref(),
+            job_id: self.job_id.map(|id| id.to_string()),
         };
         (self.status, Json(body)).into_response()
     }
@@ -100,7 +100,7 @@ impl From<SubmitError> for ApiError {
             SubmitError::BadIdempotencyKey => ApiError::bad_request("invalid_request", e.to_string()),
             SubmitError::IdempotencyConflict { existing, .. } => {
                 let mut err = ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", e.to_string());
-                err.job_id = Some(existing.to_string());
+                err.job_id = Some(existing);
                 err
             }
         }

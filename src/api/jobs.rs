@@ -256,7 +256,10 @@ async fn full_view(state: &AppState, job: Job, slug: &str) -> Result<JobView, Ap
 ///
 /// # Errors
 /// When the store fails.
-pub async fn sent_request(store: &dyn crate::store::Store, job: &Job) -> Result<Option<String>, crate::store::StoreError> {
+pub async fn sent_request(
+    store: &dyn crate::store::Store,
+    job: &Job,
+) -> Result<Option<String>, crate::store::StoreError> {
     let Some(ticket) = job.ticket_hash.as_ref().filter(|_| job.sent_at.is_some()) else {
         return Ok(None);
     };
@@ -356,8 +359,12 @@ pub async fn list(
         Some(n @ 1..=1000) => n,
         Some(n) => return Err(ApiError::bad_request("invalid_request", format!("limit {n} is not within 1–1000"))),
     };
-    let filter =
-        JobFilter { company_id: Some(company.id), state: job_state, before_seq: before.map(|c| c.0), limit: Some(limit) };
+    let filter = JobFilter {
+        company_id: Some(company.id),
+        state: job_state,
+        before_seq: before.map(|c| c.0),
+        limit: Some(limit),
+    };
     let jobs = state.store.list_jobs(&filter).await?;
     let next_cursor = page_cursor(&jobs, limit);
     let jobs = jobs.into_iter().map(|j| JobView::of(j, company.slug.as_str(), false)).collect();

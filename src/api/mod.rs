@@ -25,9 +25,9 @@ pub use auth::{generate_token, hash_token, ApiCaller};
 pub use error::{ApiError, ErrorBody};
 pub use health::{HealthView, ProblemView};
 pub use jobs::{page_cursor, sent_request, JobView, WebhookView};
-pub use users::UserView;
 pub use links::router as links_router;
 pub use openapi::ApiDoc;
+pub use users::UserView;
 pub use wait::{listen_for_finished_jobs, settled, wait_for, WaitQuery};
 pub use webhooks::{
     backoff, check_webhook_url, deliver_webhooks, sign, verify, Deliverer, WebhookEvent, EVENT_ID_HEADER,

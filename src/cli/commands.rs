@@ -52,7 +52,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let enq = submit(&store, &company, &text, opts, settings.job_max_bytes, settings.max_attempts, now).await?;
             let job = enq.job();
             if matches!(enq, crate::queue::Enqueued::Existing(_)) {
-                eprintln!("job {} was queued before with this idempotency key and body; nothing new was queued", job.id);
+                eprintln!(
+                    "job {} was queued before with this idempotency key and body; nothing new was queued",
+                    job.id
+                );
             }
             crate::outln!("{}", job.id)?;
             Ok(())

@@ -81,7 +81,14 @@ pub async fn submit(
     let sub = parse_submission(qbxml)?;
     let kind = if sub.is_read_only() { JobKind::Read } else { JobKind::Write };
     let hash = opts.idempotency_key.as_ref().map(|_| {
-        submission_hash(&sub.body, sub.version, sub.on_error, opts.priority, &opts.depends_on, opts.webhook_url.as_deref())
+        submission_hash(
+            &sub.body,
+            sub.version,
+            sub.on_error,
+            opts.priority,
+            &opts.depends_on,
+            opts.webhook_url.as_deref(),
+        )
     });
     let job = NewJob {
         id: JobId::new(),

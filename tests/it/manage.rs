@@ -231,7 +231,15 @@ async fn the_job_view_shows_the_request_exactly_as_the_web_connector_received_it
     let acme = app.company("acme", None).await;
     app.user("alice", &acme).await;
     let write = app.enqueue(&acme, &customer_add("Ann")).await;
-    let read = app.enqueue(&acme, &format!("<?qbxml version=\"4.0\"?><QBXML><QBXMLMsgsRq onError=\"continueOnError\">{}</QBXMLMsgsRq></QBXML>", customer_query("q"))).await;
+    let read = app
+        .enqueue(
+            &acme,
+            &format!(
+                "<?qbxml version=\"4.0\"?><QBXML><QBXMLMsgsRq onError=\"continueOnError\">{}</QBXMLMsgsRq></QBXML>",
+                customer_query("q")
+            ),
+        )
+        .await;
     let api = app.api().await;
     let (_, before) = api.get(&format!("/jobs/{}", write.id)).await;
     assert!(before.get("request").is_none(), "not sent yet: {before}");
@@ -258,7 +266,10 @@ async fn an_idempotency_key_with_another_body_is_a_409_naming_the_job(b: Backend
     let (s1, first) = api.post("/companies/acme/jobs", body.clone()).await;
     assert_eq!(s1, 201);
     // The same submission, spelled as a whole document: the same body.
-    let doc = format!("<?xml version=\"1.0\"?><QBXML><QBXMLMsgsRq onError=\"stopOnError\">\n  {}\n</QBXMLMsgsRq></QBXML>", customer_add("Ann"));
+    let doc = format!(
+        "<?xml version=\"1.0\"?><QBXML><QBXMLMsgsRq onError=\"stopOnError\">\n  {}\n</QBXMLMsgsRq></QBXML>",
+        customer_add("Ann")
+    );
     let (s2, again) =
         api.post("/companies/acme/jobs", json!({"qbxml": doc, "idempotency_key": "order-7", "priority": 1})).await;
     assert_eq!((s2, &again["id"]), (200, &first["id"]), "{again}");
@@ -299,7 +310,10 @@ async fn work_nobody_collects_puts_health_in_attention_with_what_to_do(b: Backen
 
     app.user("alice", &acme).await;
     let (_, h) = api.get("/companies/acme/health").await;
-    assert_eq!((h["status"].as_str(), h["problems"][0]["code"].as_str()), (Some("attention"), Some("company.never_connected")));
+    assert_eq!(
+        (h["status"].as_str(), h["problems"][0]["code"].as_str()),
+        (Some("attention"), Some("company.never_connected"))
+    );
     assert!(h["problems"][0]["last_detail"].as_str().unwrap().contains("alice"));
     assert!(h["problems"][0]["steps"].to_string().contains(".qwc"));
 

@@ -61,7 +61,8 @@ async fn companies_are_shown_updated_disabled_and_removed_from_the_cli(b: Backen
     assert!(updated.contains(path), "{updated}");
     let acme = db.store.company(&qbwcd::types::CompanySlug::parse("acme").unwrap()).await.unwrap().unwrap();
     assert_eq!((acme.file_path.as_deref(), acme.name.as_str()), (Some(path), "Acme Inc."));
-    let shown: serde_json::Value = serde_json::from_str(&ok(qbwcd(&url, &["company", "show", "acme", "--json"]))).unwrap();
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(qbwcd(&url, &["company", "show", "acme", "--json"]))).unwrap();
     assert_eq!((shown["file_path"].as_str(), shown["enabled"].as_bool()), (Some(path), Some(true)));
     ok(qbwcd(&url, &["company", "update", "acme", "--no-file-path"]));
     let text = ok(qbwcd(&url, &["company", "show", "acme"]));

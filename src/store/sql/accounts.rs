@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::lite::{Sql, Ts};
 use super::jobs::{settle_dependents, settle_dependents_lite, RELEASE_BY_USER};
+use super::lite::{Sql, Ts};
 use super::{by_backend, found, unique_conflict, SqlStore};
 use crate::store::{
     AccountStore, Company, CompanyFacts, NewCompany, NewUser, OpenWork, Removed, Result, StoreError, User,
@@ -90,17 +90,16 @@ impl AccountStore for SqlStore {
                    file_path = case when $3 then $4 else file_path end, updated_at = $5 where id = $1";
         let name = name.map(str::to_owned);
         let (set_path, path) = (file_path.is_some(), file_path.flatten().map(str::to_owned));
-        let rows = by_backend!(self, |c| c.exec(sql, &[&id, &name, &set_path, &path, &Ts(now)]), |p| Ok(sqlx::query(
-            sql
-        )
-        .bind(id)
-        .bind(&name)
-        .bind(set_path)
-        .bind(&path)
-        .bind(now)
-        .execute(p)
-        .await?
-        .rows_affected()))?;
+        let rows =
+            by_backend!(self, |c| c.exec(sql, &[&id, &name, &set_path, &path, &Ts(now)]), |p| Ok(sqlx::query(sql)
+                .bind(id)
+                .bind(&name)
+                .bind(set_path)
+                .bind(&path)
+                .bind(now)
+                .execute(p)
+                .await?
+                .rows_affected()))?;
         found(rows, || format!("company {id}"))
     }
 
@@ -140,8 +139,10 @@ impl AccountStore for SqlStore {
                 let mut tx = p.begin().await?;
                 // Locks the company row first, so a job enqueued meanwhile
                 // (which reads the company) cannot slip past the count.
-                let exists: Option<i64> =
-                    sqlx::query_scalar("select id from company where id = $1 for update").bind(id).fetch_optional(&mut *tx).await?;
+                let exists: Option<i64> = sqlx::query_scalar("select id from company where id = $1 for update")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 if exists.is_none() {
                     return Err(StoreError::NotFound(format!("company {id}")));
                 }
@@ -174,12 +175,14 @@ impl AccountStore for SqlStore {
     }
 
     async fn remove_user(&self, username: &Username, now: DateTime<Utc>) -> Result<Removed> {
-        let user = self.user(username.as_str()).await?.ok_or_else(|| StoreError::NotFound(format!("user {username}")))?;
+        let user =
+            self.user(username.as_str()).await?.ok_or_else(|| StoreError::NotFound(format!("user {username}")))?;
         let id = user.id;
         let removed = by_backend!(
             self,
             |c| {
-                let mut removed = Removed { leases_released: c.exec(RELEASE_BY_USER, &[&Ts(now), &id])?, ..Removed::default() };
+                let mut removed =
+                    Removed { leases_released: c.exec(RELEASE_BY_USER, &[&Ts(now), &id])?, ..Removed::default() };
                 if removed.leases_released > 0 {
                     settle_dependents_lite(c, now)?;
                 }
