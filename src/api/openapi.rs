@@ -139,6 +139,34 @@ mod tests {
         assert!(unrouted.is_empty(), "documented but not routed: {unrouted:?}");
     }
 
+    /// Every `$ref` in the document names a schema it defines (the
+    /// management views, `Removed`, `OpenWork`, `CompanyHasWork`, included).
+    #[test]
+    fn every_schema_reference_resolves() {
+        fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(serde_json::Value::String(r)) = m.get("$ref") {
+                        out.push(r.clone());
+                    }
+                    m.values().for_each(|v| refs(v, out));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        for r in &found {
+            let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected $ref {r}"));
+            assert!(doc["components"]["schemas"][name].is_object(), "{r} is not defined");
+        }
+        for name in ["Removed", "OpenWork", "CompanyHasWork", "UserView"] {
+            assert!(found.iter().any(|r| r.ends_with(&format!("/{name}"))), "{name} is not used");
+        }
+    }
+
     #[test]
     fn the_document_declares_bearer_security_and_uses_it() {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
