@@ -337,14 +337,29 @@ pub async fn show(
     Path(slug): Path<String>,
 ) -> Result<Json<CompanyView>, ApiError> {
     let c = find(&state, &slug).await?;
-    let users: Vec<_> = state.store.list_users().await?.into_iter().filter(|u| u.company_id == c.id).collect();
-    let silent = crate::silence::silent_connectors(&users, &state.settings.qwc, state.clock.now());
-    let health = super::health::health_of(&state, &c).await?;
-    let mut view = view_of(&state, c).await?;
+    Ok(Json(full_view(state.store.as_ref(), &state.settings.qwc, c, state.clock.now()).await?))
+}
+
+/// The single company view: its webhook, queue depth, silent connectors
+/// and health (the API and `qbwcd company show --json` share it).
+///
+/// # Errors
+/// When the store fails.
+pub async fn full_view(
+    store: &dyn crate::store::Store,
+    qwc: &crate::qwc::QwcSettings,
+    c: Company,
+    now: DateTime<Utc>,
+) -> Result<CompanyView, crate::store::StoreError> {
+    let users: Vec<_> = store.list_users().await?.into_iter().filter(|u| u.company_id == c.id).collect();
+    let silent = crate::silence::silent_connectors(&users, qwc, now);
+    let health = super::health::health_at(store, &c, now).await?;
+    let webhook_url = store.company_webhook(c.id).await?;
+    let mut view = CompanyView { webhook_url, ..CompanyView::from(c) };
     view.queue_depth = Some(health.queue_depth);
     view.silent_connectors = Some(silent);
     view.health = Some(health);
-    Ok(Json(view))
+    Ok(view)
 }
 
 /// `POST /companies/{slug}/users` body.

@@ -148,19 +148,30 @@ fn connector_problem(
 /// # Errors
 /// When the store fails.
 pub async fn health_of(state: &AppState, company: &Company) -> Result<HealthView, ApiError> {
-    let queue_depth = state.store.queue_depth(company.id, state.clock.now()).await?;
+    Ok(health_at(state.store.as_ref(), company, state.clock.now()).await?)
+}
+
+/// The health of `company` at `now`, from the store alone (the API and
+/// `qbwcd company show` share it).
+///
+/// # Errors
+/// When the store fails.
+pub async fn health_at(
+    store: &dyn crate::store::Store,
+    company: &Company,
+    now: DateTime<Utc>,
+) -> Result<HealthView, crate::store::StoreError> {
+    let queue_depth = store.queue_depth(company.id, now).await?;
     let mut jobs: BTreeMap<&'static str, i64> = JobState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
-    for (state_name, n) in state.store.company_job_counts(company.id).await? {
+    for (state_name, n) in store.company_job_counts(company.id).await? {
         if let Some(s) = JobState::ALL.iter().find(|s| s.as_str() == state_name) {
             jobs.insert(s.as_str(), n);
         }
     }
     let mut problems: Vec<ProblemView> =
-        state.store.open_problems(company.id).await?.into_iter().map(ProblemView::from).collect();
+        store.open_problems(company.id).await?.into_iter().map(ProblemView::from).collect();
     if queue_depth > 0 {
-        let users: Vec<_> =
-            state.store.list_users().await?.into_iter().filter(|u| u.company_id == company.id).collect();
-        let now = state.clock.now();
+        let users: Vec<_> = store.list_users().await?.into_iter().filter(|u| u.company_id == company.id).collect();
         if let Some(p) = connector_problem(&users, queue_depth, company.created_at, now) {
             problems.insert(0, p);
         }

@@ -22,6 +22,7 @@ use axum::Router;
 use crate::app::AppState;
 
 pub use auth::{generate_token, hash_token, ApiCaller};
+pub use companies::{full_view as company_view, CompanyView};
 pub use error::{ApiError, ErrorBody};
 pub use health::{HealthView, ProblemView};
 pub use jobs::{page_cursor, sent_request, JobView, WebhookView};

@@ -13,9 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::diagnostics::catalog;
 use crate::queue::{submit, Job, JobCursor, JobFilter, JobState, SubmitOptions};
-use crate::store::{
-    redact_url, AccountStore, FinishStore, JobStore, NewCompany, NewUser, PoolOptions, SqlStore, TokenStore,
-};
+use crate::store::{redact_url, AccountStore, JobStore, NewCompany, NewUser, PoolOptions, SqlStore, TokenStore};
 use crate::types::{CompanySlug, JobId, Username};
 
 /// Runs one parsed command line.
@@ -40,7 +38,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
-        Command::Company(c) => company(&open(&settings).await?, c).await,
+        Command::Company(c) => company(&open(&settings).await?, &settings, c).await,
         Command::User(c) => user(&open(&settings).await?, &settings, c).await,
         Command::Enqueue { slug, file, priority, idempotency_key, depends_on } => {
             let store = open(&settings).await?;
@@ -165,7 +163,7 @@ async fn find_company(store: &SqlStore, slug: &str) -> anyhow::Result<crate::sto
     store.company(&slug).await?.ok_or_else(|| anyhow!("no company {slug}; see qbwcd company list"))
 }
 
-async fn company(store: &SqlStore, cmd: CompanyCommand) -> anyhow::Result<()> {
+async fn company(store: &SqlStore, settings: &Settings, cmd: CompanyCommand) -> anyhow::Result<()> {
     let now = SystemClock.now();
     match cmd {
         CompanyCommand::Add { slug, name, file_path } => {
@@ -201,30 +199,34 @@ async fn company(store: &SqlStore, cmd: CompanyCommand) -> anyhow::Result<()> {
         CompanyCommand::Show { slug, json } => {
             let c = find_company(store, &slug).await?;
             let users: Vec<_> = store.list_users().await?.into_iter().filter(|u| u.company_id == c.id).collect();
-            let counts = store.company_job_counts(c.id).await?;
-            let webhook = store.company_webhook(c.id).await?;
+            let v = crate::api::company_view(store, &settings.qwc, c, now).await?;
             if json {
-                let mut v = serde_json::to_value(&c)?;
-                v["enabled"] = c.disabled_at.is_none().into();
-                v["webhook_url"] = webhook.into();
-                v["jobs"] = counts.iter().map(|(s, n)| (s.clone(), serde_json::Value::from(*n))).collect();
-                v["users"] = users.iter().map(|u| u.username.to_string()).collect();
                 super::output::json(&v)?;
             } else {
-                crate::outln!("company    {}", c.slug)?;
-                crate::outln!("name       {}", c.name)?;
-                crate::outln!("enabled    {}", disabled_text(c.disabled_at))?;
-                crate::outln!("file       {}", c.file_path.as_deref().unwrap_or("(the file open in QuickBooks)"))?;
-                crate::outln!("FileID     {{{}}}", c.file_id.to_string().to_uppercase())?;
-                crate::outln!("webhook    {}", webhook.as_deref().unwrap_or("-"))?;
-                crate::outln!("qbXML      {}", c.qbxml_version.as_deref().unwrap_or("-"))?;
-                crate::outln!("QuickBooks {}", c.qb_product.as_deref().unwrap_or("-"))?;
-                crate::outln!("last seen  {}", when(c.last_seen_at))?;
-                crate::outln!("created    {}", when(Some(c.created_at)))?;
+                crate::outln!("company    {}", v.slug)?;
+                crate::outln!("name       {}", v.name)?;
+                crate::outln!("enabled    {}", disabled_text(v.disabled_at))?;
+                crate::outln!("file       {}", v.file_path.as_deref().unwrap_or("(the file open in QuickBooks)"))?;
+                crate::outln!("FileID     {}", v.file_id)?;
+                crate::outln!("webhook    {}", v.webhook_url.as_deref().unwrap_or("-"))?;
+                crate::outln!("qbXML      {}", v.qbxml_version.as_deref().unwrap_or("-"))?;
+                crate::outln!("QuickBooks {}", v.qb_product.as_deref().unwrap_or("-"))?;
+                crate::outln!("last seen  {}", when(v.last_seen_at))?;
+                crate::outln!("created    {}", when(Some(v.created_at)))?;
                 let names: Vec<String> = users.iter().map(|u| u.username.to_string()).collect();
                 crate::outln!("users      {}", if names.is_empty() { "(none)".into() } else { names.join(", ") })?;
-                let jobs: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
-                crate::outln!("jobs       {}", if jobs.is_empty() { "(none)".into() } else { jobs.join(", ") })?;
+                if let Some(h) = &v.health {
+                    let jobs: Vec<String> =
+                        h.jobs.iter().filter(|(_, n)| **n > 0).map(|(s, n)| format!("{n} {s}")).collect();
+                    crate::outln!("jobs       {}", if jobs.is_empty() { "(none)".into() } else { jobs.join(", ") })?;
+                    crate::outln!("health     {}", h.status)?;
+                    for p in &h.problems {
+                        crate::outln!("  {}  {} ({})", p.code, p.title, p.last_detail)?;
+                        if let Some(step) = p.steps.first() {
+                            crate::outln!("    first step: {step}")?;
+                        }
+                    }
+                }
             }
         }
         CompanyCommand::Update { slug, name, file_path, no_file_path } => {

@@ -78,6 +78,11 @@ async fn companies_are_shown_updated_disabled_and_removed_from_the_cli(b: Backen
     assert!(ok(qbwcd(&url, &["company", "show", "acme"])).contains("enabled    yes"));
 
     let job = ok(qbwcd_stdin(&url, &["enqueue", "acme", "-"], &customer_query("1"))).trim().to_owned();
+    let shown = ok(qbwcd(&url, &["company", "show", "acme"]));
+    assert!(shown.contains("health     attention") && shown.contains("company.no_connector"), "{shown}");
+    assert!(shown.contains("qbwcd user add"), "the first step: {shown}");
+    let v: serde_json::Value = serde_json::from_str(&ok(qbwcd(&url, &["company", "show", "acme", "--json"]))).unwrap();
+    assert_eq!((v["queue_depth"].as_i64(), v["health"]["jobs"]["queued"].as_i64()), (Some(1), Some(1)), "{v}");
     let refused = fails(qbwcd(&url, &["company", "remove", "acme"]));
     assert!(refused.contains("1 queued") && refused.contains("jobs cancel"), "{refused}");
     assert_eq!(refused.matches("open jobs").count(), 1, "said once: {refused}");
