@@ -10,6 +10,12 @@ alter table company add column disabled_at text;
 -- for jobs without a key and for jobs queued before this column existed.
 alter table job add column submission_hash text;
 
+-- The oldMessageSetID a write was last sent with (the company's last
+-- answered set at its claim), set by the claim itself: the job view shows
+-- the request exactly as sent, and sendRequestXML need not read the company
+-- for every write.
+alter table job add column old_message_set_id text;
+
 -- Job listings, newest first per company: company_id and seq never change,
 -- so no claim or answer rewrites an entry of this index (only the insert).
 create index job_company_seq on job (company_id, seq);

@@ -85,12 +85,12 @@ pub struct JobView {
     pub error: Option<String>,
     /// `newMessageSetID` of the write's last send (error recovery); none for reads.
     pub new_message_set_id: Option<String>,
-    /// The message set as last sent to QuickBooks (single-job view, once
-    /// sent): the job's `…Rq` elements at the version of the session that
-    /// sent it, with its `onError` and, for a write, its `newMessageSetID`.
-    /// Rebuilt from the stored job, not stored per send; the
-    /// `oldMessageSetID` housekeeping attribute is not reproduced, and an
-    /// iterator shows the request that started it.
+    /// The message set exactly as last sent to QuickBooks (single-job view,
+    /// once sent): the job's `…Rq` elements at the version of the session
+    /// that sent it, with its `onError` and, for a write, its
+    /// `newMessageSetID` (and `oldMessageSetID`). Rebuilt from the stored
+    /// job by the send path's own function; an iterator shows the request
+    /// that started it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
     /// QuickBooks' answer verbatim (single-job view only).

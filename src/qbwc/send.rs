@@ -127,11 +127,8 @@ impl Qbwc {
                 },
             };
             record_job(job.id);
-            if job.message_set_id.is_some() && company.is_none() {
-                company = Some(self.company_of(&session).await?);
-            }
-            let answered = company.as_ref().and_then(|c| c.last_message_set_id.as_deref());
-            match self.request_for(&job, &job.request, version, answered) {
+            // The claim recorded the company's last answered set on the job.
+            match self.request_for(&job, &job.request, version, job.old_message_set_id.as_deref()) {
                 Ok(xml) => {
                     record(&span, "outcome", "sent");
                     tracing::debug!(job.id = %job.id, request_bytes = xml.len(), qbxml.version = %version, "job sent");

@@ -227,6 +227,9 @@ pub struct Job {
     pub iterator_id: Option<String>,
     /// `newMessageSetID` of the last send of a write (error recovery).
     pub message_set_id: Option<String>,
+    /// `oldMessageSetID` that send carried: the company's last answered
+    /// set when the write was claimed (none when it had none).
+    pub old_message_set_id: Option<String>,
     /// Whether what is out is an error-recovery status check, not the job.
     pub recovering: bool,
     /// SHA-256 of what an idempotent submission asked for (see

@@ -28,12 +28,11 @@ pub fn version_for(job: &Job, session_version: Version) -> Version {
 /// The job's message set as it was last sent, rebuilt from what is stored:
 /// the submitted `…Rq` elements, the version (the job's, else that of the
 /// session it was sent in, `session_version`), `onError` and the write's
-/// `newMessageSetID`. `None` when it was never sent or the session's
-/// version is not known. Not reproduced: `oldMessageSetID`, a
-/// housekeeping attribute naming the company's previously answered set
-/// (it changes what QuickBooks keeps, not what the job does); an
-/// iterator's continuation pages (shown as the request that started it);
-/// and an error-recovery status check (the write itself is shown).
+/// `newMessageSetID` and `oldMessageSetID` (both recorded by its claim).
+/// `None` when it was never sent or the session's version is not known.
+/// Not reproduced: an iterator's continuation pages (shown as the request
+/// that started it) and an error-recovery status check (the write itself
+/// is shown).
 pub fn last_sent(job: &Job, session_version: Option<&str>) -> Option<String> {
     job.sent_at?;
     let asked = job.qbxml_version.as_deref().and_then(|v| Version::parse(v).ok());
@@ -43,7 +42,7 @@ pub fn last_sent(job: &Job, session_version: Option<&str>) -> Option<String> {
         (Some(a), None) => a,
         (None, None) => return None,
     };
-    Some(message_set_for(job, &job.request, version, None))
+    Some(message_set_for(job, &job.request, version, job.old_message_set_id.as_deref()))
 }
 
 #[cfg(test)]
@@ -79,6 +78,7 @@ mod tests {
             iterates: false,
             iterator_id: None,
             message_set_id: message_set_id.map(str::to_owned),
+            old_message_set_id: message_set_id.map(|_| "prev99".to_owned()),
             recovering: false,
             submission_hash: None,
             created_at: now,
@@ -92,8 +92,9 @@ mod tests {
     fn the_last_sent_request_is_what_the_send_path_builds() {
         let j = job(None, Some("abc123"), true);
         let sent = last_sent(&j, Some("13.0")).unwrap();
-        assert_eq!(sent, message_set_for(&j, &j.request, Version::new(13, 0), None));
+        assert_eq!(sent, message_set_for(&j, &j.request, Version::new(13, 0), Some("prev99")));
         assert!(sent.contains("<?qbxml version=\"13.0\"?>") && sent.contains("newMessageSetID=\"abc123\""));
+        assert!(sent.contains("oldMessageSetID=\"prev99\""));
         assert!(sent.contains("onError=\"continueOnError\""));
     }
 

@@ -231,27 +231,31 @@ async fn the_job_view_shows_the_request_exactly_as_the_web_connector_received_it
     let acme = app.company("acme", None).await;
     app.user("alice", &acme).await;
     let write = app.enqueue(&acme, &customer_add("Ann")).await;
-    let read = app
-        .enqueue(
-            &acme,
-            &format!(
-                "<?qbxml version=\"4.0\"?><QBXML><QBXMLMsgsRq onError=\"continueOnError\">{}</QBXMLMsgsRq></QBXML>",
-                customer_query("q")
-            ),
-        )
-        .await;
+    let read_doc = format!(
+        "<?qbxml version=\"4.0\"?><QBXML><QBXMLMsgsRq onError=\"continueOnError\">{}</QBXMLMsgsRq></QBXML>",
+        customer_query("q")
+    );
+    let read = app.enqueue(&acme, &read_doc).await;
+    let second = app.enqueue(&acme, &customer_add("Bob")).await;
     let api = app.api().await;
     let (_, before) = api.get(&format!("/jobs/{}", write.id)).await;
     assert!(before.get("request").is_none(), "not sent yet: {before}");
 
     let log = app.connector("alice").run_session().await;
-    assert_eq!(log.requests.len(), 2, "{log:?}");
-    let (_, w) = api.get(&format!("/jobs/{}", write.id)).await;
-    let (_, r) = api.get(&format!("/jobs/{}", read.id)).await;
+    assert_eq!(log.requests.len(), 3, "{log:?}");
+    let view = |id| {
+        let api = &api;
+        async move { api.get(&format!("/jobs/{id}")).await.1 }
+    };
+    let (w, r, w2) = (view(write.id).await, view(read.id).await, view(second.id).await);
+    // Byte for byte what the Web Connector received, in order.
+    assert_eq!(w["request"].as_str(), Some(log.requests[0].as_str()), "{w}");
+    assert_eq!(r["request"].as_str(), Some(log.requests[1].as_str()), "the read, at its own version and onError");
+    assert_eq!(w2["request"].as_str(), Some(log.requests[2].as_str()), "{w2}");
     let id = w["new_message_set_id"].as_str().expect("a write has its message-set id");
     assert!(w["request"].as_str().unwrap().contains(&format!("newMessageSetID=\"{id}\"")));
-    assert!(log.requests.contains(&w["request"].as_str().unwrap().to_owned()), "{w}\n{:?}", log.requests);
-    assert_eq!(r["request"].as_str(), Some(log.requests[1].as_str()), "the read, at its own version and onError");
+    // The second write clears the first's recovery record: it carries its id.
+    assert!(w2["request"].as_str().unwrap().contains(&format!("oldMessageSetID=\"{id}\"")), "{w2}");
     assert!(r["request"].as_str().unwrap().contains("onError=\"continueOnError\""));
     assert_eq!(r["new_message_set_id"], Value::Null);
     let (_, page) = api.get("/companies/acme/jobs").await;

@@ -15,7 +15,7 @@ use crate::types::{JobId, TicketHash};
 const COLS: &str = "id, seq, company_id, state, kind, priority, request, qbxml_version, on_error, request_names, \
                     attempt, max_attempts, ticket_hash, lease_expires_at, response, statuses, diagnostic, error, \
                     idempotency_key, webhook_url, hold_reason, iterates, iterator_id, message_set_id, recovering, \
-                    submission_hash, created_at, updated_at, sent_at, completed_at";
+                    old_message_set_id, submission_hash, created_at, updated_at, sent_at, completed_at";
 
 /// How a lease ends without an answer. A read goes back to the queue until
 /// its attempts are spent; a write becomes `unknown`, because QuickBooks
@@ -131,6 +131,11 @@ pub(super) static LIST_JOBS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// A claimed write's `oldMessageSetID`: the company's last answered set
+/// (`$1` company), read by primary key inside the claim so the send path
+/// need not read the company for it.
+const OLD_MESSAGE_SET: &str = "(select last_message_set_id from company where id = $1)";
+
 /// Unknown writes that error recovery can check.
 const RECOVERABLE: &str = " and message_set_id is not null";
 
@@ -154,6 +159,8 @@ fn next_sql(lock: &str) -> String {
          sent_at = $4, updated_at = $4, \
          message_set_id = case when state = 'unknown' then message_set_id \
                                when kind = 'write' then $5 else null end, \
+         old_message_set_id = case when state = 'unknown' then old_message_set_id \
+                                   when kind = 'write' then {OLD_MESSAGE_SET} else null end, \
          recovering = (state = 'unknown') \
          where seq = (select seq from (select seq from job where company_id = $1 and state = 'unknown'{RECOVERABLE} \
                                        order by priority desc, seq limit 1{lock}) r \
@@ -177,9 +184,15 @@ fn next_sql(lock: &str) -> String {
 fn claim_sql(from: &str, extra: &str, lock: &str) -> String {
     let recovering = from == "unknown";
     let message_set = if recovering { "message_set_id" } else { "case when kind = 'write' then $5 else null end" };
+    let old = if recovering {
+        "old_message_set_id".to_owned()
+    } else {
+        format!("case when kind = 'write' then {OLD_MESSAGE_SET} else null end")
+    };
     format!(
         "update job set state = 'sent', attempt = attempt + 1, ticket_hash = $2, lease_expires_at = $3, \
-         sent_at = $4, updated_at = $4, message_set_id = {message_set}, recovering = {recovering} \
+         sent_at = $4, updated_at = $4, message_set_id = {message_set}, old_message_set_id = {old}, \
+         recovering = {recovering} \
          where seq = (select seq from job where company_id = $1 and state = '{from}'{extra} \
          order by priority desc, seq limit 1{lock}) and state = '{from}' returning {COLS}"
     )

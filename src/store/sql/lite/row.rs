@@ -269,6 +269,7 @@ from_lite_named!(Job {
     iterates,
     iterator_id,
     message_set_id,
+    old_message_set_id,
     recovering,
     submission_hash,
     created_at,
