@@ -161,7 +161,12 @@ async fn jobs_list_newest_first_in_pages_and_enqueue_refuses_a_reused_key(b: Bac
     let text = ok(page1);
     let order: Vec<usize> = ids.iter().map(|id| text.find(id.as_str()).unwrap_or(usize::MAX)).collect();
     assert!(order[4] < order[3] && order[3] < order[2] && order[1] == usize::MAX, "newest first: {text}");
-    let cursor = hint.split("--before ").nth(1).expect("a cursor for the next page").trim().to_owned();
+    let cursor = hint
+        .split("--before ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a cursor for the next page")
+        .to_owned();
     let v: serde_json::Value =
         serde_json::from_str(&ok(qbwcd(&url, &["jobs", "list", "--limit", "3", "--before", &cursor, "--json"])))
             .unwrap();
