@@ -23,30 +23,39 @@ const USER: &str = "select u.id, u.username, u.company_id, c.slug as company_slu
 const OPEN_WORK: &str = "select state, count(*) from job where company_id = $1 \
                          and state in ('queued', 'sent', 'unknown', 'held') group by state";
 
-/// What removing a company deletes, children first, each `$1` = company
-/// id. The counted ones, by position: users, sessions, jobs, events.
-const REMOVE_COMPANY: [&str; 11] = [
-    "delete from job_page where job_id in (select id from job where company_id = $1)",
-    "delete from job_dependency where job_id in (select id from job where company_id = $1)",
-    "delete from webhook_delivery where job_id in (select id from job where company_id = $1)",
-    "delete from job where company_id = $1",
-    "delete from session where user_id in (select id from app_user where company_id = $1)",
-    "delete from session where company_id = $1",
-    "delete from qwc_link where username in (select username from app_user where company_id = $1)",
-    "delete from problem where company_id = $1",
-    "delete from event where company_id = $1",
-    "delete from app_user where company_id = $1",
-    "delete from company where id = $1",
+/// Which tally of [`Removed`] a removal statement's rows go to.
+#[derive(Clone, Copy)]
+enum Counts {
+    Nothing,
+    Users,
+    Sessions,
+    Jobs,
+    Events,
+}
+
+/// What removing a company deletes, children first, each `$1` = company id.
+const REMOVE_COMPANY: [(&str, Counts); 11] = [
+    ("delete from job_page where job_id in (select id from job where company_id = $1)", Counts::Nothing),
+    ("delete from job_dependency where job_id in (select id from job where company_id = $1)", Counts::Nothing),
+    ("delete from webhook_delivery where job_id in (select id from job where company_id = $1)", Counts::Nothing),
+    ("delete from job where company_id = $1", Counts::Jobs),
+    ("delete from session where user_id in (select id from app_user where company_id = $1)", Counts::Sessions),
+    ("delete from session where company_id = $1", Counts::Sessions),
+    ("delete from qwc_link where username in (select username from app_user where company_id = $1)", Counts::Nothing),
+    ("delete from problem where company_id = $1", Counts::Nothing),
+    ("delete from event where company_id = $1", Counts::Events),
+    ("delete from app_user where company_id = $1", Counts::Users),
+    ("delete from company where id = $1", Counts::Nothing),
 ];
 
 /// What removing a user deletes after its leases are released, each `$1`
 /// = user id. Events keep their message (which names the user) but not
 /// the id, which SQLite may give to a later user.
-const REMOVE_USER: [&str; 4] = [
-    "delete from session where user_id = $1",
-    "delete from qwc_link where username = (select username from app_user where id = $1)",
-    "update event set user_id = null where user_id = $1",
-    "delete from app_user where id = $1",
+const REMOVE_USER: [(&str, Counts); 4] = [
+    ("delete from session where user_id = $1", Counts::Sessions),
+    ("delete from qwc_link where username = (select username from app_user where id = $1)", Counts::Nothing),
+    ("update event set user_id = null where user_id = $1", Counts::Nothing),
+    ("delete from app_user where id = $1", Counts::Users),
 ];
 
 fn open_work(rows: Vec<(String, i64)>) -> OpenWork {
@@ -63,16 +72,14 @@ fn open_work(rows: Vec<(String, i64)>) -> OpenWork {
     w
 }
 
-/// Tallies the rows each removal statement touched.
-fn tally(removed: &mut Removed, sql: &str, n: u64) {
-    if sql.starts_with("delete from job ") {
-        removed.jobs += n;
-    } else if sql.starts_with("delete from session") {
-        removed.sessions += n;
-    } else if sql.starts_with("delete from app_user") {
-        removed.users += n;
-    } else if sql.starts_with("delete from event") {
-        removed.events += n;
+/// Adds the rows a removal statement touched to its tally.
+fn tally(removed: &mut Removed, counts: Counts, n: u64) {
+    match counts {
+        Counts::Nothing => {}
+        Counts::Users => removed.users += n,
+        Counts::Sessions => removed.sessions += n,
+        Counts::Jobs => removed.jobs += n,
+        Counts::Events => removed.events += n,
     }
 }
 
@@ -129,9 +136,8 @@ impl AccountStore for SqlStore {
                     return Ok(Err(work));
                 }
                 let mut removed = Removed::default();
-                for sql in REMOVE_COMPANY {
-                    let n = c.exec(sql, &[&id])?;
-                    tally(&mut removed, sql, n);
+                for (sql, counts) in REMOVE_COMPANY {
+                    tally(&mut removed, counts, c.exec(sql, &[&id])?);
                 }
                 Ok(Ok(removed))
             },
@@ -152,9 +158,8 @@ impl AccountStore for SqlStore {
                     return Ok(Err(work));
                 }
                 let mut removed = Removed::default();
-                for sql in REMOVE_COMPANY {
-                    let n = sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected();
-                    tally(&mut removed, sql, n);
+                for (sql, counts) in REMOVE_COMPANY {
+                    tally(&mut removed, counts, sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected());
                 }
                 tx.commit().await?;
                 Ok(Ok(removed))
@@ -186,9 +191,8 @@ impl AccountStore for SqlStore {
                 if removed.leases_released > 0 {
                     settle_dependents_lite(c, now)?;
                 }
-                for sql in REMOVE_USER {
-                    let n = c.exec(sql, &[&id])?;
-                    tally(&mut removed, sql, n);
+                for (sql, counts) in REMOVE_USER {
+                    tally(&mut removed, counts, c.exec(sql, &[&id])?);
                 }
                 Ok(removed)
             },
@@ -199,9 +203,8 @@ impl AccountStore for SqlStore {
                 if released > 0 {
                     settle_dependents!(tx, now);
                 }
-                for sql in REMOVE_USER {
-                    let n = sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected();
-                    tally(&mut removed, sql, n);
+                for (sql, counts) in REMOVE_USER {
+                    tally(&mut removed, counts, sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected());
                 }
                 tx.commit().await?;
                 Ok(removed)
