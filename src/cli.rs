@@ -58,7 +58,8 @@ pub enum Command {
         /// Higher runs first.
         #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         priority: i32,
-        /// A key unique per company: repeating it returns the existing job.
+        /// A key unique per company: repeating it with the same qbXML, priority,
+        /// dependencies prints the existing job; with others it is refused.
         #[arg(long)]
         idempotency_key: Option<String>,
         /// A job that must be done first (repeatable).
@@ -131,6 +132,44 @@ pub enum CompanyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show one company: its settings, users and jobs by state.
+    Show {
+        /// Company slug.
+        slug: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a company's name or file path (nothing else changes).
+    Update {
+        /// Company slug.
+        slug: String,
+        /// New display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// The company file's full path on the QuickBooks PC; the Web Connector opens it.
+        #[arg(long, value_name = "PATH", conflicts_with = "no_file_path")]
+        file_path: Option<String>,
+        /// Forget the file path: the Web Connector uses the file open in QuickBooks.
+        #[arg(long)]
+        no_file_path: bool,
+    },
+    /// Disable a company: its Web Connectors are refused; its jobs stay queued.
+    Disable {
+        /// Company slug.
+        slug: String,
+    },
+    /// Enable a disabled company again.
+    Enable {
+        /// Company slug.
+        slug: String,
+    },
+    /// Remove a company with its users, sessions, finished jobs and events.
+    /// Refused while any job is queued, sent, unknown or held.
+    Remove {
+        /// Company slug.
+        slug: String,
+    },
 }
 
 /// `user …`
@@ -155,26 +194,62 @@ pub enum UserCommand {
     },
     /// List users.
     List {
+        /// Only this company's users.
+        #[arg(long, value_name = "SLUG")]
+        company: Option<String>,
         /// JSON output.
         #[arg(long)]
         json: bool,
     },
-    /// Set a new password (generated unless --password-stdin); the .qwc file stays valid.
+    /// Show one user: company, last seen, schedule, silence, lockout.
+    Show {
+        /// User name.
+        username: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a user's poll schedule; the password is never touched.
+    Update {
+        /// User name.
+        username: String,
+        /// Poll every N minutes (written into its .qwc; download it again to apply).
+        #[arg(long, value_name = "N", group = "schedule")]
+        run_every_minutes: Option<u32>,
+        /// Poll every N seconds ("real time").
+        #[arg(long, value_name = "N", group = "schedule")]
+        run_every_seconds: Option<u32>,
+        /// Drop the user's own schedule: the [qwc] setting applies.
+        #[arg(long, group = "schedule")]
+        no_schedule: bool,
+    },
+    /// Set a new password (generated unless --password-stdin) and clear any
+    /// lockout; nothing else changes, and the .qwc file stays valid.
     Passwd {
         /// User name.
         username: String,
         /// Read the password from stdin.
         #[arg(long)]
         password_stdin: bool,
-        /// This user's own poll interval in minutes, written into its .qwc.
-        #[arg(long, value_name = "N", conflicts_with = "run_every_seconds")]
-        run_every_minutes: Option<u32>,
-        /// This user's own poll interval in seconds ("real time"), written into its .qwc.
-        #[arg(long, value_name = "N")]
-        run_every_seconds: Option<u32>,
     },
     /// Disable a user: its Web Connector is refused from now on.
     Disable {
+        /// User name.
+        username: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// User name.
+        username: String,
+    },
+    /// Clear a lockout after wrong passwords (the password stays).
+    Unlock {
+        /// User name.
+        username: String,
+    },
+    /// Remove a user. Its open session ends: a read it holds goes back to
+    /// the queue, a write in flight becomes unknown.
+    Remove {
         /// User name.
         username: String,
     },
@@ -244,7 +319,7 @@ pub enum TokenCommand {
 /// `jobs …`
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
-    /// List jobs in queue order.
+    /// List jobs, newest first.
     List {
         /// Only this company.
         #[arg(long)]
@@ -252,14 +327,18 @@ pub enum JobsCommand {
         /// Only this state: queued, sent, done, failed, unknown, cancelled, held.
         #[arg(long)]
         state: Option<String>,
-        /// At most this many.
-        #[arg(long, default_value_t = 100)]
+        /// At most this many (1–1000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=1000))]
         limit: i64,
-        /// JSON output.
+        /// Only jobs older than this: the cursor printed after a full page.
+        #[arg(long, value_name = "CURSOR")]
+        before: Option<String>,
+        /// JSON output: {"jobs": [...], "next_cursor": ...}.
         #[arg(long)]
         json: bool,
     },
-    /// Show one job: state, attempts, statuses, diagnostic and the answer.
+    /// Show one job: state, attempts, statuses, diagnostic, the request as
+    /// sent (with its newMessageSetID) and the answer.
     Show {
         /// Job id.
         id: String,

@@ -134,6 +134,7 @@ mod tests {
             created_at: Utc::now(),
             run_every_minutes: None,
             run_every_seconds: None,
+            company_disabled: false,
         }
     }
 

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::webhooks::check_webhook_url;
 use super::{ApiCaller, ApiError, ErrorBody};
 use crate::app::AppState;
-use crate::store::{Company, NewCompany, NewUser};
+use crate::store::{Company, NewCompany, NewUser, OpenWork, Removed};
 use crate::types::{CompanySlug, Username};
 
 /// `POST /companies` body.
@@ -50,6 +50,10 @@ pub struct CompanyView {
     pub last_seen_at: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// Whether its Web Connector users may log in.
+    pub enabled: bool,
+    /// When it was disabled.
+    pub disabled_at: Option<DateTime<Utc>>,
     /// Jobs that the next session can be sent (single view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_depth: Option<i64>,
@@ -75,6 +79,8 @@ impl From<Company> for CompanyView {
             qb_product: c.qb_product,
             last_seen_at: c.last_seen_at,
             created_at: c.created_at,
+            enabled: c.disabled_at.is_none(),
+            disabled_at: c.disabled_at,
             queue_depth: None,
             webhook_url: None,
             silent_connectors: None,
@@ -138,6 +144,13 @@ pub async fn create(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCompanyBody {
+    /// Display name (not empty).
+    pub name: Option<String>,
+    /// The company file's full path on the QuickBooks PC; `null` or `""`
+    /// clears it (the Web Connector then uses the file open in QuickBooks).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub file_path: Option<Option<String>>,
     /// The default webhook; `null` or `""` removes it.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
@@ -149,14 +162,15 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// `PATCH /companies/{slug}`: changes the company's settings.
+/// `PATCH /companies/{slug}`: changes the company's name, file path and
+/// default webhook; nothing else happens (no user or job is touched).
 #[utoipa::path(
     patch, path = "/api/v1/companies/{slug}", operation_id = "updateCompany", tag = "companies",
     params(("slug" = String, Path, description = "Company slug")),
     request_body = UpdateCompanyBody,
     responses(
         (status = 200, description = "The company as it is now", body = CompanyView),
-        (status = 400, description = "Invalid URL", body = ErrorBody),
+        (status = 400, description = "Invalid URL or empty name", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such company", body = ErrorBody),
     ),
@@ -170,14 +184,123 @@ pub async fn update(
 ) -> Result<Json<CompanyView>, ApiError> {
     let Json(body) = body?;
     let c = find(&state, &slug).await?;
-    if let Some(url) = body.webhook_url {
-        let url = url.filter(|u| !u.trim().is_empty());
-        if let Some(u) = &url {
-            check_webhook_url(u)?;
-        }
-        state.store.set_company_webhook(c.id, url.as_deref(), state.clock.now()).await?;
+    // Everything is checked before anything is written.
+    let name = match body.name.as_deref().map(str::trim) {
+        Some("") => return Err(ApiError::bad_request("invalid_request", "name must not be empty")),
+        other => other,
+    };
+    let file_path = body.file_path.as_ref().map(|p| p.as_deref().map(str::trim).filter(|p| !p.is_empty()));
+    let webhook_url = body.webhook_url.map(|url| url.filter(|u| !u.trim().is_empty()));
+    if let Some(Some(u)) = &webhook_url {
+        check_webhook_url(u)?;
     }
+    let now = state.clock.now();
+    if name.is_some() || file_path.is_some() {
+        state.store.update_company(c.id, name, file_path, now).await?;
+    }
+    if let Some(url) = webhook_url {
+        state.store.set_company_webhook(c.id, url.as_deref(), now).await?;
+    }
+    let c = find(&state, &slug).await?;
     Ok(Json(view_of(&state, c).await?))
+}
+
+async fn set_enabled(state: &AppState, slug: &str, enabled: bool) -> Result<Json<CompanyView>, ApiError> {
+    let c = find(state, slug).await?;
+    state.store.set_company_enabled(c.id, enabled, state.clock.now()).await?;
+    let c = find(state, slug).await?;
+    Ok(Json(view_of(state, c).await?))
+}
+
+/// `POST /companies/{slug}/disable`: its Web Connector users are refused
+/// (`nvu`; the event says `company_disabled`) until it is enabled again.
+/// Its jobs stay queued, and jobs can still be queued for it.
+#[utoipa::path(
+    post, path = "/api/v1/companies/{slug}/disable", tag = "companies", operation_id = "disableCompany",
+    params(("slug" = String, Path, description = "Company slug")),
+    responses(
+        (status = 200, description = "The company, disabled", body = CompanyView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such company", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn disable(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(slug): Path<String>,
+) -> Result<Json<CompanyView>, ApiError> {
+    set_enabled(&state, &slug, false).await
+}
+
+/// `POST /companies/{slug}/enable`.
+#[utoipa::path(
+    post, path = "/api/v1/companies/{slug}/enable", tag = "companies", operation_id = "enableCompany",
+    params(("slug" = String, Path, description = "Company slug")),
+    responses(
+        (status = 200, description = "The company, enabled", body = CompanyView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such company", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn enable(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(slug): Path<String>,
+) -> Result<Json<CompanyView>, ApiError> {
+    set_enabled(&state, &slug, true).await
+}
+
+/// `DELETE /companies/{slug}`: removes the company with its users,
+/// sessions, finished jobs (with their pages and webhook deliveries),
+/// problems and events. Refused (409 `company_has_work`, with the counts)
+/// while any job is queued, sent, unknown or held: cancel or settle them
+/// first.
+#[utoipa::path(
+    delete, path = "/api/v1/companies/{slug}", tag = "companies", operation_id = "deleteCompany",
+    params(("slug" = String, Path, description = "Company slug")),
+    responses(
+        (status = 200, description = "What was removed with it", body = Removed),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such company", body = ErrorBody),
+        (status = 409, description = "Jobs are still open (`company_has_work`); `open_work` counts them", body = CompanyHasWork),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn remove(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(slug): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let c = find(&state, &slug).await?;
+    match state.store.remove_company(c.id).await? {
+        Ok(removed) => Ok(Json(removed).into_response()),
+        Err(open_work) => {
+            let body = CompanyHasWork {
+                code: "company_has_work".into(),
+                message: format!(
+                    "company {} still has open jobs ({open_work}); cancel queued or held jobs and settle unknown \
+                     ones (qbwcd jobs resolve) before removing it",
+                    c.slug
+                ),
+                open_work,
+            };
+            Ok((StatusCode::CONFLICT, Json(body)).into_response())
+        }
+    }
+}
+
+/// The 409 of `DELETE /companies/{slug}`: the common error shape plus the counts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompanyHasWork {
+    /// `company_has_work`.
+    pub code: String,
+    /// What to do first.
+    pub message: String,
+    /// The open jobs by state.
+    pub open_work: OpenWork,
 }
 
 /// `GET /companies`.
@@ -214,14 +337,29 @@ pub async fn show(
     Path(slug): Path<String>,
 ) -> Result<Json<CompanyView>, ApiError> {
     let c = find(&state, &slug).await?;
-    let users: Vec<_> = state.store.list_users().await?.into_iter().filter(|u| u.company_id == c.id).collect();
-    let silent = crate::silence::silent_connectors(&users, &state.settings.qwc, state.clock.now());
-    let health = super::health::health_of(&state, &c).await?;
-    let mut view = view_of(&state, c).await?;
+    Ok(Json(full_view(state.store.as_ref(), &state.settings.qwc, c, state.clock.now()).await?))
+}
+
+/// The single company view: its webhook, queue depth, silent connectors
+/// and health (the API and `qbwcd company show --json` share it).
+///
+/// # Errors
+/// When the store fails.
+pub async fn full_view(
+    store: &dyn crate::store::Store,
+    qwc: &crate::qwc::QwcSettings,
+    c: Company,
+    now: DateTime<Utc>,
+) -> Result<CompanyView, crate::store::StoreError> {
+    let users: Vec<_> = store.list_users().await?.into_iter().filter(|u| u.company_id == c.id).collect();
+    let silent = crate::silence::silent_connectors(&users, qwc, now);
+    let health = super::health::health_at(store, &c, now).await?;
+    let webhook_url = store.company_webhook(c.id).await?;
+    let mut view = CompanyView { webhook_url, ..CompanyView::from(c) };
     view.queue_depth = Some(health.queue_depth);
     view.silent_connectors = Some(silent);
     view.health = Some(health);
-    Ok(Json(view))
+    Ok(view)
 }
 
 /// `POST /companies/{slug}/users` body.

@@ -20,6 +20,8 @@ pub struct ApiError {
     pub message: String,
     /// The catalog entry, where one applies.
     pub diagnostic: Option<Finding>,
+    /// The job the error is about (`idempotency_conflict`: the job that has the key).
+    pub job_id: Option<crate::types::JobId>,
 }
 
 #[derive(Serialize)]
@@ -28,12 +30,14 @@ struct Body<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     diagnostic: Option<&'a Finding>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_id: Option<String>,
 }
 
 impl ApiError {
     /// An error with a status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), diagnostic: None }
+        ApiError { status, code, message: message.into(), diagnostic: None, job_id: None }
     }
 
     /// 400.
@@ -61,7 +65,12 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, error = %self.message, "API request failed");
         }
-        let body = Body { code: self.code, message: &self.message, diagnostic: self.diagnostic.as_ref() };
+        let body = Body {
+            code: self.code,
+            message: &self.message,
+            diagnostic: self.diagnostic.as_ref(),
+            job_id: self.job_id.map(|id| id.to_string()),
+        };
         (self.status, Json(body)).into_response()
     }
 }
@@ -89,6 +98,11 @@ impl From<SubmitError> for ApiError {
                 ApiError::bad_request("invalid_qbxml", e.to_string())
             }
             SubmitError::BadIdempotencyKey => ApiError::bad_request("invalid_request", e.to_string()),
+            SubmitError::IdempotencyConflict { existing, .. } => {
+                let mut err = ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", e.to_string());
+                err.job_id = Some(existing);
+                err
+            }
         }
     }
 }
@@ -113,6 +127,9 @@ pub struct ErrorBody {
     /// The diagnostic catalog entry, where one applies.
     #[schema(value_type = Option<Object>)]
     pub diagnostic: Option<Finding>,
+    /// The job the error is about: with `idempotency_conflict`, the job
+    /// that already has the key.
+    pub job_id: Option<String>,
 }
 
 /// Turns query-string failures (`?wait=soon`) into the common error shape.

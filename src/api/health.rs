@@ -63,8 +63,11 @@ pub struct ProblemView {
     pub occurrences: i64,
     /// What the latest occurrence said.
     pub last_detail: String,
-    /// The latest event, as people quote it (`E42`).
-    pub reference: String,
+    /// The latest event, as people quote it (`E42`); absent for a problem
+    /// seen in the current state rather than in an event (such as work
+    /// queued for a company whose Web Connector never connected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 impl From<Problem> for ProblemView {
@@ -84,9 +87,61 @@ impl From<Problem> for ProblemView {
             last_seen_at: p.last_seen,
             occurrences: p.count,
             last_detail: p.last_detail,
-            reference: EventId(p.last_event_id).reference(),
+            reference: Some(EventId(p.last_event_id).reference()),
         }
     }
+}
+
+impl ProblemView {
+    /// A problem of the company's current state, seen `now`.
+    fn observed(code: &str, detail: String, since: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        let f = Finding::from_code(code);
+        let e = f.entry;
+        ProblemView {
+            explained_by: (e.code != code).then(|| e.code.clone()),
+            code: code.to_owned(),
+            severity: e.severity,
+            transient: e.transient,
+            fixer: e.fixer,
+            title: e.title.clone(),
+            cause: e.cause.clone(),
+            steps: e.steps.clone(),
+            first_seen_at: since,
+            last_seen_at: now,
+            occurrences: 1,
+            last_detail: detail,
+            reference: None,
+        }
+    }
+}
+
+/// Work waits but nothing will collect it: no enabled user, or users whose
+/// Web Connector never logged in. `since`: when the company was created
+/// (the condition held from then at the latest, for lack of a better mark).
+fn connector_problem(
+    users: &[crate::store::User],
+    queue_depth: i64,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<ProblemView> {
+    if queue_depth == 0 {
+        return None;
+    }
+    let enabled: Vec<_> = users.iter().filter(|u| u.enabled).collect();
+    if enabled.is_empty() {
+        let detail = if users.is_empty() {
+            format!("{queue_depth} job(s) waiting; the company has no Web Connector user")
+        } else {
+            format!("{queue_depth} job(s) waiting; every Web Connector user of the company is disabled")
+        };
+        return Some(ProblemView::observed("company.no_connector", detail, since, now));
+    }
+    if enabled.iter().all(|u| u.last_seen_at.is_none()) {
+        let names: Vec<&str> = enabled.iter().map(|u| u.username.as_str()).collect();
+        let detail = format!("{queue_depth} job(s) waiting; never connected: {}", names.join(", "));
+        return Some(ProblemView::observed("company.never_connected", detail, since, now));
+    }
+    None
 }
 
 /// Builds the health of `company`.
@@ -94,15 +149,34 @@ impl From<Problem> for ProblemView {
 /// # Errors
 /// When the store fails.
 pub async fn health_of(state: &AppState, company: &Company) -> Result<HealthView, ApiError> {
-    let queue_depth = state.store.queue_depth(company.id, state.clock.now()).await?;
+    Ok(health_at(state.store.as_ref(), company, state.clock.now()).await?)
+}
+
+/// The health of `company` at `now`, from the store alone (the API and
+/// `qbwcd company show` share it).
+///
+/// # Errors
+/// When the store fails.
+pub async fn health_at(
+    store: &dyn crate::store::Store,
+    company: &Company,
+    now: DateTime<Utc>,
+) -> Result<HealthView, crate::store::StoreError> {
+    let queue_depth = store.queue_depth(company.id, now).await?;
     let mut jobs: BTreeMap<&'static str, i64> = JobState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
-    for (state_name, n) in state.store.company_job_counts(company.id).await? {
+    for (state_name, n) in store.company_job_counts(company.id).await? {
         if let Some(s) = JobState::ALL.iter().find(|s| s.as_str() == state_name) {
             jobs.insert(s.as_str(), n);
         }
     }
-    let problems: Vec<ProblemView> =
-        state.store.open_problems(company.id).await?.into_iter().map(ProblemView::from).collect();
+    let mut problems: Vec<ProblemView> =
+        store.open_problems(company.id).await?.into_iter().map(ProblemView::from).collect();
+    if queue_depth > 0 {
+        let users: Vec<_> = store.list_users().await?.into_iter().filter(|u| u.company_id == company.id).collect();
+        if let Some(p) = connector_problem(&users, queue_depth, company.created_at, now) {
+            problems.insert(0, p);
+        }
+    }
     Ok(HealthView {
         status: if problems.is_empty() { "ok" } else { "attention" },
         last_poll_at: company.last_seen_at,

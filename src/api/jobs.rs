@@ -14,7 +14,7 @@ use super::{ApiCaller, ApiError, ErrorBody};
 use crate::app::AppState;
 use crate::diagnostics::{catalog, Finding};
 use crate::qbxml::RequestStatus;
-use crate::queue::{submit, Enqueued, Job, JobFilter, JobState, SubmitOptions};
+use crate::queue::{submit, Enqueued, Job, JobCursor, JobFilter, JobState, SubmitOptions};
 use crate::store::WebhookDelivery;
 use crate::types::JobId;
 
@@ -29,7 +29,9 @@ pub struct EnqueueBody {
     /// Higher runs first (default 0).
     #[serde(default)]
     pub priority: i32,
-    /// Unique per company: a repeat returns the existing job (200, not 201).
+    /// Unique per company: a repeat with the same body (qbXML, priority,
+    /// `depends_on`, `webhook_url`) returns the existing job (200, not
+    /// 201); with another body it is refused (409 `idempotency_conflict`).
     pub idempotency_key: Option<String>,
     /// Jobs of the same company that must be done first.
     #[serde(default)]
@@ -81,6 +83,16 @@ pub struct JobView {
     pub diagnostic: Option<Finding>,
     /// One line about what went wrong.
     pub error: Option<String>,
+    /// `newMessageSetID` of the write's last send (error recovery); none for reads.
+    pub new_message_set_id: Option<String>,
+    /// The message set exactly as last sent to QuickBooks (single-job view,
+    /// once sent): the job's `…Rq` elements at the version of the session
+    /// that sent it, with its `onError` and, for a write, its
+    /// `newMessageSetID` (and `oldMessageSetID`). Rebuilt from the stored
+    /// job by the send path's own function; an iterator shows the request
+    /// that started it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
     /// QuickBooks' answer verbatim (single-job view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<String>,
@@ -156,6 +168,8 @@ impl JobView {
             statuses: job.statuses,
             diagnostic,
             error: job.error,
+            new_message_set_id: job.message_set_id,
+            request: None,
             response: if full { job.response } else { None },
             pages: None,
             webhook: None,
@@ -174,7 +188,8 @@ impl JobView {
     request_body = EnqueueBody,
     responses(
         (status = 201, description = "Enqueued", body = JobView),
-        (status = 200, description = "The job with the same idempotency key", body = JobView),
+        (status = 200, description = "The job with the same idempotency key and the same body", body = JobView),
+        (status = 409, description = "The idempotency key was used for a different body (`idempotency_conflict`; `job_id` names that job)", body = ErrorBody),
         (status = 400, description = "Invalid qbXML, dependency or URL", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such company", body = ErrorBody),
@@ -228,10 +243,28 @@ type QueryParams<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>
 /// iterator's pages (of the job's current attempt) in order.
 async fn full_view(state: &AppState, job: Job, slug: &str) -> Result<JobView, ApiError> {
     let pages = if job.iterates { Some(state.store.pages(job.id, job.attempt).await?) } else { None };
+    let request = sent_request(state.store.as_ref(), &job).await?;
     let mut view = JobView::of(job, slug, true);
+    view.request = request;
     view.webhook = state.store.job_webhook(view.id).await?.map(Into::into);
     view.pages = pages;
     Ok(view)
+}
+
+/// The job's message set as last sent (see [`crate::queue::last_sent`]),
+/// at the version of the session that sent it.
+///
+/// # Errors
+/// When the store fails.
+pub async fn sent_request(
+    store: &dyn crate::store::Store,
+    job: &Job,
+) -> Result<Option<String>, crate::store::StoreError> {
+    let Some(ticket) = job.ticket_hash.as_ref().filter(|_| job.sent_at.is_some()) else {
+        return Ok(None);
+    };
+    let session = store.session(&crate::types::TicketHash(ticket.clone())).await?;
+    Ok(crate::queue::last_sent(job, session.as_ref().and_then(|s| s.qbxml_version.as_deref())))
 }
 
 async fn load(state: &AppState, id: &str) -> Result<(Job, String), ApiError> {
@@ -273,27 +306,30 @@ pub struct ListQuery {
     pub state: Option<String>,
     /// Page size, 1–1000 (default 100).
     pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    /// `next_cursor` of the previous page: the jobs older than its last.
+    /// (`cursor` is accepted as another name for it.)
+    #[serde(alias = "cursor")]
+    pub before: Option<String>,
 }
 
 /// A page of jobs.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobPage {
-    /// Jobs in queue order (arrival).
+    /// Jobs, newest first.
     pub jobs: Vec<JobView>,
-    /// Pass as `cursor` for the next page; absent on the last page.
+    /// Pass as `before` for the next (older) page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 
-/// `GET /companies/{slug}/jobs?state=&limit=&cursor=`: stable pages in
-/// arrival order (the cursor is the last job's sequence number).
+/// `GET /companies/{slug}/jobs?state=&limit=&before=`: the company's jobs,
+/// newest first, in stable pages (an opaque cursor; jobs queued meanwhile
+/// appear on a fresh first page, never shift a later one).
 #[utoipa::path(
     get, path = "/api/v1/companies/{slug}/jobs", operation_id = "listCompanyJobs", tag = "jobs",
     params(("slug" = String, Path, description = "Company slug"), ListQuery),
     responses(
-        (status = 200, description = "A page of jobs (without answers)", body = JobPage),
-        (status = 400, description = "Bad state or cursor", body = ErrorBody),
+        (status = 200, description = "A page of jobs, newest first (without answers)", body = JobPage),
+        (status = 400, description = "Bad state, limit or cursor", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such company", body = ErrorBody),
     ),
@@ -303,8 +339,9 @@ pub async fn list(
     State(state): State<AppState>,
     _caller: ApiCaller,
     Path(slug): Path<String>,
-    Query(q): Query<ListQuery>,
+    query: QueryParams<ListQuery>,
 ) -> Result<Json<JobPage>, ApiError> {
+    let Query(q) = query?;
     let company = find(&state, &slug).await?;
     let job_state = q
         .state
@@ -312,19 +349,33 @@ pub async fn list(
         .map(str::parse::<JobState>)
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid_request", e))?;
-    let after_seq = q
-        .cursor
+    let before = q
+        .before
         .as_deref()
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| ApiError::bad_request("invalid_request", format!("cursor {c:?} is not valid")))
-        })
+        .map(|c| JobCursor::parse(c).map_err(|e| ApiError::bad_request("invalid_request", e)))
         .transpose()?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let filter = JobFilter { company_id: Some(company.id), state: job_state, after_seq, limit: Some(limit) };
+    let limit = match q.limit {
+        None => 100,
+        Some(n @ 1..=1000) => n,
+        Some(n) => return Err(ApiError::bad_request("invalid_request", format!("limit {n} is not within 1–1000"))),
+    };
+    let filter = JobFilter {
+        company_id: Some(company.id),
+        state: job_state,
+        before_seq: before.map(|c| c.0),
+        limit: Some(limit),
+    };
     let jobs = state.store.list_jobs(&filter).await?;
-    let next_cursor = (jobs.len() as i64 == limit).then(|| jobs.last().map(|j| j.seq.to_string())).flatten();
+    let next_cursor = page_cursor(&jobs, limit);
     let jobs = jobs.into_iter().map(|j| JobView::of(j, company.slug.as_str(), false)).collect();
     Ok(Json(JobPage { jobs, next_cursor }))
+}
+
+/// The cursor of the page after `jobs`, when it was full (the next may be
+/// empty: one query fewer than asking for `limit + 1`, at the cost of a
+/// last empty page now and then).
+pub fn page_cursor(jobs: &[Job], limit: i64) -> Option<String> {
+    (jobs.len() as i64 == limit).then(|| jobs.last().map(|j| JobCursor::after(j).to_string())).flatten()
 }
 
 /// `POST /jobs/{id}/retry`: failed or cancelled → queued (409 otherwise).

@@ -23,12 +23,14 @@ use axum::Router;
 use crate::app::AppState;
 
 pub use auth::{generate_token, hash_token, ApiCaller};
+pub use companies::{full_view as company_view, CompanyView};
 pub use error::{ApiError, ErrorBody};
 pub use events::{page as event_page, EventPage, EventView};
 pub use health::{HealthView, ProblemView};
-pub use jobs::{JobView, WebhookView};
+pub use jobs::{page_cursor, sent_request, JobView, WebhookView};
 pub use links::router as links_router;
 pub use openapi::ApiDoc;
+pub use users::UserView;
 pub use wait::{listen_for_finished_jobs, settled, wait_for, WaitQuery};
 pub use webhooks::{
     backoff, check_webhook_url, deliver_webhooks, sign, verify, Deliverer, WebhookEvent, EVENT_ID_HEADER,
@@ -56,7 +58,11 @@ api_routes! {
     get "/companies" => companies::list,
     get "/companies/{slug}" => companies::show,
     patch "/companies/{slug}" => companies::update,
+    delete "/companies/{slug}" => companies::remove,
+    post "/companies/{slug}/disable" => companies::disable,
+    post "/companies/{slug}/enable" => companies::enable,
     post "/companies/{slug}/users" => companies::create_user,
+    get "/companies/{slug}/users" => users::list_for_company,
     post "/companies/{slug}/jobs" => jobs::enqueue,
     get "/companies/{slug}/jobs" => jobs::list,
     get "/jobs/{id}" => jobs::show,
@@ -67,7 +73,10 @@ api_routes! {
     get "/companies/{slug}/events" => events::list_for_company,
     get "/events" => events::list,
     get "/events/{id}" => events::show,
+    get "/users/{username}" => users::show,
     patch "/users/{username}" => qwc::patch_user,
+    delete "/users/{username}" => users::remove,
+    post "/users/{username}/unlock" => users::unlock,
     get "/users/{username}/qwc" => qwc::download,
     post "/users/{username}/qwc-link" => qwc::create_link,
     post "/users/{username}/disable" => users::disable,

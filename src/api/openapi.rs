@@ -29,6 +29,10 @@ use crate::queue::JobState;
         companies::show,
         companies::update,
         companies::create_user,
+        companies::disable,
+        companies::enable,
+        companies::remove,
+        users::list_for_company,
         jobs::enqueue,
         jobs::list,
         jobs::show,
@@ -42,6 +46,9 @@ use crate::queue::JobState;
         qwc::download,
         qwc::create_link,
         qwc::patch_user,
+        users::show,
+        users::unlock,
+        users::remove,
         users::disable,
         users::enable,
         users::reset_password,
@@ -286,6 +293,16 @@ mod tests {
         assert!(undeclared.iter().any(|p| p.contains("path parameters declared")), "{undeclared:?}");
         let silent = broken(&|d| d["paths"][job]["get"]["responses"] = serde_json::json!({}));
         assert!(silent.iter().any(|p| p.contains("no responses")), "{silent:?}");
+    }
+
+    /// The management views are in the document (every `$ref` resolving is
+    /// the structural check's job).
+    #[test]
+    fn the_management_views_are_described() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for name in ["Removed", "OpenWork", "CompanyHasWork", "UserView", "LoginLockout"] {
+            assert!(doc["components"]["schemas"][name].is_object(), "{name} is not in the document");
+        }
     }
 
     #[test]

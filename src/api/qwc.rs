@@ -5,12 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use super::users::UserView;
 use super::{ApiCaller, ApiError};
 use crate::app::AppState;
 use crate::onboarding::{self, CreatedLink, OnboardingError};
-use crate::types::{CompanySlug, Username};
+use crate::types::Username;
 
 impl From<OnboardingError> for ApiError {
     fn from(e: OnboardingError) -> Self {
@@ -98,42 +99,37 @@ pub async fn create_link(
     Ok((StatusCode::CREATED, Json(link)))
 }
 
-/// `PATCH /users/{username}` body: the user's own poll interval, written
-/// into its `.qwc`. Both fields are replaced; leave both out (or null) to
-/// fall back to the `[qwc]` setting.
+/// `PATCH /users/{username}` body: only the keys present change; the
+/// password never does (`POST /users/{username}/password`). The schedule
+/// is one setting: sending either interval replaces both (at most one may
+/// be set), and both `null` clear it (the `[qwc]` setting applies).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUserBody {
-    /// Poll every N minutes.
-    pub run_every_minutes: Option<u32>,
-    /// Poll every N seconds.
-    pub run_every_seconds: Option<u32>,
+    /// Poll every N minutes, written into the user's `.qwc`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub run_every_minutes: Option<Option<u32>>,
+    /// Poll every N seconds ("real time"), written into the user's `.qwc`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub run_every_seconds: Option<Option<u32>>,
+    /// Whether its Web Connector may log in (as `POST …/enable|disable`).
+    pub enabled: Option<bool>,
 }
 
-/// A user as the API shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct UserView {
-    /// User name.
-    #[schema(value_type = String)]
-    pub username: Username,
-    /// Company slug.
-    #[schema(value_type = String)]
-    pub company: CompanySlug,
-    /// Whether it may log in.
-    pub enabled: bool,
-    /// Own poll interval in minutes.
-    pub run_every_minutes: Option<i32>,
-    /// Own poll interval in seconds.
-    pub run_every_seconds: Option<i32>,
+/// A key that is present deserializes to `Some`, even when `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
 }
 
-/// `PATCH /users/{username}`.
+/// `PATCH /users/{username}`: the user's schedule and whether it is enabled.
 #[utoipa::path(
     patch, path = "/api/v1/users/{username}", operation_id = "updateUser", tag = "users",
     params(("username" = String, Path, description = "Web Connector user name")),
     request_body = PatchUserBody,
     responses(
-        (status = 200, description = "The user", body = UserView),
+        (status = 200, description = "The user as it is now", body = UserView),
         (status = 400, description = "Both or a zero interval", body = super::ErrorBody),
         (status = 401, description = "No valid token", body = super::ErrorBody),
         (status = 404, description = "No such user", body = super::ErrorBody),
@@ -148,20 +144,20 @@ pub async fn patch_user(
 ) -> Result<Json<UserView>, ApiError> {
     let Json(body) = body?;
     let name = Username::parse(&username).map_err(|_| ApiError::not_found(format!("user {username:?}")))?;
-    let (minutes, seconds) = onboarding::check_schedule(body.run_every_minutes, body.run_every_seconds)?;
-    state.store.set_user_schedule(&name, minutes, seconds, state.clock.now()).await?;
-    let u = state.store.user(name.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("user {name}")))?;
-    Ok(Json(UserView::from(u)))
-}
-
-impl From<crate::store::User> for UserView {
-    fn from(u: crate::store::User) -> Self {
-        UserView {
-            username: u.username,
-            company: u.company_slug,
-            enabled: u.enabled,
-            run_every_minutes: u.run_every_minutes,
-            run_every_seconds: u.run_every_seconds,
-        }
+    let now = state.clock.now();
+    // Checked before anything is written, so a bad body changes nothing.
+    let schedule = if body.run_every_minutes.is_some() || body.run_every_seconds.is_some() {
+        Some(onboarding::check_schedule(body.run_every_minutes.flatten(), body.run_every_seconds.flatten())?)
+    } else {
+        None
+    };
+    state.store.user(name.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("user {name}")))?;
+    if let Some((minutes, seconds)) = schedule {
+        state.store.set_user_schedule(&name, minutes, seconds, now).await?;
     }
+    if let Some(enabled) = body.enabled {
+        state.store.set_user_enabled(&name, enabled, now).await?;
+    }
+    let u = state.store.user(name.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("user {name}")))?;
+    Ok(Json(UserView::load(&*state.store, u, &state.settings, now).await?))
 }

@@ -1,21 +1,194 @@
-//! Web Connector users: disable, enable, and password reset.
+//! Web Connector users: read, list, enable, disable, unlock, remove, and
+//! password reset. (Their `.qwc` files, links and `PATCH` are in `qwc`.)
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use super::qwc::UserView;
+use super::companies::find;
 use super::{ApiCaller, ApiError, ErrorBody};
 use crate::app::AppState;
-use crate::types::Username;
+use crate::config::Settings;
+use crate::store::{AccountStore, LoginLockout, Removed, User};
+use crate::types::{CompanySlug, Username};
+
+/// A Web Connector user as the API (and `qbwcd user show --json`) shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    /// User name.
+    #[schema(value_type = String)]
+    pub username: Username,
+    /// Company slug.
+    #[schema(value_type = String)]
+    pub company: CompanySlug,
+    /// Whether it may log in.
+    pub enabled: bool,
+    /// Whether its company is enabled (a disabled company's users are refused).
+    pub company_enabled: bool,
+    /// Last successful Web Connector login; none = never connected.
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Its own poll interval in minutes (none: see `run_every_seconds`, else `[qwc]`).
+    pub run_every_minutes: Option<i32>,
+    /// Its own poll interval in seconds.
+    pub run_every_seconds: Option<i32>,
+    /// The interval its `.qwc` tells the Web Connector, in seconds (its own or `[qwc]`'s).
+    pub expected_every_seconds: u64,
+    /// Seen before, but not for three of its intervals: the Web Connector
+    /// stopped checking in (PC off, nobody logged in, program closed).
+    pub silent: bool,
+    /// Locked out after failed logins until then, at one address at least
+    /// (the latest such lockout; in the past: no longer locked).
+    pub locked_until: Option<DateTime<Utc>>,
+    /// Failed logins within the lockout window, over every address.
+    pub failed_logins: i32,
+    /// The addresses its failed logins came from, newest first.
+    pub lockouts: Vec<LoginLockout>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl UserView {
+    /// The view of `u` at `now`, with its failed logins read from `store`.
+    pub async fn load<S: AccountStore + ?Sized>(
+        store: &S,
+        u: User,
+        settings: &Settings,
+        now: DateTime<Utc>,
+    ) -> crate::store::Result<Self> {
+        let lockouts = store.login_lockouts(u.username.as_str()).await?;
+        Ok(Self::of(u, lockouts, settings, now))
+    }
+
+    /// The view of `u` with its failed-login rows, at `now`.
+    pub fn of(u: User, lockouts: Vec<LoginLockout>, settings: &Settings, now: DateTime<Utc>) -> Self {
+        let qwc = &settings.qwc;
+        let silent = !crate::silence::silent_connectors(std::slice::from_ref(&u), qwc, now).is_empty();
+        let window_start = now - chrono::Duration::seconds(settings.auth.lockout_window_seconds as i64);
+        UserView {
+            expected_every_seconds: crate::silence::expected_interval_seconds(qwc, &u),
+            silent,
+            username: u.username,
+            company: u.company_slug,
+            enabled: u.enabled,
+            company_enabled: !u.company_disabled,
+            last_seen_at: u.last_seen_at,
+            run_every_minutes: u.run_every_minutes,
+            run_every_seconds: u.run_every_seconds,
+            locked_until: lockouts.iter().filter_map(|l| l.locked_until).max(),
+            failed_logins: lockouts.iter().filter(|l| l.last_failure_at >= window_start).map(|l| l.failures).sum(),
+            lockouts,
+            created_at: u.created_at,
+        }
+    }
+}
+
+fn parse_name(username: &str) -> Result<Username, ApiError> {
+    Username::parse(username).map_err(|_| ApiError::not_found(format!("user {username:?}")))
+}
+
+async fn view(state: &AppState, name: &Username) -> Result<Json<UserView>, ApiError> {
+    let u = state.store.user(name.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("user {name}")))?;
+    Ok(Json(UserView::load(&*state.store, u, &state.settings, state.clock.now()).await?))
+}
 
 async fn set_enabled(state: &AppState, username: &str, enabled: bool) -> Result<Json<UserView>, ApiError> {
-    let name = Username::parse(username).map_err(|_| ApiError::not_found(format!("user {username:?}")))?;
+    let name = parse_name(username)?;
     state.store.set_user_enabled(&name, enabled, state.clock.now()).await?;
-    let u = state.store.user(name.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("user {name}")))?;
-    Ok(Json(u.into()))
+    view(state, &name).await
+}
+
+/// `GET /users/{username}`.
+#[utoipa::path(
+    get, path = "/api/v1/users/{username}", tag = "users", operation_id = "getUser",
+    params(("username" = String, Path, description = "Web Connector user name")),
+    responses(
+        (status = 200, description = "The user: last seen, schedule, silence, lockout", body = UserView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(username): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    view(&state, &parse_name(&username)?).await
+}
+
+/// `GET /companies/{slug}/users`: the company's users, by name.
+#[utoipa::path(
+    get, path = "/api/v1/companies/{slug}/users", tag = "companies", operation_id = "listCompanyUsers",
+    params(("slug" = String, Path, description = "Company slug")),
+    responses(
+        (status = 200, description = "The company's Web Connector users, by name", body = Vec<UserView>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such company", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_for_company(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(slug): Path<String>,
+) -> Result<Json<Vec<UserView>>, ApiError> {
+    let company = find(&state, &slug).await?;
+    let now = state.clock.now();
+    let mut views = Vec::new();
+    for u in state.store.list_users().await?.into_iter().filter(|u| u.company_id == company.id) {
+        views.push(UserView::load(&*state.store, u, &state.settings, now).await?);
+    }
+    Ok(Json(views))
+}
+
+/// `POST /users/{username}/unlock`: clears the user's lockouts and failure
+/// counts at every address, and the address lockouts of the addresses it
+/// failed from (the password stays).
+#[utoipa::path(
+    post, path = "/api/v1/users/{username}/unlock", tag = "users", operation_id = "unlockUser",
+    params(("username" = String, Path, description = "Web Connector user name")),
+    responses(
+        (status = 200, description = "The user, unlocked", body = UserView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn unlock(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(username): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    let name = parse_name(&username)?;
+    state.store.unlock_user(&name).await?;
+    view(&state, &name).await
+}
+
+/// `DELETE /users/{username}`: removes the user. Its open session ends
+/// with its leases released as if the session had expired (a read goes
+/// back to the queue, a write in flight becomes `unknown`, since QuickBooks
+/// may have applied it); its sessions and onboarding links are deleted;
+/// its events stay, without the link to it. The company's jobs stay.
+#[utoipa::path(
+    delete, path = "/api/v1/users/{username}", tag = "users", operation_id = "deleteUser",
+    params(("username" = String, Path, description = "Web Connector user name")),
+    responses(
+        (status = 200, description = "What was removed with it", body = Removed),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn remove(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(username): Path<String>,
+) -> Result<Json<Removed>, ApiError> {
+    let name = parse_name(&username)?;
+    Ok(Json(state.store.remove_user(&name, state.clock.now()).await?))
 }
 
 /// `POST /users/{username}/disable`: its Web Connector is refused (`nvu`)

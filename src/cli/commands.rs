@@ -13,7 +13,7 @@ use crate::app::{self, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::diagnostics::catalog;
-use crate::queue::{submit, Job, JobFilter, JobState, SubmitOptions};
+use crate::queue::{submit, Job, JobCursor, JobFilter, JobState, SubmitOptions};
 use crate::store::{
     redact_url, AccountStore, Backend, EventFilter, EventStore, JobStore, NewCompany, NewUser, OpsStore, PoolOptions,
     SqlStore, StoreError, TokenStore,
@@ -42,8 +42,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
-        Command::Company(c) => company(&open(&settings).await?, c).await,
-        Command::User(c) => user(&open(&settings).await?, c).await,
+        Command::Company(c) => company(&open(&settings).await?, &settings, c).await,
+        Command::User(c) => user(&open(&settings).await?, &settings, c).await,
         Command::Enqueue { slug, file, priority, idempotency_key, depends_on } => {
             let store = open(&settings).await?;
             let company = find_company(&store, &slug).await?;
@@ -54,7 +54,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let enq = submit(&store, &company, &text, opts, settings.job_max_bytes, settings.max_attempts, now).await?;
             let job = enq.job();
             if matches!(enq, crate::queue::Enqueued::Existing(_)) {
-                eprintln!("an earlier job has this idempotency key; nothing new was queued");
+                eprintln!(
+                    "job {} was queued before with this idempotency key and body; nothing new was queued",
+                    job.id
+                );
             }
             crate::outln!("{}", job.id)?;
             Ok(())
@@ -243,7 +246,8 @@ async fn find_company(store: &SqlStore, slug: &str) -> anyhow::Result<crate::sto
     store.company(&slug).await?.ok_or_else(|| anyhow!("no company {slug}; see qbwcd company list"))
 }
 
-async fn company(store: &SqlStore, cmd: CompanyCommand) -> anyhow::Result<()> {
+async fn company(store: &SqlStore, settings: &Settings, cmd: CompanyCommand) -> anyhow::Result<()> {
+    let now = SystemClock.now();
     match cmd {
         CompanyCommand::Add { slug, name, file_path } => {
             let slug = CompanySlug::parse(&slug)?;
@@ -253,7 +257,7 @@ async fn company(store: &SqlStore, cmd: CompanyCommand) -> anyhow::Result<()> {
                 file_path: file_path.filter(|p| !p.trim().is_empty()),
                 file_id: uuid::Uuid::new_v4(),
             };
-            let c = store.create_company(new, SystemClock.now()).await?;
+            let c = store.create_company(new, now).await?;
             crate::outln!("company {} added (FileID {{{}}})", c.slug, c.file_id)?;
         }
         CompanyCommand::List { json } => {
@@ -261,11 +265,12 @@ async fn company(store: &SqlStore, cmd: CompanyCommand) -> anyhow::Result<()> {
             if json {
                 super::output::json(&list)?;
             } else {
-                let mut t = TextTable::new(&["SLUG", "NAME", "QBXML", "LAST SEEN", "FILE"]);
+                let mut t = TextTable::new(&["SLUG", "NAME", "ENABLED", "QBXML", "LAST SEEN", "FILE"]);
                 for c in list {
                     t.row([
                         c.slug.to_string(),
                         c.name,
+                        c.disabled_at.is_none().to_string(),
                         c.qbxml_version.unwrap_or_else(|| "-".into()),
                         when(c.last_seen_at),
                         c.file_path.unwrap_or_else(|| "(the open file)".into()),
@@ -274,8 +279,99 @@ async fn company(store: &SqlStore, cmd: CompanyCommand) -> anyhow::Result<()> {
                 t.print("no companies; add one with qbwcd company add SLUG")?;
             }
         }
+        CompanyCommand::Show { slug, json } => {
+            let c = find_company(store, &slug).await?;
+            let users: Vec<_> = store.list_users().await?.into_iter().filter(|u| u.company_id == c.id).collect();
+            let v = crate::api::company_view(store, &settings.qwc, c, now).await?;
+            if json {
+                super::output::json(&v)?;
+            } else {
+                crate::outln!("company    {}", v.slug)?;
+                crate::outln!("name       {}", v.name)?;
+                crate::outln!("enabled    {}", disabled_text(v.disabled_at))?;
+                crate::outln!("file       {}", v.file_path.as_deref().unwrap_or("(the file open in QuickBooks)"))?;
+                crate::outln!("FileID     {}", v.file_id)?;
+                crate::outln!("webhook    {}", v.webhook_url.as_deref().unwrap_or("-"))?;
+                crate::outln!("qbXML      {}", v.qbxml_version.as_deref().unwrap_or("-"))?;
+                crate::outln!("QuickBooks {}", v.qb_product.as_deref().unwrap_or("-"))?;
+                crate::outln!("last seen  {}", when(v.last_seen_at))?;
+                crate::outln!("created    {}", when(Some(v.created_at)))?;
+                let names: Vec<String> = users.iter().map(|u| u.username.to_string()).collect();
+                crate::outln!("users      {}", if names.is_empty() { "(none)".into() } else { names.join(", ") })?;
+                if let Some(h) = &v.health {
+                    let jobs: Vec<String> =
+                        h.jobs.iter().filter(|(_, n)| **n > 0).map(|(s, n)| format!("{n} {s}")).collect();
+                    crate::outln!("jobs       {}", if jobs.is_empty() { "(none)".into() } else { jobs.join(", ") })?;
+                    crate::outln!("health     {}", h.status)?;
+                    for p in &h.problems {
+                        crate::outln!("  {}  {} ({})", p.code, p.title, p.last_detail)?;
+                        if let Some(step) = p.steps.first() {
+                            crate::outln!("    first step: {step}")?;
+                        }
+                    }
+                }
+            }
+        }
+        CompanyCommand::Update { slug, name, file_path, no_file_path } => {
+            let c = find_company(store, &slug).await?;
+            let name = name.as_deref().map(str::trim);
+            if name == Some("") {
+                bail!("--name must not be empty");
+            }
+            let file_path = match (file_path.as_deref().map(str::trim), no_file_path) {
+                (_, true) | (Some(""), _) => Some(None),
+                (Some(p), false) => Some(Some(p)),
+                (None, false) => None,
+            };
+            if name.is_none() && file_path.is_none() {
+                bail!("nothing to change: give --name, --file-path or --no-file-path");
+            }
+            store.update_company(c.id, name, file_path, now).await?;
+            let c = find_company(store, &slug).await?;
+            crate::outln!(
+                "company {} updated: name {:?}, file {}",
+                c.slug,
+                c.name,
+                c.file_path.as_deref().unwrap_or("(the file open in QuickBooks)")
+            )?;
+        }
+        CompanyCommand::Disable { slug } => {
+            let c = find_company(store, &slug).await?;
+            store.set_company_enabled(c.id, false, now).await?;
+            crate::outln!("company {} disabled: its Web Connectors are refused; its jobs stay queued", c.slug)?;
+        }
+        CompanyCommand::Enable { slug } => {
+            let c = find_company(store, &slug).await?;
+            store.set_company_enabled(c.id, true, now).await?;
+            crate::outln!("company {} enabled", c.slug)?;
+        }
+        CompanyCommand::Remove { slug } => {
+            let c = find_company(store, &slug).await?;
+            match store.remove_company(c.id).await? {
+                Ok(r) => crate::outln!(
+                    "company {} removed with {} user(s), {} session(s), {} finished job(s) and {} event(s)",
+                    c.slug,
+                    r.users,
+                    r.sessions,
+                    r.jobs,
+                    r.events
+                )?,
+                Err(open) => bail!(
+                    "company {} still has open jobs ({open}); cancel queued or held ones (qbwcd jobs cancel ID) \
+                     and settle unknown ones (qbwcd jobs resolve ID) first",
+                    c.slug
+                ),
+            }
+        }
     }
     Ok(())
+}
+
+fn disabled_text(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    match at {
+        None => "yes".into(),
+        Some(t) => format!("no (disabled {})", when(Some(t))),
+    }
 }
 
 /// A password from stdin (first line), or a generated one.
@@ -296,12 +392,13 @@ async fn hash(password: SecretString) -> anyhow::Result<String> {
     Ok(crate::auth::hash_password_off_runtime(password).await?)
 }
 
-async fn user(store: &SqlStore, cmd: UserCommand) -> anyhow::Result<()> {
+async fn user(store: &SqlStore, settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
     let now = SystemClock.now();
     match cmd {
         UserCommand::Add { username, company, password_stdin, run_every_minutes, run_every_seconds } => {
             let username = Username::parse(&username)?;
             let company = find_company(store, &company).await?;
+            let schedule = crate::onboarding::check_schedule(run_every_minutes, run_every_seconds)?;
             let (password, generated) = password_input(password_stdin)?;
             let shown = password.expose_secret().to_owned();
             let new = NewUser {
@@ -310,7 +407,6 @@ async fn user(store: &SqlStore, cmd: UserCommand) -> anyhow::Result<()> {
                 password_hash: hash(password).await?,
                 owner_id: uuid::Uuid::new_v4(),
             };
-            let schedule = crate::onboarding::check_schedule(run_every_minutes, run_every_seconds)?;
             let u = store.create_user(new, now).await?;
             super::qwc_file::set_schedule(store, &u.username, schedule, now).await?;
             crate::outln!("user {} added for company {}", u.username, company.slug)?;
@@ -318,30 +414,89 @@ async fn user(store: &SqlStore, cmd: UserCommand) -> anyhow::Result<()> {
                 crate::outln!("password (shown once; type it into the Web Connector): {shown}")?;
             }
         }
-        UserCommand::List { json } => {
-            let list = store.list_users().await?;
+        UserCommand::List { company, json } => {
+            let company_id = match company {
+                Some(slug) => Some(find_company(store, &slug).await?.id),
+                None => None,
+            };
+            let mut list = Vec::new();
+            for u in store.list_users().await?.into_iter().filter(|u| company_id.is_none_or(|id| u.company_id == id)) {
+                list.push(crate::api::UserView::load(store, u, settings, now).await?);
+            }
             if json {
                 super::output::json(&list)?;
             } else {
-                let mut t = TextTable::new(&["USER", "COMPANY", "ENABLED", "LAST SEEN"]);
+                let mut t = TextTable::new(&["USER", "COMPANY", "ENABLED", "LAST SEEN", "EVERY", "STATUS"]);
                 for u in list {
                     t.row([
                         u.username.to_string(),
-                        u.company_slug.to_string(),
+                        u.company.to_string(),
                         u.enabled.to_string(),
                         when(u.last_seen_at),
+                        every(u.expected_every_seconds),
+                        user_status(&u, now),
                     ]);
                 }
                 t.print("no users; add one with qbwcd user add USER --company SLUG")?;
             }
         }
-        UserCommand::Passwd { username, password_stdin, run_every_minutes, run_every_seconds } => {
+        UserCommand::Show { username, json } => {
+            let u = find_user(store, &username).await?;
+            let v = crate::api::UserView::load(store, u, settings, now).await?;
+            if json {
+                super::output::json(&v)?;
+            } else {
+                crate::outln!("user        {}", v.username)?;
+                crate::outln!("company     {}{}", v.company, if v.company_enabled { "" } else { " (disabled)" })?;
+                crate::outln!("enabled     {}", if v.enabled { "yes" } else { "no" })?;
+                crate::outln!("status      {}", user_status(&v, now))?;
+                crate::outln!("last seen   {}", when(v.last_seen_at))?;
+                let own = match (v.run_every_minutes, v.run_every_seconds) {
+                    (Some(m), _) => format!("its own: every {m} minute(s)"),
+                    (_, Some(s)) => format!("its own: every {s} second(s)"),
+                    _ => "the [qwc] setting".into(),
+                };
+                crate::outln!("schedule    {} ({own})", every(v.expected_every_seconds))?;
+                crate::outln!("failures    {} within the lockout window", v.failed_logins)?;
+                for l in &v.lockouts {
+                    let locked =
+                        l.locked_until.filter(|t| *t > now).map(|t| format!(", locked until {}", when(Some(t))));
+                    crate::outln!(
+                        "            {} from {}, the last at {}{}",
+                        l.failures,
+                        if l.address.is_empty() { "an unknown address" } else { &l.address },
+                        when(Some(l.last_failure_at)),
+                        locked.unwrap_or_default()
+                    )?;
+                }
+                if let Some(t) = v.locked_until.filter(|t| *t > now) {
+                    crate::outln!("locked      until {} (qbwcd user unlock {})", when(Some(t)), v.username)?;
+                }
+                crate::outln!("created     {}", when(Some(v.created_at)))?;
+            }
+        }
+        UserCommand::Update { username, run_every_minutes, run_every_seconds, no_schedule } => {
             let username = Username::parse(&username)?;
+            find_user(store, username.as_str()).await?;
+            if run_every_minutes.is_none() && run_every_seconds.is_none() && !no_schedule {
+                bail!("nothing to change: give --run-every-minutes, --run-every-seconds or --no-schedule");
+            }
             let schedule = crate::onboarding::check_schedule(run_every_minutes, run_every_seconds)?;
+            if no_schedule {
+                store.set_user_schedule(&username, None, None, now).await?;
+                crate::outln!(
+                    "{username} follows the [qwc] schedule again; download its .qwc again (`qbwcd qwc {username}`) to apply it"
+                )?;
+            } else {
+                super::qwc_file::set_schedule(store, &username, schedule, now).await?;
+            }
+        }
+        UserCommand::Passwd { username, password_stdin } => {
+            let username = Username::parse(&username)?;
+            find_user(store, username.as_str()).await?;
             let (password, generated) = password_input(password_stdin)?;
             let shown = password.expose_secret().to_owned();
             store.set_password(&username, &hash(password).await?, now).await?;
-            super::qwc_file::set_schedule(store, &username, schedule, now).await?;
             crate::outln!("password of {username} changed; the user's .qwc file stays valid")?;
             if generated {
                 crate::outln!("new password (shown once; type it into the Web Connector): {shown}")?;
@@ -352,8 +507,61 @@ async fn user(store: &SqlStore, cmd: UserCommand) -> anyhow::Result<()> {
             store.set_user_enabled(&username, false, now).await?;
             crate::outln!("user {username} disabled")?;
         }
+        UserCommand::Enable { username } => {
+            let username = Username::parse(&username)?;
+            store.set_user_enabled(&username, true, now).await?;
+            crate::outln!("user {username} enabled")?;
+        }
+        UserCommand::Unlock { username } => {
+            let username = Username::parse(&username)?;
+            store.unlock_user(&username).await?;
+            crate::outln!("user {username} unlocked; its failed logins are forgotten")?;
+        }
+        UserCommand::Remove { username } => {
+            let username = Username::parse(&username)?;
+            let r = store.remove_user(&username, now).await?;
+            crate::outln!("user {username} removed with {} session(s)", r.sessions)?;
+            if r.leases_released > 0 {
+                crate::outln!(
+                    "{} job(s) it held were released: reads are queued again, a write in flight is unknown \
+                     (see qbwcd jobs list --state unknown)",
+                    r.leases_released
+                )?;
+            }
+        }
     }
     Ok(())
+}
+
+async fn find_user(store: &SqlStore, username: &str) -> anyhow::Result<crate::store::User> {
+    let name = Username::parse(username)?;
+    store.user(name.as_str()).await?.ok_or_else(|| anyhow!("no user {name}; see qbwcd user list"))
+}
+
+/// An interval for people: "15 min", "30 s".
+fn every(seconds: u64) -> String {
+    if seconds % 60 == 0 {
+        format!("{} min", seconds / 60)
+    } else {
+        format!("{seconds} s")
+    }
+}
+
+/// What is worth knowing about a user at a glance.
+fn user_status(u: &crate::api::UserView, now: chrono::DateTime<chrono::Utc>) -> String {
+    if u.locked_until.is_some_and(|t| t > now) {
+        "locked".into()
+    } else if !u.enabled {
+        "disabled".into()
+    } else if !u.company_enabled {
+        "company disabled".into()
+    } else if u.silent {
+        "silent".into()
+    } else if u.last_seen_at.is_none() {
+        "never connected".into()
+    } else {
+        "ok".into()
+    }
 }
 
 fn read_input(file: Option<&std::path::Path>) -> anyhow::Result<String> {
@@ -379,15 +587,18 @@ fn parse_job_id(s: &str) -> anyhow::Result<JobId> {
 async fn jobs(store: &SqlStore, cmd: JobsCommand) -> anyhow::Result<()> {
     let now = SystemClock.now();
     match cmd {
-        JobsCommand::List { company, state, limit, json } => {
+        JobsCommand::List { company, state, limit, before, json } => {
             let company_id = match company {
                 Some(slug) => Some(find_company(store, &slug).await?.id),
                 None => None,
             };
             let state = state.map(|s| s.parse::<JobState>()).transpose().map_err(|e| anyhow!(e))?;
-            let list = store.list_jobs(&JobFilter { company_id, state, after_seq: None, limit: Some(limit) }).await?;
+            let before = before.as_deref().map(JobCursor::parse).transpose().map_err(|e| anyhow!(e))?;
+            let filter = JobFilter { company_id, state, before_seq: before.map(|c| c.0), limit: Some(limit) };
+            let list = store.list_jobs(&filter).await?;
+            let next_cursor = crate::api::page_cursor(&list, limit);
             if json {
-                super::output::json(&list)?;
+                super::output::json(&serde_json::json!({ "jobs": list, "next_cursor": next_cursor }))?;
             } else {
                 let mut t = TextTable::new(&["ID", "STATE", "PRI", "TRY", "CREATED", "REQUESTS", "DIAGNOSTIC"])
                     .right(2)
@@ -404,21 +615,26 @@ async fn jobs(store: &SqlStore, cmd: JobsCommand) -> anyhow::Result<()> {
                     ]);
                 }
                 t.print("no jobs")?;
+                if let Some(c) = next_cursor {
+                    eprintln!("older jobs: qbwcd jobs list --before {c}");
+                }
             }
         }
         JobsCommand::Show { id, json } => {
             let job = store.job(parse_job_id(&id)?).await?.ok_or_else(|| anyhow!("no job {id}"))?;
             let pages = if job.iterates { store.pages(job.id, job.attempt).await? } else { Vec::new() };
+            let sent = crate::api::sent_request(store, &job).await?;
             if json {
                 let mut v = serde_json::to_value(&job)?;
-                v["request"] = job.request.clone().into();
+                v["request"] = sent.clone().into();
+                v["submitted"] = job.request.clone().into();
                 v["response"] = job.response.clone().into();
                 if job.iterates {
                     v["pages"] = serde_json::to_value(&pages)?;
                 }
                 super::output::json(&v)?;
             } else {
-                print_job(&job)?;
+                print_job(&job, sent.as_deref())?;
                 for p in &pages {
                     crate::outln!("page {} ({} bytes)\n{}", p.page, p.response.len(), p.response)?;
                 }
@@ -456,7 +672,7 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-fn print_job(j: &Job) -> anyhow::Result<()> {
+fn print_job(j: &Job, sent: Option<&str>) -> anyhow::Result<()> {
     crate::outln!("job        {}", j.id)?;
     crate::outln!("state      {}", j.state)?;
     crate::outln!("kind       {}", j.kind.as_str())?;
@@ -492,6 +708,16 @@ fn print_job(j: &Job) -> anyhow::Result<()> {
                 s.message
             )?;
         }
+    }
+    if let Some(id) = &j.message_set_id {
+        crate::outln!("message set {id}  (newMessageSetID)")?;
+    }
+    match sent {
+        Some(r) => crate::outln!("request as sent ({} bytes)\n{r}", r.len())?,
+        None if j.sent_at.is_some() => {
+            crate::outln!("request    (sent; the version it was sent at is not known)\n{}", j.request)?
+        }
+        None => crate::outln!("request    (not sent yet)\n{}", j.request)?,
     }
     match &j.response {
         Some(r) => crate::outln!("response ({} bytes)\n{r}", r.len()),

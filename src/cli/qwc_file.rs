@@ -1,5 +1,5 @@
 //! `qbwcd qwc USERNAME [-o FILE] [--link [--reset-password]]`, and the
-//! `--run-every-*` flags of `user add|passwd`.
+//! `--run-every-*` flags of `user add|update`.
 
 use std::io::Write;
 use std::path::Path;

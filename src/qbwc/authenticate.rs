@@ -16,6 +16,7 @@ enum Refusal {
     Disabled,
     LockedOut,
     NoCompany,
+    CompanyDisabled,
 }
 
 impl Refusal {
@@ -26,6 +27,7 @@ impl Refusal {
             Refusal::Disabled => "auth.disabled",
             Refusal::LockedOut => "auth.locked_out",
             Refusal::NoCompany => "auth.no_company",
+            Refusal::CompanyDisabled => "auth.company_disabled",
         }
     }
 }
@@ -80,6 +82,9 @@ impl Qbwc {
             None => Some(Refusal::UnknownUser),
             Some(_) if !ok => Some(Refusal::BadPassword),
             Some(u) if !u.enabled => Some(Refusal::Disabled),
+            // Read with the user (one join), so the usual login costs no
+            // extra query; the company's work waits for it to be enabled.
+            Some(u) if u.company_disabled => Some(Refusal::CompanyDisabled),
             Some(_) => None,
         };
         match (user, refusal) {

@@ -107,6 +107,7 @@ mod tests {
             last_message_set_id: None,
             last_seen_at: None,
             created_at: chrono::Utc::now(),
+            disabled_at: None,
         }
     }
 

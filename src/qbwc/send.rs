@@ -8,7 +8,7 @@ use tracing::Span;
 use super::company_check::check_file;
 use super::{record, record_job, record_session, Qbwc};
 use crate::diagnostics::Finding;
-use crate::qbxml::{self, MessageSet, Version};
+use crate::qbxml::{self, Version};
 use crate::queue::{Completion, Job, JobState};
 use crate::store::{CompanyFacts, NextJob, Session, StoreError};
 use crate::types::TicketHash;
@@ -127,11 +127,8 @@ impl Qbwc {
                 },
             };
             record_job(job.id);
-            if job.message_set_id.is_some() && company.is_none() {
-                company = Some(self.company_of(&session).await?);
-            }
-            let answered = company.as_ref().and_then(|c| c.last_message_set_id.as_deref());
-            match self.request_for(&job, &job.request, version, answered) {
+            // The claim recorded the company's last answered set on the job.
+            match self.request_for(&job, &job.request, version, job.old_message_set_id.as_deref()) {
                 Ok(xml) => {
                     record(&span, "outcome", "sent");
                     tracing::debug!(job.id = %job.id, request_bytes = xml.len(), qbxml.version = %version, "job sent");
@@ -175,18 +172,15 @@ impl Qbwc {
         session_version: Version,
         answered: Option<&str>,
     ) -> Result<String, Finding> {
-        let version = match job.qbxml_version.as_deref().map(Version::parse) {
-            Some(Ok(asked)) if asked > session_version => {
+        if let Some(Ok(asked)) = job.qbxml_version.as_deref().map(Version::parse) {
+            if asked > session_version {
                 return Err(Finding::from_code("version.qbxml_above_ceiling").with_detail(format!(
                     "the job asks for qbXML {asked}; this QuickBooks speaks up to {session_version}"
                 )));
             }
-            Some(Ok(asked)) => asked,
-            _ => session_version,
-        };
-        let message_set =
-            job.message_set_id.as_deref().map(|id| MessageSet { new_id: id, old_id: answered.filter(|a| *a != id) });
-        Ok(qbxml::wrap(body, version, job.on_error(), message_set))
+        }
+        let version = crate::queue::version_for(job, session_version);
+        Ok(crate::queue::message_set_for(job, body, version, answered))
     }
 
     /// Fails a claimed job without sending it.

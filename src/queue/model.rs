@@ -137,6 +137,9 @@ pub struct NewJob {
     pub max_attempts: i32,
     /// Unique per company: a repeat returns the existing job.
     pub idempotency_key: Option<String>,
+    /// With a key: the hash of what was asked for, so a reuse of the key
+    /// with another body can be told apart.
+    pub submission_hash: Option<String>,
     /// Jobs (of the same company) that must be `done` first.
     pub depends_on: Vec<JobId>,
     /// Where to POST the final state.
@@ -224,8 +227,15 @@ pub struct Job {
     pub iterator_id: Option<String>,
     /// `newMessageSetID` of the last send of a write (error recovery).
     pub message_set_id: Option<String>,
+    /// `oldMessageSetID` that send carried: the company's last answered
+    /// set when the write was claimed (none when it had none).
+    pub old_message_set_id: Option<String>,
     /// Whether what is out is an error-recovery status check, not the job.
     pub recovering: bool,
+    /// SHA-256 of what an idempotent submission asked for (see
+    /// [`super::submission_hash`]); `None` without a key.
+    #[serde(skip)]
+    pub submission_hash: Option<String>,
     /// Enqueued at.
     pub created_at: DateTime<Utc>,
     /// Last state change.
@@ -286,10 +296,49 @@ pub struct JobFilter {
     pub company_id: Option<i64>,
     /// Only this state.
     pub state: Option<JobState>,
-    /// Only jobs after this sequence number (stable paging).
-    pub after_seq: Option<i64>,
+    /// Only jobs older than this sequence number (stable paging, newest first).
+    pub before_seq: Option<i64>,
     /// At most this many (default 100).
     pub limit: Option<i64>,
+}
+
+/// An opaque position in a newest-first job listing: the `next_cursor` of
+/// one page, passed as `before` to get the next. Its text is not a promise
+/// (clients pass it back as it is); today it wraps the last job's arrival
+/// number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobCursor(pub i64);
+
+impl JobCursor {
+    const PREFIX: &'static str = "j1.";
+
+    /// The cursor after the last job of a full page.
+    pub fn after(job: &Job) -> Self {
+        JobCursor(job.seq)
+    }
+
+    /// Parses a cursor this server handed out.
+    ///
+    /// # Errors
+    /// A message naming the text when it is not one.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        use base64::Engine as _;
+        let bad = || format!("cursor {s:?} is not one qbwcd handed out (pass next_cursor as it is)");
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.trim()).map_err(|_| bad())?;
+        let text = String::from_utf8(raw).map_err(|_| bad())?;
+        let seq = text.strip_prefix(Self::PREFIX).and_then(|n| n.parse::<i64>().ok()).ok_or_else(bad)?;
+        if seq <= 0 {
+            return Err(bad());
+        }
+        Ok(JobCursor(seq))
+    }
+}
+
+impl fmt::Display for JobCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use base64::Engine as _;
+        f.write_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}{}", Self::PREFIX, self.0)))
+    }
 }
 
 /// One page of an iterator query's answer.
@@ -306,4 +355,18 @@ pub struct Page {
     pub statuses: Vec<RequestStatus>,
     /// When it arrived.
     pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobCursor;
+
+    #[test]
+    fn a_cursor_round_trips_and_anything_else_is_refused() {
+        let c = JobCursor(42);
+        assert_eq!(JobCursor::parse(&c.to_string()), Ok(c));
+        for bad in ["42", "", "zz", "ajEuLTE", "!!"] {
+            assert!(JobCursor::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Enqueued, JobKind, NewJob};
-use crate::qbxml::{parse_submission, QbxmlError};
+use crate::qbxml::{parse_submission, OnError, QbxmlError, Version};
 use crate::store::{Company, Store, StoreError};
 use crate::types::JobId;
 
@@ -37,6 +37,17 @@ pub enum SubmitError {
     /// An idempotency key longer than 200 characters or empty.
     #[error("idempotency_key must be 1 to 200 characters")]
     BadIdempotencyKey,
+    /// The idempotency key was used before for a different submission.
+    #[error(
+        "idempotency_key {key:?} was already used for job {existing} with a different body; \
+         use a new key for new work, or repeat the original body to get that job"
+    )]
+    IdempotencyConflict {
+        /// The key.
+        key: String,
+        /// The job that has it.
+        existing: JobId,
+    },
     /// Not acceptable qbXML.
     #[error("invalid qbXML: {0}")]
     Invalid(#[from] QbxmlError),
@@ -69,6 +80,16 @@ pub async fn submit(
     }
     let sub = parse_submission(qbxml)?;
     let kind = if sub.is_read_only() { JobKind::Read } else { JobKind::Write };
+    let hash = opts.idempotency_key.as_ref().map(|_| {
+        submission_hash(
+            &sub.body,
+            sub.version,
+            sub.on_error,
+            opts.priority,
+            &opts.depends_on,
+            opts.webhook_url.as_deref(),
+        )
+    });
     let job = NewJob {
         id: JobId::new(),
         company_id: company.id,
@@ -80,10 +101,73 @@ pub async fn submit(
         priority: opts.priority,
         max_attempts: max_attempts.max(1),
         idempotency_key: opts.idempotency_key,
+        submission_hash: hash.clone(),
         depends_on: opts.depends_on,
         webhook_url: opts.webhook_url,
         iterates: sub.starts_iterator,
         now,
     };
-    Ok(store.enqueue(job).await?)
+    let enqueued = store.enqueue(job).await?;
+    if let (Enqueued::Existing(existing), Some(hash)) = (&enqueued, &hash) {
+        // A job queued before hashes were kept has none: it is answered as
+        // before, since there is nothing to compare.
+        if existing.submission_hash.as_ref().is_some_and(|h| h != hash) {
+            return Err(SubmitError::IdempotencyConflict {
+                key: existing.idempotency_key.clone().unwrap_or_default(),
+                existing: existing.id,
+            });
+        }
+    }
+    Ok(enqueued)
+}
+
+/// What makes two submissions with one idempotency key "the same": the
+/// `…Rq` elements as parsed (so a whole document and its bare elements,
+/// or the same elements with other whitespace between them, agree), the
+/// qbXML version and `onError` asked for, the priority, the dependencies
+/// as a set, and the webhook URL. Hex SHA-256, fields length-prefixed so
+/// no two submissions share an encoding.
+pub fn submission_hash(
+    body: &str,
+    version: Option<Version>,
+    on_error: OnError,
+    priority: i32,
+    depends_on: &[JobId],
+    webhook_url: Option<&str>,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut deps: Vec<String> = depends_on.iter().map(ToString::to_string).collect();
+    deps.sort();
+    deps.dedup();
+    let version = version.map(|v| v.to_string()).unwrap_or_default();
+    let priority = priority.to_string();
+    let mut h = Sha256::new();
+    let fields: [&str; 6] =
+        [body.trim(), &version, on_error.as_str(), &priority, &deps.join(","), webhook_url.unwrap_or("\u{0}none")];
+    for f in fields {
+        h.update((f.len() as u64).to_le_bytes());
+        h.update(f.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_covers_the_body_and_treats_dependencies_as_a_set() {
+        let (a, b) = (JobId::new(), JobId::new());
+        let h = |body: &str, p: i32, deps: &[JobId], hook: Option<&str>| {
+            submission_hash(body, None, OnError::Stop, p, deps, hook)
+        };
+        let base = h("<ARq/>", 0, &[a, b], None);
+        assert_eq!(base, h(" <ARq/>\n", 0, &[b, a, a], None));
+        assert_ne!(base, h("<BRq/>", 0, &[a, b], None));
+        assert_ne!(base, h("<ARq/>", 1, &[a, b], None));
+        assert_ne!(base, h("<ARq/>", 0, &[a], None));
+        assert_ne!(base, h("<ARq/>", 0, &[a, b], Some("https://x")));
+        assert_ne!(base, submission_hash("<ARq/>", None, OnError::Continue, 0, &[a, b], None));
+        assert_ne!(base, submission_hash("<ARq/>", Some(Version::new(13, 0)), OnError::Stop, 0, &[a, b], None));
+    }
 }

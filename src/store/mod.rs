@@ -19,7 +19,7 @@ pub use models::{
     ApiToken, Company, CompanyFacts, Event, EventFilter, NewCompany, NewEvent, NewSession, NewUser, Recovered, Session,
     SessionOpen, User,
 };
-pub use models::{LockoutRule, LoginFailure, LoginLocks, Problem, QwcLink};
+pub use models::{LockoutRule, LoginFailure, LoginLockout, LoginLocks, OpenWork, Problem, QwcLink, Removed};
 pub use models::{WebhookAttempt, WebhookDelivery};
 pub use notify::{JobNotifier, JobSubscription};
 pub use sql::{Backend, SqlStore};
@@ -115,6 +115,24 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn company_by_id(&self, id: i64) -> Result<Option<Company>>;
     /// All companies, by slug.
     async fn list_companies(&self) -> Result<Vec<Company>>;
+    /// Changes a company's name and file path; `None` leaves a field as it
+    /// is, `Some(None)` clears the file path. [`StoreError::NotFound`] if
+    /// there is no such company.
+    async fn update_company(
+        &self,
+        id: i64,
+        name: Option<&str>,
+        file_path: Option<Option<&str>>,
+        now: DateTime<Utc>,
+    ) -> Result;
+    /// Enables or disables a company (its users are refused at
+    /// `authenticate` while it is disabled; its jobs stay queued).
+    async fn set_company_enabled(&self, id: i64, enabled: bool, now: DateTime<Utc>) -> Result;
+    /// Removes a company with its users, sessions, finished jobs (pages,
+    /// dependencies, webhook deliveries), problems and events, in one
+    /// transaction, unless it has open work: then nothing changes and the
+    /// counts come back as `Err`.
+    async fn remove_company(&self, id: i64) -> Result<std::result::Result<Removed, OpenWork>>;
     /// Records what QuickBooks said about the company file (from the HCP).
     async fn record_company_facts(&self, company_id: i64, facts: &CompanyFacts, now: DateTime<Utc>) -> Result;
 
@@ -144,6 +162,21 @@ pub trait AccountStore: Send + Sync + 'static {
     /// and that address's failures, stamps `last_seen_at` on user and
     /// company, and clears the company's silent-connector problem.
     async fn record_login(&self, user_id: i64, username: &str, addr: &str, now: DateTime<Utc>) -> Result;
+    /// The (name, address) pairs with failed logins as `username`, newest
+    /// first: what `user show` and `GET /users/{username}` report, and
+    /// what [`AccountStore::unlock_user`] clears.
+    async fn login_lockouts(&self, username: &str) -> Result<Vec<LoginLockout>>;
+    /// Clears every lockout and failure count of the name, at every
+    /// address, and the address lockouts of the addresses it failed from
+    /// (an address lock would refuse it just the same).
+    /// [`StoreError::NotFound`] when no such user exists.
+    async fn unlock_user(&self, username: &Username) -> Result;
+    /// Removes a user: the leases of its open sessions are released as if
+    /// the sessions had ended (a read back to the queue, a write in flight
+    /// to `unknown`), its sessions, onboarding links and lockouts are
+    /// deleted, and its events keep their message but lose the link to the
+    /// user.
+    async fn remove_user(&self, username: &Username, now: DateTime<Utc>) -> Result<Removed>;
     /// Sets (or, with `None`, clears) a user's own poll interval for its
     /// `.qwc`. Callers check that at most one is set and neither is 0.
     async fn set_user_schedule(
@@ -198,7 +231,7 @@ pub trait JobStore: Send + Sync + 'static {
     async fn enqueue(&self, new: NewJob) -> Result<Enqueued>;
     /// A job by id.
     async fn job(&self, id: JobId) -> Result<Option<Job>>;
-    /// Jobs in queue order.
+    /// Jobs newest first (by arrival), older than `before_seq` when given.
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>>;
     /// Claims the company's next queued job for `ticket` until `lease_until`.
     async fn claim_next(

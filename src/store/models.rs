@@ -33,6 +33,51 @@ pub struct Company {
     pub last_seen_at: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// When it was disabled; `None` while enabled. A disabled company's
+    /// Web Connector users are refused at `authenticate`.
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// What removing a company or a user took with it.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Removed {
+    /// Web Connector users removed.
+    pub users: u64,
+    /// Sessions removed (open ones ended first).
+    pub sessions: u64,
+    /// Finished jobs removed (with their pages, dependencies and webhook deliveries).
+    pub jobs: u64,
+    /// Jobs whose leases were released (a read back to the queue, a write to `unknown`).
+    pub leases_released: u64,
+    /// Events removed.
+    pub events: u64,
+}
+
+/// Jobs that keep a company from being removed: work someone still
+/// expects (queued, sent, unknown or held).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct OpenWork {
+    /// Queued.
+    pub queued: i64,
+    /// Sent, awaiting an answer.
+    pub sent: i64,
+    /// Writes whose answer was lost.
+    pub unknown: i64,
+    /// Waiting on dependencies or an operator.
+    pub held: i64,
+}
+
+impl OpenWork {
+    /// No open work.
+    pub fn is_empty(&self) -> bool {
+        self.queued + self.sent + self.unknown + self.held == 0
+    }
+}
+
+impl std::fmt::Display for OpenWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} queued, {} sent, {} unknown, {} held", self.queued, self.sent, self.unknown, self.held)
+    }
 }
 
 /// A company to add.
@@ -88,6 +133,8 @@ pub struct User {
     pub run_every_minutes: Option<i32>,
     /// This user's own poll interval in seconds; `None` = the `[qwc]` setting.
     pub run_every_seconds: Option<i32>,
+    /// Whether its company is disabled (then it is refused at `authenticate`).
+    pub company_disabled: bool,
 }
 
 /// A user to add.
@@ -427,4 +474,17 @@ pub struct LoginLocks {
     pub user_until: Option<DateTime<Utc>>,
     /// The address is locked until.
     pub addr_until: Option<DateTime<Utc>>,
+}
+
+/// Failed logins of one name from one address (a `login_lockout` row).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct LoginLockout {
+    /// The client address the failures came from ("" when unknown).
+    pub address: String,
+    /// Failures counted in the current window.
+    pub failures: i32,
+    /// The last of them.
+    pub last_failure_at: DateTime<Utc>,
+    /// Locked out from that address until then, if it was locked.
+    pub locked_until: Option<DateTime<Utc>>,
 }

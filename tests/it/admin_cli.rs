@@ -63,8 +63,11 @@ async fn the_qwc_command_writes_the_file_and_a_password_change_keeps_it(b: Backe
     assert!(linked.trim().starts_with("https://qb.example.com/qwc/") && linked.lines().count() == 1, "{linked}");
     let short = qbwcd(&url, &[HTTPS, ("QBWCD_LINK_SECRET", "too short")], &["qwc", "alice", "--link"]);
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 32"));
-    let both = qbwcd(&url, &[], &["user", "passwd", "alice", "--run-every-minutes", "1", "--run-every-seconds", "1"]);
+    let both = qbwcd(&url, &[], &["user", "update", "alice", "--run-every-minutes", "1", "--run-every-seconds", "1"]);
     assert!(!both.status.success(), "clap refuses both units");
+    // passwd only changes the password: it takes no schedule.
+    let mixed = qbwcd(&url, &[], &["user", "passwd", "alice", "--run-every-minutes", "5"]);
+    assert!(!mixed.status.success(), "passwd refuses schedule flags");
 }
 
 #[test]

@@ -150,16 +150,20 @@ async fn job_lists_page_stably_and_filter_by_state(b: Backend) {
             assert!(j.get("response").is_none(), "lists omit the answer");
         }
         match page["next_cursor"].as_str() {
-            Some(c) => cursor = format!("&cursor={c}"),
+            Some(c) => cursor = format!("&before={c}"),
             None => break,
         }
     }
+    // Newest first, every job once, across pages.
+    ids.reverse();
     assert_eq!(seen, ids);
     api.post(&format!("/jobs/{}/cancel", ids[0]), json!({})).await;
     let (_, cancelled) = api.get("/companies/acme/jobs?state=cancelled").await;
     assert_eq!(cancelled["jobs"].as_array().unwrap().len(), 1);
     assert_eq!(api.get("/companies/acme/jobs?state=bogus").await.0, 400);
     assert_eq!(api.get("/companies/acme/jobs?cursor=zz").await.0, 400);
+    assert_eq!(api.get("/companies/acme/jobs?before=zz").await.0, 400);
+    assert_eq!(api.get("/companies/acme/jobs?limit=0").await.0, 400);
 }
 
 async fn retry_and_cancel_follow_the_state_rules(b: Backend) {

@@ -76,10 +76,13 @@ async fn enqueued_work_is_done_and_shown_by_the_cli(b: Backend) {
     let shown = ok(qbwcd(&url, &["jobs", "show", &job_id]));
     assert!(shown.contains("state      done"), "{shown}");
     assert!(shown.contains("CustomerAddRs"), "the answer is shown: {shown}");
+    assert!(shown.contains("request as sent") && shown.contains("newMessageSetID=\""), "the request is shown: {shown}");
     let json = ok(qbwcd(&url, &["jobs", "show", &job_id, "--json"]));
     let v: serde_json::Value = serde_json::from_str(&json).expect("json");
     assert_eq!(v["state"], "done");
     assert_eq!(v["statuses"][0]["status_code"], 0);
+    let id = v["message_set_id"].as_str().expect("a write has its message-set id");
+    assert!(v["request"].as_str().unwrap().contains(&format!("newMessageSetID=\"{id}\"")), "{v}");
     let companies = ok(qbwcd(&url, &["company", "list", "--json"]));
     assert!(companies.contains("Acme & Sons"), "{companies}");
     let explained = ok(qbwcd(&url, &["explain", "-2147220448"]));

@@ -5,6 +5,8 @@ mod helpers;
 
 mod limits;
 mod links;
+mod manage;
+mod manage_cli;
 
 mod health;
 

@@ -199,8 +199,12 @@ async fn a_per_user_schedule_is_written_into_the_file(b: Backend) {
     assert_eq!(s, 400);
     assert_eq!(api.send(reqwest::Method::PATCH, "/users/nobody", Some(json!({}))).await.0, 404);
 
-    // An empty patch falls back to the [qwc] setting.
+    // An empty patch changes nothing; null falls back to the [qwc] setting.
     assert_eq!(api.send(reqwest::Method::PATCH, "/users/alice", Some(json!({}))).await.0, 200);
+    let e = qwc_elements(&download(&app, "alice").await.text().await.unwrap());
+    assert_eq!(e["Scheduler/RunEveryNSeconds"], "30");
+    let clear = json!({"run_every_seconds": null});
+    assert_eq!(api.send(reqwest::Method::PATCH, "/users/alice", Some(clear)).await.0, 200);
     let e = qwc_elements(&download(&app, "alice").await.text().await.unwrap());
     assert_eq!(e["Scheduler/RunEveryNMinutes"], "15");
 }

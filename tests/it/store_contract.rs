@@ -69,6 +69,7 @@ fn job(company_id: i64, name: &str, kind: JobKind, priority: i32, deps: Vec<JobI
         priority,
         max_attempts: 3,
         idempotency_key: None,
+        submission_hash: None,
         depends_on: deps,
         webhook_url: None,
         iterates: false,

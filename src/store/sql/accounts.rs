@@ -3,13 +3,17 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::jobs::{settle_dependents, settle_dependents_lite, RELEASE_BY_USER};
 use super::lite::{Sql, Ts};
 use super::{by_backend, found, unique_conflict, SqlStore};
-use crate::store::{AccountStore, Company, CompanyFacts, LoginFailure, LoginLocks, NewCompany, NewUser, Result, User};
+use crate::store::{
+    AccountStore, Company, CompanyFacts, LoginFailure, LoginLockout, LoginLocks, NewCompany, NewUser, OpenWork,
+    Removed, Result, StoreError, User,
+};
 use crate::types::{CompanySlug, Username};
 
 const COMPANY: &str = "select id, slug, name, file_path, file_id, qbxml_version, qb_company_name, qb_product, \
-                       last_message_set_id, last_seen_at, created_at from company";
+                       last_message_set_id, last_seen_at, created_at, disabled_at from company";
 
 /// A (name, address) pair's lockout, if it has not passed.
 const LOCKED_PAIR: &str =
@@ -43,11 +47,248 @@ const FORGET_ADDRS: &str =
 
 const USER: &str = "select u.id, u.username, u.company_id, c.slug as company_slug, u.password_hash, u.enabled, \
                     u.owner_id, u.last_seen_at, u.created_at, \
-                    u.run_every_minutes, u.run_every_seconds \
+                    u.run_every_minutes, u.run_every_seconds, (c.disabled_at is not null) as company_disabled \
                     from app_user u join company c on c.id = u.company_id";
+
+/// A name's failed-login rows, newest first; `$1` the name as sent.
+const LOCKOUTS_OF: &str = "select addr as address, failures, last_failure_at, locked_until from login_lockout \
+                           where username = $1 order by last_failure_at desc";
+
+/// Unlocking a name, `$1`: the address locks of the addresses it failed
+/// from first (they would refuse it just the same), then its own rows.
+const UNLOCK: [&str; 2] = [
+    "delete from login_failure where addr in (select addr from login_lockout where username = $1)",
+    "delete from login_lockout where username = $1",
+];
+
+/// The company's open work by state; `$1` company. Walks `job_claim`.
+const OPEN_WORK: &str = "select state, count(*) from job where company_id = $1 \
+                         and state in ('queued', 'sent', 'unknown', 'held') group by state";
+
+/// Which tally of [`Removed`] a removal statement's rows go to.
+#[derive(Clone, Copy)]
+enum Counts {
+    Nothing,
+    Users,
+    Sessions,
+    Jobs,
+    Events,
+}
+
+/// What removing a company deletes, children first, each `$1` = company id.
+const REMOVE_COMPANY: [(&str, Counts); 12] = [
+    ("delete from job_page where job_id in (select id from job where company_id = $1)", Counts::Nothing),
+    ("delete from job_dependency where job_id in (select id from job where company_id = $1)", Counts::Nothing),
+    ("delete from webhook_delivery where job_id in (select id from job where company_id = $1)", Counts::Nothing),
+    ("delete from job where company_id = $1", Counts::Jobs),
+    ("delete from session where user_id in (select id from app_user where company_id = $1)", Counts::Sessions),
+    ("delete from session where company_id = $1", Counts::Sessions),
+    ("delete from qwc_link where username in (select username from app_user where company_id = $1)", Counts::Nothing),
+    ("delete from problem where company_id = $1", Counts::Nothing),
+    ("delete from event where company_id = $1", Counts::Events),
+    (
+        "delete from login_lockout where username in (select username from app_user where company_id = $1)",
+        Counts::Nothing,
+    ),
+    ("delete from app_user where company_id = $1", Counts::Users),
+    ("delete from company where id = $1", Counts::Nothing),
+];
+
+/// What removing a user deletes after its leases are released, each `$1`
+/// = user id. Events keep their message (which names the user) but not
+/// the id, which SQLite may give to a later user.
+const REMOVE_USER: [(&str, Counts); 5] = [
+    ("delete from session where user_id = $1", Counts::Sessions),
+    ("delete from qwc_link where username = (select username from app_user where id = $1)", Counts::Nothing),
+    ("update event set user_id = null where user_id = $1", Counts::Nothing),
+    ("delete from login_lockout where username = (select username from app_user where id = $1)", Counts::Nothing),
+    ("delete from app_user where id = $1", Counts::Users),
+];
+
+fn open_work(rows: Vec<(String, i64)>) -> OpenWork {
+    let mut w = OpenWork::default();
+    for (state, n) in rows {
+        match state.as_str() {
+            "queued" => w.queued = n,
+            "sent" => w.sent = n,
+            "unknown" => w.unknown = n,
+            "held" => w.held = n,
+            _ => {}
+        }
+    }
+    w
+}
+
+/// Adds the rows a removal statement touched to its tally.
+fn tally(removed: &mut Removed, counts: Counts, n: u64) {
+    match counts {
+        Counts::Nothing => {}
+        Counts::Users => removed.users += n,
+        Counts::Sessions => removed.sessions += n,
+        Counts::Jobs => removed.jobs += n,
+        Counts::Events => removed.events += n,
+    }
+}
 
 #[async_trait]
 impl AccountStore for SqlStore {
+    async fn update_company(
+        &self,
+        id: i64,
+        name: Option<&str>,
+        file_path: Option<Option<&str>>,
+        now: DateTime<Utc>,
+    ) -> Result {
+        // $3 says whether the file path changes, so `null` can clear it.
+        let sql = "update company set name = coalesce($2, name), \
+                   file_path = case when $3 then $4 else file_path end, updated_at = $5 where id = $1";
+        let name = name.map(str::to_owned);
+        let (set_path, path) = (file_path.is_some(), file_path.flatten().map(str::to_owned));
+        let rows =
+            by_backend!(self, |c| c.exec(sql, &[&id, &name, &set_path, &path, &Ts(now)]), |p| Ok(sqlx::query(sql)
+                .bind(id)
+                .bind(&name)
+                .bind(set_path)
+                .bind(&path)
+                .bind(now)
+                .execute(p)
+                .await?
+                .rows_affected()))?;
+        found(rows, || format!("company {id}"))
+    }
+
+    async fn set_company_enabled(&self, id: i64, enabled: bool, now: DateTime<Utc>) -> Result {
+        // Disabling twice keeps the first time.
+        let sql = "update company set disabled_at = case when $2 then null else coalesce(disabled_at, $3) end, \
+                   updated_at = $3 where id = $1";
+        let rows = by_backend!(self, |c| c.exec(sql, &[&id, &enabled, &Ts(now)]), |p| Ok(sqlx::query(sql)
+            .bind(id)
+            .bind(enabled)
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected()))?;
+        found(rows, || format!("company {id}"))
+    }
+
+    async fn remove_company(&self, id: i64) -> Result<std::result::Result<Removed, OpenWork>> {
+        by_backend!(
+            self,
+            |c| {
+                if c.opt::<i64>("select id from company where id = $1", &[&id])?.is_none() {
+                    return Err(StoreError::NotFound(format!("company {id}")));
+                }
+                let work = open_work(c.all(OPEN_WORK, &[&id])?);
+                if !work.is_empty() {
+                    return Ok(Err(work));
+                }
+                let mut removed = Removed::default();
+                for (sql, counts) in REMOVE_COMPANY {
+                    tally(&mut removed, counts, c.exec(sql, &[&id])?);
+                }
+                Ok(Ok(removed))
+            },
+            |p| {
+                let mut tx = p.begin().await?;
+                // Locks the company row first, so a job enqueued meanwhile
+                // (which reads the company) cannot slip past the count.
+                let exists: Option<i64> = sqlx::query_scalar("select id from company where id = $1 for update")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound(format!("company {id}")));
+                }
+                let work = open_work(sqlx::query_as(OPEN_WORK).bind(id).fetch_all(&mut *tx).await?);
+                if !work.is_empty() {
+                    tx.rollback().await?;
+                    return Ok(Err(work));
+                }
+                let mut removed = Removed::default();
+                for (sql, counts) in REMOVE_COMPANY {
+                    tally(&mut removed, counts, sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected());
+                }
+                tx.commit().await?;
+                Ok(Ok(removed))
+            }
+        )
+    }
+
+    async fn login_lockouts(&self, username: &str) -> Result<Vec<LoginLockout>> {
+        let sql = LOCKOUTS_OF;
+        let name = username.to_owned();
+        by_backend!(self, |c| c.all(sql, &[&name]), |p| Ok(sqlx::query_as(sql).bind(&name).fetch_all(p).await?))
+    }
+
+    async fn unlock_user(&self, username: &Username) -> Result {
+        let name = username.as_str().to_owned();
+        let exists = "select id from app_user where username = $1";
+        let found_user = by_backend!(
+            self,
+            |c| {
+                let id: Option<i64> = c.opt(exists, &[&name])?;
+                for sql in UNLOCK {
+                    c.exec(sql, &[&name])?;
+                }
+                Ok(id.is_some())
+            },
+            |p| {
+                let mut tx = p.begin().await?;
+                let id: Option<i64> = sqlx::query_scalar(exists).bind(&name).fetch_optional(&mut *tx).await?;
+                for sql in UNLOCK {
+                    sqlx::query(sql).bind(&name).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(id.is_some())
+            }
+        )?;
+        if found_user {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(format!("user {username}")))
+        }
+    }
+
+    async fn remove_user(&self, username: &Username, now: DateTime<Utc>) -> Result<Removed> {
+        let user =
+            self.user(username.as_str()).await?.ok_or_else(|| StoreError::NotFound(format!("user {username}")))?;
+        let id = user.id;
+        let removed = by_backend!(
+            self,
+            |c| {
+                let mut removed =
+                    Removed { leases_released: c.exec(RELEASE_BY_USER, &[&Ts(now), &id])?, ..Removed::default() };
+                if removed.leases_released > 0 {
+                    settle_dependents_lite(c, now)?;
+                }
+                for (sql, counts) in REMOVE_USER {
+                    tally(&mut removed, counts, c.exec(sql, &[&id])?);
+                }
+                Ok(removed)
+            },
+            |p| {
+                let mut tx = p.begin().await?;
+                let released = sqlx::query(RELEASE_BY_USER).bind(now).bind(id).execute(&mut *tx).await?.rows_affected();
+                let mut removed = Removed { leases_released: released, ..Removed::default() };
+                if released > 0 {
+                    settle_dependents!(tx, now);
+                }
+                for (sql, counts) in REMOVE_USER {
+                    tally(&mut removed, counts, sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected());
+                }
+                tx.commit().await?;
+                Ok(removed)
+            }
+        )?;
+        if removed.users == 0 {
+            return Err(StoreError::NotFound(format!("user {username}")));
+        }
+        if removed.leases_released > 0 {
+            self.notifier.notify_all();
+        }
+        Ok(removed)
+    }
+
     async fn ping(&self) -> Result {
         let sql = "select 1";
         by_backend!(self, |c| c.one::<i64>(sql, &[]).map(drop), |p| {

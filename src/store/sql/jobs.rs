@@ -15,7 +15,7 @@ use crate::types::{JobId, TicketHash};
 const COLS: &str = "id, seq, company_id, state, kind, priority, request, qbxml_version, on_error, request_names, \
                     attempt, max_attempts, ticket_hash, lease_expires_at, response, statuses, diagnostic, error, \
                     idempotency_key, webhook_url, hold_reason, iterates, iterator_id, message_set_id, recovering, \
-                    created_at, updated_at, sent_at, completed_at";
+                    old_message_set_id, submission_hash, created_at, updated_at, sent_at, completed_at";
 
 /// How a lease ends without an answer. A read goes back to the queue until
 /// its attempts are spent; a write becomes `unknown`, because QuickBooks
@@ -47,6 +47,14 @@ const LEASED_PREDICATE: &str = leased_predicate!();
 /// Releases the leases of one ticket (`$2`).
 pub(super) const RELEASE_BY_TICKET: &str =
     concat!(release_set!(), "where ticket_hash = $2 and ", leased_predicate!(), " and state = 'sent'");
+/// Releases the leases of every open session of one user (`$2`), when the
+/// user is removed: as if each session had ended.
+pub(super) const RELEASE_BY_USER: &str = concat!(
+    release_set!(),
+    "where ticket_hash in (select ticket_hash from session where user_id = $2 and state = 'open') and ",
+    leased_predicate!(),
+    " and state = 'sent'"
+);
 /// Releases every lease that ran out. It walks job_leased, which holds only
 /// jobs that are out or may still take an answer, never the history.
 pub(super) const RELEASE_LAPSED: &str =
@@ -106,6 +114,28 @@ pub(super) static RECOVER_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql(
 pub(super) static RECOVER_POSTGRES: LazyLock<String> =
     LazyLock::new(|| claim_sql("unknown", RECOVERABLE, " for update skip locked"));
 
+/// A company's jobs, newest first, older than `$3`, optionally in state
+/// `$2`: walks `job_company_seq` backwards from the cursor. `$1` company.
+pub(super) static LIST_COMPANY_JOBS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "select {COLS} from job where company_id = $1 and seq < $3 and ($2 is null or state = $2) \
+         order by seq desc limit $4"
+    )
+});
+/// Every company's jobs, newest first: walks the primary key backwards.
+/// `$1` is unused (kept so both listings bind alike).
+pub(super) static LIST_JOBS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "select {COLS} from job where ($1 = $1) and seq < $3 and ($2 is null or state = $2) \
+         order by seq desc limit $4"
+    )
+});
+
+/// A claimed write's `oldMessageSetID`: the company's last answered set
+/// (`$1` company), read by primary key inside the claim so the send path
+/// need not read the company for it.
+const OLD_MESSAGE_SET: &str = "(select last_message_set_id from company where id = $1)";
+
 /// Unknown writes that error recovery can check.
 const RECOVERABLE: &str = " and message_set_id is not null";
 
@@ -129,6 +159,8 @@ fn next_sql(lock: &str) -> String {
          sent_at = $4, updated_at = $4, \
          message_set_id = case when state = 'unknown' then message_set_id \
                                when kind = 'write' then $5 else null end, \
+         old_message_set_id = case when state = 'unknown' then old_message_set_id \
+                                   when kind = 'write' then {OLD_MESSAGE_SET} else null end, \
          recovering = (state = 'unknown') \
          where seq = (select seq from (select seq from job where company_id = $1 and state = 'unknown'{RECOVERABLE} \
                                        order by priority desc, seq limit 1{lock}) r \
@@ -152,9 +184,15 @@ fn next_sql(lock: &str) -> String {
 fn claim_sql(from: &str, extra: &str, lock: &str) -> String {
     let recovering = from == "unknown";
     let message_set = if recovering { "message_set_id" } else { "case when kind = 'write' then $5 else null end" };
+    let old = if recovering {
+        "old_message_set_id".to_owned()
+    } else {
+        format!("case when kind = 'write' then {OLD_MESSAGE_SET} else null end")
+    };
     format!(
         "update job set state = 'sent', attempt = attempt + 1, ticket_hash = $2, lease_expires_at = $3, \
-         sent_at = $4, updated_at = $4, message_set_id = {message_set}, recovering = {recovering} \
+         sent_at = $4, updated_at = $4, message_set_id = {message_set}, old_message_set_id = {old}, \
+         recovering = {recovering} \
          where seq = (select seq from job where company_id = $1 and state = '{from}'{extra} \
          order by priority desc, seq limit 1{lock}) and state = '{from}' returning {COLS}"
     )
@@ -408,8 +446,8 @@ pub(super) fn settle_dependents_lite(c: &rusqlite::Connection, now: DateTime<Utc
 
 const INSERT_JOB: &str = "insert into job (id, company_id, state, kind, priority, request, qbxml_version, on_error, \
     request_names, max_attempts, diagnostic, error, idempotency_key, webhook_url, hold_reason, \
-    created_at, updated_at, completed_at, iterates) \
-    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)";
+    created_at, updated_at, completed_at, iterates, submission_hash) \
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18, $19)";
 const DEP_STATE: &str = "select state from job where id = $1 and company_id = $2";
 const ADD_DEPENDENCY: &str = "insert into job_dependency (job_id, depends_on) values ($1, $2) on conflict do nothing";
 
@@ -488,7 +526,7 @@ impl JobStore for SqlStore {
                     start.depends_on(*dep, c.opt::<String>(DEP_STATE, &[&dep.0, &new.company_id])?)?;
                 }
                 let row = NewRow::of(&new, &start);
-                let args: [&dyn rusqlite::ToSql; 18] = [
+                let args: [&dyn rusqlite::ToSql; 19] = [
                     &new.id.0,
                     &new.company_id,
                     &row.state,
@@ -507,6 +545,7 @@ impl JobStore for SqlStore {
                     &Ts(now),
                     &row.completed_at.map(Ts),
                     &new.iterates,
+                    &new.submission_hash,
                 ];
                 if let Err(e) = c.exec(INSERT_JOB, &args) {
                     return match &new.idempotency_key {
@@ -559,6 +598,7 @@ impl JobStore for SqlStore {
                     .bind(now)
                     .bind(row.completed_at)
                     .bind(new.iterates)
+                    .bind(&new.submission_hash)
                     .execute(&mut *tx)
                     .await;
                 if let Err(e) = inserted {
@@ -595,19 +635,16 @@ impl JobStore for SqlStore {
     }
 
     async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<Job>> {
-        let sql = format!(
-            "select {COLS} from job where ($1 is null or company_id = $1) and ($2 is null or state = $2) \
-             and seq > $3 order by seq limit $4"
-        );
+        let sql = if f.company_id.is_some() { &*LIST_COMPANY_JOBS } else { &*LIST_JOBS };
         let state = f.state.map(|s| s.as_str());
         let limit = f.limit.unwrap_or(100).clamp(1, 1000);
-        let (company_id, after) = (f.company_id, f.after_seq.unwrap_or(0));
-        // A filter on a rare state may walk the whole history: off the
+        let (company_id, before) = (f.company_id.unwrap_or(0), f.before_seq.unwrap_or(i64::MAX));
+        // A filter on a rare state may walk much of the history: off the
         // writer's queue (see `lite::reader`).
-        by_backend!(read self, |c| c.all(&sql, &[&company_id, &state, &after, &limit]), |p| Ok(sqlx::query_as(&sql)
+        by_backend!(read self, |c| c.all(sql, &[&company_id, &state, &before, &limit]), |p| Ok(sqlx::query_as(sql)
             .bind(company_id)
             .bind(state)
-            .bind(after)
+            .bind(before)
             .bind(limit)
             .fetch_all(p)
             .await?))

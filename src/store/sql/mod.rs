@@ -441,6 +441,7 @@ mod tests {
             priority: 0,
             max_attempts: 3,
             idempotency_key: None,
+            submission_hash: None,
             depends_on: vec![],
             webhook_url: None,
             iterates: false,
@@ -500,6 +501,24 @@ mod tests {
                 .filter(|t| !PARTIAL.iter().any(|i| t.ends_with(&format!("USING INDEX {i}"))))
                 .collect();
             assert!(scans.is_empty(), "{name} scans a table: {details:?}");
+        }
+    }
+
+    /// Job listings walk an index newest first from the cursor: no scan of
+    /// `job`, no sort of a company's whole history.
+    #[tokio::test]
+    async fn job_listings_walk_an_index_newest_first() {
+        let statements = vec![
+            ("company jobs", jobs::LIST_COMPANY_JOBS.clone()),
+            ("all jobs", jobs::LIST_JOBS.clone()),
+            ("release by user", jobs::RELEASE_BY_USER.to_owned()),
+        ];
+        for (name, details) in plans(statements).await {
+            assert!(!details.iter().any(|d| d.starts_with("SCAN job")), "{name} scans: {details:?}");
+            assert!(!details.iter().any(|d| d.contains("TEMP B-TREE")), "{name} sorts: {details:?}");
+            if name == "company jobs" {
+                assert!(details.iter().any(|d| d.contains("USING INDEX job_company_seq")), "{name}: {details:?}");
+            }
         }
     }
 

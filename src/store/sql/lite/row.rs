@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::qbxml::RequestStatus;
 use crate::queue::{Job, JobKind, JobState, Page};
-use crate::store::{ApiToken, Company, Event, Problem, QwcLink, Session, User, WebhookDelivery};
+use crate::store::{ApiToken, Company, Event, LoginLockout, Problem, QwcLink, Session, User, WebhookDelivery};
 use crate::types::{CompanySlug, JobId, TicketHash, Username};
 
 /// A timestamp parameter, written as sqlx writes it
@@ -169,6 +169,7 @@ from_lite_named!(Company {
     last_message_set_id,
     last_seen_at,
     created_at,
+    disabled_at,
 });
 from_lite_named!(User {
     id,
@@ -182,7 +183,9 @@ from_lite_named!(User {
     created_at,
     run_every_minutes,
     run_every_seconds,
+    company_disabled,
 });
+from_lite_named!(LoginLockout { address, failures, last_failure_at, locked_until });
 from_lite_named!(Session {
     ticket_hash,
     user_id,
@@ -265,7 +268,9 @@ from_lite_named!(Job {
     iterates,
     iterator_id,
     message_set_id,
+    old_message_set_id,
     recovering,
+    submission_hash,
     created_at,
     updated_at,
     sent_at,
