@@ -136,6 +136,7 @@ mod tests {
             created_at: Utc::now(),
             run_every_minutes: None,
             run_every_seconds: None,
+            last_message_set_id: None,
         }
     }
 

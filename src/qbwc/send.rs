@@ -62,8 +62,12 @@ impl Qbwc {
         }
         let ceiling = company.as_ref().and_then(|c| c.qbxml_version.as_deref());
         let version = negotiated(req.major_version, req.minor_version, ceiling);
+        // The session's user: its OwnerID on the first call, and for a write
+        // the last message set its application had answered.
+        let mut user = None;
         if let (true, Some(company)) = (first_call, company.as_ref()) {
-            let owner = self.store.user(&session.username).await?.map(|u| u.owner_id.to_string()).unwrap_or_default();
+            user = self.store.user(&session.username).await?;
+            let owner = user.as_ref().map(|u| u.owner_id.to_string()).unwrap_or_default();
             let hcp = qbxml::parse_hcp(&req.hcp_response, &owner).ok().filter(|h| !h.supported_versions.is_empty());
             if let Some(h) = &hcp {
                 let facts = CompanyFacts {
@@ -127,10 +131,12 @@ impl Qbwc {
                 },
             };
             record_job(job.id);
-            if job.message_set_id.is_some() && company.is_none() {
-                company = Some(self.company_of(&session).await?);
+            if job.message_set_id.is_some() && user.is_none() {
+                user = self.store.user(&session.username).await?;
             }
-            let answered = company.as_ref().and_then(|c| c.last_message_set_id.as_deref());
+            // QuickBooks keeps recovery records per application: a write
+            // clears the record of its own user's last answered set.
+            let answered = user.as_ref().and_then(|u| u.last_message_set_id.as_deref());
             match self.request_for(&job, &job.request, version, answered) {
                 Ok(xml) => {
                     record(&span, "outcome", "sent");
@@ -167,7 +173,7 @@ impl Qbwc {
 
     /// The qbXML for `body` of a job at the session's version, or why it
     /// cannot go. A write carries its message-set id for error recovery,
-    /// and clears the record of the company's last answered set.
+    /// and clears the record of its user's last answered set.
     fn request_for(
         &self,
         job: &Job,

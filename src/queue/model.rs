@@ -226,6 +226,9 @@ pub struct Job {
     pub message_set_id: Option<String>,
     /// Whether what is out is an error-recovery status check, not the job.
     pub recovering: bool,
+    /// The user (Web Connector application) whose session was sent the
+    /// last attempt: only its connector can check a lost write's outcome.
+    pub sent_by: Option<i64>,
     /// Enqueued at.
     pub created_at: DateTime<Utc>,
     /// Last state change.

@@ -187,8 +187,10 @@ pub trait JobStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<Job>>;
-    /// Leases the company's oldest unknown write for an error-recovery
-    /// status check (it keeps its message-set id).
+    /// Leases the company's oldest unknown write that the session's user
+    /// sent for an error-recovery status check (it keeps its message-set
+    /// id): QuickBooks answers a check only to the application that sent
+    /// the write.
     async fn claim_recovery(
         &self,
         company_id: i64,
@@ -196,9 +198,14 @@ pub trait JobStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<Job>>;
-    /// Records the last message set QuickBooks answered for a company, so
-    /// the next write clears its recovery record.
-    async fn answered_message_set(&self, company_id: i64, message_set_id: &str) -> Result;
+    /// Records the last message set QuickBooks answered for a user's
+    /// application, so that user's next write clears its recovery record.
+    async fn answered_message_set(&self, user_id: i64, message_set_id: &str) -> Result;
+    /// Holds for an operator every lost write whose sender's Web Connector
+    /// did not come back to check it: last sent (the write, or its last
+    /// check) at or before `sent_before`. Returns the jobs held; their
+    /// `error` names the user.
+    async fn hold_unchecked_writes(&self, sent_before: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<Job>>;
     /// The job last sent to `ticket` that may still take its answer.
     async fn leased_job(&self, ticket: &TicketHash) -> Result<Option<Job>>;
     /// Completes a job if `lease` still holds (false: stale, dropped).

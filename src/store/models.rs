@@ -26,9 +26,6 @@ pub struct Company {
     pub qb_company_name: Option<String>,
     /// QuickBooks product QuickBooks reported.
     pub qb_product: Option<String>,
-    /// The last message set QuickBooks answered (cleared by the next write).
-    #[serde(skip)]
-    pub last_message_set_id: Option<String>,
     /// Last time a Web Connector of this company authenticated.
     pub last_seen_at: Option<DateTime<Utc>>,
     /// Created.
@@ -92,6 +89,11 @@ pub struct User {
     pub run_every_minutes: Option<i32>,
     /// This user's own poll interval in seconds; `None` = the `[qwc]` setting.
     pub run_every_seconds: Option<i32>,
+    /// The last message set QuickBooks answered for this user's
+    /// application (QuickBooks keeps recovery records per application);
+    /// its next write clears that record.
+    #[serde(skip)]
+    pub last_message_set_id: Option<String>,
 }
 
 /// A user to add.

@@ -132,7 +132,7 @@ async fn a_server_killed_at_any_point_loses_no_job_and_applies_no_write_twice(b:
     let ticket = wc.authenticate().await[0].clone();
     server.restart().await;
     let req = wc.send_request_xml(&ticket, &wc.hcp).await;
-    let Answer::Xml(answer) = qb.process(&req) else { panic!("answer") };
+    let Answer::Xml(answer) = qb.process(&wc.username, &req) else { panic!("answer") };
     // 2. Killed after QuickBooks applied the write, before the answer was
     //    delivered: the restarted server takes the answer under the fence.
     server.restart().await;
@@ -145,7 +145,7 @@ async fn a_server_killed_at_any_point_loses_no_job_and_applies_no_write_twice(b:
     jobs.push(w2.clone());
     let ticket = wc.authenticate().await[0].clone();
     let req = wc.send_request_xml(&ticket, &wc.hcp).await;
-    let _lost = qb.process(&req);
+    let _lost = qb.process(&wc.username, &req);
     server.kill();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     server = Server::start(&db.url, port).await;

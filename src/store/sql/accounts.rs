@@ -9,11 +9,11 @@ use crate::store::{AccountStore, Company, CompanyFacts, NewCompany, NewUser, Res
 use crate::types::{CompanySlug, Username};
 
 const COMPANY: &str = "select id, slug, name, file_path, file_id, qbxml_version, qb_company_name, qb_product, \
-                       last_message_set_id, last_seen_at, created_at from company";
+                       last_seen_at, created_at from company";
 
 const USER: &str = "select u.id, u.username, u.company_id, c.slug as company_slug, u.password_hash, u.enabled, \
                     u.owner_id, u.failed_logins, u.locked_until, u.last_seen_at, u.created_at, \
-                    u.run_every_minutes, u.run_every_seconds \
+                    u.run_every_minutes, u.run_every_seconds, u.last_message_set_id \
                     from app_user u join company c on c.id = u.company_id";
 
 #[async_trait]

@@ -166,7 +166,6 @@ from_lite_named!(Company {
     qbxml_version,
     qb_company_name,
     qb_product,
-    last_message_set_id,
     last_seen_at,
     created_at,
 });
@@ -184,6 +183,7 @@ from_lite_named!(User {
     created_at,
     run_every_minutes,
     run_every_seconds,
+    last_message_set_id,
 });
 from_lite_named!(Session {
     ticket_hash,
@@ -268,6 +268,7 @@ from_lite_named!(Job {
     iterator_id,
     message_set_id,
     recovering,
+    sent_by,
     created_at,
     updated_at,
     sent_at,
