@@ -201,6 +201,10 @@ pub trait JobStore: Send + Sync + 'static {
     /// Records the last message set QuickBooks answered for a user's
     /// application, so that user's next write clears its recovery record.
     async fn answered_message_set(&self, user_id: i64, message_set_id: &str) -> Result;
+    /// The name of another user (than `user_id`) whose lost write the
+    /// company waits on: the oldest one not yet checked. Until it is
+    /// settled or held, `user_id`'s sessions are sent nothing.
+    async fn awaited_sender(&self, company_id: i64, user_id: i64) -> Result<Option<String>>;
     /// Holds for an operator every lost write whose sender's Web Connector
     /// did not come back to check it: last sent (the write, or its last
     /// check) at or before `sent_before`. Returns the jobs held; their

@@ -134,6 +134,7 @@ async fn a_lost_write_is_checked_by_the_user_that_sent_it_and_other_users_send_n
 
     // Assert 1: it sends nothing at all (a status check from it would be
     // answered 9002: QuickBooks keeps the record for pc1's application).
+    assert_eq!(other.auth[1], "none", "pc2 is told there is nothing to do");
     assert!(other.requests.is_empty(), "pc2 sent {:?}", other.requests);
     assert_eq!(app.job(&w1).await.state, JobState::Unknown);
     assert_eq!(app.job(&r).await.state, JobState::Queued, "nothing overtakes the unsettled write");

@@ -714,6 +714,18 @@ impl JobStore for SqlStore {
         Ok(())
     }
 
+    async fn awaited_sender(&self, company_id: i64, user_id: i64) -> Result<Option<String>> {
+        // The condition of NOT_WAITING_ON_OTHERS, with the user named.
+        let sql = "select u.username from job w join app_user u on u.id = w.sent_by \
+                   where w.company_id = $1 and w.state = 'unknown' and w.message_set_id is not null \
+                   and w.sent_by <> $2 order by w.priority desc, w.seq limit 1";
+        by_backend!(self, |c| c.opt(sql, &[&company_id, &user_id]), |p| Ok(sqlx::query_scalar(sql)
+            .bind(company_id)
+            .bind(user_id)
+            .fetch_optional(p)
+            .await?))
+    }
+
     async fn hold_unchecked_writes(&self, sent_before: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<Job>> {
         let sql = HOLD_UNCHECKED.as_str();
         let held = by_backend!(self, |c| c.all(sql, &[&Ts(sent_before), &Ts(now)]), |p| Ok(sqlx::query_as(sql)
