@@ -177,6 +177,7 @@ impl JobView {
         (status = 200, description = "The job with the same idempotency key", body = JobView),
         (status = 400, description = "Invalid qbXML, dependency or URL", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such company", body = ErrorBody),
         (status = 413, description = "Larger than job_max_bytes", body = ErrorBody),
     ),
@@ -184,14 +185,14 @@ impl JobView {
 )]
 pub async fn enqueue(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(slug): Path<String>,
     wait: QueryParams<WaitQuery>,
     body: JsonBody<EnqueueBody>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let Query(wait) = wait?;
     let Json(body) = body?;
-    let company = find(&state, &slug).await?;
+    let company = find(&state, &caller, &slug).await?;
     if let Some(url) = &body.webhook_url {
         check_webhook_url(url)?;
     }
@@ -234,9 +235,12 @@ async fn full_view(state: &AppState, job: Job, slug: &str) -> Result<JobView, Ap
     Ok(view)
 }
 
-async fn load(state: &AppState, id: &str) -> Result<(Job, String), ApiError> {
+/// The job and its company's slug, if the caller may see its company (404
+/// otherwise, as for a job that does not exist).
+async fn load(state: &AppState, caller: &ApiCaller, id: &str) -> Result<(Job, String), ApiError> {
     let id = JobId::parse(id).map_err(|_| ApiError::not_found(format!("job {id:?}")))?;
     let job = state.store.job(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    caller.check_company_id(job.company_id, || format!("job {id}"))?;
     let slug = state.store.company_by_id(job.company_id).await?.map(|c| c.slug.to_string()).unwrap_or_default();
     Ok((job, slug))
 }
@@ -249,18 +253,19 @@ async fn load(state: &AppState, id: &str) -> Result<(Job, String), ApiError> {
     responses(
         (status = 200, description = "The job, with QuickBooks' answer", body = JobView),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn show(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
     wait: QueryParams<WaitQuery>,
 ) -> Result<Json<JobView>, ApiError> {
     let Query(wait) = wait?;
-    let (job, slug) = load(&state, &id).await?;
+    let (job, slug) = load(&state, &caller, &id).await?;
     let job = wait_for(&state, job, wait.wait).await?;
     Ok(Json(full_view(&state, job, &slug).await?))
 }
@@ -295,17 +300,18 @@ pub struct JobPage {
         (status = 200, description = "A page of jobs (without answers)", body = JobPage),
         (status = 400, description = "Bad state or cursor", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such company", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn list(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(slug): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<JobPage>, ApiError> {
-    let company = find(&state, &slug).await?;
+    let company = find(&state, &caller, &slug).await?;
     let job_state = q
         .state
         .as_deref()
@@ -334,6 +340,7 @@ pub async fn list(
     responses(
         (status = 200, description = "Queued again", body = JobView),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "Not allowed in the job's state", body = ErrorBody),
     ),
@@ -341,10 +348,10 @@ pub async fn list(
 )]
 pub async fn retry(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let (job, slug) = load(&state, &id).await?;
+    let (job, slug) = load(&state, &caller, &id).await?;
     let job = state.store.retry_job(job.id, state.clock.now()).await?;
     Ok(Json(JobView::of(job, &slug, false)))
 }
@@ -356,6 +363,7 @@ pub async fn retry(
     responses(
         (status = 200, description = "Cancelled", body = JobView),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "Not allowed in the job's state", body = ErrorBody),
     ),
@@ -363,10 +371,10 @@ pub async fn retry(
 )]
 pub async fn cancel(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let (job, slug) = load(&state, &id).await?;
+    let (job, slug) = load(&state, &caller, &id).await?;
     let job = state.store.cancel_job(job.id, state.clock.now()).await?;
     Ok(Json(JobView::of(job, &slug, false)))
 }
@@ -387,6 +395,7 @@ pub struct ResolveBody {
     responses(
         (status = 200, description = "Settled", body = JobView),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "Not allowed in the job's state", body = ErrorBody),
     ),
@@ -394,12 +403,12 @@ pub struct ResolveBody {
 )]
 pub async fn resolve(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
     body: JsonBody<ResolveBody>,
 ) -> Result<Json<JobView>, ApiError> {
     let Json(body) = body?;
-    let (job, slug) = load(&state, &id).await?;
+    let (job, slug) = load(&state, &caller, &id).await?;
     let job = state.store.resolve_job(job.id, body.applied, state.clock.now()).await?;
     Ok(Json(JobView::of(job, &slug, false)))
 }

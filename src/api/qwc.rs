@@ -35,6 +35,7 @@ impl From<OnboardingError> for ApiError {
     responses(
         (status = 200, description = "The .qwc file (attachment)", content_type = "application/x-qwc", body = String),
         (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "The token's role is too low", body = super::ErrorBody),
         (status = 404, description = "No such user", body = super::ErrorBody),
         (status = 422, description = "The Web Connector would refuse this file; the message says what to change", body = super::ErrorBody),
     ),
@@ -42,9 +43,10 @@ impl From<OnboardingError> for ApiError {
 )]
 pub async fn download(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(username): Path<String>,
 ) -> Result<Response, ApiError> {
+    super::users::find_user(&state, &caller, &username).await?;
     let file = onboarding::qwc_for(state.store.as_ref(), &state.settings, &username).await?;
     Ok((
         [
@@ -74,6 +76,7 @@ pub struct LinkBody {
     responses(
         (status = 201, description = "The link", body = crate::onboarding::CreatedLink),
         (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "The token's role is too low", body = super::ErrorBody),
         (status = 404, description = "No such user", body = super::ErrorBody),
         (status = 422, description = "Links are off (no link_secret) or the file would be refused", body = super::ErrorBody),
     ),
@@ -81,7 +84,7 @@ pub struct LinkBody {
 )]
 pub async fn create_link(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(username): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<CreatedLink>), ApiError> {
@@ -90,6 +93,7 @@ pub async fn create_link(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?
     };
+    super::users::find_user(&state, &caller, &username).await?;
     let now = state.clock.now();
     let link =
         onboarding::create_link(state.store.as_ref(), &state.settings, &username, body.reset_password, now).await?;
@@ -134,18 +138,19 @@ pub struct UserView {
         (status = 200, description = "The user", body = UserView),
         (status = 400, description = "Both or a zero interval", body = super::ErrorBody),
         (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "The token's role is too low", body = super::ErrorBody),
         (status = 404, description = "No such user", body = super::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn patch_user(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(username): Path<String>,
     body: Result<Json<PatchUserBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<UserView>, ApiError> {
     let Json(body) = body?;
-    let name = Username::parse(&username).map_err(|_| ApiError::not_found(format!("user {username:?}")))?;
+    let name = super::users::find_user(&state, &caller, &username).await?.username;
     let (minutes, seconds) = onboarding::check_schedule(body.run_every_minutes, body.run_every_seconds)?;
     state.store.set_user_schedule(&name, minutes, seconds, state.clock.now()).await?;
     let u = state.store.user(name.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("user {name}")))?;

@@ -9,10 +9,25 @@ use serde::Serialize;
 use super::qwc::UserView;
 use super::{ApiCaller, ApiError, ErrorBody};
 use crate::app::AppState;
+use crate::store::User;
 use crate::types::Username;
 
-async fn set_enabled(state: &AppState, username: &str, enabled: bool) -> Result<Json<UserView>, ApiError> {
+/// The user by name, if the caller may see its company (404 otherwise, as
+/// for one that does not exist).
+pub(super) async fn find_user(state: &AppState, caller: &ApiCaller, username: &str) -> Result<User, ApiError> {
     let name = Username::parse(username).map_err(|_| ApiError::not_found(format!("user {username:?}")))?;
+    let user = state.store.user(name.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("user {name}")))?;
+    caller.check_company_id(user.company_id, || format!("user {name}"))?;
+    Ok(user)
+}
+
+async fn set_enabled(
+    state: &AppState,
+    caller: &ApiCaller,
+    username: &str,
+    enabled: bool,
+) -> Result<Json<UserView>, ApiError> {
+    let name = find_user(state, caller, username).await?.username;
     state.store.set_user_enabled(&name, enabled, state.clock.now()).await?;
     let u = state.store.user(name.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("user {name}")))?;
     Ok(Json(u.into()))
@@ -26,16 +41,17 @@ async fn set_enabled(state: &AppState, username: &str, enabled: bool) -> Result<
     responses(
         (status = 200, description = "The user, disabled", body = UserView),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn disable(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(username): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    set_enabled(&state, &username, false).await
+    set_enabled(&state, &caller, &username, false).await
 }
 
 /// `POST /users/{username}/enable`.
@@ -45,16 +61,17 @@ pub async fn disable(
     responses(
         (status = 200, description = "The user, enabled", body = UserView),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn enable(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(username): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    set_enabled(&state, &username, true).await
+    set_enabled(&state, &caller, &username, true).await
 }
 
 /// A new password, shown in this response only.
@@ -77,17 +94,17 @@ pub struct NewPassword {
     responses(
         (status = 201, description = "The new password, shown once", body = NewPassword),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn reset_password(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(username): Path<String>,
 ) -> Result<(StatusCode, Json<NewPassword>), ApiError> {
-    let name = Username::parse(&username).map_err(|_| ApiError::not_found(format!("user {username:?}")))?;
-    state.store.user(name.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("user {name}")))?;
+    let name = find_user(&state, &caller, &username).await?.username;
     let password = crate::auth::generate_password();
     let hash = crate::auth::hash_password_off_runtime(password.clone())
         .await

@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use models::{
-    ApiToken, Company, CompanyFacts, Event, NewCompany, NewEvent, NewSession, NewUser, Recovered, Session, SessionOpen,
-    User,
+    ApiToken, Company, CompanyFacts, Event, NewCompany, NewEvent, NewSession, NewToken, NewUser, Recovered, Session,
+    SessionOpen, User,
 };
 pub use models::{Problem, QwcLink};
 pub use models::{WebhookAttempt, WebhookDelivery};
@@ -408,8 +408,9 @@ pub trait LinkStore: Send + Sync + 'static {
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
     /// Adds a token. [`StoreError::Conflict`] if the name exists.
-    async fn create_token(&self, name: &str, token_hash: &str, now: DateTime<Utc>) -> Result<ApiToken>;
-    /// The live (not revoked) token with this hash, marking it used.
+    async fn create_token(&self, new: NewToken, now: DateTime<Utc>) -> Result<ApiToken>;
+    /// The token (not revoked) with this hash, marking it used unless it
+    /// has expired (the caller refuses an expired one, saying so).
     async fn use_token(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<ApiToken>>;
     /// All tokens, revoked ones included.
     async fn list_tokens(&self) -> Result<Vec<ApiToken>>;

@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use crate::qbxml::RequestStatus;
 use crate::queue::{Job, JobKind, JobState, Page};
-use crate::store::{ApiToken, Company, Event, Problem, QwcLink, Session, User, WebhookDelivery};
+use crate::store::sql::tokens::TokenRow;
+use crate::store::{Company, Event, Problem, QwcLink, Session, User, WebhookDelivery};
 use crate::types::{CompanySlug, JobId, TicketHash, Username};
 
 /// A timestamp parameter, written as sqlx writes it
@@ -205,7 +206,7 @@ from_lite_named!(Session {
     queue_at_start,
 });
 from_lite_named!(Event { id, at, company_id, user_id, job_id, kind, code, message });
-from_lite_named!(ApiToken { id, name, created_at, last_used_at, revoked_at });
+from_lite_named!(TokenRow { id, name, role, company_ids, expires_at, created_at, last_used_at, revoked_at });
 from_lite_named!(WebhookDelivery {
     id,
     event_id,

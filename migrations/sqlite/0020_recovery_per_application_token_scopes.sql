@@ -7,7 +7,7 @@
 -- The user whose session sent the write's latest attempt, set by the
 -- claim. No foreign key: the claim writes it on every exchange, and users
 -- are never deleted (only disabled).
-alter table job add column sent_by bigint;
+alter table job add column sent_by integer;
 -- Writes whose answer may still be checked name their sender, found
 -- through the session that was sent them.
 update job set sent_by = (select s.user_id from session s where s.ticket_hash = job.ticket_hash)
@@ -20,3 +20,11 @@ alter table app_user add column last_message_set_id text;
 -- ignores) and leave its own behind. Those records cannot be told apart
 -- now; each application's next write starts its own chain.
 alter table company drop column last_message_set_id;
+
+-- API token scopes. A token has a role (read < enqueue < admin), may be
+-- limited to some companies (a JSON array of company ids; null = every
+-- company) and may expire. Tokens made before scopes could do everything,
+-- so they become admin tokens for every company that never expire.
+alter table api_token add column role text not null default 'admin';
+alter table api_token add column company_ids text;
+alter table api_token add column expires_at text;
