@@ -80,12 +80,12 @@ impl ApiCaller {
         if self.sees(company.id) {
             Ok(company)
         } else {
-            Err(ApiError::not_found(format!("company {} not found", company.slug)))
+            Err(ApiError::not_found(format!("company {}", company.slug)))
         }
     }
 
-    /// 404 for a row of a company the caller may not see (`what` names the
-    /// row as a missing one would be named).
+    /// 404 for a row of a company the caller may not see, with the message
+    /// a missing row gets (`what`, e.g. `job ID`).
     ///
     /// # Errors
     /// 404 when the caller may not see the company.
@@ -93,7 +93,7 @@ impl ApiCaller {
         if self.sees(company_id) {
             Ok(())
         } else {
-            Err(ApiError::not_found(format!("{} not found", what())))
+            Err(ApiError::not_found(what()))
         }
     }
 }
