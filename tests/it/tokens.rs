@@ -16,7 +16,30 @@ both_backends!(
     a_token_limited_to_companies_sees_only_them,
     an_expired_token_is_refused_with_401_saying_so,
     token_create_sets_role_companies_and_expiry_and_token_list_shows_them,
+    a_token_stored_before_scopes_is_an_admin_for_every_company_without_expiry,
 );
+
+async fn a_token_stored_before_scopes_is_an_admin_for_every_company_without_expiry(b: Backend) {
+    // Arrange: a row written as qbwcd wrote them before 0020 (no role,
+    // companies or expiry); 0020 gave the existing rows its defaults.
+    let db = TestDb::new(b).await;
+    let insert = "insert into api_token (name, token_hash, created_at) values ('old', 'abc', '2026-01-01T00:00:00+00:00')";
+    match b {
+        Backend::Sqlite => {
+            let path = db.url.trim_start_matches("sqlite://");
+            rusqlite::Connection::open(path).unwrap().execute(insert, []).unwrap();
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query(insert).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+
+    let old = db.store.list_tokens().await.unwrap().pop().unwrap();
+
+    assert_eq!((old.name.as_str(), old.role, old.company_ids, old.expires_at), ("old", Role::Admin, None, None));
+}
 
 /// `{slug}`, `{id}`, `{username}` and `{code}` filled with rows that exist.
 fn concrete(path: &str, job: &str) -> String {
