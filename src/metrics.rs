@@ -148,7 +148,11 @@ impl Metrics {
             r.describe_counter(KeyName::from_const_str(name), unit, SharedString::const_str(help));
         };
         c(SOAP_CALLS, None, "Web Connector SOAP calls by method and outcome");
-        c(AUTHENTICATIONS, None, "authenticate answers by outcome (ok, none, postponed, waiting, nvu, busy) and refusal reason");
+        c(
+            AUTHENTICATIONS,
+            None,
+            "authenticate answers by outcome (ok, none, postponed, waiting, nvu, busy) and refusal reason",
+        );
         c(LEASE_EXPIRIES, None, "job leases released because their session or lease lapsed");
         c(SESSION_EXPIRIES, None, "idle Web Connector sessions ended by the reaper");
         c(WEBHOOK_DELIVERIES, None, "webhook deliveries by outcome");

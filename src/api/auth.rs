@@ -29,6 +29,18 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A token's name, trimmed: 1 to 100 characters.
+///
+/// # Errors
+/// Why the name is refused.
+pub fn token_name(name: &str) -> Result<&str, String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err("a token name must be 1 to 100 characters".to_owned());
+    }
+    Ok(name)
+}
+
 /// What a route needs from its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {

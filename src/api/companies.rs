@@ -120,7 +120,10 @@ pub async fn create(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            format!("the token {:?} is limited to some companies; only an unlimited admin token creates companies", caller.token_name),
+            format!(
+                "the token {:?} is limited to some companies; only an unlimited admin token creates companies",
+                caller.token_name
+            ),
         ));
     }
     let Json(body) = body?;

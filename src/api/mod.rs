@@ -12,6 +12,7 @@ mod jobs;
 mod links;
 mod openapi;
 mod qwc;
+mod tokens;
 mod users;
 mod wait;
 mod webhooks;
@@ -21,7 +22,7 @@ use axum::Router;
 
 use crate::app::AppState;
 
-pub use auth::{generate_token, hash_token, Access, ApiCaller, Role};
+pub use auth::{generate_token, hash_token, token_name, Access, ApiCaller, Role};
 pub use error::{ApiError, ErrorBody};
 pub use health::{HealthView, ProblemView};
 pub use jobs::{JobView, WebhookView};
@@ -89,6 +90,9 @@ api_routes! {
     post "/users/{username}/disable" => users::disable, Role::Admin,
     post "/users/{username}/enable" => users::enable, Role::Admin,
     post "/users/{username}/password" => users::reset_password, Role::Admin,
+    get "/tokens" => tokens::list, Role::Admin,
+    post "/tokens" => tokens::create, Role::Admin,
+    post "/tokens/{name}/revoke" => tokens::revoke, Role::Admin,
     get "/diagnostics/{code}" => diagnostics::show, Access::Public,
     get "/openapi.json" => openapi::document, Access::Public,
 }

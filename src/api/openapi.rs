@@ -10,7 +10,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use super::{companies, diagnostics, health, jobs, qwc, users, webhooks, ErrorBody};
+use super::{companies, diagnostics, health, jobs, qwc, tokens, users, webhooks, ErrorBody};
 use crate::queue::JobState;
 
 /// The document.
@@ -42,6 +42,9 @@ use crate::queue::JobState;
         users::disable,
         users::enable,
         users::reset_password,
+        tokens::list,
+        tokens::create,
+        tokens::revoke,
         diagnostics::show,
         document,
     ),
@@ -51,6 +54,7 @@ use crate::queue::JobState;
         (name = "companies", description = "QuickBooks company files and their Web Connector users"),
         (name = "jobs", description = "The qbXML queue"),
         (name = "users", description = "Web Connector users: .qwc files and onboarding links"),
+        (name = "tokens", description = "API tokens: roles, company limits, expiry (admin only)"),
         (name = "diagnostics", description = "The catalog of problems and their fixes"),
     )
 )]

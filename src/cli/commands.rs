@@ -434,10 +434,7 @@ async fn token(store: &SqlStore, cmd: TokenCommand) -> anyhow::Result<()> {
     let now = SystemClock.now();
     match cmd {
         TokenCommand::Create { name, role, companies, expires_in } => {
-            let name = name.trim();
-            if name.is_empty() || name.chars().count() > 100 {
-                bail!("a token name must be 1 to 100 characters");
-            }
+            let name = crate::api::token_name(&name).map_err(|e| anyhow!(e))?;
             let company_ids = match companies.is_empty() {
                 true => None,
                 false => {
@@ -471,7 +468,9 @@ async fn token(store: &SqlStore, cmd: TokenCommand) -> anyhow::Result<()> {
             let scope = |ids: &Option<Vec<i64>>| -> Vec<String> {
                 match ids {
                     None => Vec::new(),
-                    Some(ids) => ids.iter().map(|id| slugs.get(id).cloned().unwrap_or_else(|| format!("#{id}"))).collect(),
+                    Some(ids) => {
+                        ids.iter().map(|id| slugs.get(id).cloned().unwrap_or_else(|| format!("#{id}"))).collect()
+                    }
                 }
             };
             if json {
@@ -492,8 +491,7 @@ async fn token(store: &SqlStore, cmd: TokenCommand) -> anyhow::Result<()> {
                     .collect();
                 super::output::json(&rows)?;
             } else {
-                let mut t =
-                    TextTable::new(&["NAME", "ROLE", "COMPANIES", "EXPIRES", "CREATED", "LAST USED", "STATUS"]);
+                let mut t = TextTable::new(&["NAME", "ROLE", "COMPANIES", "EXPIRES", "CREATED", "LAST USED", "STATUS"]);
                 for tok in &list {
                     let companies = match &tok.company_ids {
                         None => "all".to_owned(),

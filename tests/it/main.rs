@@ -25,6 +25,6 @@ mod replicas;
 mod security;
 mod sessions;
 mod store_contract;
-mod tokens;
 mod tls;
+mod tokens;
 mod webhooks;

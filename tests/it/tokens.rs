@@ -17,13 +17,68 @@ both_backends!(
     an_expired_token_is_refused_with_401_saying_so,
     token_create_sets_role_companies_and_expiry_and_token_list_shows_them,
     a_token_stored_before_scopes_is_an_admin_for_every_company_without_expiry,
+    an_admin_lists_creates_and_revokes_tokens_over_the_api,
 );
+
+async fn an_admin_lists_creates_and_revokes_tokens_over_the_api(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let acme = app.company("acme", None).await;
+    app.company("other", None).await;
+    let admin = app.token().await;
+    let send = |token: String, m: &'static str, path: &'static str, body: serde_json::Value| {
+        let url = format!("{}/api/v1{path}", app.url);
+        async move {
+            let resp = reqwest::Client::new().request(method(m), url).bearer_auth(token).json(&body).send().await;
+            let resp = resp.unwrap();
+            (resp.status().as_u16(), resp.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+
+    // Create: a read token for acme that expires in an hour.
+    let body = json!({"name": "reporting", "role": "read", "companies": ["acme"], "expires_in_seconds": 3600});
+    let (status, made) = send(admin.clone(), "post", "/tokens", body).await;
+    assert_eq!(status, 201, "{made}");
+    let reporting = made["token"].as_str().unwrap().to_owned();
+    assert!(reporting.starts_with("qbt_"));
+    assert_eq!((made["role"].clone(), made["companies"].clone()), (json!("read"), json!(["acme"])));
+    assert!(made["expires_at"].is_string());
+    // It reads acme only and cannot enqueue.
+    let (_, list) = call(&app, Some(&reporting), "get", "/companies").await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let enqueue = json!({"qbxml": customer_add("X")});
+    assert_eq!(send(reporting.clone(), "post", "/companies/acme/jobs", enqueue).await.0, 403);
+    // Bad input is refused with a reason, and nothing is made.
+    for bad in [
+        json!({"name": " "}),
+        json!({"name": "x", "role": "root"}),
+        json!({"name": "x", "companies": ["nowhere"]}),
+        json!({"name": "x", "expires_in_seconds": 0}),
+    ] {
+        let (status, body) = send(admin.clone(), "post", "/tokens", bad.clone()).await;
+        assert!(status == 400 || status == 422, "{bad}: {status} {body}");
+    }
+    assert_eq!(send(admin.clone(), "post", "/tokens", json!({"name": "reporting"})).await.0, 409);
+    // A company-limited admin manages no tokens.
+    let limited = app.scoped_token(Role::Admin, Some(vec![acme.id]), None).await;
+    assert_eq!(call(&app, Some(&limited), "get", "/tokens").await.0, 403);
+    // List (never the token), then revoke.
+    let (status, tokens) = call(&app, Some(&admin), "get", "/tokens").await;
+    assert_eq!(status, 200);
+    let row = tokens.as_array().unwrap().iter().find(|t| t["name"] == "reporting").unwrap().clone();
+    assert_eq!(row["status"], "active");
+    assert!(row.get("token").is_none() && !tokens.to_string().contains(&reporting));
+    let (status, revoked) = send(admin.clone(), "post", "/tokens/reporting/revoke", json!({})).await;
+    assert_eq!((status, revoked["status"].clone()), (200, json!("revoked")));
+    assert_eq!(call(&app, Some(&reporting), "get", "/companies").await.0, 401);
+    assert_eq!(send(admin, "post", "/tokens/reporting/revoke", json!({})).await.0, 404);
+}
 
 async fn a_token_stored_before_scopes_is_an_admin_for_every_company_without_expiry(b: Backend) {
     // Arrange: a row written as qbwcd wrote them before 0020 (no role,
     // companies or expiry); 0020 gave the existing rows its defaults.
     let db = TestDb::new(b).await;
-    let insert = "insert into api_token (name, token_hash, created_at) values ('old', 'abc', '2026-01-01T00:00:00+00:00')";
+    let insert =
+        "insert into api_token (name, token_hash, created_at) values ('old', 'abc', '2026-01-01T00:00:00+00:00')";
     match b {
         Backend::Sqlite => {
             let path = db.url.trim_start_matches("sqlite://");
@@ -43,7 +98,11 @@ async fn a_token_stored_before_scopes_is_an_admin_for_every_company_without_expi
 
 /// `{slug}`, `{id}`, `{username}` and `{code}` filled with rows that exist.
 fn concrete(path: &str, job: &str) -> String {
-    path.replace("{slug}", "acme").replace("{id}", job).replace("{username}", "pc1").replace("{code}", "qbxml.3100")
+    path.replace("{slug}", "acme")
+        .replace("{id}", job)
+        .replace("{username}", "pc1")
+        .replace("{code}", "qbxml.3100")
+        .replace("{name}", "nobody")
 }
 
 fn method(m: &str) -> reqwest::Method {
@@ -171,11 +230,8 @@ async fn an_expired_token_is_refused_with_401_saying_so(b: Backend) {
 }
 
 fn qbwcd(db: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_qbwcd"))
-        .args(args)
-        .env("QBWCD_DATABASE_URL", db)
-        .output()
-        .expect("run qbwcd");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_qbwcd")).args(args).env("QBWCD_DATABASE_URL", db).output().expect("run qbwcd");
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.success(), text(&out.stdout), text(&out.stderr))
 }

@@ -85,13 +85,12 @@ impl TokenStore for SqlStore {
              else last_used_at end where token_hash = $1 and revoked_at is null returning {COLS}"
         );
         let hash = token_hash.to_owned();
-        let row: Option<TokenRow> = by_backend!(self, |c| c.opt(&sql, &[&hash, &Ts(now)]), |p| Ok(sqlx::query_as(
-            &sql
-        )
-        .bind(&hash)
-        .bind(now)
-        .fetch_optional(p)
-        .await?))?;
+        let row: Option<TokenRow> =
+            by_backend!(self, |c| c.opt(&sql, &[&hash, &Ts(now)]), |p| Ok(sqlx::query_as(&sql)
+                .bind(&hash)
+                .bind(now)
+                .fetch_optional(p)
+                .await?))?;
         parsed(row)
     }
 
