@@ -57,7 +57,7 @@ pub(super) async fn run(settings: &Settings) -> anyhow::Result<()> {
             let tokens = store.list_tokens().await.map_err(|e| format!("cannot list tokens: {e}"));
             report.line(
                 "API tokens",
-                tokens.and_then(|t| match t.iter().filter(|t| t.revoked_at.is_none()).count() {
+                tokens.and_then(|t| match t.iter().filter(|t| t.revoked_at.is_none() && !t.expired(Utc::now())).count() {
                     0 => Err("no live API token, so no application can use /api/v1; create one with `qbwcd token create NAME`".into()),
                     n => Ok(format!("{n} live")),
                 }),
