@@ -233,8 +233,50 @@ async fn reap(state: AppState) {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "the reaper could not reach the database"),
         }
+        hold_unchecked_writes(&state).await;
         check_silence(&state, &mut silence).await;
         state.metrics.upkeep();
+    }
+}
+
+/// Holds for an operator the lost writes whose sender's Web Connector did
+/// not come back within `recovery_wait_seconds` to check them (only it can:
+/// QuickBooks keeps recovery records per application), so the company's
+/// other connectors may go on. Each hold is an event naming the user.
+async fn hold_unchecked_writes(state: &AppState) {
+    let now = state.clock.now();
+    let wait = i64::try_from(state.settings.recovery_wait_seconds).ok().and_then(chrono::Duration::try_seconds);
+    let Some(sent_before) = wait.and_then(|w| now.checked_sub_signed(w)) else {
+        return;
+    };
+    let held = match state.store.hold_unchecked_writes(sent_before, now).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "the recovery wait check could not reach the database");
+            return;
+        }
+    };
+    for job in held {
+        let message = job.error.clone().unwrap_or_default();
+        tracing::warn!(
+            diagnostic = "session.recovery_connector_absent",
+            job.id = %job.id,
+            user.id = ?job.sent_by,
+            "a lost write was held for an operator: {message}"
+        );
+        let event = crate::store::NewEvent {
+            at: now,
+            company_id: Some(job.company_id),
+            user_id: job.sent_by,
+            address: None,
+            job_id: Some(job.id),
+            kind: "job.recovery",
+            code: Some("session.recovery_connector_absent".to_owned()),
+            message,
+        };
+        if let Err(e) = state.store.record_event(event).await {
+            tracing::warn!(error = %e, "could not record a held write");
+        }
     }
 }
 

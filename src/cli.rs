@@ -302,8 +302,21 @@ pub enum TokenCommand {
     Create {
         /// A name for the application or person using it.
         name: String,
+        /// What it may do: `read` (companies, jobs, health), `enqueue` (also
+        /// enqueue, retry and cancel jobs) or `admin` (also companies,
+        /// users, passwords, links, webhooks, resolving lost writes).
+        #[arg(long, default_value = "enqueue")]
+        role: crate::types::Role,
+        /// Limit it to this company (repeat for several); other companies
+        /// are invisible to it. Without it: every company.
+        #[arg(long = "company", value_name = "SLUG")]
+        companies: Vec<String>,
+        /// It stops working after this long: e.g. 90d, 12h, 30m, 2w.
+        /// Without it: never.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        expires_in: Option<chrono::Duration>,
     },
-    /// List tokens (names and dates, never the tokens).
+    /// List tokens: name, role, companies, expiry, last use (never the tokens).
     List {
         /// JSON output.
         #[arg(long)]
@@ -411,5 +424,45 @@ mod tests {
         let help = arg.get_long_help().or(arg.get_help()).map(ToString::to_string).unwrap_or_default();
         let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(help.ends_with(crate::onboarding::RESET_PASSWORD_WORDING), "{help}");
+    }
+}
+
+/// A duration such as `90d`, `12h`, `30m`, `45s` or `2w`.
+fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: i64 = digits.parse().map_err(|_| format!("{s:?}: expected a number and a unit, e.g. 90d, 12h, 30m"))?;
+    let seconds_per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("{s:?}: the unit must be s, m, h, d or w")),
+    };
+    if n <= 0 {
+        return Err(format!("{s:?}: the duration must be above zero"));
+    }
+    n.checked_mul(seconds_per)
+        .and_then(chrono::Duration::try_seconds)
+        .filter(|d| *d <= chrono::Duration::days(100 * 365))
+        .ok_or_else(|| format!("{s:?} is too long (at most 100 years)"))
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations_parse_with_their_unit_and_bad_ones_say_why() {
+        assert_eq!(parse_duration("90d"), Ok(chrono::Duration::days(90)));
+        assert_eq!(parse_duration("12h"), Ok(chrono::Duration::hours(12)));
+        assert_eq!(parse_duration("2w"), Ok(chrono::Duration::weeks(2)));
+        assert_eq!(parse_duration("45s"), Ok(chrono::Duration::seconds(45)));
+        assert!(parse_duration("90").unwrap_err().contains("unit"));
+        assert!(parse_duration("d").unwrap_err().contains("number"));
+        assert!(parse_duration("0d").unwrap_err().contains("above zero"));
+        assert!(parse_duration("99999999999999w").unwrap_err().contains("too long"));
     }
 }

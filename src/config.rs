@@ -49,6 +49,11 @@ pub struct Settings {
     pub lease_seconds: u64,
     /// Times a read is sent before it fails.
     pub max_attempts: i32,
+    /// How long a write whose answer was lost waits for the Web Connector
+    /// that sent it to come back and check it (QuickBooks answers that check
+    /// only to the same application), in seconds; then it is held for an
+    /// operator. Meanwhile the company's other connectors send nothing.
+    pub recovery_wait_seconds: u64,
     /// Live sessions: with a value above 0, a session whose queue runs empty
     /// stays open this many seconds (the Web Connector asks every five
     /// seconds), so new work reaches QuickBooks within seconds. 0 ends the
@@ -209,6 +214,7 @@ impl Default for Settings {
             session_idle_seconds: 900,
             lease_seconds: 900,
             max_attempts: 3,
+            recovery_wait_seconds: 24 * 60 * 60,
             live_idle_seconds: 0,
             postpone_seconds: 60,
             min_client_version: String::new(),

@@ -79,6 +79,7 @@ const OUTCOMES: &[&str] = &[
     "stale",
     "unknown",
     "unknown_ticket",
+    "waiting",
     "wrong_file",
 ];
 
@@ -152,7 +153,11 @@ impl Metrics {
             r.describe_counter(KeyName::from_const_str(name), unit, SharedString::const_str(help));
         };
         c(SOAP_CALLS, None, "Web Connector SOAP calls by method and outcome");
-        c(AUTHENTICATIONS, None, "authenticate answers by outcome (ok, none, postponed, nvu, busy) and refusal reason");
+        c(
+            AUTHENTICATIONS,
+            None,
+            "authenticate answers by outcome (ok, none, postponed, waiting, nvu, busy) and refusal reason",
+        );
         c(LEASE_EXPIRIES, None, "job leases released because their session or lease lapsed");
         c(SESSION_EXPIRIES, None, "idle Web Connector sessions ended by the reaper");
         c(WEBHOOK_DELIVERIES, None, "webhook deliveries by outcome");
@@ -306,7 +311,7 @@ impl Metrics {
         if method == "authenticate" {
             let auth = match outcome {
                 "session" => "ok",
-                "none" | "postponed" | "nvu" | "busy" => outcome,
+                "none" | "postponed" | "nvu" | "busy" | "waiting" => outcome,
                 _ => "other",
             };
             self.authentication(auth, notes.auth_reason);

@@ -135,6 +135,7 @@ mod tests {
             run_every_minutes: None,
             run_every_seconds: None,
             company_disabled: false,
+            last_message_set_id: None,
         }
     }
 

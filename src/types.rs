@@ -268,6 +268,66 @@ impl fmt::Display for EventId {
     }
 }
 
+/// What an API token may do. Each role includes the ones before it:
+/// `read` reads companies, jobs and health; `enqueue` also enqueues,
+/// retries and cancels jobs; `admin` also manages companies, users,
+/// passwords, links and webhooks, and settles lost writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads only.
+    Read,
+    /// Reads, and enqueues and manages jobs.
+    Enqueue,
+    /// Everything.
+    Admin,
+}
+
+/// A role name that is not `read`, `enqueue` or `admin`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown role {0:?}: use read, enqueue or admin")]
+pub struct RoleError(pub String);
+
+impl Role {
+    /// Every role, least first.
+    pub const ALL: [Role; 3] = [Role::Read, Role::Enqueue, Role::Admin];
+
+    /// Parses `read`, `enqueue` or `admin`.
+    ///
+    /// # Errors
+    /// [`RoleError`] for anything else.
+    pub fn parse(s: &str) -> Result<Self, RoleError> {
+        match s {
+            "read" => Ok(Role::Read),
+            "enqueue" => Ok(Role::Enqueue),
+            "admin" => Ok(Role::Admin),
+            other => Err(RoleError(other.to_owned())),
+        }
+    }
+
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Enqueue => "enqueue",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = RoleError;
+    fn from_str(s: &str) -> Result<Self, RoleError> {
+        Role::parse(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

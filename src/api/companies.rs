@@ -95,9 +95,12 @@ async fn view_of(state: &AppState, c: Company) -> Result<CompanyView, ApiError> 
     Ok(CompanyView { webhook_url, ..CompanyView::from(c) })
 }
 
-pub(super) async fn find(state: &AppState, slug: &str) -> Result<Company, ApiError> {
+/// The company by slug, if the caller may see it (404 otherwise, as for
+/// one that does not exist).
+pub(super) async fn find(state: &AppState, caller: &ApiCaller, slug: &str) -> Result<Company, ApiError> {
     let slug = CompanySlug::parse(slug).map_err(|e| ApiError::not_found(format!("company {slug:?} ({e})")))?;
-    state.store.company(&slug).await?.ok_or_else(|| ApiError::not_found(format!("company {slug}")))
+    let company = state.store.company(&slug).await?.ok_or_else(|| ApiError::not_found(format!("company {slug}")))?;
+    caller.check_company(company)
 }
 
 /// `POST /companies`.
@@ -108,15 +111,27 @@ pub(super) async fn find(state: &AppState, slug: &str) -> Result<Company, ApiErr
         (status = 201, description = "Created", body = CompanyView),
         (status = 400, description = "Invalid slug or URL", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 409, description = "The slug exists", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn create(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     body: Result<Json<NewCompanyBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<CompanyView>), ApiError> {
+    if caller.company_ids.is_some() {
+        // It could not see the company it made.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "the token {:?} is limited to some companies; only an unlimited admin token creates companies",
+                caller.token_name
+            ),
+        ));
+    }
     let Json(body) = body?;
     let slug = CompanySlug::parse(&body.slug).map_err(|e| ApiError::bad_request("invalid_slug", e.to_string()))?;
     let webhook_url = body.webhook_url.filter(|u| !u.trim().is_empty());
@@ -172,18 +187,19 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
         (status = 200, description = "The company as it is now", body = CompanyView),
         (status = 400, description = "Invalid URL or empty name", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such company", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn update(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(slug): Path<String>,
     body: Result<Json<UpdateCompanyBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<CompanyView>, ApiError> {
     let Json(body) = body?;
-    let c = find(&state, &slug).await?;
+    let c = find(&state, &caller, &slug).await?;
     // Everything is checked before anything is written.
     let name = match body.name.as_deref().map(str::trim) {
         Some("") => return Err(ApiError::bad_request("invalid_request", "name must not be empty")),
@@ -201,14 +217,19 @@ pub async fn update(
     if let Some(url) = webhook_url {
         state.store.set_company_webhook(c.id, url.as_deref(), now).await?;
     }
-    let c = find(&state, &slug).await?;
+    let c = find(&state, &caller, &slug).await?;
     Ok(Json(view_of(&state, c).await?))
 }
 
-async fn set_enabled(state: &AppState, slug: &str, enabled: bool) -> Result<Json<CompanyView>, ApiError> {
-    let c = find(state, slug).await?;
+async fn set_enabled(
+    state: &AppState,
+    caller: &ApiCaller,
+    slug: &str,
+    enabled: bool,
+) -> Result<Json<CompanyView>, ApiError> {
+    let c = find(state, caller, slug).await?;
     state.store.set_company_enabled(c.id, enabled, state.clock.now()).await?;
-    let c = find(state, slug).await?;
+    let c = find(state, caller, slug).await?;
     Ok(Json(view_of(state, c).await?))
 }
 
@@ -227,10 +248,10 @@ async fn set_enabled(state: &AppState, slug: &str, enabled: bool) -> Result<Json
 )]
 pub async fn disable(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(slug): Path<String>,
 ) -> Result<Json<CompanyView>, ApiError> {
-    set_enabled(&state, &slug, false).await
+    set_enabled(&state, &caller, &slug, false).await
 }
 
 /// `POST /companies/{slug}/enable`.
@@ -246,10 +267,10 @@ pub async fn disable(
 )]
 pub async fn enable(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(slug): Path<String>,
 ) -> Result<Json<CompanyView>, ApiError> {
-    set_enabled(&state, &slug, true).await
+    set_enabled(&state, &caller, &slug, true).await
 }
 
 /// `DELETE /companies/{slug}`: removes the company with its users,
@@ -270,11 +291,11 @@ pub async fn enable(
 )]
 pub async fn remove(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(slug): Path<String>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let c = find(&state, &slug).await?;
+    let c = find(&state, &caller, &slug).await?;
     match state.store.remove_company(c.id).await? {
         Ok(removed) => Ok(Json(removed).into_response()),
         Err(open_work) => {
@@ -309,12 +330,13 @@ pub struct CompanyHasWork {
     responses(
         (status = 200, description = "Every company, by slug", body = Vec<CompanyView>),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
-pub async fn list(State(state): State<AppState>, _caller: ApiCaller) -> Result<Json<Vec<CompanyView>>, ApiError> {
+pub async fn list(State(state): State<AppState>, caller: ApiCaller) -> Result<Json<Vec<CompanyView>>, ApiError> {
     let mut views = Vec::new();
-    for c in state.store.list_companies().await? {
+    for c in state.store.list_companies().await?.into_iter().filter(|c| caller.sees(c.id)) {
         views.push(view_of(&state, c).await?);
     }
     Ok(Json(views))
@@ -327,16 +349,17 @@ pub async fn list(State(state): State<AppState>, _caller: ApiCaller) -> Result<J
     responses(
         (status = 200, description = "The company with its queue depth", body = CompanyView),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such company", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn show(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(slug): Path<String>,
 ) -> Result<Json<CompanyView>, ApiError> {
-    let c = find(&state, &slug).await?;
+    let c = find(&state, &caller, &slug).await?;
     Ok(Json(full_view(state.store.as_ref(), &state.settings.qwc, c, state.clock.now()).await?))
 }
 
@@ -394,6 +417,7 @@ pub struct CreatedUser {
         (status = 201, description = "Created; the password is shown only here", body = CreatedUser),
         (status = 400, description = "Invalid user name", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such company", body = ErrorBody),
         (status = 409, description = "The user name exists", body = ErrorBody),
     ),
@@ -401,12 +425,12 @@ pub struct CreatedUser {
 )]
 pub async fn create_user(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(slug): Path<String>,
     body: Result<Json<NewUserBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
     let Json(body) = body?;
-    let company = find(&state, &slug).await?;
+    let company = find(&state, &caller, &slug).await?;
     let username =
         Username::parse(&body.username).map_err(|e| ApiError::bad_request("invalid_username", e.to_string()))?;
     let password: SecretString = crate::auth::generate_password();

@@ -162,13 +162,22 @@ fn filter_of(
 )]
 pub async fn list(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<EventPage>, ApiError> {
     let Query(q) = query?;
-    let company_id = match q.company.as_deref() {
-        Some(slug) => Some(find(&state, slug).await?.id),
-        None => None,
+    let company_id = match (q.company.as_deref(), caller.company_ids.as_deref()) {
+        (Some(slug), _) => Some(find(&state, &caller, slug).await?.id),
+        (None, None) => None,
+        // A token limited to companies reads one company's events at a
+        // time: events of other companies (and of none) stay unseen.
+        (None, Some([only])) => Some(*only),
+        (None, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "this token is limited to several companies: give ?company=SLUG",
+            ))
+        }
     };
     let filter = filter_of(&state, company_id, q.kind, q.since.as_deref(), q.before.as_deref(), q.limit)?;
     Ok(Json(page(state.store.as_ref(), filter).await?))
@@ -189,12 +198,12 @@ pub async fn list(
 )]
 pub async fn list_for_company(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(slug): Path<String>,
     query: Result<Query<CompanyEventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<EventPage>, ApiError> {
     let Query(q) = query?;
-    let company = find(&state, &slug).await?;
+    let company = find(&state, &caller, &slug).await?;
     let filter = filter_of(&state, Some(company.id), q.kind, q.since.as_deref(), q.before.as_deref(), q.limit)?;
     Ok(Json(page(state.store.as_ref(), filter).await?))
 }
@@ -214,10 +223,14 @@ pub async fn list_for_company(
 )]
 pub async fn show(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<EventView>, ApiError> {
     let id = EventId::parse(&id).map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?;
     let event = state.store.event(id).await?.ok_or_else(|| ApiError::not_found(format!("event {id}")))?;
+    // An event of no company is visible only to tokens without a limit.
+    if caller.company_ids.is_some() {
+        caller.check_company_id(event.company_id.unwrap_or(-1), || format!("event {id}"))?;
+    }
     Ok(Json(EventView::of(event, true)))
 }

@@ -193,15 +193,16 @@ pub async fn health_at(
     responses(
         (status = 200, description = "Last poll, jobs by state, open problems with their fixes", body = HealthView),
         (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "The token's role is too low", body = super::ErrorBody),
         (status = 404, description = "No such company", body = super::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn show(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(slug): Path<String>,
 ) -> Result<Json<HealthView>, ApiError> {
-    let company = find(&state, &slug).await?;
+    let company = find(&state, &caller, &slug).await?;
     Ok(Json(health_of(&state, &company).await?))
 }

@@ -192,6 +192,7 @@ impl JobView {
         (status = 409, description = "The idempotency key was used for a different body (`idempotency_conflict`; `job_id` names that job)", body = ErrorBody),
         (status = 400, description = "Invalid qbXML, dependency or URL", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such company", body = ErrorBody),
         (status = 413, description = "Larger than job_max_bytes", body = ErrorBody),
     ),
@@ -199,14 +200,14 @@ impl JobView {
 )]
 pub async fn enqueue(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(slug): Path<String>,
     wait: QueryParams<WaitQuery>,
     body: JsonBody<EnqueueBody>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let Query(wait) = wait?;
     let Json(body) = body?;
-    let company = find(&state, &slug).await?;
+    let company = find(&state, &caller, &slug).await?;
     if let Some(url) = &body.webhook_url {
         check_webhook_url(url)?;
     }
@@ -267,9 +268,12 @@ pub async fn sent_request(
     Ok(crate::queue::last_sent(job, session.as_ref().and_then(|s| s.qbxml_version.as_deref())))
 }
 
-async fn load(state: &AppState, id: &str) -> Result<(Job, String), ApiError> {
+/// The job and its company's slug, if the caller may see its company (404
+/// otherwise, as for a job that does not exist).
+async fn load(state: &AppState, caller: &ApiCaller, id: &str) -> Result<(Job, String), ApiError> {
     let id = JobId::parse(id).map_err(|_| ApiError::not_found(format!("job {id:?}")))?;
     let job = state.store.job(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    caller.check_company_id(job.company_id, || format!("job {id}"))?;
     let slug = state.store.company_by_id(job.company_id).await?.map(|c| c.slug.to_string()).unwrap_or_default();
     Ok((job, slug))
 }
@@ -282,18 +286,19 @@ async fn load(state: &AppState, id: &str) -> Result<(Job, String), ApiError> {
     responses(
         (status = 200, description = "The job, with QuickBooks' answer", body = JobView),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn show(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
     wait: QueryParams<WaitQuery>,
 ) -> Result<Json<JobView>, ApiError> {
     let Query(wait) = wait?;
-    let (job, slug) = load(&state, &id).await?;
+    let (job, slug) = load(&state, &caller, &id).await?;
     let job = wait_for(&state, job, wait.wait).await?;
     Ok(Json(full_view(&state, job, &slug).await?))
 }
@@ -331,18 +336,19 @@ pub struct JobPage {
         (status = 200, description = "A page of jobs, newest first (without answers)", body = JobPage),
         (status = 400, description = "Bad state, limit or cursor", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such company", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn list(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(slug): Path<String>,
     query: QueryParams<ListQuery>,
 ) -> Result<Json<JobPage>, ApiError> {
     let Query(q) = query?;
-    let company = find(&state, &slug).await?;
+    let company = find(&state, &caller, &slug).await?;
     let job_state = q
         .state
         .as_deref()
@@ -385,6 +391,7 @@ pub fn page_cursor(jobs: &[Job], limit: i64) -> Option<String> {
     responses(
         (status = 200, description = "Queued again", body = JobView),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "Not allowed in the job's state", body = ErrorBody),
     ),
@@ -392,10 +399,10 @@ pub fn page_cursor(jobs: &[Job], limit: i64) -> Option<String> {
 )]
 pub async fn retry(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let (job, slug) = load(&state, &id).await?;
+    let (job, slug) = load(&state, &caller, &id).await?;
     let job = state.store.retry_job(job.id, state.clock.now()).await?;
     Ok(Json(JobView::of(job, &slug, false)))
 }
@@ -407,6 +414,7 @@ pub async fn retry(
     responses(
         (status = 200, description = "Cancelled", body = JobView),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "Not allowed in the job's state", body = ErrorBody),
     ),
@@ -414,10 +422,10 @@ pub async fn retry(
 )]
 pub async fn cancel(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let (job, slug) = load(&state, &id).await?;
+    let (job, slug) = load(&state, &caller, &id).await?;
     let job = state.store.cancel_job(job.id, state.clock.now()).await?;
     Ok(Json(JobView::of(job, &slug, false)))
 }
@@ -438,6 +446,7 @@ pub struct ResolveBody {
     responses(
         (status = 200, description = "Settled", body = JobView),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "Not allowed in the job's state", body = ErrorBody),
     ),
@@ -445,12 +454,12 @@ pub struct ResolveBody {
 )]
 pub async fn resolve(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
     body: JsonBody<ResolveBody>,
 ) -> Result<Json<JobView>, ApiError> {
     let Json(body) = body?;
-    let (job, slug) = load(&state, &id).await?;
+    let (job, slug) = load(&state, &caller, &id).await?;
     let job = state.store.resolve_job(job.id, body.applied, state.clock.now()).await?;
     Ok(Json(JobView::of(job, &slug, false)))
 }

@@ -1,7 +1,7 @@
 //! The JSON API under `/api/v1`, for the applications that enqueue work and
 //! read results, and for admins' tools. Every route but the diagnostics
 //! catalog and the OpenAPI document needs a bearer token
-//! (`qbwcd token create NAME`).
+//! (`qbwcd token create NAME`) with the role the route names.
 
 mod auth;
 mod companies;
@@ -13,6 +13,7 @@ mod jobs;
 mod links;
 mod openapi;
 mod qwc;
+mod tokens;
 mod users;
 mod wait;
 mod webhooks;
@@ -22,7 +23,7 @@ use axum::Router;
 
 use crate::app::AppState;
 
-pub use auth::{generate_token, hash_token, ApiCaller};
+pub use auth::{generate_token, hash_token, token_name, Access, ApiCaller, Role};
 pub use companies::{full_view as company_view, CompanyView};
 pub use error::{ApiError, ErrorBody};
 pub use events::{page as event_page, EventPage, EventView};
@@ -37,58 +38,82 @@ pub use webhooks::{
     SIGNATURE_HEADER,
 };
 
-/// Declares the routes once: [`ROUTES`] lists them for the OpenAPI check,
-/// and `routes()` registers exactly those.
+/// Declares the routes once, each with what it needs from its caller: a
+/// [`Role`] (a token with at least that role) or [`Access::Public`].
+/// [`ROUTES`] lists them for the OpenAPI check, [`ROUTE_ACCESS`] for the
+/// role check, and `routes()` registers exactly those, each behind
+/// [`auth::authorize`] with its access; a route cannot be added without
+/// saying it.
 macro_rules! api_routes {
-    ($($method:ident $path:literal => $handler:path,)*) => {
+    ($($method:ident $path:literal => $handler:path, $access:expr,)*) => {
         /// Every `/api/v1` route as `(method, path)`, in axum's path syntax.
         /// The router is built from the same list, and a test fails when
         /// one is missing from the OpenAPI document.
         pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
 
-        fn routes() -> Router<AppState> {
-            // Several methods on one path merge into one method router.
-            Router::new()$(.route($path, axum::routing::$method($handler)))*
+        /// Every `/api/v1` route as `(method, path, access)`: what its
+        /// caller needs. A test sends each one a token with a lower role.
+        pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[$((stringify!($method), $path, $access.access())),*];
+
+        fn routes(state: &AppState) -> Router<AppState> {
+            // Several methods on one path merge into one method router; each
+            // method's handler gets its own check (a route layer runs only
+            // for a matched route, before any extractor reads the body).
+            Router::new()$(.route(
+                $path,
+                axum::routing::$method($handler).route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    |s: axum::extract::State<AppState>, r: axum::extract::Request, n: axum::middleware::Next| {
+                        auth::authorize_with(s, $access.access(), r, n)
+                    },
+                )),
+            ))*
         }
     };
 }
 
+// Roles: `Role::Read` reads; `Role::Enqueue` also enqueues, retries and
+// cancels jobs; `Role::Admin` also manages companies, users, passwords,
+// links and webhooks and settles lost writes (`resolve`).
 api_routes! {
-    post "/companies" => companies::create,
-    get "/companies" => companies::list,
-    get "/companies/{slug}" => companies::show,
-    patch "/companies/{slug}" => companies::update,
-    delete "/companies/{slug}" => companies::remove,
-    post "/companies/{slug}/disable" => companies::disable,
-    post "/companies/{slug}/enable" => companies::enable,
-    post "/companies/{slug}/users" => companies::create_user,
-    get "/companies/{slug}/users" => users::list_for_company,
-    post "/companies/{slug}/jobs" => jobs::enqueue,
-    get "/companies/{slug}/jobs" => jobs::list,
-    get "/jobs/{id}" => jobs::show,
-    post "/jobs/{id}/retry" => jobs::retry,
-    post "/jobs/{id}/cancel" => jobs::cancel,
-    post "/jobs/{id}/resolve" => jobs::resolve,
-    get "/companies/{slug}/health" => health::show,
-    get "/companies/{slug}/events" => events::list_for_company,
-    get "/events" => events::list,
-    get "/events/{id}" => events::show,
-    get "/users/{username}" => users::show,
-    patch "/users/{username}" => qwc::patch_user,
-    delete "/users/{username}" => users::remove,
-    post "/users/{username}/unlock" => users::unlock,
-    get "/users/{username}/qwc" => qwc::download,
-    post "/users/{username}/qwc-link" => qwc::create_link,
-    post "/users/{username}/disable" => users::disable,
-    post "/users/{username}/enable" => users::enable,
-    post "/users/{username}/password" => users::reset_password,
-    get "/diagnostics/{code}" => diagnostics::show,
-    get "/openapi.json" => openapi::document,
+    post "/companies" => companies::create, Role::Admin,
+    get "/companies" => companies::list, Role::Read,
+    get "/companies/{slug}" => companies::show, Role::Read,
+    patch "/companies/{slug}" => companies::update, Role::Admin,
+    delete "/companies/{slug}" => companies::remove, Role::Admin,
+    post "/companies/{slug}/disable" => companies::disable, Role::Admin,
+    post "/companies/{slug}/enable" => companies::enable, Role::Admin,
+    post "/companies/{slug}/users" => companies::create_user, Role::Admin,
+    get "/companies/{slug}/users" => users::list_for_company, Role::Read,
+    post "/companies/{slug}/jobs" => jobs::enqueue, Role::Enqueue,
+    get "/companies/{slug}/jobs" => jobs::list, Role::Read,
+    get "/jobs/{id}" => jobs::show, Role::Read,
+    post "/jobs/{id}/retry" => jobs::retry, Role::Enqueue,
+    post "/jobs/{id}/cancel" => jobs::cancel, Role::Enqueue,
+    post "/jobs/{id}/resolve" => jobs::resolve, Role::Admin,
+    get "/companies/{slug}/health" => health::show, Role::Read,
+    get "/companies/{slug}/events" => events::list_for_company, Role::Read,
+    get "/events" => events::list, Role::Read,
+    get "/events/{id}" => events::show, Role::Read,
+    get "/users/{username}" => users::show, Role::Read,
+    patch "/users/{username}" => qwc::patch_user, Role::Admin,
+    delete "/users/{username}" => users::remove, Role::Admin,
+    post "/users/{username}/unlock" => users::unlock, Role::Admin,
+    get "/users/{username}/qwc" => qwc::download, Role::Admin,
+    post "/users/{username}/qwc-link" => qwc::create_link, Role::Admin,
+    post "/users/{username}/disable" => users::disable, Role::Admin,
+    post "/users/{username}/enable" => users::enable, Role::Admin,
+    post "/users/{username}/password" => users::reset_password, Role::Admin,
+    get "/tokens" => tokens::list, Role::Admin,
+    post "/tokens" => tokens::create, Role::Admin,
+    post "/tokens/{name}/revoke" => tokens::revoke, Role::Admin,
+    get "/diagnostics/{code}" => diagnostics::show, Access::Public,
+    get "/openapi.json" => openapi::document, Access::Public,
 }
 
 /// The `/api/v1` routes (nest them under that prefix).
 pub fn router(state: &AppState) -> Router<AppState> {
     // Room for the largest accepted job plus JSON escaping.
     let limit = state.settings.job_max_bytes.saturating_mul(2).saturating_add(64 * 1024);
-    routes().layer(DefaultBodyLimit::max(limit))
+    routes(state).layer(DefaultBodyLimit::max(limit))
 }

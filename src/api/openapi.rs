@@ -10,7 +10,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use super::{companies, diagnostics, events, health, jobs, qwc, users, webhooks, ErrorBody};
+use super::{companies, diagnostics, events, health, jobs, qwc, tokens, users, webhooks, ErrorBody};
 use crate::queue::JobState;
 
 /// The document.
@@ -52,6 +52,9 @@ use crate::queue::JobState;
         users::disable,
         users::enable,
         users::reset_password,
+        tokens::list,
+        tokens::create,
+        tokens::revoke,
         diagnostics::show,
         document,
     ),
@@ -62,6 +65,7 @@ use crate::queue::JobState;
         (name = "jobs", description = "The qbXML queue"),
         (name = "users", description = "Web Connector users: .qwc files and onboarding links"),
         (name = "events", description = "What happened, newest first: the references (E14) health and errors quote"),
+        (name = "tokens", description = "API tokens: roles, company limits, expiry (admin only)"),
         (name = "diagnostics", description = "The catalog of problems and their fixes"),
     )
 )]

@@ -11,7 +11,6 @@ use super::users::UserView;
 use super::{ApiCaller, ApiError};
 use crate::app::AppState;
 use crate::onboarding::{self, CreatedLink, OnboardingError};
-use crate::types::Username;
 
 impl From<OnboardingError> for ApiError {
     fn from(e: OnboardingError) -> Self {
@@ -36,6 +35,7 @@ impl From<OnboardingError> for ApiError {
     responses(
         (status = 200, description = "The .qwc file (attachment)", content_type = "application/x-qwc", body = String),
         (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "The token's role is too low", body = super::ErrorBody),
         (status = 404, description = "No such user", body = super::ErrorBody),
         (status = 422, description = "The Web Connector would refuse this file; the message says what to change", body = super::ErrorBody),
     ),
@@ -43,9 +43,10 @@ impl From<OnboardingError> for ApiError {
 )]
 pub async fn download(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(username): Path<String>,
 ) -> Result<Response, ApiError> {
+    super::users::find_user(&state, &caller, &username).await?;
     let file = onboarding::qwc_for(state.store.as_ref(), &state.settings, &username).await?;
     Ok((
         [
@@ -77,6 +78,7 @@ pub struct LinkBody {
     responses(
         (status = 201, description = "The link", body = crate::onboarding::CreatedLink),
         (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "The token's role is too low", body = super::ErrorBody),
         (status = 404, description = "No such user", body = super::ErrorBody),
         (status = 422, description = "Links are off (no link_secret) or the file would be refused", body = super::ErrorBody),
     ),
@@ -84,7 +86,7 @@ pub struct LinkBody {
 )]
 pub async fn create_link(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(username): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<CreatedLink>), ApiError> {
@@ -93,6 +95,7 @@ pub async fn create_link(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?
     };
+    super::users::find_user(&state, &caller, &username).await?;
     let now = state.clock.now();
     let link =
         onboarding::create_link(state.store.as_ref(), &state.settings, &username, body.reset_password, now).await?;
@@ -132,18 +135,18 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>
         (status = 200, description = "The user as it is now", body = UserView),
         (status = 400, description = "Both or a zero interval", body = super::ErrorBody),
         (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 403, description = "The token's role is too low", body = super::ErrorBody),
         (status = 404, description = "No such user", body = super::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn patch_user(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(username): Path<String>,
     body: Result<Json<PatchUserBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<UserView>, ApiError> {
     let Json(body) = body?;
-    let name = Username::parse(&username).map_err(|_| ApiError::not_found(format!("user {username:?}")))?;
     let now = state.clock.now();
     // Checked before anything is written, so a bad body changes nothing.
     let schedule = if body.run_every_minutes.is_some() || body.run_every_seconds.is_some() {
@@ -151,7 +154,7 @@ pub async fn patch_user(
     } else {
         None
     };
-    state.store.user(name.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("user {name}")))?;
+    let name = super::users::find_user(&state, &caller, &username).await?.username;
     if let Some((minutes, seconds)) = schedule {
         state.store.set_user_schedule(&name, minutes, seconds, now).await?;
     }

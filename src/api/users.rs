@@ -85,17 +85,28 @@ impl UserView {
     }
 }
 
-fn parse_name(username: &str) -> Result<Username, ApiError> {
-    Username::parse(username).map_err(|_| ApiError::not_found(format!("user {username:?}")))
+/// The user by name, if the caller may see its company (404 otherwise, as
+/// for one that does not exist).
+pub(super) async fn find_user(state: &AppState, caller: &ApiCaller, username: &str) -> Result<User, ApiError> {
+    let name = Username::parse(username).map_err(|_| ApiError::not_found(format!("user {username:?}")))?;
+    let user = state.store.user(name.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("user {name}")))?;
+    caller.check_company_id(user.company_id, || format!("user {name}"))?;
+    Ok(user)
 }
 
+/// The user's view as it is now.
 async fn view(state: &AppState, name: &Username) -> Result<Json<UserView>, ApiError> {
     let u = state.store.user(name.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("user {name}")))?;
     Ok(Json(UserView::load(&*state.store, u, &state.settings, state.clock.now()).await?))
 }
 
-async fn set_enabled(state: &AppState, username: &str, enabled: bool) -> Result<Json<UserView>, ApiError> {
-    let name = parse_name(username)?;
+async fn set_enabled(
+    state: &AppState,
+    caller: &ApiCaller,
+    username: &str,
+    enabled: bool,
+) -> Result<Json<UserView>, ApiError> {
+    let name = find_user(state, caller, username).await?.username;
     state.store.set_user_enabled(&name, enabled, state.clock.now()).await?;
     view(state, &name).await
 }
@@ -113,10 +124,10 @@ async fn set_enabled(state: &AppState, username: &str, enabled: bool) -> Result<
 )]
 pub async fn show(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(username): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    view(&state, &parse_name(&username)?).await
+    view(&state, &find_user(&state, &caller, &username).await?.username).await
 }
 
 /// `GET /companies/{slug}/users`: the company's users, by name.
@@ -132,10 +143,10 @@ pub async fn show(
 )]
 pub async fn list_for_company(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(slug): Path<String>,
 ) -> Result<Json<Vec<UserView>>, ApiError> {
-    let company = find(&state, &slug).await?;
+    let company = find(&state, &caller, &slug).await?;
     let now = state.clock.now();
     let mut views = Vec::new();
     for u in state.store.list_users().await?.into_iter().filter(|u| u.company_id == company.id) {
@@ -159,10 +170,10 @@ pub async fn list_for_company(
 )]
 pub async fn unlock(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(username): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    let name = parse_name(&username)?;
+    let name = find_user(&state, &caller, &username).await?.username;
     state.store.unlock_user(&name).await?;
     view(&state, &name).await
 }
@@ -184,10 +195,10 @@ pub async fn unlock(
 )]
 pub async fn remove(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(username): Path<String>,
 ) -> Result<Json<Removed>, ApiError> {
-    let name = parse_name(&username)?;
+    let name = find_user(&state, &caller, &username).await?.username;
     Ok(Json(state.store.remove_user(&name, state.clock.now()).await?))
 }
 
@@ -199,16 +210,17 @@ pub async fn remove(
     responses(
         (status = 200, description = "The user, disabled", body = UserView),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn disable(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(username): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    set_enabled(&state, &username, false).await
+    set_enabled(&state, &caller, &username, false).await
 }
 
 /// `POST /users/{username}/enable`.
@@ -218,16 +230,17 @@ pub async fn disable(
     responses(
         (status = 200, description = "The user, enabled", body = UserView),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn enable(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(username): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    set_enabled(&state, &username, true).await
+    set_enabled(&state, &caller, &username, true).await
 }
 
 /// A new password, shown in this response only.
@@ -250,17 +263,17 @@ pub struct NewPassword {
     responses(
         (status = 201, description = "The new password, shown once", body = NewPassword),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn reset_password(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(username): Path<String>,
 ) -> Result<(StatusCode, Json<NewPassword>), ApiError> {
-    let name = Username::parse(&username).map_err(|_| ApiError::not_found(format!("user {username:?}")))?;
-    state.store.user(name.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("user {name}")))?;
+    let name = find_user(&state, &caller, &username).await?.username;
     let password = crate::auth::generate_password();
     let hash = crate::auth::hash_password_off_runtime(password.clone())
         .await

@@ -15,8 +15,8 @@ use crate::config::Settings;
 use crate::diagnostics::catalog;
 use crate::queue::{submit, Job, JobCursor, JobFilter, JobState, SubmitOptions};
 use crate::store::{
-    redact_url, AccountStore, Backend, EventFilter, EventStore, JobStore, NewCompany, NewUser, OpsStore, PoolOptions,
-    SqlStore, StoreError, TokenStore,
+    redact_url, AccountStore, Backend, EventFilter, EventStore, JobStore, NewCompany, NewToken, NewUser, OpsStore,
+    PoolOptions, SqlStore, StoreError, TokenStore,
 };
 use crate::types::{CompanySlug, EventId, JobId, Username};
 
@@ -726,28 +726,94 @@ fn print_job(j: &Job, sent: Option<&str>) -> anyhow::Result<()> {
     }
 }
 
+/// `active`, `expired` or `revoked`.
+fn token_status(t: &crate::store::ApiToken, now: chrono::DateTime<chrono::Utc>) -> &'static str {
+    if t.revoked_at.is_some() {
+        "revoked"
+    } else if t.expired(now) {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
 async fn token(store: &SqlStore, cmd: TokenCommand) -> anyhow::Result<()> {
     let now = SystemClock.now();
     match cmd {
-        TokenCommand::Create { name } => {
-            let name = name.trim();
-            if name.is_empty() || name.chars().count() > 100 {
-                bail!("a token name must be 1 to 100 characters");
-            }
+        TokenCommand::Create { name, role, companies, expires_in } => {
+            let name = crate::api::token_name(&name).map_err(|e| anyhow!(e))?;
+            let company_ids = match companies.is_empty() {
+                true => None,
+                false => {
+                    let mut ids = Vec::new();
+                    for slug in &companies {
+                        ids.push(find_company(store, slug).await?.id);
+                    }
+                    ids.sort_unstable();
+                    ids.dedup();
+                    Some(ids)
+                }
+            };
             let token = crate::api::generate_token();
-            store.create_token(name, &crate::api::hash_token(&token), now).await?;
-            eprintln!("token {name:?} created; it is shown once — store it now:");
+            let new = NewToken {
+                name: name.to_owned(),
+                token_hash: crate::api::hash_token(&token),
+                role,
+                company_ids,
+                expires_at: expires_in.map(|d| now + d),
+            };
+            let made = store.create_token(new, now).await?;
+            let scope = if companies.is_empty() { "every company".to_owned() } else { companies.join(", ") };
+            let until = made.expires_at.map(|t| format!(", until {}", when(Some(t)))).unwrap_or_default();
+            eprintln!("token {name:?} created ({role}, {scope}{until}); it is shown once — store it now:");
             crate::outln!("{token}")?;
         }
         TokenCommand::List { json } => {
             let list = store.list_tokens().await?;
+            let slugs: std::collections::HashMap<i64, String> =
+                store.list_companies().await?.into_iter().map(|c| (c.id, c.slug.to_string())).collect();
+            let scope = |ids: &Option<Vec<i64>>| -> Vec<String> {
+                match ids {
+                    None => Vec::new(),
+                    Some(ids) => {
+                        ids.iter().map(|id| slugs.get(id).cloned().unwrap_or_else(|| format!("#{id}"))).collect()
+                    }
+                }
+            };
             if json {
-                super::output::json(&list)?;
+                let rows: Vec<serde_json::Value> = list
+                    .iter()
+                    .map(|t| {
+                        serde_json::json!({
+                            "name": t.name,
+                            "role": t.role,
+                            "companies": t.company_ids.as_ref().map(|_| scope(&t.company_ids)),
+                            "expires_at": t.expires_at,
+                            "created_at": t.created_at,
+                            "last_used_at": t.last_used_at,
+                            "revoked_at": t.revoked_at,
+                            "status": token_status(t, now),
+                        })
+                    })
+                    .collect();
+                super::output::json(&rows)?;
             } else {
-                let mut t = TextTable::new(&["NAME", "CREATED", "LAST USED", "STATUS"]);
-                for tok in list {
-                    let status = if tok.revoked_at.is_some() { "revoked" } else { "active" };
-                    t.row([tok.name, when(Some(tok.created_at)), when(tok.last_used_at), status.to_owned()]);
+                let mut t = TextTable::new(&["NAME", "ROLE", "COMPANIES", "EXPIRES", "CREATED", "LAST USED", "STATUS"]);
+                for tok in &list {
+                    let companies = match &tok.company_ids {
+                        None => "all".to_owned(),
+                        Some(_) => scope(&tok.company_ids).join(","),
+                    };
+                    let expires = tok.expires_at.map(|at| when(Some(at))).unwrap_or_else(|| "never".into());
+                    t.row([
+                        tok.name.clone(),
+                        tok.role.to_string(),
+                        companies,
+                        expires,
+                        when(Some(tok.created_at)),
+                        when(tok.last_used_at),
+                        token_status(tok, now).to_owned(),
+                    ]);
                 }
                 t.print("no tokens; create one with qbwcd token create NAME")?;
             }

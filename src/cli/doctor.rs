@@ -211,7 +211,7 @@ async fn check_database(report: &mut Report, settings: &Settings) -> anyhow::Res
 /// but no application can use the API yet.
 async fn check_tokens(store: &SqlStore) -> Outcome {
     match store.list_tokens().await {
-        Ok(t) => match t.iter().filter(|t| t.revoked_at.is_none()).count() {
+        Ok(t) => match t.iter().filter(|t| t.revoked_at.is_none() && !t.expired(Utc::now())).count() {
             0 => Outcome::Warn(
                 "no live API token, so no application can use /api/v1 yet; create one with `qbwcd token create NAME`"
                     .into(),

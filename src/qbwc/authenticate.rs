@@ -173,6 +173,22 @@ impl Qbwc {
             tracing::info!(company = %company.slug, "authenticated; nothing queued");
             return vec![ticket.expose().to_owned(), "none".into()];
         }
+        // Another user's lost write awaits its check, which only that
+        // user's connector can make: this one is sent nothing meanwhile, so
+        // it need not open a session (and hold the company) to learn that.
+        match self.store.awaited_sender(company.id, user.id).await {
+            Ok(Some(sender)) => {
+                record(&span, "outcome", "waiting");
+                tracing::info!(
+                    company = %company.slug,
+                    awaited_user = %sender,
+                    "authenticated; nothing is sent until the Web Connector of {sender} checks a write whose answer was lost"
+                );
+                return vec![ticket.expose().to_owned(), "none".into()];
+            }
+            Ok(None) => {}
+            Err(e) => return store_down(e),
+        }
         let opened = self
             .store
             .open_session(NewSession {

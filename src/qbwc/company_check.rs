@@ -104,7 +104,6 @@ mod tests {
             qbxml_version: None,
             qb_company_name: Some("Acme".into()),
             qb_product: None,
-            last_message_set_id: None,
             last_seen_at: None,
             created_at: chrono::Utc::now(),
             disabled_at: None,

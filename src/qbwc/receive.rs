@@ -208,7 +208,7 @@ impl Qbwc {
         };
         tracing::debug!(job.id = %job.id, state = %state, response_bytes, "answer stored");
         if let Some(id) = job.message_set_id.as_deref() {
-            self.store.answered_message_set(session.company_id, id).await?;
+            self.store.answered_message_set(session.user_id, id).await?;
         }
         note_job_finished(job, state, now);
         if let Some(f) = &finding {

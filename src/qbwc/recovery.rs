@@ -72,7 +72,7 @@ impl Qbwc {
             Ok(p) if !p.statuses.is_empty() => {
                 // QuickBooks' stored answer is the write's real outcome.
                 let (state, finding) = outcome_of_answer(&p);
-                self.store.answered_message_set(session.company_id, &id).await?;
+                self.store.answered_message_set(session.user_id, &id).await?;
                 tracing::info!(job.id = %job.id, state = %state, "error recovery found the write's answer");
                 Ok(Completion {
                     state,

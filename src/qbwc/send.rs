@@ -127,7 +127,8 @@ impl Qbwc {
                 },
             };
             record_job(job.id);
-            // The claim recorded the company's last answered set on the job.
+            // The claim recorded, on a write, its user's last answered set
+            // (QuickBooks keeps recovery records per application).
             match self.request_for(&job, &job.request, version, job.old_message_set_id.as_deref()) {
                 Ok(xml) => {
                     record(&span, "outcome", "sent");
@@ -164,7 +165,7 @@ impl Qbwc {
 
     /// The qbXML for `body` of a job at the session's version, or why it
     /// cannot go. A write carries its message-set id for error recovery,
-    /// and clears the record of the company's last answered set.
+    /// and clears the record of its user's last answered set.
     fn request_for(
         &self,
         job: &Job,

@@ -236,6 +236,9 @@ pub struct Job {
     /// [`super::submission_hash`]); `None` without a key.
     #[serde(skip)]
     pub submission_hash: Option<String>,
+    /// The user (Web Connector application) whose session was sent the
+    /// last attempt: only its connector can check a lost write's outcome.
+    pub sent_by: Option<i64>,
     /// Enqueued at.
     pub created_at: DateTime<Utc>,
     /// Last state change.

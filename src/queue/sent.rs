@@ -81,6 +81,7 @@ mod tests {
             old_message_set_id: message_set_id.map(|_| "prev99".to_owned()),
             recovering: false,
             submission_hash: None,
+            sent_by: None,
             created_at: now,
             updated_at: now,
             sent_at: sent.then_some(now),

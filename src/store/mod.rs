@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use models::{
-    ApiToken, Company, CompanyFacts, Event, EventFilter, NewCompany, NewEvent, NewSession, NewUser, Recovered, Session,
-    SessionOpen, User,
+    ApiToken, Company, CompanyFacts, Event, EventFilter, NewCompany, NewEvent, NewSession, NewToken, NewUser,
+    Recovered, Session, SessionOpen, User,
 };
 pub use models::{LockoutRule, LoginFailure, LoginLockout, LoginLocks, OpenWork, Problem, QwcLink, Removed};
 pub use models::{WebhookAttempt, WebhookDelivery};
@@ -241,8 +241,10 @@ pub trait JobStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<Job>>;
-    /// Leases the company's oldest unknown write for an error-recovery
-    /// status check (it keeps its message-set id).
+    /// Leases the company's oldest unknown write that the session's user
+    /// sent for an error-recovery status check (it keeps its message-set
+    /// id): QuickBooks answers a check only to the application that sent
+    /// the write.
     async fn claim_recovery(
         &self,
         company_id: i64,
@@ -250,9 +252,18 @@ pub trait JobStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<Job>>;
-    /// Records the last message set QuickBooks answered for a company, so
-    /// the next write clears its recovery record.
-    async fn answered_message_set(&self, company_id: i64, message_set_id: &str) -> Result;
+    /// Records the last message set QuickBooks answered for a user's
+    /// application, so that user's next write clears its recovery record.
+    async fn answered_message_set(&self, user_id: i64, message_set_id: &str) -> Result;
+    /// The name of another user (than `user_id`) whose lost write the
+    /// company waits on: the oldest one not yet checked. Until it is
+    /// settled or held, `user_id`'s sessions are sent nothing.
+    async fn awaited_sender(&self, company_id: i64, user_id: i64) -> Result<Option<String>>;
+    /// Holds for an operator every lost write whose sender's Web Connector
+    /// did not come back to check it: last sent (the write, or its last
+    /// check) at or before `sent_before`. Returns the jobs held; their
+    /// `error` names the user.
+    async fn hold_unchecked_writes(&self, sent_before: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<Job>>;
     /// The job last sent to `ticket` that may still take its answer.
     async fn leased_job(&self, ticket: &TicketHash) -> Result<Option<Job>>;
     /// Completes a job if `lease` still holds (false: stale, dropped).
@@ -459,8 +470,9 @@ pub trait LinkStore: Send + Sync + 'static {
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
     /// Adds a token. [`StoreError::Conflict`] if the name exists.
-    async fn create_token(&self, name: &str, token_hash: &str, now: DateTime<Utc>) -> Result<ApiToken>;
-    /// The live (not revoked) token with this hash, marking it used.
+    async fn create_token(&self, new: NewToken, now: DateTime<Utc>) -> Result<ApiToken>;
+    /// The token (not revoked) with this hash, marking it used unless it
+    /// has expired (the caller refuses an expired one, saying so).
     async fn use_token(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<ApiToken>>;
     /// All tokens, revoked ones included.
     async fn list_tokens(&self) -> Result<Vec<ApiToken>>;

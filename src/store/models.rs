@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::types::{CompanySlug, JobId, TicketHash, Username};
+use crate::types::{CompanySlug, JobId, Role, TicketHash, Username};
 
 /// One QuickBooks company file.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
@@ -26,9 +26,6 @@ pub struct Company {
     pub qb_company_name: Option<String>,
     /// QuickBooks product QuickBooks reported.
     pub qb_product: Option<String>,
-    /// The last message set QuickBooks answered (cleared by the next write).
-    #[serde(skip)]
-    pub last_message_set_id: Option<String>,
     /// Last time a Web Connector of this company authenticated.
     pub last_seen_at: Option<DateTime<Utc>>,
     /// Created.
@@ -135,6 +132,11 @@ pub struct User {
     pub run_every_seconds: Option<i32>,
     /// Whether its company is disabled (then it is refused at `authenticate`).
     pub company_disabled: bool,
+    /// The last message set QuickBooks answered for this user's
+    /// application (QuickBooks keeps recovery records per application);
+    /// the claim of its next write reads it as that write's `oldMessageSetID`.
+    #[serde(skip)]
+    pub last_message_set_id: Option<String>,
 }
 
 /// A user to add.
@@ -316,18 +318,46 @@ pub struct NewEvent {
 }
 
 /// An API bearer token (its hash stays in the database).
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ApiToken {
     /// Row id.
     pub id: i64,
     /// A name people recognise (`billing-app`).
     pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The companies (row ids) it may see; `None` = every company.
+    pub company_ids: Option<Vec<i64>>,
+    /// Refused from then on; `None` = never.
+    pub expires_at: Option<DateTime<Utc>>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last accepted.
     pub last_used_at: Option<DateTime<Utc>>,
     /// Revoked at; a revoked token is refused.
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiToken {
+    /// Whether it has expired at `now`.
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// A token to add (only its hash).
+#[derive(Clone, Debug)]
+pub struct NewToken {
+    /// Its name, unique.
+    pub name: String,
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// What it may do.
+    pub role: Role,
+    /// The companies it may see; `None` = every company.
+    pub company_ids: Option<Vec<i64>>,
+    /// When it stops working; `None` = never.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// One webhook event in the outbox and how its delivery went.

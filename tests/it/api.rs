@@ -33,7 +33,14 @@ async fn requests_without_a_valid_token_are_refused_with_the_error_shape(b: Back
     // A revoked token stops working.
     use qbwcd::store::TokenStore;
     let token = qbwcd::api::generate_token();
-    app.store.create_token("revoke-me", &qbwcd::api::hash_token(&token), app.now()).await.unwrap();
+    let new = qbwcd::store::NewToken {
+        name: "revoke-me".into(),
+        token_hash: qbwcd::api::hash_token(&token),
+        role: qbwcd::api::Role::Read,
+        company_ids: None,
+        expires_at: None,
+    };
+    app.store.create_token(new, app.now()).await.unwrap();
     api.token = token;
     assert_eq!(api.get("/companies").await.0, 200);
     app.store.revoke_token("revoke-me", app.now()).await.unwrap();

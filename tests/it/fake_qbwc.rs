@@ -234,7 +234,7 @@ impl FakeWebConnector {
                 break;
             }
             log.requests.push(request.clone());
-            let params = match self.qb.process(&request) {
+            let params = match self.qb.process(&self.username, &request) {
                 Answer::Xml(xml) => Self::receive_params(&ticket, &xml, "", ""),
                 Answer::Hresult(h, m) => Self::receive_params(&ticket, "", &h, &m),
                 Answer::Vanish => return Ok(log),
@@ -367,8 +367,11 @@ struct QbState {
     /// Live iterators of the current QuickBooks session: id → next record.
     iterators: std::collections::HashMap<String, usize>,
     next_iterator: usize,
-    /// Error-recovery records: message-set id → the stored answer body.
-    stored: std::collections::HashMap<String, String>,
+    /// Error-recovery records, kept per application as QuickBooks keeps
+    /// them: (application, message-set id) → the stored answer body. Each
+    /// qbwcd user is an application of its own (its own OwnerID), so the
+    /// simulated Web Connector passes its user name as the application.
+    stored: std::collections::HashMap<(String, String), String>,
     /// Every message-set attribute pair seen: (new, old).
     message_sets: Vec<(Option<String>, Option<String>)>,
 }
@@ -384,9 +387,18 @@ impl FakeQuickBooks {
         self.inner.lock().unwrap().message_sets.clone()
     }
 
-    /// How many error-recovery records QuickBooks holds.
+    /// How many error-recovery records QuickBooks holds, all applications.
     pub fn stored_records(&self) -> usize {
         self.inner.lock().unwrap().stored.len()
+    }
+
+    /// The message-set ids of the recovery records QuickBooks holds for one
+    /// application, sorted.
+    pub fn records_of(&self, app: &str) -> Vec<String> {
+        let st = self.inner.lock().unwrap();
+        let mut ids: Vec<String> = st.stored.keys().filter(|(a, _)| a == app).map(|(_, id)| id.clone()).collect();
+        ids.sort();
+        ids
     }
 
     /// A new QuickBooks session: iterators of the last one are gone.
@@ -408,7 +420,9 @@ impl FakeQuickBooks {
         self.inner.lock().unwrap().versions.clone()
     }
 
-    pub fn process(&self, qbxml: &str) -> Answer {
+    /// Processes one request set from application `app` (the Web
+    /// Connector user that passed it on).
+    pub fn process(&self, app: &str, qbxml: &str) -> Answer {
         let mut st = self.inner.lock().unwrap();
         let version = qbxml
             .split("<?qbxml version=\"")
@@ -425,18 +439,22 @@ impl FakeQuickBooks {
         if matches!(script, Script::VanishBeforeApply) {
             return Answer::Vanish;
         }
-        // Error recovery, as Intuit documents it: old clears a record; a
-        // new id seen before (or new = old) is a status check answered from
-        // the record; otherwise the set runs and its answer is stored.
+        // Error recovery, as Intuit documents it, per application: old
+        // clears a record of this application; a new id this application
+        // used before (or new = old) is a status check answered from its
+        // record (9002 when this application has none, even if another
+        // application has a record by that id); otherwise the set runs and
+        // its answer is stored for this application.
         let new = attr(qbxml, "newMessageSetID").map(str::to_owned);
         let old = attr(qbxml, "oldMessageSetID").map(str::to_owned);
         st.message_sets.push((new.clone(), old.clone()));
         if let (Some(o), false) = (&old, old == new) {
-            st.stored.remove(o);
+            st.stored.remove(&(app.to_owned(), o.clone()));
         }
         if let Some(n) = &new {
-            if old.as_ref() == Some(n) || st.stored.contains_key(n) {
-                let answer = match st.stored.get(n) {
+            let key = (app.to_owned(), n.clone());
+            if old.as_ref() == Some(n) || st.stored.contains_key(&key) {
+                let answer = match st.stored.get(&key) {
                     Some(body) => format!("<?xml version=\"1.0\" ?>\n<QBXML>\n<QBXMLMsgsRs newMessageSetID=\"{n}\" messageSetStatusCode=\"0\">\n{body}</QBXMLMsgsRs>\n</QBXML>\n"),
                     None => "<?xml version=\"1.0\" ?>\n<QBXML>\n<QBXMLMsgsRs messageSetStatusCode=\"9002\" />\n</QBXML>\n".to_owned(),
                 };
@@ -471,7 +489,7 @@ impl FakeQuickBooks {
         if let Some(n) = new {
             let start = out.find("<QBXMLMsgsRs>\n").map(|i| i + "<QBXMLMsgsRs>\n".len()).unwrap_or(0);
             let end = out.find("</QBXMLMsgsRs>").unwrap_or(out.len());
-            st.stored.insert(n, out[start..end].to_owned());
+            st.stored.insert((app.to_owned(), n), out[start..end].to_owned());
         }
         if matches!(script, Script::Vanish) {
             return Answer::Vanish;

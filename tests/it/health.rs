@@ -85,7 +85,7 @@ async fn a_permission_status_fails_the_job_and_get_last_error_says_what_to_chang
 
     let auth = wc.authenticate().await;
     let request = wc.send_request_xml(&auth[0], &wc.hcp).await;
-    let answer = match wc.qb.process(&request) {
+    let answer = match wc.qb.process(&wc.username, &request) {
         crate::fake_qbwc::Answer::Xml(x) => x,
         _ => unreachable!("scripted status"),
     };

@@ -223,12 +223,23 @@ impl TestApp {
         FakeWebConnector::new(&format!("{}/qbwc", self.url), username, PASSWORD)
     }
 
-    /// A fresh API token.
+    /// A fresh admin API token for every company.
     pub async fn token(&self) -> String {
-        use qbwcd::store::TokenStore;
+        self.scoped_token(qbwcd::api::Role::Admin, None, None).await
+    }
+
+    /// A fresh API token with this role, company limit and expiry.
+    pub async fn scoped_token(
+        &self,
+        role: qbwcd::api::Role,
+        company_ids: Option<Vec<i64>>,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> String {
+        use qbwcd::store::{NewToken, TokenStore};
         let token = qbwcd::api::generate_token();
         let name = format!("test-{}", uuid::Uuid::new_v4().simple());
-        self.store.create_token(&name, &qbwcd::api::hash_token(&token), self.now()).await.expect("token");
+        let new = NewToken { name, token_hash: qbwcd::api::hash_token(&token), role, company_ids, expires_at };
+        self.store.create_token(new, self.now()).await.expect("token");
         token
     }
 

@@ -33,4 +33,5 @@ mod security;
 mod sessions;
 mod store_contract;
 mod tls;
+mod tokens;
 mod webhooks;

@@ -13,7 +13,7 @@ use crate::store::{
 use crate::types::{CompanySlug, Username};
 
 const COMPANY: &str = "select id, slug, name, file_path, file_id, qbxml_version, qb_company_name, qb_product, \
-                       last_message_set_id, last_seen_at, created_at, disabled_at from company";
+                       last_seen_at, created_at, disabled_at from company";
 
 /// A (name, address) pair's lockout, if it has not passed.
 const LOCKED_PAIR: &str =
@@ -47,7 +47,8 @@ const FORGET_ADDRS: &str =
 
 const USER: &str = "select u.id, u.username, u.company_id, c.slug as company_slug, u.password_hash, u.enabled, \
                     u.owner_id, u.last_seen_at, u.created_at, \
-                    u.run_every_minutes, u.run_every_seconds, (c.disabled_at is not null) as company_disabled \
+                    u.run_every_minutes, u.run_every_seconds, (c.disabled_at is not null) as company_disabled, \
+                    u.last_message_set_id \
                     from app_user u join company c on c.id = u.company_id";
 
 /// A name's failed-login rows, newest first; `$1` the name as sent.

@@ -15,7 +15,7 @@ use crate::types::{JobId, TicketHash};
 const COLS: &str = "id, seq, company_id, state, kind, priority, request, qbxml_version, on_error, request_names, \
                     attempt, max_attempts, ticket_hash, lease_expires_at, response, statuses, diagnostic, error, \
                     idempotency_key, webhook_url, hold_reason, iterates, iterator_id, message_set_id, recovering, \
-                    old_message_set_id, submission_hash, created_at, updated_at, sent_at, completed_at";
+                    old_message_set_id, submission_hash, sent_by, created_at, updated_at, sent_at, completed_at";
 
 /// How a lease ends without an answer. A read goes back to the queue until
 /// its attempts are spent; a write becomes `unknown`, because QuickBooks
@@ -107,12 +107,12 @@ pub(super) static LEASED: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-pub(super) static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql("queued", "", ""));
+pub(super) static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql("queued", &NOT_WAITING_ON_OTHERS, ""));
 pub(super) static CLAIM_POSTGRES: LazyLock<String> =
-    LazyLock::new(|| claim_sql("queued", "", " for update skip locked"));
-pub(super) static RECOVER_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql("unknown", RECOVERABLE, ""));
+    LazyLock::new(|| claim_sql("queued", &NOT_WAITING_ON_OTHERS, " for update skip locked"));
+pub(super) static RECOVER_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql("unknown", &OWN_RECOVERABLE, ""));
 pub(super) static RECOVER_POSTGRES: LazyLock<String> =
-    LazyLock::new(|| claim_sql("unknown", RECOVERABLE, " for update skip locked"));
+    LazyLock::new(|| claim_sql("unknown", &OWN_RECOVERABLE, " for update skip locked"));
 
 /// A company's jobs, newest first, older than `$3`, optionally in state
 /// `$2`: walks `job_company_seq` backwards from the cursor. `$1` company.
@@ -131,13 +131,37 @@ pub(super) static LIST_JOBS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// A claimed write's `oldMessageSetID`: the company's last answered set
-/// (`$1` company), read by primary key inside the claim so the send path
-/// need not read the company for it.
-const OLD_MESSAGE_SET: &str = "(select last_message_set_id from company where id = $1)";
+/// A claimed write's `oldMessageSetID`: the last set QuickBooks answered
+/// for the claiming session's user (`$2` the ticket), since QuickBooks
+/// keeps recovery records per application. Read by key inside the claim,
+/// so the send path reads neither the user nor the company for it.
+const OLD_MESSAGE_SET: &str = "(select u.last_message_set_id from session s join app_user u on u.id = s.user_id \
+                               where s.ticket_hash = $2)";
 
 /// Unknown writes that error recovery can check.
 const RECOVERABLE: &str = " and message_set_id is not null";
+
+/// The user (application) of the claiming session (`$2` the ticket): one
+/// primary-key lookup inside the claim, not a statement of its own.
+const SENDER: &str = "(select user_id from session where ticket_hash = $2)";
+
+/// Unknown writes the claiming session may check: QuickBooks keeps error
+/// recovery records per application, so only the user that sent a write
+/// can check it (a write sent before senders were recorded, by anyone).
+static OWN_RECOVERABLE: LazyLock<String> =
+    LazyLock::new(|| format!("{RECOVERABLE} and (sent_by = {SENDER} or sent_by is null)"));
+
+/// No other user's write of the company awaits its status check: until it
+/// is settled (or held when its connector does not return), another
+/// user's session sends nothing for the company, so no later job overtakes
+/// a write it may depend on. It walks job_claim's (company, 'unknown')
+/// range, empty but for lost writes.
+static NOT_WAITING_ON_OTHERS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        " and not exists (select 1 from job w where w.company_id = $1 and w.state = 'unknown' \
+         and w.message_set_id is not null and w.sent_by <> {SENDER})"
+    )
+});
 
 /// [`RECOVER_SQLITE`], else [`CLAIM_SQLITE`], in one statement.
 pub(super) static NEXT_SQLITE: LazyLock<String> = LazyLock::new(|| next_sql(""));
@@ -152,20 +176,23 @@ pub(super) static NEXT_POSTGRES: LazyLock<String> = LazyLock::new(|| next_sql(" 
 /// `state = 'unknown'` tells the two apart. It claims nothing while the
 /// job last sent to this ticket is an iterator under way (that one
 /// continues first; [`LEASED`] finds it), so the usual call needs no
-/// look at the lease beforehand. `$1`…`$5` as in [`claim_sql`].
+/// look at the lease beforehand. Recovery is per user ([`OWN_RECOVERABLE`],
+/// [`NOT_WAITING_ON_OTHERS`]), and the claim records the sender in the
+/// same update. `$1`…`$5` as in [`claim_sql`].
 fn next_sql(lock: &str) -> String {
+    let (own, not_waiting) = (OWN_RECOVERABLE.as_str(), NOT_WAITING_ON_OTHERS.as_str());
     format!(
         "update job set state = 'sent', attempt = attempt + 1, ticket_hash = $2, lease_expires_at = $3, \
-         sent_at = $4, updated_at = $4, \
+         sent_at = $4, updated_at = $4, sent_by = {SENDER}, \
          message_set_id = case when state = 'unknown' then message_set_id \
                                when kind = 'write' then $5 else null end, \
          old_message_set_id = case when state = 'unknown' then old_message_set_id \
                                    when kind = 'write' then {OLD_MESSAGE_SET} else null end, \
          recovering = (state = 'unknown') \
-         where seq = (select seq from (select seq from job where company_id = $1 and state = 'unknown'{RECOVERABLE} \
+         where seq = (select seq from (select seq from job where company_id = $1 and state = 'unknown'{own} \
                                        order by priority desc, seq limit 1{lock}) r \
                       union all \
-                      select seq from (select seq from job where company_id = $1 and state = 'queued' \
+                      select seq from (select seq from job where company_id = $1 and state = 'queued'{not_waiting} \
                                        order by priority desc, seq limit 1{lock}) q \
                       limit 1) \
          and state in ('unknown', 'queued') \
@@ -181,6 +208,7 @@ fn next_sql(lock: &str) -> String {
 /// instead of waiting; SQLite has a single writer, so the statement is
 /// atomic as is. A write gets its message-set id (`$5`) here, persisted
 /// before the request leaves; a recovery check keeps the id it was sent with.
+/// The claiming session's user is recorded as the sender (`sent_by`).
 fn claim_sql(from: &str, extra: &str, lock: &str) -> String {
     let recovering = from == "unknown";
     let message_set = if recovering { "message_set_id" } else { "case when kind = 'write' then $5 else null end" };
@@ -191,12 +219,31 @@ fn claim_sql(from: &str, extra: &str, lock: &str) -> String {
     };
     format!(
         "update job set state = 'sent', attempt = attempt + 1, ticket_hash = $2, lease_expires_at = $3, \
-         sent_at = $4, updated_at = $4, message_set_id = {message_set}, old_message_set_id = {old}, \
+         sent_at = $4, updated_at = $4, sent_by = {SENDER}, message_set_id = {message_set}, \
+         old_message_set_id = {old}, \
          recovering = {recovering} \
          where seq = (select seq from job where company_id = $1 and state = '{from}'{extra} \
          order by priority desc, seq limit 1{lock}) and state = '{from}' returning {COLS}"
     )
 }
+
+/// [`JobStore::hold_unchecked_writes`]: `$1` sent before, `$2` now. Lost
+/// writes keep their ticket, so job_leased (whose predicate this repeats)
+/// finds them without walking the history. The error names the sender,
+/// composed here so the hold and its reason are one statement.
+static HOLD_UNCHECKED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "update job set state = 'held', hold_reason = 'operator', recovering = false, lease_expires_at = null, \
+         diagnostic = 'session.recovery_connector_absent', updated_at = $2, \
+         error = 'the Web Connector of user ' \
+                 || coalesce((select u.username from app_user u where u.id = job.sent_by), 'unknown') \
+                 || ' did not come back to check whether this write was applied (QuickBooks answers that check \
+                 only to the connector that sent the write); check QuickBooks, then resolve the job' \
+         where {LEASED_PREDICATE} and state = 'unknown' and message_set_id is not null and sent_by is not null \
+         and sent_at <= $1 \
+         returning {COLS}"
+    )
+});
 
 /// A job just claimed on the SQLite writer, as it was: a write's claim is
 /// synced to disk before it is answered (see [`super::lite::sync_at_commit`]).
@@ -694,16 +741,38 @@ impl JobStore for SqlStore {
         ))
     }
 
-    async fn answered_message_set(&self, company_id: i64, message_set_id: &str) -> Result {
-        let sql = "update company set last_message_set_id = $2 where id = $1";
+    async fn answered_message_set(&self, user_id: i64, message_set_id: &str) -> Result {
+        let sql = "update app_user set last_message_set_id = $2 where id = $1";
         let id = message_set_id.to_owned();
-        by_backend!(self, |c| c.exec(sql, &[&company_id, &id]), |p| Ok(sqlx::query(sql)
-            .bind(company_id)
+        by_backend!(self, |c| c.exec(sql, &[&user_id, &id]), |p| Ok(sqlx::query(sql)
+            .bind(user_id)
             .bind(&id)
             .execute(p)
             .await?
             .rows_affected()))?;
         Ok(())
+    }
+
+    async fn awaited_sender(&self, company_id: i64, user_id: i64) -> Result<Option<String>> {
+        // The condition of NOT_WAITING_ON_OTHERS, with the user named.
+        let sql = "select u.username from job w join app_user u on u.id = w.sent_by \
+                   where w.company_id = $1 and w.state = 'unknown' and w.message_set_id is not null \
+                   and w.sent_by <> $2 order by w.priority desc, w.seq limit 1";
+        by_backend!(self, |c| c.opt(sql, &[&company_id, &user_id]), |p| Ok(sqlx::query_scalar(sql)
+            .bind(company_id)
+            .bind(user_id)
+            .fetch_optional(p)
+            .await?))
+    }
+
+    async fn hold_unchecked_writes(&self, sent_before: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<Job>> {
+        let sql = HOLD_UNCHECKED.as_str();
+        let held = by_backend!(self, |c| c.all(sql, &[&Ts(sent_before), &Ts(now)]), |p| Ok(sqlx::query_as(sql)
+            .bind(sent_before)
+            .bind(now)
+            .fetch_all(p)
+            .await?))?;
+        Ok(held)
     }
 
     async fn leased_job(&self, ticket: &TicketHash) -> Result<Option<Job>> {

@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use crate::qbxml::RequestStatus;
 use crate::queue::{Job, JobKind, JobState, Page};
-use crate::store::{ApiToken, Company, Event, LoginLockout, Problem, QwcLink, Session, User, WebhookDelivery};
+use crate::store::sql::tokens::TokenRow;
+use crate::store::{Company, Event, LoginLockout, Problem, QwcLink, Session, User, WebhookDelivery};
 use crate::types::{CompanySlug, JobId, TicketHash, Username};
 
 /// A timestamp parameter, written as sqlx writes it
@@ -166,7 +167,6 @@ from_lite_named!(Company {
     qbxml_version,
     qb_company_name,
     qb_product,
-    last_message_set_id,
     last_seen_at,
     created_at,
     disabled_at,
@@ -184,6 +184,7 @@ from_lite_named!(User {
     run_every_minutes,
     run_every_seconds,
     company_disabled,
+    last_message_set_id,
 });
 from_lite_named!(LoginLockout { address, failures, last_failure_at, locked_until });
 from_lite_named!(Session {
@@ -206,7 +207,7 @@ from_lite_named!(Session {
     queue_at_start,
 });
 from_lite_named!(Event { id, at, company_id, company_slug, user_id, username, address, job_id, kind, code, message });
-from_lite_named!(ApiToken { id, name, created_at, last_used_at, revoked_at });
+from_lite_named!(TokenRow { id, name, role, company_ids, expires_at, created_at, last_used_at, revoked_at });
 from_lite_named!(WebhookDelivery {
     id,
     event_id,
@@ -271,6 +272,7 @@ from_lite_named!(Job {
     old_message_set_id,
     recovering,
     submission_hash,
+    sent_by,
     created_at,
     updated_at,
     sent_at,
