@@ -248,7 +248,8 @@ pub enum UserCommand {
         username: String,
     },
     /// Remove a user. Its open session ends: a read it holds goes back to
-    /// the queue, a write in flight becomes unknown.
+    /// the queue; its writes whose answer was lost (one in flight included)
+    /// are held for a person to check in QuickBooks.
     Remove {
         /// User name.
         username: String,

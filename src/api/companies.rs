@@ -285,7 +285,7 @@ pub async fn enable(
         (status = 200, description = "What was removed with it", body = Removed),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such company", body = ErrorBody),
-        (status = 409, description = "Jobs are still open (`company_has_work`); `open_work` counts them", body = CompanyHasWork),
+        (status = 409, description = "Jobs are still open, or live tokens are limited to it (`company_has_work`); `open_work` says which", body = CompanyHasWork),
     ),
     security(("bearer" = []))
 )]
@@ -302,8 +302,8 @@ pub async fn remove(
             let body = CompanyHasWork {
                 code: "company_has_work".into(),
                 message: format!(
-                    "company {} still has open jobs ({open_work}); cancel queued or held jobs and settle unknown \
-                     ones (qbwcd jobs resolve) before removing it",
+                    "company {} cannot be removed yet ({open_work}); cancel queued or held jobs, settle unknown \
+                     ones (qbwcd jobs resolve) and revoke tokens limited to it first",
                     c.slug
                 ),
                 open_work,

@@ -180,8 +180,9 @@ pub async fn unlock(
 
 /// `DELETE /users/{username}`: removes the user. Its open session ends
 /// with its leases released as if the session had expired (a read goes
-/// back to the queue, a write in flight becomes `unknown`, since QuickBooks
-/// may have applied it); its sessions and onboarding links are deleted;
+/// back to the queue); its writes whose answer was lost, a write in flight
+/// included, are held for a person (only its connector could have asked
+/// QuickBooks about them); its sessions, links and lockouts are deleted;
 /// its events stay, without the link to it. The company's jobs stay.
 #[utoipa::path(
     delete, path = "/api/v1/users/{username}", tag = "users", operation_id = "deleteUser",

@@ -357,8 +357,9 @@ async fn company(store: &SqlStore, settings: &Settings, cmd: CompanyCommand) -> 
                     r.events
                 )?,
                 Err(open) => bail!(
-                    "company {} still has open jobs ({open}); cancel queued or held ones (qbwcd jobs cancel ID) \
-                     and settle unknown ones (qbwcd jobs resolve ID) first",
+                    "company {} cannot be removed yet, it still has open jobs or tokens ({open}); cancel queued or \
+                     held jobs (qbwcd jobs cancel ID), settle unknown ones (qbwcd jobs resolve ID) and revoke \
+                     tokens limited to it (qbwcd token revoke NAME) first",
                     c.slug
                 ),
             }
@@ -522,10 +523,14 @@ async fn user(store: &SqlStore, settings: &Settings, cmd: UserCommand) -> anyhow
             let r = store.remove_user(&username, now).await?;
             crate::outln!("user {username} removed with {} session(s)", r.sessions)?;
             if r.leases_released > 0 {
+                crate::outln!("{} job(s) it held were released; reads are queued again", r.leases_released)?;
+            }
+            if r.writes_held > 0 {
                 crate::outln!(
-                    "{} job(s) it held were released: reads are queued again, a write in flight is unknown \
-                     (see qbwcd jobs list --state unknown)",
-                    r.leases_released
+                    "{} write(s) whose answer was lost are held: only this user's Web Connector could have asked \
+                     QuickBooks whether they were applied; check QuickBooks, then qbwcd jobs resolve ID \
+                     (see qbwcd jobs list --state held)",
+                    r.writes_held
                 )?;
             }
         }

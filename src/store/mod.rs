@@ -173,9 +173,10 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn unlock_user(&self, username: &Username) -> Result;
     /// Removes a user: the leases of its open sessions are released as if
     /// the sessions had ended (a read back to the queue, a write in flight
-    /// to `unknown`), its sessions, onboarding links and lockouts are
-    /// deleted, and its events keep their message but lose the link to the
-    /// user.
+    /// to `unknown`), then every unknown write it sent is held for an
+    /// operator (no other user's connector can ask QuickBooks about it);
+    /// its sessions, onboarding links and lockouts are deleted, and its
+    /// events keep their message but lose the link to the user.
     async fn remove_user(&self, username: &Username, now: DateTime<Utc>) -> Result<Removed>;
     /// Sets (or, with `None`, clears) a user's own poll interval for its
     /// `.qwc`. Callers check that at most one is set and neither is 0.

@@ -48,6 +48,10 @@ pub struct Removed {
     pub leases_released: u64,
     /// Events removed.
     pub events: u64,
+    /// Writes whose answer was lost, held for a person: only the removed
+    /// user's Web Connector could have asked QuickBooks whether they were
+    /// applied (QuickBooks keeps recovery records per application).
+    pub writes_held: u64,
 }
 
 /// Jobs that keep a company from being removed: work someone still
@@ -62,18 +66,27 @@ pub struct OpenWork {
     pub unknown: i64,
     /// Waiting on dependencies or an operator.
     pub held: i64,
+    /// Live API tokens limited to this company: removed, its row id could
+    /// be given to a later company (SQLite reuses the highest), which they
+    /// would then see. Revoke them first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub limited_tokens: Vec<String>,
 }
 
 impl OpenWork {
     /// No open work.
     pub fn is_empty(&self) -> bool {
-        self.queued + self.sent + self.unknown + self.held == 0
+        self.queued + self.sent + self.unknown + self.held == 0 && self.limited_tokens.is_empty()
     }
 }
 
 impl std::fmt::Display for OpenWork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} queued, {} sent, {} unknown, {} held", self.queued, self.sent, self.unknown, self.held)
+        write!(f, "{} queued, {} sent, {} unknown, {} held", self.queued, self.sent, self.unknown, self.held)?;
+        if !self.limited_tokens.is_empty() {
+            write!(f, "; API tokens limited to it: {}", self.limited_tokens.join(", "))?;
+        }
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use qbwcd::queue::{JobState, SubmitOptions};
-use qbwcd::store::{AccountStore, EventStore, JobStore};
+use qbwcd::store::{AccountStore, EventStore, JobStore, TokenStore};
 use qbwcd::types::Username;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -20,7 +20,7 @@ both_backends!(
     a_company_with_open_work_is_not_removed_and_one_without_is_removed_whole,
     users_are_read_listed_and_their_schedule_changes_without_the_password,
     a_locked_out_user_is_unlocked,
-    removing_a_user_mid_session_releases_its_write_as_unknown,
+    removing_a_user_mid_session_holds_its_write_for_a_person,
     the_job_view_shows_the_request_exactly_as_the_web_connector_received_it,
     an_idempotency_key_with_another_body_is_a_409_naming_the_job,
     work_nobody_collects_puts_health_in_attention_with_what_to_do,
@@ -111,6 +111,13 @@ async fn a_company_with_open_work_is_not_removed_and_one_without_is_removed_whol
     for j in [&queued, &parent] {
         assert_eq!(api.post(&format!("/jobs/{}/cancel", j.id), json!({})).await.0, 200);
     }
+    // A live token limited to it keeps it too: a later company could be
+    // given its row id, and the token would see that one.
+    app.scoped_token(qbwcd::types::Role::Read, Some(vec![acme.id]), None).await;
+    let (s, e) = api.send(Method::DELETE, "/companies/acme", None).await;
+    assert_eq!((s, e["code"].as_str()), (409, Some("company_has_work")), "{e}");
+    let name = e["open_work"]["limited_tokens"][0].as_str().expect("the token is named").to_owned();
+    app.store.revoke_token(&name, app.now()).await.unwrap();
     let (s, removed) = api.send(Method::DELETE, "/companies/acme", None).await;
     assert_eq!(s, 200, "{removed}");
     assert_eq!((removed["users"].as_u64(), removed["jobs"].as_u64()), (Some(1), Some(4)), "{removed}");
@@ -195,7 +202,7 @@ async fn a_locked_out_user_is_unlocked(b: Backend) {
     assert_eq!(api.post("/users/ghost/unlock", json!({})).await.0, 404);
 }
 
-async fn removing_a_user_mid_session_releases_its_write_as_unknown(b: Backend) {
+async fn removing_a_user_mid_session_holds_its_write_for_a_person(b: Backend) {
     let app = TestApp::spawn(b).await;
     let acme = app.company("acme", None).await;
     app.user("alice", &acme).await;
@@ -210,16 +217,24 @@ async fn removing_a_user_mid_session_releases_its_write_as_unknown(b: Backend) {
 
     let (s, removed) = api.send(Method::DELETE, "/users/alice", None).await;
     assert_eq!(s, 200, "{removed}");
-    assert_eq!((removed["users"].as_u64(), removed["leases_released"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (removed["users"].as_u64(), removed["leases_released"].as_u64(), removed["writes_held"].as_u64()),
+        (Some(1), Some(1), Some(1))
+    );
+    // QuickBooks may have applied it (never resent blindly), and only
+    // alice's application could have asked: a person checks.
     let job = app.job(&write).await;
-    assert_eq!(job.state, JobState::Unknown, "QuickBooks may have applied it: never resent blindly");
+    assert_eq!(job.state, JobState::Held, "{job:?}");
+    assert_eq!(job.diagnostic.as_deref(), Some("session.recovery_connector_absent"));
+    assert!(job.error.as_deref().is_some_and(|e| e.contains("user alice was removed")), "{job:?}");
     assert_eq!(api.get("/users/alice").await.0, 404);
     assert_eq!(app.connector("alice").authenticate().await[1], "nvu");
-    // Its late answer finds no session; the company's other user settles the write.
+    // Its late answer finds no session; the company's other user is not
+    // sent the held write.
     assert!(wc.receive_response_xml(&auth[0], "<QBXML/>", "", "").await < 0);
     let log = app.connector("bob").run_session().await;
-    assert!(!log.requests.is_empty(), "{log:?}");
-    assert_ne!(app.job(&write).await.state, JobState::Sent);
+    assert!(log.requests.is_empty(), "{log:?}");
+    assert_eq!(app.job(&write).await.state, JobState::Held);
     assert!(app.store.user("alice").await.unwrap().is_none());
     assert_eq!(api.send(Method::DELETE, "/users/alice", None).await.0, 404);
     let name = Username::parse("bob").unwrap();

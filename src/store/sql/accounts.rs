@@ -74,6 +74,7 @@ enum Counts {
     Sessions,
     Jobs,
     Events,
+    Held,
 }
 
 /// What removing a company deletes, children first, each `$1` = company id.
@@ -98,13 +99,37 @@ const REMOVE_COMPANY: [(&str, Counts); 12] = [
 /// What removing a user deletes after its leases are released, each `$1`
 /// = user id. Events keep their message (which names the user) but not
 /// the id, which SQLite may give to a later user.
-const REMOVE_USER: [(&str, Counts); 5] = [
+const REMOVE_USER: [(&str, Counts); 6] = [
+    // Only this user's connector could ask QuickBooks whether its lost
+    // writes were applied; with it gone, a person must check.
+    (
+        "update job set state = 'held', hold_reason = 'operator', recovering = false, lease_expires_at = null, \
+         diagnostic = 'session.recovery_connector_absent', \
+         error = 'user ' || (select username from app_user where id = $1) || ' was removed, and QuickBooks \
+                  answers whether a write was applied only to the connector that sent it; check QuickBooks, \
+                  then resolve the job' \
+         where company_id = (select company_id from app_user where id = $1) and state = 'unknown' \
+         and sent_by = $1 and message_set_id is not null",
+        Counts::Held,
+    ),
     ("delete from session where user_id = $1", Counts::Sessions),
     ("delete from qwc_link where username = (select username from app_user where id = $1)", Counts::Nothing),
     ("update event set user_id = null where user_id = $1", Counts::Nothing),
     ("delete from login_lockout where username = (select username from app_user where id = $1)", Counts::Nothing),
     ("delete from app_user where id = $1", Counts::Users),
 ];
+
+/// Live tokens with a company limit, `(name, company_ids as JSON)`.
+const LIMITED_TOKENS: &str =
+    "select name, company_ids from api_token where revoked_at is null and company_ids is not null";
+
+/// The names of the tokens among `rows` limited to company `id`.
+fn tokens_limited_to(id: i64, rows: Vec<(String, String)>) -> Vec<String> {
+    rows.into_iter()
+        .filter(|(_, ids)| serde_json::from_str::<Vec<i64>>(ids).is_ok_and(|ids| ids.contains(&id)))
+        .map(|(name, _)| name)
+        .collect()
+}
 
 fn open_work(rows: Vec<(String, i64)>) -> OpenWork {
     let mut w = OpenWork::default();
@@ -128,6 +153,7 @@ fn tally(removed: &mut Removed, counts: Counts, n: u64) {
         Counts::Sessions => removed.sessions += n,
         Counts::Jobs => removed.jobs += n,
         Counts::Events => removed.events += n,
+        Counts::Held => removed.writes_held += n,
     }
 }
 
@@ -179,7 +205,8 @@ impl AccountStore for SqlStore {
                 if c.opt::<i64>("select id from company where id = $1", &[&id])?.is_none() {
                     return Err(StoreError::NotFound(format!("company {id}")));
                 }
-                let work = open_work(c.all(OPEN_WORK, &[&id])?);
+                let mut work = open_work(c.all(OPEN_WORK, &[&id])?);
+                work.limited_tokens = tokens_limited_to(id, c.all(LIMITED_TOKENS, &[])?);
                 if !work.is_empty() {
                     return Ok(Err(work));
                 }
@@ -200,7 +227,8 @@ impl AccountStore for SqlStore {
                 if exists.is_none() {
                     return Err(StoreError::NotFound(format!("company {id}")));
                 }
-                let work = open_work(sqlx::query_as(OPEN_WORK).bind(id).fetch_all(&mut *tx).await?);
+                let mut work = open_work(sqlx::query_as(OPEN_WORK).bind(id).fetch_all(&mut *tx).await?);
+                work.limited_tokens = tokens_limited_to(id, sqlx::query_as(LIMITED_TOKENS).fetch_all(&mut *tx).await?);
                 if !work.is_empty() {
                     tx.rollback().await?;
                     return Ok(Err(work));
