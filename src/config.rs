@@ -87,6 +87,20 @@ pub struct Settings {
     pub webhook_timeout_seconds: u64,
     /// Key for signing onboarding links (at least 32 bytes); unset = links off.
     pub link_secret: LinkSecret,
+    /// Events older than this many days are deleted by the reaper; 0 keeps
+    /// them forever.
+    pub event_retention_days: u32,
+    /// Finished webhook deliveries (delivered or given up) of events older
+    /// than this many days are deleted by the reaper; 0 keeps them forever.
+    /// Pending deliveries are never pruned.
+    pub webhook_retention_days: u32,
+    /// Hosts webhooks may be delivered to even when they resolve to
+    /// loopback, private or other internal addresses (internal receivers).
+    /// Exact host names or IP literals, compared case-insensitively.
+    pub webhook_allow_hosts: Vec<String>,
+    /// Most pages one attempt of an iterator query may fetch; past it the
+    /// iterator is stopped and the job fails (`iterator.page_limit`).
+    pub iterator_max_pages: u32,
 }
 
 /// Never writes a secret out, wherever settings are serialized.
@@ -128,6 +142,10 @@ impl Default for Settings {
             webhook_retry_max_seconds: 3600,
             webhook_timeout_seconds: 10,
             link_secret: LinkSecret::default(),
+            event_retention_days: 90,
+            webhook_retention_days: 30,
+            webhook_allow_hosts: Vec::new(),
+            iterator_max_pages: 10_000,
         }
     }
 }

@@ -50,6 +50,14 @@ pub const WEBHOOK_DELIVERIES: &str = "qbwcd_webhook_deliveries_total";
 /// Webhook delivery latency in seconds, by `outcome`.
 pub const WEBHOOK_SECONDS: &str = "qbwcd_webhook_delivery_duration_seconds";
 
+/// Calls that named a ticket of no session (`connectionError`,
+/// `getLastError`, …), by `method`. Such calls leave no event row: anyone
+/// can send them, so they are only counted.
+pub const UNKNOWN_TICKETS: &str = "qbwcd_unknown_ticket_calls_total";
+/// Rows the reaper pruned past their retention, by `table` (`event`,
+/// `webhook_delivery`).
+pub const PRUNED_ROWS: &str = "qbwcd_pruned_rows_total";
+
 /// Every outcome label a SOAP call may carry; anything else is `other`.
 const OUTCOMES: &[&str] = &[
     "busy",
@@ -151,6 +159,8 @@ impl Metrics {
         c(LEASE_EXPIRIES, None, "job leases released because their session or lease lapsed");
         c(SESSION_EXPIRIES, None, "idle Web Connector sessions ended by the reaper");
         c(WEBHOOK_DELIVERIES, None, "webhook deliveries by outcome");
+        c(UNKNOWN_TICKETS, None, "SOAP calls with a ticket of no session, by method (no event is recorded)");
+        c(PRUNED_ROWS, None, "rows pruned past their retention, by table");
         let h = |name: &'static str, unit: Unit, help: &'static str| {
             r.describe_histogram(KeyName::from_const_str(name), Some(unit), SharedString::const_str(help));
         };
@@ -236,6 +246,11 @@ impl Metrics {
         self.counter(LEASE_EXPIRIES, Vec::new()).increment(leases);
     }
 
+    /// The reaper pruned `rows` rows of `table` past their retention.
+    pub fn pruned(&self, table: &'static str, rows: u64) {
+        self.counter(PRUNED_ROWS, vec![Label::from_static_parts("table", table)]).increment(rows);
+    }
+
     /// Sets the open-session gauge.
     pub fn set_open_sessions(&self, n: i64) {
         self.gauge(OPEN_SESSIONS, Vec::new()).set(n as f64);
@@ -285,6 +300,9 @@ impl Metrics {
     pub(crate) fn record_call(&self, method: &'static str, notes: &CallNotes, elapsed: Duration) {
         let outcome = if method == "connectionError" { "reported" } else { notes.outcome.unwrap_or("ok") };
         self.soap_call(method, outcome, elapsed);
+        if notes.unknown_ticket || outcome == "unknown_ticket" {
+            self.counter(UNKNOWN_TICKETS, vec![Label::from_static_parts("method", method)]).increment(1);
+        }
         if method == "authenticate" {
             let auth = match outcome {
                 "session" => "ok",
@@ -337,6 +355,7 @@ pub(crate) struct CallNotes {
     auth_reason: Option<&'static str>,
     answer_bytes: Option<usize>,
     job_finished: Option<(&'static str, Duration)>,
+    unknown_ticket: bool,
 }
 
 tokio::task_local! {
@@ -368,6 +387,11 @@ pub(crate) fn note_outcome(raw: &str) {
 /// Notes why `authenticate` refused (a fixed reason such as `bad_password`).
 pub(crate) fn note_auth_reason(reason: &'static str) {
     note(|n| n.auth_reason = Some(reason));
+}
+
+/// Notes that the call named a ticket of no session.
+pub(crate) fn note_unknown_ticket() {
+    note(|n| n.unknown_ticket = true);
 }
 
 /// Notes a qbXML answer of `bytes`.

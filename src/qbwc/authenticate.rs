@@ -4,6 +4,7 @@ use secrecy::SecretString;
 use tracing::Span;
 
 use super::{record, CallContext, Qbwc};
+use crate::clip::{clip, CLIENT_TEXT_MAX};
 use crate::diagnostics::Finding;
 use crate::store::{NewEvent, NewSession, SessionOpen, User};
 use crate::types::Ticket;
@@ -37,7 +38,9 @@ impl Qbwc {
     /// the database is unreachable, else `[ticket, company file path or ""]`.
     pub(super) async fn authenticate(&self, username: &str, password: SecretString, ctx: &CallContext) -> Vec<String> {
         let span = Span::current();
-        record(&span, "user", username);
+        // The name is the client's word until it matches a user: the span
+        // (and so every log line of the call) carries a clipped copy.
+        record(&span, "user", clip(username, CLIENT_TEXT_MAX));
         let now = self.now();
         let user = match self.store.user(username).await {
             Ok(u) => u,
@@ -111,7 +114,12 @@ impl Qbwc {
             job_id: None,
             kind: "auth.failed",
             code: Some(finding.code.clone()),
-            message: format!("login as {username:?} from {addr} refused: {}", finding.entry.title),
+            message: format!(
+                "login as \"{}\" from {} refused: {}",
+                clip(username, CLIENT_TEXT_MAX),
+                clip(addr, CLIENT_TEXT_MAX),
+                finding.entry.title
+            ),
         })
         .await;
         vec![Ticket::generate().expose().to_owned(), "nvu".into()]

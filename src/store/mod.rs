@@ -375,6 +375,9 @@ pub trait EventStore: Send + Sync + 'static {
     async fn list_events(&self, company_id: Option<i64>, limit: i64) -> Result<Vec<Event>>;
     /// The company's open (not cleared) problems, most recent first.
     async fn open_problems(&self, company_id: i64) -> Result<Vec<Problem>>;
+    /// Deletes at most `limit` of the oldest events from before `before`;
+    /// returns how many went. Bounded so one call is one short transaction.
+    async fn prune_events(&self, before: DateTime<Utc>, limit: i64) -> Result<u64>;
 }
 
 /// Signed onboarding links: what changes as one is used.
@@ -437,4 +440,7 @@ pub trait FinishStore: Send + Sync + 'static {
     async fn job_webhook(&self, job: JobId) -> Result<Option<WebhookDelivery>>;
     /// Every delivery of a job, oldest first.
     async fn job_webhooks(&self, job: JobId) -> Result<Vec<WebhookDelivery>>;
+    /// Deletes at most `limit` finished deliveries (delivered or given up,
+    /// never pending) of events from before `before`; returns how many went.
+    async fn prune_webhook_deliveries(&self, before: DateTime<Utc>, limit: i64) -> Result<u64>;
 }
