@@ -22,6 +22,7 @@ mod ops;
 mod qwc;
 mod recovery;
 mod replicas;
+mod retention;
 mod security;
 mod sessions;
 mod store_contract;
