@@ -175,7 +175,8 @@ impl JobView {
     responses(
         (status = 201, description = "Enqueued", body = JobView),
         (status = 200, description = "The job with the same idempotency key", body = JobView),
-        (status = 400, description = "Invalid qbXML, dependency or URL", body = ErrorBody),
+        (status = 400, description = "Invalid dependency or URL", body = ErrorBody),
+        (status = 422, description = "The qbXML cannot be queued; the message says why", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such company", body = ErrorBody),
         (status = 413, description = "Larger than job_max_bytes", body = ErrorBody),
