@@ -15,7 +15,7 @@ pub use hcp::{parse_hcp, same_guid, FileMode, Hcp};
 pub use request::{parse_submission, OnError, Submission};
 pub use response::{parse_response, ParsedResponse, RequestStatus};
 pub use version::Version;
-pub use wrap::{continue_iterator, wrap, MessageSet};
+pub use wrap::{continue_iterator, stop_iterator, wrap, MessageSet};
 
 /// Why a qbXML text was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -217,6 +217,9 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> Result<bool>;
     /// The pages of an iterator job's attempt, in order.
     async fn pages(&self, id: JobId, attempt: i32) -> Result<Vec<Page>>;
+    /// How many pages an iterator job's attempt has stored (its primary
+    /// key answers without reading them).
+    async fn page_count(&self, id: JobId, attempt: i32) -> Result<i64>;
     /// Releases the leases of a ticket: reads back to the queue (or failed
     /// when out of attempts), writes to `unknown`.
     async fn release_leases(&self, ticket: &TicketHash, now: DateTime<Utc>) -> Result<u64>;
