@@ -291,8 +291,9 @@ impl Metrics {
 
     /// The hook for webhook delivery: call once per delivery attempt with
     /// an outcome from a fixed set (`delivered`, `http_error`,
-    /// `timeout`, `connect_error`, `gave_up` — never a URL or response
-    /// text) and how long it took.
+    /// `timeout`, `connect_error`, `refused` (an internal address, see
+    /// `webhook_allow_hosts`), `gave_up` — never a URL or response text)
+    /// and how long it took.
     pub fn webhook_delivery(&self, outcome: &'static str, elapsed: Duration) {
         self.counter(WEBHOOK_DELIVERIES, vec![Label::from_static_parts("outcome", outcome)]).increment(1);
         self.histogram(WEBHOOK_SECONDS, vec![Label::from_static_parts("outcome", outcome)])

@@ -115,7 +115,7 @@ pub async fn create(
     let slug = CompanySlug::parse(&body.slug).map_err(|e| ApiError::bad_request("invalid_slug", e.to_string()))?;
     let webhook_url = body.webhook_url.filter(|u| !u.trim().is_empty());
     if let Some(url) = &webhook_url {
-        check_webhook_url(url)?;
+        check_webhook_url(url, &state.settings).await?;
     }
     let new = NewCompany {
         name: body.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| slug.to_string()),
@@ -173,7 +173,7 @@ pub async fn update(
     if let Some(url) = body.webhook_url {
         let url = url.filter(|u| !u.trim().is_empty());
         if let Some(u) = &url {
-            check_webhook_url(u)?;
+            check_webhook_url(u, &state.settings).await?;
         }
         state.store.set_company_webhook(c.id, url.as_deref(), state.clock.now()).await?;
     }

@@ -194,7 +194,7 @@ pub async fn enqueue(
     let Json(body) = body?;
     let company = find(&state, &slug).await?;
     if let Some(url) = &body.webhook_url {
-        check_webhook_url(url)?;
+        check_webhook_url(url, &state.settings).await?;
     }
     let opts = SubmitOptions {
         priority: body.priority,

@@ -14,6 +14,7 @@ mod openapi;
 mod qwc;
 mod users;
 mod wait;
+pub mod webhook_guard;
 mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
