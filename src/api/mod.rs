@@ -66,6 +66,8 @@ api_routes! {
     patch "/users/{username}" => qwc::patch_user,
     get "/users/{username}/qwc" => qwc::download,
     post "/users/{username}/qwc-link" => qwc::create_link,
+    get "/users/{username}/qwc-links" => qwc::list_links,
+    delete "/qwc-links/{id}" => qwc::revoke_link,
     post "/users/{username}/disable" => users::disable,
     post "/users/{username}/enable" => users::enable,
     post "/users/{username}/password" => users::reset_password,

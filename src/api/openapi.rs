@@ -38,6 +38,8 @@ use crate::queue::JobState;
         health::show,
         qwc::download,
         qwc::create_link,
+        qwc::list_links,
+        qwc::revoke_link,
         qwc::patch_user,
         users::disable,
         users::enable,

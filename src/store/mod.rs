@@ -397,6 +397,11 @@ pub trait LinkStore: Send + Sync + 'static {
     /// Marks the link's password reset as done, once: `true` for the one
     /// caller that gets to reset, `false` if it was already done.
     async fn claim_password_reset(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool>;
+    /// Links, newest first: one user's, or everyone's.
+    async fn list_qwc_links(&self, username: Option<&str>) -> Result<Vec<QwcLink>>;
+    /// Revokes a link (a revoked one stays as it was); `None` when there
+    /// is no such link.
+    async fn revoke_qwc_link(&self, nonce: &str, now: DateTime<Utc>) -> Result<Option<QwcLink>>;
 }
 
 /// API bearer tokens (stored as hashes).
