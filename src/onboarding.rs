@@ -453,10 +453,12 @@ pub struct RequestOrigin<'a> {
 /// # Errors
 /// A 403 [`LinkRefusal`] saying to open the link itself.
 pub fn check_same_origin(settings: &Settings, req: RequestOrigin<'_>) -> Result<(), LinkRefusal> {
-    let refused = || LinkRefusal {
+    let refused = || {
+        LinkRefusal {
         status: 403,
         message: "this form can only be sent from its own page; open the link you were given and press the button                   there"
             .into(),
+    }
     };
     if let Some(site) = req.sec_fetch_site {
         return match site.trim().to_ascii_lowercase().as_str() {

@@ -214,7 +214,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let this = self.clone();
         Box::pin(async move {
-            let addrs = this.resolve_host(name.as_str()).await.map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?;
+            let addrs = this
+                .resolve_host(name.as_str())
+                .await
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?;
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
@@ -294,7 +297,12 @@ mod tests {
     #[test]
     fn ip_literal_hosts_are_refused_as_written_unless_allowed() {
         let none = AllowHosts::default();
-        for u in ["http://10.0.0.1/x", "http://169.254.169.254/latest/meta-data", "http://[::1]:8080/", "http://[::ffff:7f00:1]/"] {
+        for u in [
+            "http://10.0.0.1/x",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]:8080/",
+            "http://[::ffff:7f00:1]/",
+        ] {
             let url = url::Url::parse(u).unwrap();
             assert!(matches!(literal_refusal(&url, &none), Some(Refused::Internal { .. })), "{u}");
         }

@@ -52,7 +52,9 @@ pub enum QbxmlError {
     IteratorNotAlone,
     /// A processing instruction other than the leading `<?qbxml version?>`:
     /// QuickBooks would see it, qbwcd's envelope would not explain it.
-    #[error("processing instruction <?{0} …?> is not allowed; only a leading <?xml …?> and <?qbxml version=\"…\"?> are")]
+    #[error(
+        "processing instruction <?{0} …?> is not allowed; only a leading <?xml …?> and <?qbxml version=\"…\"?> are"
+    )]
     ProcessingInstruction(String),
     /// Text (or CDATA) between requests, outside any request element.
     #[error("text between requests is not allowed: {0:?}")]

@@ -346,7 +346,10 @@ mod tests {
             ("<AQueryRq><?evil x?></AQueryRq>", pi("evil")),
             ("<AQueryRq/><?qbxml version=\"13.0\"?>", pi("qbxml")),
             ("<?qbxml version=\"13.0\"?><?qbxml version=\"2.0\"?><AQueryRq/>", pi("qbxml")),
-            ("<QBXML><QBXMLMsgsRq><AQueryRq/><?xml-stylesheet href=\"x\"?></QBXMLMsgsRq></QBXML>", pi("xml-stylesheet")),
+            (
+                "<QBXML><QBXMLMsgsRq><AQueryRq/><?xml-stylesheet href=\"x\"?></QBXMLMsgsRq></QBXML>",
+                pi("xml-stylesheet"),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(parse_submission(input).unwrap_err(), want, "input {input:?}");

@@ -154,12 +154,7 @@ async fn an_iterator_past_its_page_limit_is_stopped_and_the_job_fails(b: Backend
     // Two pages, then Stop instead of a third Continue; the next job runs.
     assert_eq!(
         wc.qb.applied(),
-        [
-            "CustomerQueryRq:it:Start",
-            "CustomerQueryRq:it:Continue",
-            "CustomerQueryRq:it:Stop",
-            "CustomerQueryRq:after"
-        ]
+        ["CustomerQueryRq:it:Start", "CustomerQueryRq:it:Continue", "CustomerQueryRq:it:Stop", "CustomerQueryRq:after"]
     );
     assert!(log.requests[2].contains("iterator=\"Stop\" iteratorID=\"{it-1}\""), "{}", log.requests[2]);
     assert_eq!(wc.qb.open_iterators(), 0, "QuickBooks holds no iterator after the stop");

@@ -25,8 +25,7 @@ const BIG: usize = 512 * 1024;
 
 async fn unknown_ticket_count(app: &TestApp) -> f64 {
     let text = reqwest::get(format!("{}/metrics", app.url)).await.expect("GET /metrics").text().await.expect("body");
-    value(&parse_prometheus(&text), "qbwcd_unknown_ticket_calls_total", &[("method", "connectionError")])
-        .unwrap_or(0.0)
+    value(&parse_prometheus(&text), "qbwcd_unknown_ticket_calls_total", &[("method", "connectionError")]).unwrap_or(0.0)
 }
 
 async fn a_connection_error_with_an_unknown_ticket_records_no_event_and_is_counted(b: Backend) {
@@ -100,13 +99,8 @@ async fn retention_prunes_old_events_and_finished_deliveries_and_keeps_recent_on
         let now = app.now();
         async move {
             let d = store.job_webhook(job).await.unwrap().expect("a delivery row");
-            let attempt = WebhookAttempt {
-                state,
-                status: Some(200),
-                error: None,
-                next_attempt_at: now,
-                delivered_at: Some(now),
-            };
+            let attempt =
+                WebhookAttempt { state, status: Some(200), error: None, next_attempt_at: now, delivered_at: Some(now) };
             store.record_webhook_attempt(d.id, &attempt).await.unwrap();
         }
     };

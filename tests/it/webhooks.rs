@@ -302,7 +302,8 @@ async fn webhook_urls_to_internal_addresses_are_refused_when_set(b: Backend) {
         "http://[::ffff:192.168.0.1]/hook",
         "http://100.64.0.1/hook",
     ] {
-        let (s, err) = api.post("/companies/acme/jobs", json!({"qbxml": customer_query("1"), "webhook_url": url})).await;
+        let (s, err) =
+            api.post("/companies/acme/jobs", json!({"qbxml": customer_query("1"), "webhook_url": url})).await;
         assert_eq!((s, err["code"].as_str()), (400, Some("invalid_request")), "{url}: {err}");
         assert!(err["message"].as_str().unwrap().contains("webhook_allow_hosts"), "{err}");
         let patch = api.send(reqwest::Method::PATCH, "/companies/acme", Some(json!({"webhook_url": url}))).await;
@@ -364,7 +365,8 @@ async fn an_allowed_loopback_name_is_delivered_and_failures_say_little(b: Backen
     let acme = app.company("acme", None).await;
     let api = app.api().await;
     let by_name = receiver.url.replace("127.0.0.1", "localhost");
-    let (s, job) = api.post("/companies/acme/jobs", json!({"qbxml": customer_query("1"), "webhook_url": by_name})).await;
+    let (s, job) =
+        api.post("/companies/acme/jobs", json!({"qbxml": customer_query("1"), "webhook_url": by_name})).await;
     assert_eq!(s, 201, "{job}");
     let id = job["id"].as_str().unwrap().to_owned();
     api.post(&format!("/jobs/{id}/cancel"), json!({})).await;
