@@ -72,13 +72,14 @@ impl Qbwc {
                 Reply::SendRequestXml(self.send_request(&ticket.hash(), req).await)
             }
             // The HRESULT and message are the client's word: clipped before
-            // they can reach an event, a log line or a session's last error.
+            // they can reach an event, a log line or a session's last error
+            // (trimmed first, so a blank HRESULT stays blank).
             Call::ReceiveResponseXml { ticket, response, hresult, message } => {
-                let (hresult, message) = (clip(&hresult, HRESULT_MAX), clip(&message, CLIENT_TEXT_MAX));
+                let (hresult, message) = (clip(hresult.trim(), HRESULT_MAX), clip(message.trim(), CLIENT_TEXT_MAX));
                 Reply::ReceiveResponseXml(self.receive_response(&ticket.hash(), response, &hresult, &message).await)
             }
             Call::ConnectionError { ticket, hresult, message } => {
-                let (hresult, message) = (clip(&hresult, HRESULT_MAX), clip(&message, CLIENT_TEXT_MAX));
+                let (hresult, message) = (clip(hresult.trim(), HRESULT_MAX), clip(message.trim(), CLIENT_TEXT_MAX));
                 Reply::ConnectionError(self.connection_error(&ticket.hash(), &hresult, &message).await)
             }
             Call::GetLastError { ticket } => Reply::GetLastError(self.last_error(&ticket.hash()).await),
