@@ -170,6 +170,9 @@ pub fn check_schedule(
 /// A link just made.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedLink {
+    /// The id to list or revoke it by (`qbwcd link revoke ID`,
+    /// `DELETE /api/v1/qwc-links/{id}`).
+    pub id: String,
     /// `<public_url>/qwc/<token>`; give it to the QuickBooks admin.
     pub url: String,
     /// When it stops working.
@@ -225,6 +228,7 @@ pub async fn create_link(
     )
     .await;
     Ok(CreatedLink {
+        id: claims.nonce.clone(),
         url: format!("{}/qwc/{token}", settings.public_url.trim_end_matches('/')),
         expires_at,
         max_uses: q.link_max_uses,

@@ -221,6 +221,10 @@ async fn links_are_listed_and_revoked_one_by_one(b: Backend) {
     assert!(!serde_json::to_string(&links).unwrap().contains(token));
 
     let id = links[0]["id"].as_str().unwrap();
+    app.clock.advance(Duration::from_secs(1));
+    let (_, created) = api.post("/users/bob/qwc-link", json!({})).await;
+    let (_, bobs) = api.get("/users/bob/qwc-links").await;
+    assert_eq!(bobs[0]["id"], created["id"], "the id a link is created with is the one it is listed by");
     let (s, revoked) = api.send(reqwest::Method::DELETE, &format!("/qwc-links/{id}"), None).await;
     assert_eq!((s, revoked["state"].as_str()), (200, Some("revoked")), "{revoked}");
     for path in ["", "/file"] {
