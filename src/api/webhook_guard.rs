@@ -15,6 +15,9 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
+/// How long setting a URL waits for its host to resolve.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Why a webhook target was refused. Says which host, never the URL (its
 /// path or query may hold a receiver's token).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -173,10 +176,12 @@ pub async fn check_target(raw: &str, allow: &AllowHosts) -> Result<(), Refused> 
         return Ok(()); // a public IP literal
     }
     let port = url.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|_| Refused::Unresolved { host: host.clone() })?
-        .collect();
+    // A resolver that does not answer must not hold the API request.
+    let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host.clone(), port))).await;
+    let addrs: Vec<SocketAddr> = match lookup {
+        Ok(Ok(addrs)) => addrs.collect(),
+        _ => return Err(Refused::Unresolved { host }),
+    };
     if let Some(addr) = addrs.iter().map(SocketAddr::ip).find(|ip| is_internal(*ip)) {
         return Err(Refused::Internal { host, addr });
     }
