@@ -217,7 +217,8 @@ pub async fn serve_all(
     result
 }
 
-/// Periodically expires idle sessions and lapsed leases.
+/// Periodically expires idle sessions and lapsed leases, reports silent
+/// connectors, and prunes rows past their retention.
 async fn reap(state: AppState) {
     let every = Duration::from_secs(state.settings.reaper_interval_seconds.max(1));
     let mut tick = tokio::time::interval(every);
@@ -235,6 +236,19 @@ async fn reap(state: AppState) {
         }
         hold_unchecked_writes(&state).await;
         check_silence(&state, &mut silence).await;
+        match crate::retention::prune(state.store.as_ref(), &state.settings, state.clock.now()).await {
+            Ok(p) if p.events > 0 || p.webhook_deliveries > 0 => {
+                state.metrics.pruned("event", p.events);
+                state.metrics.pruned("webhook_delivery", p.webhook_deliveries);
+                tracing::info!(
+                    events = p.events,
+                    webhook_deliveries = p.webhook_deliveries,
+                    "pruned rows past their retention"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning old events and webhook deliveries failed"),
+        }
         state.metrics.upkeep();
     }
 }

@@ -4,6 +4,7 @@
 mod commands;
 mod diagnose;
 mod doctor;
+mod links;
 pub mod output;
 mod qwc_file;
 
@@ -101,6 +102,9 @@ pub enum Command {
         #[arg(long, requires = "link")]
         reset_password: bool,
     },
+    /// List and revoke onboarding links (made with `qbwcd qwc USER --link`).
+    #[command(subcommand)]
+    Link(LinkCommand),
     /// Explain every error in a Web Connector log (QWCLog.txt): line, code, title, first steps.
     Diagnose {
         /// The log file; - reads stdin. UTF-8 or UTF-16 (as Windows saves it).
@@ -327,6 +331,24 @@ pub enum TokenCommand {
     Revoke {
         /// The token's name.
         name: String,
+    },
+}
+
+/// `link …`
+#[derive(Debug, Subcommand)]
+pub enum LinkCommand {
+    /// List onboarding links, newest first: id, user, state, uses, expiry.
+    List {
+        /// Only this user's links.
+        username: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one link: its page, download and password reset are refused from now on.
+    Revoke {
+        /// The link's id (from `qbwcd link list`).
+        id: String,
     },
 }
 

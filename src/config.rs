@@ -124,6 +124,20 @@ pub struct Settings {
     pub link_secret: LinkSecret,
     /// Whose product the customer sees: pages, `.qwc` texts, support contact.
     pub brand: BrandSettings,
+    /// Events older than this many days are deleted by the reaper; 0 keeps
+    /// them forever.
+    pub event_retention_days: u32,
+    /// Finished webhook deliveries (delivered or given up) of events older
+    /// than this many days are deleted by the reaper; 0 keeps them forever.
+    /// Pending deliveries are never pruned.
+    pub webhook_retention_days: u32,
+    /// Hosts webhooks may be delivered to even when they resolve to
+    /// loopback, private or other internal addresses (internal receivers).
+    /// Exact host names or IP literals, compared case-insensitively.
+    pub webhook_allow_hosts: Vec<String>,
+    /// Most pages one attempt of an iterator query may fetch; past it the
+    /// iterator is stopped and the job fails (`iterator.page_limit`).
+    pub iterator_max_pages: u32,
 }
 
 /// The `[brand]` section: the operator's product, as the QuickBooks admin
@@ -241,6 +255,10 @@ impl Default for Settings {
             webhook_timeout_seconds: 10,
             link_secret: LinkSecret::default(),
             brand: BrandSettings::default(),
+            event_retention_days: 90,
+            webhook_retention_days: 30,
+            webhook_allow_hosts: Vec::new(),
+            iterator_max_pages: 10_000,
         }
     }
 }

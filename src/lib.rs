@@ -20,6 +20,7 @@ pub mod qbwc;
 pub mod qbxml;
 pub mod queue;
 pub mod qwc;
+pub mod retention;
 pub mod silence;
 pub mod soap;
 pub mod store;

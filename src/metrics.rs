@@ -55,12 +55,21 @@ pub const BODY_BYTES_BUFFERED: &str = "qbwcd_soap_body_bytes_buffered";
 /// Webhook delivery latency in seconds, by `outcome`.
 pub const WEBHOOK_SECONDS: &str = "qbwcd_webhook_delivery_duration_seconds";
 
+/// Calls that named a ticket of no session (`connectionError`,
+/// `getLastError`, …), by `method`. Such calls leave no event row: anyone
+/// can send them, so they are only counted.
+pub const UNKNOWN_TICKETS: &str = "qbwcd_unknown_ticket_calls_total";
+/// Rows the reaper pruned past their retention, by `table` (`event`,
+/// `webhook_delivery`).
+pub const PRUNED_ROWS: &str = "qbwcd_pruned_rows_total";
+
 /// Every outcome label a SOAP call may carry; anything else is `other`.
 const OUTCOMES: &[&str] = &[
     "busy",
     "cancelled",
     "client_too_old",
     "closed",
+    "continued",
     "done",
     "error",
     "failed",
@@ -71,12 +80,14 @@ const OUTCOMES: &[&str] = &[
     "no_work",
     "none",
     "nvu",
+    "page",
     "postponed",
     "queued",
     "sent",
     "session",
     "session_ended",
     "stale",
+    "stopped",
     "unknown",
     "unknown_ticket",
     "waiting",
@@ -162,6 +173,8 @@ impl Metrics {
         c(SESSION_EXPIRIES, None, "idle Web Connector sessions ended by the reaper");
         c(WEBHOOK_DELIVERIES, None, "webhook deliveries by outcome");
         c(HTTP_REFUSED, None, "requests and connections refused by the HTTP limits, by reason");
+        c(UNKNOWN_TICKETS, None, "SOAP calls with a ticket of no session, by method (no event is recorded)");
+        c(PRUNED_ROWS, None, "rows pruned past their retention, by table");
         let h = |name: &'static str, unit: Unit, help: &'static str| {
             r.describe_histogram(KeyName::from_const_str(name), Some(unit), SharedString::const_str(help));
         };
@@ -259,6 +272,11 @@ impl Metrics {
         self.gauge(BODY_BYTES_BUFFERED, Vec::new()).set(bytes as f64);
     }
 
+    /// The reaper pruned `rows` rows of `table` past their retention.
+    pub fn pruned(&self, table: &'static str, rows: u64) {
+        self.counter(PRUNED_ROWS, vec![Label::from_static_parts("table", table)]).increment(rows);
+    }
+
     /// Sets the open-session gauge.
     pub fn set_open_sessions(&self, n: i64) {
         self.gauge(OPEN_SESSIONS, Vec::new()).set(n as f64);
@@ -296,8 +314,9 @@ impl Metrics {
 
     /// The hook for webhook delivery: call once per delivery attempt with
     /// an outcome from a fixed set (`delivered`, `http_error`,
-    /// `timeout`, `connect_error`, `gave_up` — never a URL or response
-    /// text) and how long it took.
+    /// `timeout`, `connect_error`, `refused` (an internal address, see
+    /// `webhook_allow_hosts`), `gave_up` — never a URL or response text)
+    /// and how long it took.
     pub fn webhook_delivery(&self, outcome: &'static str, elapsed: Duration) {
         self.counter(WEBHOOK_DELIVERIES, vec![Label::from_static_parts("outcome", outcome)]).increment(1);
         self.histogram(WEBHOOK_SECONDS, vec![Label::from_static_parts("outcome", outcome)])
@@ -308,6 +327,9 @@ impl Metrics {
     pub(crate) fn record_call(&self, method: &'static str, notes: &CallNotes, elapsed: Duration) {
         let outcome = if method == "connectionError" { "reported" } else { notes.outcome.unwrap_or("ok") };
         self.soap_call(method, outcome, elapsed);
+        if notes.unknown_ticket || outcome == "unknown_ticket" {
+            self.counter(UNKNOWN_TICKETS, vec![Label::from_static_parts("method", method)]).increment(1);
+        }
         if method == "authenticate" {
             let auth = match outcome {
                 "session" => "ok",
@@ -360,6 +382,7 @@ pub(crate) struct CallNotes {
     auth_reason: Option<&'static str>,
     answer_bytes: Option<usize>,
     job_finished: Option<(&'static str, Duration)>,
+    unknown_ticket: bool,
 }
 
 tokio::task_local! {
@@ -391,6 +414,11 @@ pub(crate) fn note_outcome(raw: &str) {
 /// Notes why `authenticate` refused (a fixed reason such as `bad_password`).
 pub(crate) fn note_auth_reason(reason: &'static str) {
     note(|n| n.auth_reason = Some(reason));
+}
+
+/// Notes that the call named a ticket of no session.
+pub(crate) fn note_unknown_ticket() {
+    note(|n| n.unknown_ticket = true);
 }
 
 /// Notes a qbXML answer of `bytes`.

@@ -82,6 +82,9 @@ pub enum OnboardingError {
     /// No such user.
     #[error("no user {0:?}; see `qbwcd user list`")]
     UnknownUser(String),
+    /// No onboarding link with this id.
+    #[error("no onboarding link {0:?}; see `qbwcd link list`")]
+    UnknownLink(String),
     /// The user's company is gone (a bug or a hand-edited database).
     #[error("the company of user {0:?} does not exist")]
     NoCompany(String),
@@ -174,6 +177,9 @@ pub const RESET_PASSWORD_WORDING: &str = "the link's page gets a button that set
 /// A link just made.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedLink {
+    /// The id to list or revoke it by (`qbwcd link revoke ID`,
+    /// `DELETE /api/v1/qwc-links/{id}`).
+    pub id: String,
     /// `<public_url>/qwc/<token>`; give it to the QuickBooks admin.
     pub url: String,
     /// When it stops working.
@@ -218,6 +224,7 @@ pub async fn create_link(
             created_at: now,
             last_used_at: None,
             password_reset_at: None,
+            revoked_at: None,
         })
         .await?;
     let token = qwc::sign_link(key, &claims);
@@ -230,11 +237,102 @@ pub async fn create_link(
     )
     .await;
     Ok(CreatedLink {
+        id: claims.nonce.clone(),
         url: format!("{}/qwc/{token}", settings.public_url.trim_end_matches('/')),
         expires_at,
         max_uses: q.link_max_uses,
         reset_password,
     })
+}
+
+/// An onboarding link as listed (`qbwcd link list`, `GET
+/// /api/v1/users/{username}/qwc-links`): its id and counters, never the
+/// token (which is not stored).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LinkView {
+    /// The id to revoke it by: the link's nonce. Not a credential: a link
+    /// works only with its full signed token.
+    pub id: String,
+    /// The user whose `.qwc` it downloads.
+    pub username: String,
+    /// `active`, `expired`, `used_up` or `revoked`.
+    pub state: &'static str,
+    /// Whether the link page sets a new password on first use.
+    pub reset_password: bool,
+    /// Downloads so far.
+    pub uses: i32,
+    /// Downloads allowed.
+    pub max_uses: i32,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last download.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When the password was reset through it.
+    pub password_reset_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl LinkView {
+    /// The view of `link` as of `now`.
+    pub fn of(link: QwcLink, now: DateTime<Utc>) -> Self {
+        let state = if link.revoked_at.is_some() {
+            "revoked"
+        } else if link.expires_at <= now {
+            "expired"
+        } else if link.uses >= link.max_uses {
+            "used_up"
+        } else {
+            "active"
+        };
+        LinkView {
+            id: link.nonce,
+            username: link.username,
+            state,
+            reset_password: link.reset_password,
+            uses: link.uses,
+            max_uses: link.max_uses,
+            expires_at: link.expires_at,
+            created_at: link.created_at,
+            last_used_at: link.last_used_at,
+            password_reset_at: link.password_reset_at,
+            revoked_at: link.revoked_at,
+        }
+    }
+}
+
+/// A user's links (everyone's without `username`), newest first.
+///
+/// # Errors
+/// [`OnboardingError::UnknownUser`] for a user that does not exist, or a
+/// store error.
+pub async fn list_links(
+    store: &dyn Store,
+    username: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<LinkView>, OnboardingError> {
+    if let Some(name) = username {
+        store.user(name).await?.ok_or_else(|| OnboardingError::UnknownUser(name.to_owned()))?;
+    }
+    Ok(store.list_qwc_links(username).await?.into_iter().map(|l| LinkView::of(l, now)).collect())
+}
+
+/// Revokes link `id`: from now on it is refused (410) for the page, the
+/// download and the password reset alike. Revoking twice is harmless.
+///
+/// # Errors
+/// [`OnboardingError::UnknownLink`], or a store error.
+pub async fn revoke_link(store: &dyn Store, id: &str, now: DateTime<Utc>) -> Result<LinkView, OnboardingError> {
+    let link = store.revoke_qwc_link(id, now).await?.ok_or_else(|| OnboardingError::UnknownLink(id.to_owned()))?;
+    if link.revoked_at == Some(now) {
+        if let Ok(Some(user)) = store.user(&link.username).await {
+            let msg = format!("onboarding link {} of {} revoked", link.nonce, link.username);
+            record(store, &user, now, "qwc.link_revoked", msg).await;
+        }
+    }
+    Ok(LinkView::of(link, now))
 }
 
 /// Why a link was refused, for its error page.
@@ -285,6 +383,12 @@ pub async fn check_link(
         Ok(_) => return Err(not_valid()),
         Err(e) => return Err(store_down(&e)),
     };
+    if link.revoked_at.is_some() {
+        return Err(LinkRefusal {
+            status: 410,
+            message: "this link was revoked; ask your administrator for a new one".into(),
+        });
+    }
     if link.uses >= link.max_uses {
         return Err(used_up());
     }
@@ -333,6 +437,66 @@ pub async fn download_via_link(
         }
         Ok(None) => Err(used_up()),
         Err(e) => Err(store_down(&e)),
+    }
+}
+
+/// What the browser said about where a reset POST came from.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestOrigin<'a> {
+    /// `Sec-Fetch-Site` (`same-origin`, `same-site`, `cross-site`, `none`).
+    pub sec_fetch_site: Option<&'a str>,
+    /// `Origin` (`https://qbwcd.example.com`, or `null`).
+    pub origin: Option<&'a str>,
+    /// `Host`, for a server reached under another name than `public_url`.
+    pub host: Option<&'a str>,
+}
+
+/// Refuses a reset POST another site made the browser send (a page
+/// elsewhere with a form aimed at a link it learned, e.g. from a proxy
+/// log): the reset must come from the link's own page.
+///
+/// `Sec-Fetch-Site` decides where browsers send it (all current ones):
+/// `same-origin`, or `none` (typed or bookmarked: no other site involved).
+/// Otherwise `Origin` must be this server: `public_url`'s origin, or the
+/// scheme-less `Host` the request came to. With neither header (browsers
+/// from before 2020 on a same-origin form, or a script) the POST is let
+/// through: every browser that would carry a cross-site form sends
+/// `Origin`, and a script that has the link has the credential already.
+///
+/// # Errors
+/// A 403 [`LinkRefusal`] saying to open the link itself.
+pub fn check_same_origin(settings: &Settings, req: RequestOrigin<'_>) -> Result<(), LinkRefusal> {
+    let refused = || {
+        LinkRefusal {
+        status: 403,
+        message: "this form can only be sent from its own page; open the link you were given and press the button                   there"
+            .into(),
+    }
+    };
+    if let Some(site) = req.sec_fetch_site {
+        return match site.trim().to_ascii_lowercase().as_str() {
+            "same-origin" | "none" => Ok(()),
+            _ => Err(refused()),
+        };
+    }
+    let Some(origin) = req.origin.map(str::trim) else {
+        return Ok(());
+    };
+    let Ok(url) = url::Url::parse(origin) else {
+        return Err(refused()); // `null` (a sandboxed or privacy-sensitive context) included
+    };
+    let ours = url::Url::parse(&settings.public_url).ok().map(|u| u.origin());
+    if ours.as_ref() == Some(&url.origin()) {
+        return Ok(());
+    }
+    let authority = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => return Err(refused()),
+    };
+    match req.host {
+        Some(host) if host.trim().eq_ignore_ascii_case(&authority) => Ok(()),
+        _ => Err(refused()),
     }
 }
 
@@ -402,6 +566,25 @@ async fn record(store: &dyn Store, user: &User, now: DateTime<Utc>, kind: &'stat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reset_post_must_come_from_the_same_origin() {
+        let settings = Settings { public_url: "https://qbwcd.example.com".into(), ..Settings::default() };
+        let check = |site, origin, host| {
+            check_same_origin(&settings, RequestOrigin { sec_fetch_site: site, origin, host }).map_err(|r| r.status)
+        };
+        assert_eq!(check(Some("same-origin"), Some("https://evil.example"), None), Ok(()));
+        assert_eq!(check(Some("none"), None, None), Ok(()));
+        assert_eq!(check(Some("cross-site"), Some("https://qbwcd.example.com"), None), Err(403));
+        assert_eq!(check(Some("same-site"), None, None), Err(403));
+        assert_eq!(check(None, Some("https://qbwcd.example.com"), None), Ok(()));
+        assert_eq!(check(None, Some("http://10.0.0.5:8080"), Some("10.0.0.5:8080")), Ok(()));
+        assert_eq!(check(None, Some("https://evil.example"), Some("qbwcd.example.com")), Err(403));
+        assert_eq!(check(None, Some("http://qbwcd.example.com"), None), Err(403), "another scheme is another origin");
+        assert_eq!(check(None, Some("null"), Some("qbwcd.example.com")), Err(403));
+        // Old browsers send neither header on a same-origin form.
+        assert_eq!(check(None, None, Some("qbwcd.example.com")), Ok(()));
+    }
 
     #[test]
     fn link_secrets_are_checked_and_never_shown() {

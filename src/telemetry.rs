@@ -52,12 +52,8 @@ pub fn init(format: LogFormat, default_filter: &str) {
     };
 }
 
-/// The longest client-supplied string (a user name, a company file name, a
-/// message) a log field carries, in characters; see [`crate::clip::clip`].
-pub const CLIENT_TEXT_MAX_CHARS: usize = 1024;
-
 /// The longest field value a pretty line shows, whatever its source.
-const PRETTY_FIELD_MAX_CHARS: usize = 4 * CLIENT_TEXT_MAX_CHARS;
+const PRETTY_FIELD_MAX_CHARS: usize = 4 * crate::clip::CLIENT_TEXT_MAX;
 
 /// Pretty-line fields with control characters escaped and long values cut.
 /// The compact formatter writes `%`-fields and messages as they are, so a

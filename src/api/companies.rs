@@ -136,7 +136,7 @@ pub async fn create(
     let slug = CompanySlug::parse(&body.slug).map_err(|e| ApiError::bad_request("invalid_slug", e.to_string()))?;
     let webhook_url = body.webhook_url.filter(|u| !u.trim().is_empty());
     if let Some(url) = &webhook_url {
-        check_webhook_url(url)?;
+        check_webhook_url(url, &state.settings).await?;
     }
     let new = NewCompany {
         name: body.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| slug.to_string()),
@@ -208,7 +208,7 @@ pub async fn update(
     let file_path = body.file_path.as_ref().map(|p| p.as_deref().map(str::trim).filter(|p| !p.is_empty()));
     let webhook_url = body.webhook_url.map(|url| url.filter(|u| !u.trim().is_empty()));
     if let Some(Some(u)) = &webhook_url {
-        check_webhook_url(u)?;
+        check_webhook_url(u, &state.settings).await?;
     }
     let now = state.clock.now();
     if name.is_some() || file_path.is_some() {

@@ -94,8 +94,9 @@ impl From<SubmitError> for ApiError {
         match e {
             SubmitError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
             SubmitError::Store(s) => s.into(),
+            // Well-formed JSON whose qbXML cannot be queued: 422, with the reason.
             SubmitError::Invalid(_) | SubmitError::ControlCharacter(_) => {
-                ApiError::bad_request("invalid_qbxml", e.to_string())
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_qbxml", e.to_string())
             }
             SubmitError::BadIdempotencyKey => ApiError::bad_request("invalid_request", e.to_string()),
             SubmitError::IdempotencyConflict { existing, .. } => {

@@ -190,7 +190,8 @@ impl JobView {
         (status = 201, description = "Enqueued", body = JobView),
         (status = 200, description = "The job with the same idempotency key and the same body", body = JobView),
         (status = 409, description = "The idempotency key was used for a different body (`idempotency_conflict`; `job_id` names that job)", body = ErrorBody),
-        (status = 400, description = "Invalid qbXML, dependency or URL", body = ErrorBody),
+        (status = 400, description = "Invalid dependency or URL", body = ErrorBody),
+        (status = 422, description = "The qbXML cannot be queued; the message says why", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such company", body = ErrorBody),
@@ -209,7 +210,7 @@ pub async fn enqueue(
     let Json(body) = body?;
     let company = find(&state, &caller, &slug).await?;
     if let Some(url) = &body.webhook_url {
-        check_webhook_url(url)?;
+        check_webhook_url(url, &state.settings).await?;
     }
     let opts = SubmitOptions {
         priority: body.priority,

@@ -7,7 +7,9 @@
 //!   link previews fetch links before the person does, and would otherwise
 //!   use up the one showing of the password.
 //! - `POST /qwc/{token}`: on a reset link, sets a new password the first
-//!   time and shows it once (later posts say it was already shown).
+//!   time and shows it once (later posts say it was already shown). Only
+//!   from the link's own page: a cross-site POST is refused with 403
+//!   ([`onboarding::check_same_origin`]).
 //! - `GET /qwc/{token}/file`: the `.qwc`. Only this counts a use, so
 //!   looking at the page, or resetting the password, spends none.
 //!
@@ -18,7 +20,7 @@
 //! (a request-logging layer added later must not log these URIs either).
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -56,7 +58,16 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Respo
     }
 }
 
-async fn reset(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+async fn reset(State(state): State<AppState>, Path(token): Path<String>, headers: HeaderMap) -> Response {
+    let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let origin = onboarding::RequestOrigin {
+        sec_fetch_site: headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+        origin: header(header::ORIGIN),
+        host: header(header::HOST),
+    };
+    if let Err(r) = onboarding::check_same_origin(&state.settings, origin) {
+        return refused(&r);
+    }
     let now = state.clock.now();
     let link = match onboarding::check_link(state.store.as_ref(), &state.settings, &token, now).await {
         Ok((_, link)) => link,

@@ -16,6 +16,7 @@ mod qwc;
 mod tokens;
 mod users;
 mod wait;
+pub mod webhook_guard;
 mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
@@ -101,6 +102,8 @@ api_routes! {
     post "/users/{username}/unlock" => users::unlock, Role::Admin,
     get "/users/{username}/qwc" => qwc::download, Role::Admin,
     post "/users/{username}/qwc-link" => qwc::create_link, Role::Admin,
+    get "/users/{username}/qwc-links" => qwc::list_links, Role::Admin,
+    delete "/qwc-links/{id}" => qwc::revoke_link, Role::Admin,
     post "/users/{username}/disable" => users::disable, Role::Admin,
     post "/users/{username}/enable" => users::enable, Role::Admin,
     post "/users/{username}/password" => users::reset_password, Role::Admin,

@@ -45,6 +45,8 @@ use crate::queue::JobState;
         events::show,
         qwc::download,
         qwc::create_link,
+        qwc::list_links,
+        qwc::revoke_link,
         qwc::patch_user,
         users::show,
         users::unlock,

@@ -10,12 +10,13 @@ use serde::Deserialize;
 use super::users::UserView;
 use super::{ApiCaller, ApiError};
 use crate::app::AppState;
-use crate::onboarding::{self, CreatedLink, OnboardingError};
+use crate::onboarding::{self, CreatedLink, LinkView, OnboardingError};
 
 impl From<OnboardingError> for ApiError {
     fn from(e: OnboardingError) -> Self {
         match e {
             OnboardingError::UnknownUser(u) => ApiError::not_found(format!("user {u:?}")),
+            OnboardingError::UnknownLink(id) => ApiError::not_found(format!("onboarding link {id:?}")),
             OnboardingError::Store(s) => s.into(),
             // The Web Connector would reject the file: say why and what to change.
             OnboardingError::Qwc(q) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "qwc_refused", q.to_string()),
@@ -100,6 +101,54 @@ pub async fn create_link(
     let link =
         onboarding::create_link(state.store.as_ref(), &state.settings, &username, body.reset_password, now).await?;
     Ok((StatusCode::CREATED, Json(link)))
+}
+
+/// `GET /users/{username}/qwc-links`: the user's onboarding links,
+/// newest first (ids and counters; tokens are never stored).
+#[utoipa::path(
+    get, path = "/api/v1/users/{username}/qwc-links", tag = "users", operation_id = "listUserQwcLinks",
+    params(("username" = String, Path, description = "Web Connector user name")),
+    responses(
+        (status = 200, description = "The links", body = [crate::onboarding::LinkView]),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 404, description = "No such user", body = super::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_links(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(username): Path<String>,
+) -> Result<Json<Vec<LinkView>>, ApiError> {
+    super::users::find_user(&state, &caller, &username).await?;
+    Ok(Json(onboarding::list_links(state.store.as_ref(), Some(&username), state.clock.now()).await?))
+}
+
+/// `DELETE /qwc-links/{id}`: revokes one onboarding link; its page,
+/// download and password reset are refused (410) from now on.
+#[utoipa::path(
+    delete, path = "/api/v1/qwc-links/{id}", tag = "users", operation_id = "revokeQwcLink",
+    params(("id" = String, Path, description = "The link's id, from listUserQwcLinks")),
+    responses(
+        (status = 200, description = "The link, revoked", body = crate::onboarding::LinkView),
+        (status = 401, description = "No valid token", body = super::ErrorBody),
+        (status = 404, description = "No such link", body = super::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn revoke_link(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Json<LinkView>, ApiError> {
+    if caller.company_ids.is_some() {
+        // A limited token revokes only links of its companies' users.
+        let links = state.store.list_qwc_links(None).await?;
+        let link =
+            links.into_iter().find(|l| l.nonce == id).ok_or_else(|| ApiError::not_found(format!("link {id}")))?;
+        super::users::find_user(&state, &caller, &link.username).await?;
+    }
+    Ok(Json(onboarding::revoke_link(state.store.as_ref(), &id, state.clock.now()).await?))
 }
 
 /// `PATCH /users/{username}` body: only the keys present change; the

@@ -19,8 +19,10 @@ use serde::Serialize;
 use sha2::Sha256;
 use tokio::task::JoinSet;
 
+use super::webhook_guard::{self, AllowHosts, GuardedResolver, Refused};
 use super::{ApiError, JobView};
 use crate::app::AppState;
+use crate::config::Settings;
 use crate::store::{WebhookAttempt, WebhookDelivery};
 
 /// Signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`.
@@ -54,17 +56,15 @@ pub struct WebhookEvent {
     pub job: JobView,
 }
 
-/// Refuses anything but an absolute http(s) URL.
+/// Refuses anything but an absolute http(s) URL whose host is on
+/// `webhook_allow_hosts` or resolves only to public addresses (see
+/// [`super::webhook_guard`]).
 ///
 /// # Errors
-/// A 400 naming the URL.
-pub fn check_webhook_url(url: &str) -> Result<(), ApiError> {
-    let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request("invalid_request", format!("webhook_url {url:?} is not an http(s) URL")))
-    }
+/// A 400 saying why (naming the host, never the whole URL).
+pub async fn check_webhook_url(url: &str, settings: &Settings) -> Result<(), ApiError> {
+    let allow = AllowHosts::new(&settings.webhook_allow_hosts);
+    webhook_guard::check_target(url, &allow).await.map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))
 }
 
 /// The hex HMAC-SHA256 of `"{timestamp}.{body}"` under `secret`.
@@ -150,8 +150,10 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    /// A deliverer with its own HTTP client (no redirects: a receiver that
-    /// moved must be reconfigured, not followed blindly).
+    /// A deliverer with its own HTTP client: no redirects (a receiver that
+    /// moved must be reconfigured, not followed blindly), no proxy, and a
+    /// resolver that never hands out an internal address (SSRF, DNS
+    /// rebinding; see [`super::webhook_guard`]).
     ///
     /// # Errors
     /// When the TLS client cannot be built.
@@ -159,6 +161,10 @@ impl Deliverer {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(state.settings.webhook_timeout_seconds.max(1)))
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(std::sync::Arc::new(GuardedResolver::new(AllowHosts::new(
+                &state.settings.webhook_allow_hosts,
+            ))))
             .user_agent(concat!("qbwcd/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Deliverer { state, http, secret })
@@ -242,7 +248,8 @@ impl Deliverer {
             ("delivered", _) => "delivered",
             ("failed", _) => "gave_up",
             (_, Some(_)) => "http_error",
-            _ if error.as_deref().is_some_and(|e| e.contains("timed out")) => "timeout",
+            _ if error.as_deref() == Some(TIMED_OUT) => "timeout",
+            _ if error.as_deref().is_some_and(|e| e.starts_with("refused")) => "refused",
             _ => "connect_error",
         };
         self.state.metrics.webhook_delivery(outcome, started.elapsed());
@@ -283,6 +290,17 @@ impl Deliverer {
     }
 
     async fn post(&self, d: &WebhookDelivery, body: Vec<u8>) -> (Option<i32>, Option<String>) {
+        // The client resolves names through the guard; an IP literal it
+        // would connect to as written, so it is checked here, unsent.
+        let allow = AllowHosts::new(&self.state.settings.webhook_allow_hosts);
+        match url::Url::parse(&d.url) {
+            Ok(url) => {
+                if let Some(refused) = webhook_guard::literal_refusal(&url, &allow) {
+                    return (None, Some(refusal_text(&refused)));
+                }
+            }
+            Err(_) => return (None, Some(refusal_text(&Refused::NotHttp))),
+        }
         let t = self.state.clock.now().timestamp();
         let sig = sign(self.secret.expose_secret().as_bytes(), t, &body);
         let sent = self
@@ -296,10 +314,37 @@ impl Deliverer {
             .await;
         match sent {
             Ok(resp) => (Some(i32::from(resp.status().as_u16())), None),
-            // Without the URL: it may carry a receiver's token.
-            Err(e) => (None, Some(e.without_url().to_string())),
+            Err(e) => (None, Some(failure_text(&e))),
         }
     }
+}
+
+/// What a failed attempt records for a timeout.
+const TIMED_OUT: &str = "timed out";
+
+/// What a failed attempt records: a few fixed words, never the OS error
+/// (whose wording tells an open port from a closed one to whoever can read
+/// the job) nor the URL (it may carry a receiver's token). A refusal by the
+/// address guard names the host and why.
+fn failure_text(e: &reqwest::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(refused) = s.downcast_ref::<Refused>() {
+            return refusal_text(refused);
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        TIMED_OUT.into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        "the request failed".into()
+    }
+}
+
+fn refusal_text(r: &Refused) -> String {
+    format!("refused: {r}")
 }
 
 #[cfg(test)]
@@ -339,12 +384,18 @@ mod tests {
         assert_eq!(backoff(3, Duration::ZERO, m), Duration::ZERO);
     }
 
-    #[test]
-    fn only_absolute_http_urls_are_accepted() {
-        assert!(check_webhook_url("https://example.com/hook").is_ok());
-        assert!(check_webhook_url("http://127.0.0.1:9/x").is_ok());
-        for bad in ["ftp://x", "/relative", "not a url", "mailto:a@b.c"] {
-            assert!(check_webhook_url(bad).is_err(), "{bad}");
+    #[tokio::test]
+    async fn only_absolute_http_urls_to_allowed_or_public_hosts_are_accepted() {
+        // Allowed hosts are not looked up, so nothing here leaves the machine.
+        let settings =
+            Settings { webhook_allow_hosts: vec!["example.com".into(), "127.0.0.1".into()], ..Settings::default() };
+        assert!(check_webhook_url("https://example.com/hook", &settings).await.is_ok());
+        assert!(check_webhook_url("http://127.0.0.1:9/x", &settings).await.is_ok());
+        for bad in ["ftp://x", "/relative", "not a url", "mailto:a@b.c", "http://10.0.0.1/x", "http://[::1]:9/x"] {
+            assert!(check_webhook_url(bad, &settings).await.is_err(), "{bad}");
         }
+        let closed = Settings::default();
+        let err = check_webhook_url("http://127.0.0.1:9/secret-token", &closed).await.unwrap_err();
+        assert!(err.message.contains("127.0.0.1") && !err.message.contains("secret-token"), "{}", err.message);
     }
 }

@@ -70,6 +70,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             super::qwc_file::run(&open(&settings).await?, &settings, &username, output.as_deref(), link, reset_password)
                 .await
         }
+        Command::Link(c) => super::links::run(&open(&settings).await?, c).await,
         Command::Diagnose { file, json } => super::diagnose::run(&file, json),
     }
 }

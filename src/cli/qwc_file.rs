@@ -29,11 +29,14 @@ pub(super) async fn run(
             .with_context(|| format!("cannot make an onboarding link for {username}"))?;
         crate::outln!("{}", l.url)?;
         eprintln!(
-            "valid until {} for {} download{}{}; send it to the QuickBooks admin over a channel you trust",
+            "link {}: valid until {} for {} download{}{}; send it to the QuickBooks admin over a channel you trust \
+             (revoke it with qbwcd link revoke {})",
+            l.id,
             l.expires_at.format("%Y-%m-%d %H:%M UTC"),
             l.max_uses,
             if l.max_uses == 1 { "" } else { "s" },
             if l.reset_password { format!("; {}", onboarding::RESET_PASSWORD_WORDING) } else { String::new() },
+            l.id,
         );
         return Ok(());
     }

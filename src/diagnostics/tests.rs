@@ -55,6 +55,7 @@ fn codes_the_server_emits_are_in_the_catalog() {
         "hcp.personal_data_not_allowed",
         "hcp.multi_user_mode",
         "version.qbxml_above_ceiling",
+        "iterator.page_limit",
         "version.qbwc_too_old",
         "session.concurrent_connector",
         "session.unknown_ticket",

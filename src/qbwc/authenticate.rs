@@ -4,6 +4,7 @@ use secrecy::SecretString;
 use tracing::Span;
 
 use super::{record, CallContext, Qbwc};
+use crate::clip::{clip, CLIENT_TEXT_MAX};
 use crate::diagnostics::Finding;
 use crate::store::{LoginFailure, NewEvent, NewSession, SessionOpen, User};
 use crate::types::Ticket;
@@ -49,7 +50,9 @@ impl Qbwc {
     /// address) or address costs two database reads, not an argon2 check.
     pub(super) async fn authenticate(&self, username: &str, password: SecretString, ctx: &CallContext) -> Vec<String> {
         let span = Span::current();
-        record(&span, "user", username);
+        // The name is the client's word until it matches a user: the span
+        // (and so every log line of the call) carries a clipped copy.
+        record(&span, "user", clip(username, CLIENT_TEXT_MAX));
         let now = self.now();
         let addr = ctx.remote_addr.as_deref().unwrap_or_default();
         let busy = |why: &str| {
@@ -136,7 +139,7 @@ impl Qbwc {
         }
         let finding = Finding::from_code(reason.code());
         tracing::warn!(diagnostic = %finding.code, remote_addr = addr, "authentication refused");
-        let shown = crate::clip::clip(username, crate::telemetry::CLIENT_TEXT_MAX_CHARS);
+        let shown = crate::clip::clip(username, crate::clip::CLIENT_TEXT_MAX);
         self.event(NewEvent {
             at: now,
             company_id: user.map(|u| u.company_id),

@@ -4,7 +4,6 @@ use tracing::Span;
 
 use super::{record, record_session, Qbwc};
 use crate::diagnostics::{classify_hresult, Finding};
-use crate::store::NewEvent;
 use crate::types::TicketHash;
 
 impl Qbwc {
@@ -24,18 +23,10 @@ impl Qbwc {
                 return "done".into();
             }
         };
+        // An unknown ticket is no session of ours: anyone can send one, so
+        // it leaves no row behind, only a count (`qbwcd_unknown_ticket_calls_total`).
         let Some(session) = session else {
-            self.event(NewEvent {
-                at: now,
-                company_id: None,
-                user_id: None,
-                address: None,
-                job_id: None,
-                kind: "connection.error",
-                code: Some(finding.code.clone()),
-                message: format!("{} (ticket unknown)", describe(&finding)),
-            })
-            .await;
+            crate::metrics::note_unknown_ticket();
             return "done".into();
         };
         record_session(session.company_id, &session.username, ticket);
@@ -94,13 +85,6 @@ impl Qbwc {
                 "qbwcd: session ended; the server could not record it.".into()
             }
         }
-    }
-}
-
-fn describe(f: &Finding) -> String {
-    match &f.detail {
-        Some(d) => format!("{}: {d}", f.entry.title),
-        None => f.entry.title.clone(),
     }
 }
 

@@ -17,6 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use tracing::{field, Span};
 
 use crate::auth::Verifier;
+use crate::clip::{clip, CLIENT_TEXT_MAX};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::diagnostics::Finding;
@@ -31,6 +32,16 @@ pub struct CallContext {
     /// it forwarded (see `trusted_proxies`).
     pub remote_addr: Option<String>,
 }
+
+/// The longest HRESULT kept: real ones are at most 11 characters
+/// (`-2147220448`); anything longer is not one, and becomes a diagnostic
+/// code, a span field and an event column.
+const HRESULT_MAX: usize = 64;
+
+/// The longest event message stored. Every client-supplied part of it is
+/// already clipped to [`CLIENT_TEXT_MAX`]; this bounds the sum, whatever
+/// a future message is made of.
+const EVENT_MESSAGE_MAX: usize = 4 * CLIENT_TEXT_MAX;
 
 /// The protocol service. Cheap to clone.
 #[derive(Clone)]
@@ -57,13 +68,19 @@ impl Qbwc {
                 Reply::Authenticate(self.authenticate(&username, password, ctx).await)
             }
             Call::SendRequestXml { ticket, hcp_response, company_file_name, major_version, minor_version, .. } => {
+                let company_file_name = clip(&company_file_name, CLIENT_TEXT_MAX);
                 let req = send::SendRequest { hcp_response, company_file_name, major_version, minor_version };
                 Reply::SendRequestXml(self.send_request(&ticket.hash(), req).await)
             }
+            // The HRESULT and message are the client's word: clipped before
+            // they can reach an event, a log line or a session's last error
+            // (trimmed first, so a blank HRESULT stays blank).
             Call::ReceiveResponseXml { ticket, response, hresult, message } => {
+                let (hresult, message) = (clip(hresult.trim(), HRESULT_MAX), clip(message.trim(), CLIENT_TEXT_MAX));
                 Reply::ReceiveResponseXml(self.receive_response(&ticket.hash(), response, &hresult, &message).await)
             }
             Call::ConnectionError { ticket, hresult, message } => {
+                let (hresult, message) = (clip(hresult.trim(), HRESULT_MAX), clip(message.trim(), CLIENT_TEXT_MAX));
                 Reply::ConnectionError(self.connection_error(&ticket.hash(), &hresult, &message).await)
             }
             Call::GetLastError { ticket } => Reply::GetLastError(self.last_error(&ticket.hash()).await),
@@ -103,7 +120,13 @@ impl Qbwc {
 
     /// Records an event and returns its id as the reference people quote.
     /// A failure to record is logged, never fatal: the answer matters more.
-    async fn event(&self, e: NewEvent) -> String {
+    async fn event(&self, mut e: NewEvent) -> String {
+        if e.message.chars().count() > EVENT_MESSAGE_MAX {
+            e.message = clip(&e.message, EVENT_MESSAGE_MAX);
+        }
+        if let Some(code) = e.code.as_mut().filter(|c| c.chars().count() > HRESULT_MAX) {
+            *code = clip(code, HRESULT_MAX);
+        }
         match self.store.record_event(e).await {
             Ok(id) => EventId(id).reference(),
             Err(err) => {
@@ -138,7 +161,7 @@ fn version_at_least(have: &str, want: &str) -> bool {
 /// client (a user name), so they are escaped and clipped here, once for
 /// every field.
 fn record(span: &Span, field_name: &str, value: impl std::fmt::Display) {
-    let text = crate::clip::clip(&value.to_string(), crate::telemetry::CLIENT_TEXT_MAX_CHARS);
+    let text = crate::clip::clip(&value.to_string(), crate::clip::CLIENT_TEXT_MAX);
     if field_name == "outcome" {
         crate::metrics::note_outcome(&text);
     }

@@ -154,6 +154,9 @@ impl Qbwc {
         };
         let (completion, finding) = match parsed {
             Ok(parsed) if job.iterates && parsed.first_error().is_none() => {
+                if self.iterator_at_limit(&job).await? {
+                    return self.iterator_stopped(ticket, &session, &job, parsed, live).await;
+                }
                 return self.iterator_page(&session, &job, response, parsed, live).await;
             }
             Ok(parsed) => completion_of(&parsed, response),
@@ -273,6 +276,38 @@ impl Qbwc {
             return Ok(-1);
         }
         self.progress(session, 1).await
+    }
+
+    /// The answer to the `iterator="Stop"` sent when the job reached
+    /// `iterator_max_pages`: the iterator is released in QuickBooks, and the
+    /// job fails with `iterator.page_limit` (its pages stay stored).
+    async fn iterator_stopped(
+        &self,
+        ticket: &TicketHash,
+        session: &Session,
+        job: &Job,
+        parsed: qbxml::ParsedResponse,
+        live: bool,
+    ) -> Result<i32, StoreError> {
+        let Some(lease) = job.lease() else {
+            return Ok(-1);
+        };
+        let now = self.now();
+        let cap = self.settings.iterator_max_pages;
+        let finding = Finding::from_code("iterator.page_limit").with_detail(format!(
+            "the iterator fetched {cap} pages (iterator_max_pages) and was stopped; the pages so far are stored"
+        ));
+        let completion = Completion {
+            state: JobState::Failed,
+            response: None,
+            statuses: parsed.statuses,
+            diagnostic: Some(finding.code.clone()),
+            error: finding.detail.clone(),
+        };
+        let remaining =
+            self.store.complete_and_count(&lease, completion, now, session.company_id, EXACT_REMAINING).await?;
+        let done = Done { state: JobState::Failed, finding: Some(finding), remaining, response_bytes: 0 };
+        self.answered(ticket, session, job, live, done).await
     }
 
     /// Progress after `just_done` more jobs of this session. A live session

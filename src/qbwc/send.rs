@@ -102,13 +102,24 @@ impl Qbwc {
             }
             // An iterator this session started continues before anything
             // else: QuickBooks keeps the iterator only for this session.
+            // At `iterator_max_pages` the iterator is stopped instead, so
+            // QuickBooks releases it; its answer fails the job (receive).
             Some(NextJob::Continue(job)) => {
                 record_job(job.id);
                 let iterator = job.iterator_id.as_deref().unwrap_or_default();
-                let body = qbxml::continue_iterator(&job.request, iterator);
-                if let Ok(xml) = self.request_for(&job, &body, version, None) {
-                    record(&span, "outcome", "continued");
-                    return Ok(xml);
+                let stopping = self.iterator_at_limit(&job).await?;
+                let body = match stopping {
+                    true => qbxml::stop_iterator(&job.request, iterator),
+                    false => qbxml::continue_iterator(&job.request, iterator),
+                };
+                match body.map_err(|e| Finding::from_code("server.internal").with_detail(e.to_string())) {
+                    Ok(body) => {
+                        if let Ok(xml) = self.request_for(&job, &body, version, None) {
+                            record(&span, "outcome", if stopping { "stopped" } else { "continued" });
+                            return Ok(xml);
+                        }
+                    }
+                    Err(finding) => self.refuse_job(ticket, &session, &job, finding).await?,
                 }
                 // Writes whose answer was lost are settled before anything else.
                 if let Some((job, xml)) = self.recovery_check(&session, ticket, version, now, lease_until).await? {
@@ -182,6 +193,13 @@ impl Qbwc {
         }
         let version = crate::queue::version_for(job, session_version);
         Ok(crate::queue::message_set_for(job, body, version, answered))
+    }
+
+    /// Whether the iterator `job` continues has fetched
+    /// `iterator_max_pages` pages in this attempt (0: no limit).
+    pub(super) async fn iterator_at_limit(&self, job: &Job) -> Result<bool, StoreError> {
+        let cap = i64::from(self.settings.iterator_max_pages);
+        Ok(cap > 0 && self.store.page_count(job.id, job.attempt).await? >= cap)
     }
 
     /// Fails a claimed job without sending it.

@@ -15,7 +15,7 @@ pub use hcp::{parse_hcp, same_guid, FileMode, Hcp};
 pub use request::{parse_submission, OnError, Submission};
 pub use response::{parse_response, ParsedResponse, RequestStatus};
 pub use version::Version;
-pub use wrap::{continue_iterator, wrap, MessageSet};
+pub use wrap::{continue_iterator, stop_iterator, wrap, MessageSet};
 
 /// Why a qbXML text was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -50,6 +50,36 @@ pub enum QbxmlError {
     /// whole message set, which would repeat any other request in it.
     #[error("a query with iterator=\"Start\" must be the only request in its job")]
     IteratorNotAlone,
+    /// A processing instruction other than the leading `<?qbxml version?>`:
+    /// QuickBooks would see it, qbwcd's envelope would not explain it.
+    #[error(
+        "processing instruction <?{0} …?> is not allowed; only a leading <?xml …?> and <?qbxml version=\"…\"?> are"
+    )]
+    ProcessingInstruction(String),
+    /// Text (or CDATA) between requests, outside any request element.
+    #[error("text between requests is not allowed: {0:?}")]
+    TextBetweenRequests(String),
+    /// `onError`, `newMessageSetID` or `oldMessageSetID` on an element below
+    /// `QBXMLMsgsRq`: message-set attributes belong to the envelope qbwcd
+    /// writes, and a second copy inside would change how QuickBooks runs
+    /// or recovers the set.
+    #[error("attribute {attribute} on <{element}> is a message-set attribute; it is allowed only on <QBXMLMsgsRq> (and newMessageSetID/oldMessageSetID not even there)")]
+    MessageSetAttribute {
+        /// The attribute.
+        attribute: String,
+        /// The element carrying it.
+        element: String,
+    },
+    /// A request element inside another request: it would not be counted
+    /// as a request of its own (a write nested in a query would make the
+    /// job look like a read that may be sent twice).
+    #[error("<{inner}> is nested inside <{outer}>; each request must be its own element at request level")]
+    NestedRequest {
+        /// The enclosing request.
+        outer: String,
+        /// The request found inside it.
+        inner: String,
+    },
     /// A document whose root is not `<QBXML>` with `<QBXMLMsgsRq>`.
     #[error("a whole qbXML document must be <QBXML><QBXMLMsgsRq …>…</QBXMLMsgsRq></QBXML>; found <{0}>")]
     BadDocument(String),

@@ -95,15 +95,28 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
     let mut starts_iterator = false;
     let (mut first, mut last) = (None, 0usize);
     let mut msgs_seen = false;
+    // The request being read, if any: anything inside it whose name ends
+    // in `Rq` is a nested request.
+    let mut current: Option<String> = None;
+    let mut any_element = false;
     loop {
         let before = pos(&reader);
         let event = reader.read_event().map_err(xml_error)?;
         match event {
             Event::DocType(_) => return Err(QbxmlError::Doctype),
+            // `<?xml …?>` is allowed first only.
+            Event::Decl(_) if any_element || version.is_some() => {
+                return Err(QbxmlError::ProcessingInstruction("xml".into()));
+            }
             Event::PI(pi) => {
                 let content = String::from_utf8_lossy(pi.as_ref()).into_owned();
-                if let Some(rest) = content.trim().strip_prefix("qbxml") {
-                    version = Some(pi_version(rest)?);
+                let target: String = content.trim().chars().take_while(|c| !c.is_whitespace()).collect();
+                // Only `<?qbxml version?>`, once, before the first element.
+                match content.trim().strip_prefix("qbxml") {
+                    Some(rest) if target == "qbxml" && !any_element && version.is_none() => {
+                        version = Some(pi_version(rest)?);
+                    }
+                    _ => return Err(QbxmlError::ProcessingInstruction(target.chars().take(40).collect())),
                 }
             }
             Event::Start(e) | Event::Empty(e) if depth > MAX_DEPTH => {
@@ -113,6 +126,13 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let is_empty = matches!(event, Event::Empty(_));
                 let name = local(e);
+                any_element = true;
+                if name != "QBXMLMsgsRq" {
+                    refuse_message_set_attributes(e, &name)?;
+                }
+                if let Some(outer) = current.as_ref().filter(|_| name.ends_with("Rq")) {
+                    return Err(QbxmlError::NestedRequest { outer: outer.clone(), inner: name });
+                }
                 let request_level = match (&mode, depth) {
                     (Mode::Undecided, 0) if name == "QBXML" => {
                         mode = Mode::Document;
@@ -140,10 +160,12 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
                         return Err(QbxmlError::NotARequest(name));
                     }
                     starts_iterator |= attr(e, "iterator")?.as_deref() == Some("Start");
-                    names.push(name);
+                    names.push(name.clone());
                     first.get_or_insert(before);
                     if is_empty {
                         last = pos(&reader);
+                    } else {
+                        current = Some(name);
                     }
                 }
                 if !is_empty {
@@ -159,13 +181,32 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
                 };
                 if request_level_end {
                     last = pos(&reader);
+                    current = None;
                 }
             }
             Event::Text(t) => {
                 let unescaped = t.unescape().map_err(xml_error)?;
-                let top = (mode == Mode::Bare || mode == Mode::Undecided) && depth == 0;
-                if top && !unescaped.trim().is_empty() {
-                    return Err(QbxmlError::NotARequest(unescaped.trim().chars().take(40).collect()));
+                let text = unescaped.trim();
+                if text.is_empty() {
+                    continue;
+                }
+                let excerpt = || text.chars().take(40).collect::<String>();
+                match mode {
+                    // Stray text before anything else: not a request at all.
+                    Mode::Undecided | Mode::Bare if !any_element => return Err(QbxmlError::NotARequest(excerpt())),
+                    Mode::Bare if depth == 0 => return Err(QbxmlError::TextBetweenRequests(excerpt())),
+                    Mode::Document if depth <= 2 => return Err(QbxmlError::TextBetweenRequests(excerpt())),
+                    _ => {}
+                }
+            }
+            Event::CData(c) => {
+                let outside = match mode {
+                    Mode::Undecided | Mode::Bare => depth == 0,
+                    Mode::Document => depth <= 2,
+                };
+                if outside {
+                    let text = String::from_utf8_lossy(c.as_ref()).trim().chars().take(40).collect();
+                    return Err(QbxmlError::TextBetweenRequests(text));
                 }
             }
             Event::Eof => break,
@@ -200,6 +241,21 @@ pub(super) fn attr(e: &BytesStart<'_>, name: &str) -> Result<Option<String>, Qbx
         }
     }
     Ok(None)
+}
+
+/// The attributes that configure a message set: only `QBXMLMsgsRq` may
+/// carry them.
+const MESSAGE_SET_ATTRIBUTES: [&str; 3] = ["onError", "newMessageSetID", "oldMessageSetID"];
+
+fn refuse_message_set_attributes(e: &BytesStart<'_>, element: &str) -> Result<(), QbxmlError> {
+    for a in e.attributes() {
+        let a = a.map_err(xml_error)?;
+        let key = String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned();
+        if MESSAGE_SET_ATTRIBUTES.contains(&key.as_str()) {
+            return Err(QbxmlError::MessageSetAttribute { attribute: key, element: element.to_owned() });
+        }
+    }
+    Ok(())
 }
 
 fn msgs_attributes(e: &BytesStart<'_>) -> Result<OnError, QbxmlError> {
@@ -278,6 +334,74 @@ mod tests {
             parse_submission("<AQueryRq iterator=\"Start\"/><BQueryRq/>").unwrap_err(),
             QbxmlError::IteratorNotAlone
         );
+    }
+
+    #[test]
+    fn processing_instructions_other_than_the_leading_declarations_are_refused() {
+        let ok = "<?xml version=\"1.0\"?><?qbxml version=\"13.0\"?><QBXML><QBXMLMsgsRq onError=\"stopOnError\"><AQueryRq/></QBXMLMsgsRq></QBXML>";
+        assert!(parse_submission(ok).is_ok());
+        let pi = |t: &str| QbxmlError::ProcessingInstruction(t.into());
+        let cases = [
+            ("<?php echo 1 ?><AQueryRq/>", pi("php")),
+            ("<AQueryRq><?evil x?></AQueryRq>", pi("evil")),
+            ("<AQueryRq/><?qbxml version=\"13.0\"?>", pi("qbxml")),
+            ("<?qbxml version=\"13.0\"?><?qbxml version=\"2.0\"?><AQueryRq/>", pi("qbxml")),
+            (
+                "<QBXML><QBXMLMsgsRq><AQueryRq/><?xml-stylesheet href=\"x\"?></QBXMLMsgsRq></QBXML>",
+                pi("xml-stylesheet"),
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_submission(input).unwrap_err(), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn text_between_requests_is_refused() {
+        let text = |t: &str| QbxmlError::TextBetweenRequests(t.into());
+        let cases = [
+            ("<AQueryRq/> stray <BQueryRq/>", text("stray")),
+            ("<AQueryRq/>trailing", text("trailing")),
+            ("<QBXML><QBXMLMsgsRq><AQueryRq/>between<BQueryRq/></QBXMLMsgsRq></QBXML>", text("between")),
+            ("<QBXML>x<QBXMLMsgsRq><AQueryRq/></QBXMLMsgsRq></QBXML>", text("x")),
+            ("<AQueryRq/><![CDATA[hidden]]>", text("hidden")),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_submission(input).unwrap_err(), want, "input {input:?}");
+        }
+        // Whitespace and text inside a request are fine.
+        assert!(parse_submission("<QBXML>\n <QBXMLMsgsRq>\n<ARq><N>x</N></ARq>\n</QBXMLMsgsRq>\n</QBXML>").is_ok());
+    }
+
+    #[test]
+    fn message_set_attributes_below_qbxmlmsgsrq_are_refused() {
+        let attr = |a: &str, e: &str| QbxmlError::MessageSetAttribute { attribute: a.into(), element: e.into() };
+        let cases = [
+            ("<CustomerAddRq onError=\"continueOnError\"/>", attr("onError", "CustomerAddRq")),
+            ("<CustomerAddRq newMessageSetID=\"x\"/>", attr("newMessageSetID", "CustomerAddRq")),
+            ("<ARq><Inner oldMessageSetID=\"y\"/></ARq>", attr("oldMessageSetID", "Inner")),
+            (
+                "<QBXML><QBXMLMsgsRq onError=\"stopOnError\"><ARq><B onError=\"rollbackOnError\"/></ARq></QBXMLMsgsRq></QBXML>",
+                attr("onError", "B"),
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_submission(input).unwrap_err(), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn a_request_nested_in_another_is_refused_not_counted_as_a_read() {
+        let nested = "<CustomerQueryRq><CustomerAddRq><CustomerAdd><Name>x</Name></CustomerAdd></CustomerAddRq></CustomerQueryRq>";
+        assert_eq!(
+            parse_submission(nested).unwrap_err(),
+            QbxmlError::NestedRequest { outer: "CustomerQueryRq".into(), inner: "CustomerAddRq".into() }
+        );
+        let doc = format!("<QBXML><QBXMLMsgsRq onError=\"stopOnError\">{nested}</QBXMLMsgsRq></QBXML>");
+        assert!(matches!(parse_submission(&doc), Err(QbxmlError::NestedRequest { .. })));
+        // Siblings are counted one by one: a write beside a query is a write.
+        let s = parse_submission("<CustomerQueryRq/><CustomerAddRq><CustomerAdd/></CustomerAddRq>").unwrap();
+        assert!(!s.is_read_only());
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! The envelope qbwcd puts around stored requests at send time.
 
-use super::{OnError, Version};
+use quick_xml::escape::escape;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+use super::{xml_error, OnError, QbxmlError, Version};
 
 /// qbXML error-recovery ids for one message set (`newMessageSetID`, and the
 /// previous set's id in `oldMessageSetID` to clear its record).
@@ -40,23 +44,79 @@ pub fn wrap(body: &str, version: Version, on_error: OnError, message_set: Option
 }
 
 /// Rewrites the `iterator="Start"` request of `body` to continue iterator
-/// `iterator_id`. Only the attribute text of request-level start tags is
-/// touched; everything else stays byte for byte.
-pub fn continue_iterator(body: &str, iterator_id: &str) -> String {
-    let escaped_id = iterator_id.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
-    let replacement = format!("iterator=\"Continue\" iteratorID=\"{escaped_id}\"");
-    let mut out = String::with_capacity(body.len() + replacement.len());
-    let mut rest = body;
-    for needle in ["iterator=\"Start\"", "iterator='Start'"] {
-        if let Some(at) = rest.find(needle) {
-            out.push_str(&rest[..at]);
-            out.push_str(&replacement);
-            rest = &rest[at + needle.len()..];
-            break;
+/// `iterator_id` (`iterator="Continue" iteratorID="…"`).
+///
+/// # Errors
+/// As [`set_iterator`].
+pub fn continue_iterator(body: &str, iterator_id: &str) -> Result<String, QbxmlError> {
+    set_iterator(body, "Continue", iterator_id)
+}
+
+/// Rewrites the `iterator="Start"` request of `body` to stop iterator
+/// `iterator_id` (`iterator="Stop"`), which releases it in QuickBooks.
+///
+/// # Errors
+/// As [`set_iterator`].
+pub fn stop_iterator(body: &str, iterator_id: &str) -> Result<String, QbxmlError> {
+    set_iterator(body, "Stop", iterator_id)
+}
+
+/// Rewrites the parsed `iterator` attribute of the request-level element
+/// that starts an iterator: its start tag is written anew with `iterator`
+/// set to `mode` and `iteratorID` to `iterator_id`, other attributes kept
+/// in order. Element text, other attributes' values and everything else
+/// stay byte for byte, so an `iterator="Start"` written inside element
+/// text or another attribute's value is never touched.
+///
+/// # Errors
+/// [`QbxmlError::Malformed`] when `body` does not parse or has no
+/// request-level element with `iterator="Start"`.
+fn set_iterator(body: &str, mode: &str, iterator_id: &str) -> Result<String, QbxmlError> {
+    let mut reader = Reader::from_str(body);
+    let mut depth = 0usize;
+    loop {
+        let before = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        let event = reader.read_event().map_err(xml_error)?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) if depth == 0 => {
+                if super::request::attr(e, "iterator")?.as_deref() == Some("Start") {
+                    let after = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+                    let tag = start_tag(e, matches!(event, Event::Empty(_)), mode, iterator_id)?;
+                    let (Some(head), Some(tail)) = (body.get(..before), body.get(after..)) else {
+                        return Err(QbxmlError::Malformed("the request's start tag is out of bounds".into()));
+                    };
+                    return Ok(format!("{head}{tag}{tail}"));
+                }
+                if matches!(event, Event::Start(_)) {
+                    depth += 1;
+                }
+            }
+            Event::Start(_) => depth += 1,
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Eof => {
+                return Err(QbxmlError::Malformed("no request starts an iterator (iterator=\"Start\")".into()));
+            }
+            _ => {}
         }
     }
-    out.push_str(rest);
-    out
+}
+
+/// `<Name a="…" … iterator="mode" iteratorID="id">` (or `/>`), values
+/// escaped anew.
+fn start_tag(e: &BytesStart<'_>, empty: bool, mode: &str, iterator_id: &str) -> Result<String, QbxmlError> {
+    let mut tag = format!("<{}", String::from_utf8_lossy(e.name().as_ref()));
+    for a in e.attributes() {
+        let a = a.map_err(xml_error)?;
+        let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
+        if key == "iterator" || key == "iteratorID" {
+            continue;
+        }
+        let value = a.unescape_value().map_err(xml_error)?;
+        tag.push_str(&format!(" {key}=\"{}\"", escape(value.as_ref())));
+    }
+    tag.push_str(&format!(" iterator=\"{mode}\" iteratorID=\"{}\"", escape(iterator_id)));
+    tag.push_str(if empty { "/>" } else { ">" });
+    Ok(tag)
 }
 
 #[cfg(test)]
@@ -85,8 +145,30 @@ mod tests {
     fn iterators_continue_with_their_id() {
         let body = "<CustomerQueryRq requestID=\"1\" iterator=\"Start\"><MaxReturned>2</MaxReturned></CustomerQueryRq>";
         assert_eq!(
-            continue_iterator(body, "{84ff5521}"),
+            continue_iterator(body, "{84ff5521}").unwrap(),
             "<CustomerQueryRq requestID=\"1\" iterator=\"Continue\" iteratorID=\"{84ff5521}\"><MaxReturned>2</MaxReturned></CustomerQueryRq>"
         );
+        assert_eq!(
+            stop_iterator(body, "{84ff5521}").unwrap(),
+            "<CustomerQueryRq requestID=\"1\" iterator=\"Stop\" iteratorID=\"{84ff5521}\"><MaxReturned>2</MaxReturned></CustomerQueryRq>"
+        );
+    }
+
+    #[test]
+    fn only_the_parsed_attribute_of_the_request_is_rewritten() {
+        // The old text search rewrote the first `iterator="Start"` anywhere:
+        // here, inside element text and inside another attribute's value.
+        let body = "<CustomerQueryRq requestID='iterator=\"Start\"' iterator='Start'><MaxReturned>2</MaxReturned>\
+                    <NameFilter><Name>iterator=\"Start\"</Name></NameFilter></CustomerQueryRq>";
+        let out = continue_iterator(body, "{a\"b}").unwrap();
+        assert_eq!(
+            out,
+            "<CustomerQueryRq requestID=\"iterator=&quot;Start&quot;\" iterator=\"Continue\" iteratorID=\"{a&quot;b}\">\
+             <MaxReturned>2</MaxReturned><NameFilter><Name>iterator=\"Start\"</Name></NameFilter></CustomerQueryRq>"
+        );
+        let empty = "<CustomerQueryRq iterator=\"Start\" iteratorID=\"stale\"/>";
+        assert_eq!(continue_iterator(empty, "x").unwrap(), "<CustomerQueryRq iterator=\"Continue\" iteratorID=\"x\"/>");
+        assert!(continue_iterator("<CustomerQueryRq><X iterator=\"Start\"/></CustomerQueryRq>", "x").is_err());
+        assert!(continue_iterator("<CustomerQueryRq>", "x").is_err());
     }
 }

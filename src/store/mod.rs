@@ -283,6 +283,9 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> Result<bool>;
     /// The pages of an iterator job's attempt, in order.
     async fn pages(&self, id: JobId, attempt: i32) -> Result<Vec<Page>>;
+    /// How many pages an iterator job's attempt has stored (its primary
+    /// key answers without reading them).
+    async fn page_count(&self, id: JobId, attempt: i32) -> Result<i64>;
     /// Releases the leases of a ticket: reads back to the queue (or failed
     /// when out of attempts), writes to `unknown`.
     async fn release_leases(&self, ticket: &TicketHash, now: DateTime<Utc>) -> Result<u64>;
@@ -449,6 +452,9 @@ pub trait EventStore: Send + Sync + 'static {
     }
     /// The company's open (not cleared) problems, most recent first.
     async fn open_problems(&self, company_id: i64) -> Result<Vec<Problem>>;
+    /// Deletes at most `limit` of the oldest events from before `before`;
+    /// returns how many went. Bounded so one call is one short transaction.
+    async fn prune_events(&self, before: DateTime<Utc>, limit: i64) -> Result<u64>;
 }
 
 /// Signed onboarding links: what changes as one is used.
@@ -465,6 +471,11 @@ pub trait LinkStore: Send + Sync + 'static {
     /// Marks the link's password reset as done, once: `true` for the one
     /// caller that gets to reset, `false` if it was already done.
     async fn claim_password_reset(&self, nonce: &str, now: DateTime<Utc>) -> Result<bool>;
+    /// Links, newest first: one user's, or everyone's.
+    async fn list_qwc_links(&self, username: Option<&str>) -> Result<Vec<QwcLink>>;
+    /// Revokes a link (a revoked one stays as it was); `None` when there
+    /// is no such link.
+    async fn revoke_qwc_link(&self, nonce: &str, now: DateTime<Utc>) -> Result<Option<QwcLink>>;
 }
 
 /// API bearer tokens (stored as hashes).
@@ -512,4 +523,7 @@ pub trait FinishStore: Send + Sync + 'static {
     async fn job_webhook(&self, job: JobId) -> Result<Option<WebhookDelivery>>;
     /// Every delivery of a job, oldest first.
     async fn job_webhooks(&self, job: JobId) -> Result<Vec<WebhookDelivery>>;
+    /// Deletes at most `limit` finished deliveries (delivered or given up,
+    /// never pending) of events from before `before`; returns how many went.
+    async fn prune_webhook_deliveries(&self, before: DateTime<Utc>, limit: i64) -> Result<u64>;
 }

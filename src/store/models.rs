@@ -463,6 +463,8 @@ pub struct QwcLink {
     pub last_used_at: Option<DateTime<Utc>>,
     /// When the password was reset through it, if it was.
     pub password_reset_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was: then it is refused like an expired one.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// How failed logins turn into a lockout: from `threshold` failures within

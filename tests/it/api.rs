@@ -10,7 +10,7 @@ both_backends!(
     companies_and_users_are_created_and_the_password_is_shown_once,
     a_job_is_enqueued_done_by_the_web_connector_and_read_back,
     an_idempotency_key_returns_the_existing_job_with_200,
-    invalid_submissions_get_clear_400s_and_413s,
+    invalid_submissions_get_clear_422s_400s_and_413s,
     job_lists_page_stably_and_filter_by_state,
     retry_and_cancel_follow_the_state_rules,
     diagnostics_are_served_in_every_code_form,
@@ -115,15 +115,19 @@ async fn an_idempotency_key_returns_the_existing_job_with_200(b: Backend) {
     assert_eq!(page["jobs"].as_array().unwrap().len(), 1);
 }
 
-async fn invalid_submissions_get_clear_400s_and_413s(b: Backend) {
+async fn invalid_submissions_get_clear_422s_400s_and_413s(b: Backend) {
     let app = TestApp::spawn_with(b, |s| s.job_max_bytes = 4096).await;
     app.company("acme", None).await;
     let api = app.api().await;
     let cases = [
-        (json!({"qbxml": "<CustomerAdd>"}), 400, "invalid_qbxml"),
-        (json!({"qbxml": "<Customer/>"}), 400, "invalid_qbxml"),
-        (json!({"qbxml": "<!DOCTYPE x><ARq/>"}), 400, "invalid_qbxml"),
-        (json!({"qbxml": "<ARq>\u{1}</ARq>"}), 400, "invalid_qbxml"),
+        (json!({"qbxml": "<CustomerAdd>"}), 422, "invalid_qbxml"),
+        (json!({"qbxml": "<Customer/>"}), 422, "invalid_qbxml"),
+        (json!({"qbxml": "<!DOCTYPE x><ARq/>"}), 422, "invalid_qbxml"),
+        (json!({"qbxml": "<ARq>\u{1}</ARq>"}), 422, "invalid_qbxml"),
+        (json!({"qbxml": "<?php x?><AQueryRq/>"}), 422, "invalid_qbxml"),
+        (json!({"qbxml": "<AQueryRq/>stray<BQueryRq/>"}), 422, "invalid_qbxml"),
+        (json!({"qbxml": "<CustomerAddRq onError=\"continueOnError\"/>"}), 422, "invalid_qbxml"),
+        (json!({"qbxml": "<CustomerQueryRq><CustomerAddRq/></CustomerQueryRq>"}), 422, "invalid_qbxml"),
         (json!({"qbxml": customer_query("1"), "depends_on": [uuid::Uuid::new_v4()]}), 400, "unknown_dependency"),
         (json!({"qbxml": customer_query("1"), "webhook_url": "ftp://x"}), 400, "invalid_request"),
         (json!({"qbxml": "x".repeat(5000)}), 413, "too_large"),

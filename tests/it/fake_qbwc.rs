@@ -401,6 +401,11 @@ impl FakeQuickBooks {
         ids
     }
 
+    /// Iterators QuickBooks still holds (started, neither finished nor stopped).
+    pub fn open_iterators(&self) -> usize {
+        self.inner.lock().unwrap().iterators.len()
+    }
+
     /// A new QuickBooks session: iterators of the last one are gone.
     pub fn begin_session(&self) {
         self.inner.lock().unwrap().iterators.clear();
@@ -546,6 +551,15 @@ fn iterator_page(st: &mut QbState, qbxml: &str, requests: &[(String, String)]) -
     let max: usize = qbxml.split("<MaxReturned>").nth(1)?.split('<').next()?.trim().parse().ok()?;
     let rs = format!("{}Rs", name.trim_end_matches("Rq"));
     let (id, start) = match mode {
+        // Stop releases the iterator: an answer with no records.
+        "Stop" => {
+            let id = attr(qbxml, "iteratorID")?.to_owned();
+            st.iterators.remove(&id);
+            st.applied.push(format!("{name}:{rid}:Stop"));
+            return Some(format!(
+                "<{rs} requestID=\"{rid}\" statusCode=\"0\" statusSeverity=\"Info\" statusMessage=\"Status OK\" retCount=\"0\" iteratorRemainingCount=\"0\" iteratorID=\"{id}\" />\n"
+            ));
+        }
         "Start" => {
             st.next_iterator += 1;
             (format!("{{it-{}}}", st.next_iterator), 0)
@@ -564,7 +578,12 @@ fn iterator_page(st: &mut QbState, qbxml: &str, requests: &[(String, String)]) -
     };
     let end = (start + max).min(st.records);
     let remaining = st.records - end;
-    st.iterators.insert(id.clone(), end);
+    // An iterator with nothing left is over, as in QuickBooks.
+    if remaining > 0 {
+        st.iterators.insert(id.clone(), end);
+    } else {
+        st.iterators.remove(&id);
+    }
     st.applied.push(format!("{name}:{rid}:{mode}"));
     let mut page = format!(
         "<{rs} requestID=\"{rid}\" statusCode=\"0\" statusSeverity=\"Info\" statusMessage=\"Status OK\" retCount=\"{}\" iteratorRemainingCount=\"{remaining}\" iteratorID=\"{id}\">\n",

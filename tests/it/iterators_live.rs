@@ -14,6 +14,7 @@ both_backends!(
     an_iterator_broken_by_a_lost_session_restarts_from_start,
     a_live_session_picks_up_a_job_enqueued_mid_session,
     a_live_session_ends_after_its_idle_time,
+    an_iterator_past_its_page_limit_is_stopped_and_the_job_fails,
 );
 
 const ITERATE: &str =
@@ -137,4 +138,29 @@ async fn a_live_session_ends_after_its_idle_time(b: Backend) {
     assert!(log.close.is_some());
     // After it closed, getLastError never says NoOp.
     assert_ne!(wc.get_last_error(&log.auth[0]).await, "NoOp");
+}
+
+async fn an_iterator_past_its_page_limit_is_stopped_and_the_job_fails(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| s.iterator_max_pages = 2).await;
+    let acme = app.company("acme", None).await;
+    app.user("api", &acme).await;
+    let job = app.enqueue(&acme, ITERATE).await;
+    let after = app.enqueue(&acme, &customer_query("after")).await;
+    let wc = app.connector("api");
+    wc.qb.set_records(9);
+
+    let log = wc.run_session().await;
+
+    // Two pages, then Stop instead of a third Continue; the next job runs.
+    assert_eq!(
+        wc.qb.applied(),
+        ["CustomerQueryRq:it:Start", "CustomerQueryRq:it:Continue", "CustomerQueryRq:it:Stop", "CustomerQueryRq:after"]
+    );
+    assert!(log.requests[2].contains("iterator=\"Stop\" iteratorID=\"{it-1}\""), "{}", log.requests[2]);
+    assert_eq!(wc.qb.open_iterators(), 0, "QuickBooks holds no iterator after the stop");
+    let j = app.job(&job).await;
+    assert_eq!(j.state, JobState::Failed);
+    assert_eq!(j.diagnostic.as_deref(), Some("iterator.page_limit"));
+    assert_eq!(app.store.pages(j.id, j.attempt).await.unwrap().len(), 2, "the pages so far are kept");
+    assert_eq!(app.job(&after).await.state, JobState::Done);
 }

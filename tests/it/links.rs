@@ -14,6 +14,9 @@ both_backends!(
     an_expired_link_is_410_and_a_tampered_one_403,
     concurrent_downloads_never_pass_the_limit,
     a_reset_link_sets_a_new_password_once_and_shows_it_once,
+    a_cross_site_reset_post_is_refused_and_changes_nothing,
+    links_are_listed_and_revoked_one_by_one,
+    the_link_commands_list_and_revoke,
 );
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef-test";
@@ -162,4 +165,105 @@ async fn a_reset_link_sets_a_new_password_once_and_shows_it_once(b: Backend) {
     // Resetting spent no download.
     assert_eq!(get(&format!("{url}/file")).await.0, 200);
     assert!(get(&url).await.2.contains("2 more downloads"));
+}
+
+async fn a_cross_site_reset_post_is_refused_and_changes_nothing(b: Backend) {
+    let app = app_with_links(b, 3).await;
+    let acme = app.company("acme", None).await;
+    app.user("alice", &acme).await;
+    let url = link(&app, "alice", json!({"reset_password": true})).await;
+    let http = reqwest::Client::new();
+
+    for (name, value) in [("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")] {
+        let resp = http.post(&url).header(name, value).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 403, "{name}: {value}");
+        let page = resp.text().await.unwrap();
+        assert!(page.contains("own page"), "{page}");
+    }
+    // Nothing was reset: the connector still logs in with the old password.
+    let wc = app.connector("alice");
+    assert_ne!(wc.authenticate().await[1], "nvu");
+    let api = app.api().await;
+    let (_, links) = api.get("/users/alice/qwc-links").await;
+    assert!(links[0]["password_reset_at"].is_null(), "{links}");
+
+    // From its own page (as the browser says), the reset goes through.
+    let resp = http
+        .post(&url)
+        .header("sec-fetch-site", "same-origin")
+        .header("origin", "https://qb.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.text().await.unwrap().contains("Your new password"));
+}
+
+async fn links_are_listed_and_revoked_one_by_one(b: Backend) {
+    let app = app_with_links(b, 3).await;
+    let acme = app.company("acme", None).await;
+    app.user("alice", &acme).await;
+    app.user("bob", &acme).await;
+    let first = link(&app, "alice", json!({})).await;
+    app.clock.advance(Duration::from_secs(1));
+    let second = link(&app, "alice", json!({"reset_password": true})).await;
+    link(&app, "bob", json!({})).await;
+    let api = app.api().await;
+
+    let (s, links) = api.get("/users/alice/qwc-links").await;
+    assert_eq!(s, 200, "{links}");
+    let links = links.as_array().unwrap().clone();
+    assert_eq!(links.len(), 2, "only alice's");
+    assert!(links.iter().all(|l| l["state"] == "active" && l["username"] == "alice"));
+    assert_eq!(links[0]["reset_password"], true, "newest first");
+    // The token (the credential) is never listed.
+    let token = second.rsplit('/').next().unwrap();
+    assert!(!serde_json::to_string(&links).unwrap().contains(token));
+
+    let id = links[0]["id"].as_str().unwrap();
+    app.clock.advance(Duration::from_secs(1));
+    let (_, created) = api.post("/users/bob/qwc-link", json!({})).await;
+    let (_, bobs) = api.get("/users/bob/qwc-links").await;
+    assert_eq!(bobs[0]["id"], created["id"], "the id a link is created with is the one it is listed by");
+    let (s, revoked) = api.send(reqwest::Method::DELETE, &format!("/qwc-links/{id}"), None).await;
+    assert_eq!((s, revoked["state"].as_str()), (200, Some("revoked")), "{revoked}");
+    for path in ["", "/file"] {
+        let (s, _, page) = get(&format!("{second}{path}")).await;
+        assert_eq!(s, 410, "{path}");
+        assert!(page.contains("revoked"), "{page}");
+    }
+    assert_eq!(reqwest::Client::new().post(&second).send().await.unwrap().status().as_u16(), 410);
+    assert_eq!(get(&first).await.0, 200, "the other link still works");
+    let (s, again) = api.send(reqwest::Method::DELETE, &format!("/qwc-links/{id}"), None).await;
+    assert_eq!((s, &again["revoked_at"]), (200, &revoked["revoked_at"]), "revoking twice keeps the first time");
+
+    assert_eq!(api.send(reqwest::Method::DELETE, "/qwc-links/nope", None).await.0, 404);
+    assert_eq!(api.get("/users/ghost/qwc-links").await.0, 404);
+}
+
+async fn the_link_commands_list_and_revoke(b: Backend) {
+    let app = app_with_links(b, 3).await;
+    let acme = app.company("acme", None).await;
+    app.user("alice", &acme).await;
+    let url = link(&app, "alice", json!({})).await;
+    let db = app.db_share().await;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_qbwcd"))
+            .args(args)
+            .env("QBWCD_DATABASE_URL", &db.url)
+            .env("QBWCD_LOG_FORMAT", "json")
+            .output()
+            .expect("run qbwcd");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let listed: serde_json::Value = serde_json::from_str(&run(&["link", "list", "alice", "--json"])).unwrap();
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(listed[0]["state"], "active");
+    assert!(run(&["link", "list"]).contains(&id), "the table lists every user's links");
+    assert!(run(&["link", "revoke", &id]).contains("revoked"));
+
+    assert!(run(&["link", "list", "alice"]).contains("revoked"));
+    assert_eq!(get(&url).await.0, 410);
 }

@@ -29,6 +29,7 @@ mod postgres_tls;
 mod qwc;
 mod recovery;
 mod replicas;
+mod retention;
 mod security;
 mod sessions;
 mod store_contract;

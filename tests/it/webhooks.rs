@@ -27,6 +27,9 @@ both_backends!(
     without_a_secret_nothing_is_sent_and_events_wait,
     every_path_to_a_final_state_writes_an_outbox_row,
     companies_take_a_default_webhook_on_create_and_patch,
+    webhook_urls_to_internal_addresses_are_refused_when_set,
+    delivery_refuses_internal_addresses_before_connecting,
+    an_allowed_loopback_name_is_delivered_and_failures_say_little,
 );
 
 const SECRET: &str = "whsec-test-0123456789";
@@ -77,6 +80,9 @@ impl Receiver {
 fn with_secret(s: &mut Settings) {
     s.webhook_secret = Some(SecretString::from(SECRET));
     s.webhook_retry_base_seconds = 0;
+    // The receivers listen on loopback, which webhooks may reach only when
+    // it is listed.
+    s.webhook_allow_hosts = vec!["127.0.0.1".into()];
 }
 
 /// The job's webhook once its delivery is recorded (recording follows the
@@ -262,7 +268,9 @@ async fn every_path_to_a_final_state_writes_an_outbox_row(b: Backend) {
 }
 
 async fn companies_take_a_default_webhook_on_create_and_patch(b: Backend) {
-    let app = TestApp::spawn(b).await;
+    // example.com is listed so that it is not looked up: tests send no
+    // traffic (DNS included) anywhere but loopback.
+    let app = TestApp::spawn_with(b, |s| s.webhook_allow_hosts = vec!["example.com".into()]).await;
     let api = app.api().await;
     let (s, c) = api.post("/companies", json!({"slug": "acme", "webhook_url": "https://example.com/h"})).await;
     assert_eq!((s, c["webhook_url"].as_str()), (201, Some("https://example.com/h")), "{c}");
@@ -278,4 +286,100 @@ async fn companies_take_a_default_webhook_on_create_and_patch(b: Backend) {
     assert_eq!((s, cleared["webhook_url"].clone()), (200, serde_json::Value::Null));
     let (s, _) = api.send(reqwest::Method::PATCH, "/companies/ghost", Some(json!({}))).await;
     assert_eq!(s, 404);
+}
+
+async fn webhook_urls_to_internal_addresses_are_refused_when_set(b: Backend) {
+    // Only IP literals and localhost (hosts file): nothing is looked up in DNS.
+    let app = TestApp::spawn(b).await;
+    app.company("acme", None).await;
+    let api = app.api().await;
+    for url in [
+        "http://10.0.0.1/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://127.0.0.1:9/hook",
+        "http://localhost:9/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:192.168.0.1]/hook",
+        "http://100.64.0.1/hook",
+    ] {
+        let (s, err) =
+            api.post("/companies/acme/jobs", json!({"qbxml": customer_query("1"), "webhook_url": url})).await;
+        assert_eq!((s, err["code"].as_str()), (400, Some("invalid_request")), "{url}: {err}");
+        assert!(err["message"].as_str().unwrap().contains("webhook_allow_hosts"), "{err}");
+        let patch = api.send(reqwest::Method::PATCH, "/companies/acme", Some(json!({"webhook_url": url}))).await;
+        assert_eq!(patch.0, 400, "{url}");
+    }
+    assert!(api.get("/companies/acme").await.1["webhook_url"].is_null());
+}
+
+/// The job's delivery row once it has been attempted.
+async fn attempted(app: &TestApp, job: qbwcd::types::JobId) -> qbwcd::store::WebhookDelivery {
+    for _ in 0..400 {
+        if let Some(d) = app.store.job_webhook(job).await.unwrap().filter(|d| d.attempts > 0) {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the webhook of job {job} was never attempted");
+}
+
+async fn delivery_refuses_internal_addresses_before_connecting(b: Backend) {
+    // URLs stored without the API's check (or before an upgrade) are
+    // checked again at delivery: an IP literal as written, a name by the
+    // client's resolver. The receiver is on loopback and must hear nothing.
+    let mut receiver = Receiver::start(&[]).await;
+    let app = TestApp::spawn_with(b, |s| {
+        s.webhook_secret = Some(SecretString::from(SECRET));
+        s.webhook_retry_base_seconds = 3600;
+    })
+    .await;
+    let acme = app.company("acme", None).await;
+    let by_name = receiver.url.replace("127.0.0.1", "localhost");
+    let mut jobs = Vec::new();
+    for url in [receiver.url.clone(), by_name] {
+        let opts = SubmitOptions { webhook_url: Some(url), ..SubmitOptions::default() };
+        let job = app.enqueue_with(&acme, &customer_query("1"), opts).await;
+        app.store.cancel_job(job.id, app.now()).await.unwrap();
+        jobs.push(job.id);
+    }
+    for job in jobs {
+        let d = attempted(&app, job).await;
+        let error = d.last_error.unwrap_or_default();
+        assert!(error.starts_with("refused: webhook host"), "{error}");
+        assert!(error.contains("webhook_allow_hosts"), "{error}");
+        assert_eq!(d.last_status, None);
+    }
+    assert!(tokio::time::timeout(Duration::from_millis(300), receiver.rx.recv()).await.is_err(), "nothing was sent");
+}
+
+async fn an_allowed_loopback_name_is_delivered_and_failures_say_little(b: Backend) {
+    let mut receiver = Receiver::start(&[]).await;
+    // A closed loopback port: bound, then released.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let app = TestApp::spawn_with(b, |s| {
+        s.webhook_secret = Some(SecretString::from(SECRET));
+        s.webhook_retry_base_seconds = 3600;
+        s.webhook_allow_hosts = vec!["LOCALHOST".into(), "127.0.0.1".into()];
+    })
+    .await;
+    let acme = app.company("acme", None).await;
+    let api = app.api().await;
+    let by_name = receiver.url.replace("127.0.0.1", "localhost");
+    let (s, job) =
+        api.post("/companies/acme/jobs", json!({"qbxml": customer_query("1"), "webhook_url": by_name})).await;
+    assert_eq!(s, 201, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    api.post(&format!("/jobs/{id}/cancel"), json!({})).await;
+    let got = receiver.next().await;
+    assert!(got.headers.contains_key("x-qbwcd-signature"));
+    let hook = webhook_when(&app, &id, |w| w["state"] == "delivered").await;
+    assert_eq!(hook["attempts"], 1);
+
+    let opts = SubmitOptions { webhook_url: Some(format!("http://{closed}/hook")), ..SubmitOptions::default() };
+    let job = app.enqueue_with(&acme, &customer_query("2"), opts).await;
+    app.store.cancel_job(job.id, app.now()).await.unwrap();
+    let d = attempted(&app, job.id).await;
+    // Not the OS's words ("Connection refused (os error 111)"): they tell
+    // an open port from a closed one.
+    assert_eq!(d.last_error.as_deref(), Some("connection failed"));
 }

@@ -1,6 +1,7 @@
 //! The event log, and the company problems it feeds.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::lite::{Sql, Ts};
 use super::{by_backend, SqlStore};
@@ -188,5 +189,16 @@ impl EventStore for SqlStore {
             .bind(company_id)
             .fetch_all(p)
             .await?))
+    }
+
+    async fn prune_events(&self, before: DateTime<Utc>, limit: i64) -> Result<u64> {
+        // Oldest first through `event_at` (migration 0019), a bounded batch.
+        let sql = "delete from event where id in (select id from event where at < $1 order by at limit $2)";
+        by_backend!(self, |c| c.exec(sql, &[&Ts(before), &limit]), |p| Ok(sqlx::query(sql)
+            .bind(before)
+            .bind(limit)
+            .execute(p)
+            .await?
+            .rows_affected()))
     }
 }

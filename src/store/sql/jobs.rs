@@ -881,6 +881,15 @@ impl JobStore for SqlStore {
             .await?))
     }
 
+    async fn page_count(&self, id: JobId, attempt: i32) -> Result<i64> {
+        let sql = "select count(*) from job_page where job_id = $1 and attempt = $2";
+        by_backend!(self, |c| c.one(sql, &[&id.0, &attempt]), |p| Ok(sqlx::query_scalar(sql)
+            .bind(id.0)
+            .bind(attempt)
+            .fetch_one(p)
+            .await?))
+    }
+
     async fn release_leases(&self, ticket: &TicketHash, now: DateTime<Utc>) -> Result<u64> {
         let ticket = ticket.0.clone();
         let n = by_backend!(

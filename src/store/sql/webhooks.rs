@@ -135,4 +135,17 @@ impl FinishStore for SqlStore {
         let sql = format!("select {COLS} from webhook_delivery where job_id = $1 order by id");
         by_backend!(self, |c| c.all(&sql, &[&job.0]), |p| Ok(sqlx::query_as(&sql).bind(job.0).fetch_all(p).await?))
     }
+
+    async fn prune_webhook_deliveries(&self, before: DateTime<Utc>, limit: i64) -> Result<u64> {
+        // Through the partial index `webhook_delivery_finished` (migration
+        // 0019), whose predicate this repeats word for word.
+        let sql = "delete from webhook_delivery where id in (select id from webhook_delivery \
+                   where state <> 'pending' and occurred_at < $1 order by occurred_at limit $2)";
+        by_backend!(self, |c| c.exec(sql, &[&Ts(before), &limit]), |p| Ok(sqlx::query(sql)
+            .bind(before)
+            .bind(limit)
+            .execute(p)
+            .await?
+            .rows_affected()))
+    }
 }

@@ -243,6 +243,7 @@ from_lite_named!(QwcLink {
     created_at,
     last_used_at,
     password_reset_at,
+    revoked_at,
 });
 from_lite_named!(Job {
     id,
