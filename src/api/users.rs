@@ -66,7 +66,7 @@ impl UserView {
     pub fn of(u: User, lockouts: Vec<LoginLockout>, settings: &Settings, now: DateTime<Utc>) -> Self {
         let qwc = &settings.qwc;
         let silent = !crate::silence::silent_connectors(std::slice::from_ref(&u), qwc, now).is_empty();
-        let window_start = now - chrono::Duration::seconds(settings.auth.lockout_window_seconds as i64);
+        let window_start = now - chrono::Duration::seconds(settings.auth.lockout_window_seconds);
         UserView {
             expected_every_seconds: crate::silence::expected_interval_seconds(qwc, &u),
             silent,
