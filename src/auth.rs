@@ -283,7 +283,9 @@ mod tests {
         while let Some(done) = checks.join_next().await {
             busy += usize::from(done.unwrap());
         }
-        assert!((1..=10).contains(&busy), "{busy} of 12 were busy");
+        // One thread and a queue of one: at most 11 are refused (10 when the
+        // thread took the first check off the queue before the rest came).
+        assert!((1..=11).contains(&busy), "{busy} of 12 were busy");
         assert!(v.verify(SecretString::from("right"), Some(hash)).await.unwrap(), "the queue drains");
     }
 }

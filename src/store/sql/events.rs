@@ -192,7 +192,7 @@ impl EventStore for SqlStore {
     }
 
     async fn prune_events(&self, before: DateTime<Utc>, limit: i64) -> Result<u64> {
-        // Oldest first through `event_at` (migration 0019), a bounded batch.
+        // Oldest first through `event_at` (migration 0017), a bounded batch.
         let sql = "delete from event where id in (select id from event where at < $1 order by at limit $2)";
         by_backend!(self, |c| c.exec(sql, &[&Ts(before), &limit]), |p| Ok(sqlx::query(sql)
             .bind(before)
