@@ -403,7 +403,7 @@ async fn a_loopback_listen_address_is_the_public_url_unless_one_is_set() {
     let dir = tempfile::tempdir().unwrap();
     ok(&run(Some(&db.url), dir.path(), &["company", "add", "acme"]));
     ok(&run(Some(&db.url), dir.path(), &["user", "add", "alice", "--company", "acme"]));
-    let token = ok(&run(Some(&db.url), dir.path(), &["token", "create", "test"])).trim().to_owned();
+    let token = ok(&run(Some(&db.url), dir.path(), &["token", "create", "test", "--role", "admin"])).trim().to_owned();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let expected = format!("http://localhost:{port}/qbwc");
