@@ -116,16 +116,7 @@ impl EmptyDb {
 impl Drop for EmptyDb {
     fn drop(&mut self) {
         if let Some((base, schema)) = self.pg.take() {
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-                rt.block_on(async {
-                    let admin = sqlx::PgPool::connect(&base).await.ok()?;
-                    sqlx::query(&format!("drop schema if exists {schema} cascade")).execute(&admin).await.ok()?;
-                    admin.close().await;
-                    Some(())
-                })
-            })
-            .join();
+            crate::helpers::drop_pg_schema(base, schema);
         }
     }
 }

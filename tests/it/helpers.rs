@@ -111,20 +111,25 @@ impl TestDb {
     }
 }
 
+/// Drops a test's Postgres schema. Drop runs inside the test's runtime, so
+/// this uses a thread (and a runtime) of its own.
+pub fn drop_pg_schema(base: String, schema: String) {
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        rt.block_on(async {
+            let admin = sqlx::PgPool::connect(&base).await.ok()?;
+            sqlx::query(&format!("drop schema if exists {schema} cascade")).execute(&admin).await.ok()?;
+            admin.close().await;
+            Some(())
+        })
+    })
+    .join();
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((base, schema)) = self.pg_schema.take() {
-            // Drop runs inside the test's runtime; use a thread of our own.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-                rt.block_on(async {
-                    let admin = sqlx::PgPool::connect(&base).await.ok()?;
-                    sqlx::query(&format!("drop schema if exists {schema} cascade")).execute(&admin).await.ok()?;
-                    admin.close().await;
-                    Some(())
-                })
-            })
-            .join();
+            drop_pg_schema(base, schema);
         }
     }
 }
