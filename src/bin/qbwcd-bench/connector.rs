@@ -41,6 +41,12 @@ pub struct Connector {
     pub pace: Option<Duration>,
     /// Stop the session early at this instant (the client then closes it).
     pub deadline: Option<Instant>,
+    /// On `busy` from `authenticate` (the server's password queue is
+    /// full), wait this long and log in again, as the Web Connector does;
+    /// without it `busy` is a failure.
+    pub busy_retry: Option<Duration>,
+    /// `busy` answers taken (and retried) under `busy_retry`.
+    pub busy_answers: u64,
 }
 
 impl Connector {
@@ -56,6 +62,8 @@ impl Connector {
             exchanges: 0,
             pace: None,
             deadline: None,
+            busy_retry: None,
+            busy_answers: 0,
         })
     }
 
@@ -97,7 +105,12 @@ impl Connector {
     pub async fn session(&mut self) -> anyhow::Result<Ended> {
         self.server_version().await?;
         self.call("clientVersion", envelope("clientVersion", 32, |o| param(o, "strVersion", "2.0.0.116"))).await?;
-        let auth = self.authenticate().await?;
+        let mut auth = self.authenticate().await?;
+        while let (Some(wait), "busy") = (self.busy_retry, auth[1].as_str()) {
+            self.busy_answers += 1;
+            tokio::time::sleep(wait).await;
+            auth = self.authenticate().await?;
+        }
         let ticket = auth[0].clone();
         match (auth[1].as_str(), auth.len()) {
             ("none", 2) => return Ok(Ended::NoWork),

@@ -51,28 +51,34 @@ async fn measure(target: &TargetArgs, a: &LoginFloodArgs, server: &mut Server) -
     seeder.close().await;
     server.start(target).await?;
     let answer = Arc::new(Answer::new(1024));
-    let quiet = work(server, &workers, &answer, a, None).await?;
+    let (quiet, _) = work(server, &workers, &answer, a, None).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut flood = tokio::task::JoinSet::new();
     for acc in flooders {
         let mut c = Connector::new(&server.addr, acc, answer.clone()).await?;
         let stop = stop.clone();
         flood.spawn(async move {
-            let mut logins = 0u64;
+            let (mut logins, mut busy) = (0u64, 0u64);
             while !stop.load(Ordering::Relaxed) {
                 let r = c.authenticate().await?;
-                anyhow::ensure!(r[1] == "none", "a flood login answered {:?}", r[1]);
-                logins += 1;
+                // `busy`: the password queue was full and the login was
+                // refused before any hashing (the bounded queue at work).
+                match r[1].as_str() {
+                    "none" => logins += 1,
+                    "busy" => busy += 1,
+                    other => anyhow::bail!("a flood login answered {other:?}"),
+                }
             }
-            Ok::<_, anyhow::Error>((logins, c.latencies))
+            Ok::<_, anyhow::Error>((logins, busy, c.latencies))
         });
     }
-    let flooded = work(server, &workers, &answer, a, Some(stop.clone())).await?;
-    let mut logins = 0;
+    let (flooded, worker_busy) = work(server, &workers, &answer, a, Some(stop.clone())).await?;
+    let (mut logins, mut flood_busy) = (0, 0);
     let mut login_lat = Latencies::default();
     while let Some(j) = flood.join_next().await {
-        let (n, l) = j??;
+        let (n, b, l) = j??;
         logins += n;
+        flood_busy += b;
         login_lat.merge(l);
     }
     let login_stats = login_lat.summary();
@@ -85,7 +91,8 @@ async fn measure(target: &TargetArgs, a: &LoginFloodArgs, server: &mut Server) -
     println!("  without the flood (worst p99 of other calls {:.2} ms):", worst(&quiet));
     print_table(&quiet);
     println!(
-        "  with the flood: {logins} logins in {} s (worst p99 of other calls {:.2} ms):",
+        "  with the flood: {logins} logins and {flood_busy} answered busy in {} s; the workers' own logins \
+         answered busy {worker_busy} times (worst p99 of other calls {:.2} ms):",
         a.seconds,
         worst(&flooded)
     );
@@ -96,6 +103,8 @@ async fn measure(target: &TargetArgs, a: &LoginFloodArgs, server: &mut Server) -
         "backend": target.backend,
         "logins_in_flight": a.logins,
         "logins": logins,
+        "flood_busy": flood_busy,
+        "worker_busy": worker_busy,
         "quiet": quiet,
         "flooded": flooded,
         "flood_logins": login_stats,
@@ -105,23 +114,26 @@ async fn measure(target: &TargetArgs, a: &LoginFloodArgs, server: &mut Server) -
 }
 
 /// Runs the workers for one phase (plus a serverVersion prober), then
-/// raises `stop` for the flood.
+/// raises `stop` for the flood. Returns the latencies and how often the
+/// workers' logins answered `busy` (each retried after 100 ms, as the Web
+/// Connector tries again).
 async fn work(
     server: &Server,
     workers: &[crate::seed::Account],
     answer: &Arc<Answer>,
     a: &LoginFloodArgs,
     stop: Option<Arc<AtomicBool>>,
-) -> anyhow::Result<Vec<MethodStats>> {
+) -> anyhow::Result<(Vec<MethodStats>, u64)> {
     let deadline = Instant::now() + Duration::from_secs(a.seconds);
     let mut set = tokio::task::JoinSet::new();
     for acc in workers {
         let mut c = Connector::new(&server.addr, acc.clone(), answer.clone()).await?;
         c.pace = Some(Duration::from_millis(a.pace_ms));
         c.deadline = Some(deadline);
+        c.busy_retry = Some(Duration::from_millis(100));
         set.spawn(async move {
             c.session().await?;
-            Ok::<_, anyhow::Error>(c.latencies)
+            Ok::<_, anyhow::Error>((c.latencies, c.busy_answers))
         });
     }
     let mut prober = Connector::new(&server.addr, workers[0].clone(), answer.clone()).await?;
@@ -130,14 +142,16 @@ async fn work(
             prober.server_version().await?;
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        Ok(prober.latencies)
+        Ok((prober.latencies, 0))
     });
-    let mut lat = Latencies::default();
+    let (mut lat, mut busy) = (Latencies::default(), 0);
     while let Some(j) = set.join_next().await {
-        lat.merge(j??);
+        let (l, b) = j??;
+        lat.merge(l);
+        busy += b;
     }
     if let Some(s) = stop {
         s.store(true, Ordering::Relaxed);
     }
-    Ok(lat.summary())
+    Ok((lat.summary(), busy))
 }
