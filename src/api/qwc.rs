@@ -142,11 +142,12 @@ pub async fn revoke_link(
     Path(id): Path<String>,
 ) -> Result<Json<LinkView>, ApiError> {
     if caller.company_ids.is_some() {
-        // A limited token revokes only links of its companies' users.
+        // A limited token revokes only links of its companies' users; any
+        // other link gets the answer a missing one gets, naming no user.
+        let missing = || ApiError::from(OnboardingError::UnknownLink(id.clone()));
         let links = state.store.list_qwc_links(None).await?;
-        let link =
-            links.into_iter().find(|l| l.nonce == id).ok_or_else(|| ApiError::not_found(format!("link {id}")))?;
-        super::users::find_user(&state, &caller, &link.username).await?;
+        let link = links.into_iter().find(|l| l.nonce == id).ok_or_else(missing)?;
+        super::users::find_user(&state, &caller, &link.username).await.map_err(|_| missing())?;
     }
     Ok(Json(onboarding::revoke_link(state.store.as_ref(), &id, state.clock.now()).await?))
 }

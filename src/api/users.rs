@@ -156,8 +156,9 @@ pub async fn list_for_company(
 }
 
 /// `POST /users/{username}/unlock`: clears the user's lockouts and failure
-/// counts at every address, and the address lockouts of the addresses it
-/// failed from (the password stays).
+/// counts at every address and, for a token not limited to companies, the
+/// address lockouts of the addresses it failed from, which guard every
+/// company (the password stays).
 #[utoipa::path(
     post, path = "/api/v1/users/{username}/unlock", tag = "users", operation_id = "unlockUser",
     params(("username" = String, Path, description = "Web Connector user name")),
@@ -174,7 +175,7 @@ pub async fn unlock(
     Path(username): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let name = find_user(&state, &caller, &username).await?.username;
-    state.store.unlock_user(&name).await?;
+    state.store.unlock_user(&name, caller.company_ids.is_none()).await?;
     view(&state, &name).await
 }
 

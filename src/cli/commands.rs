@@ -516,7 +516,7 @@ async fn user(store: &SqlStore, settings: &Settings, cmd: UserCommand) -> anyhow
         }
         UserCommand::Unlock { username } => {
             let username = Username::parse(&username)?;
-            store.unlock_user(&username).await?;
+            store.unlock_user(&username, true).await?;
             crate::outln!("user {username} unlocked; its failed logins are forgotten")?;
         }
         UserCommand::Remove { username } => {

@@ -7,6 +7,7 @@ use tracing::Span;
 
 use super::company_check::check_file;
 use super::{record, record_job, record_session, Qbwc};
+use crate::clip::{clip, CLIENT_TEXT_MAX};
 use crate::diagnostics::Finding;
 use crate::qbxml::{self, Version};
 use crate::queue::{Completion, Job, JobState};
@@ -68,8 +69,10 @@ impl Qbwc {
             if let Some(h) = &hcp {
                 let facts = CompanyFacts {
                     qbxml_version: h.ceiling().map(|v| v.to_string()),
-                    qb_company_name: h.company_name.clone(),
-                    qb_product: h.product_name.clone(),
+                    // What QuickBooks reported comes through the client: clipped
+                    // like any client text before it is stored and shown.
+                    qb_company_name: h.company_name.as_deref().map(|n| clip(n, CLIENT_TEXT_MAX)),
+                    qb_product: h.product_name.as_deref().map(|n| clip(n, CLIENT_TEXT_MAX)),
                 };
                 self.store.record_company_facts(company.id, &facts, now).await?;
             }

@@ -167,10 +167,12 @@ pub trait AccountStore: Send + Sync + 'static {
     /// what [`AccountStore::unlock_user`] clears.
     async fn login_lockouts(&self, username: &str) -> Result<Vec<LoginLockout>>;
     /// Clears every lockout and failure count of the name, at every
-    /// address, and the address lockouts of the addresses it failed from
-    /// (an address lock would refuse it just the same).
-    /// [`StoreError::NotFound`] when no such user exists.
-    async fn unlock_user(&self, username: &Username) -> Result;
+    /// address; with `addresses`, also the address lockouts of the
+    /// addresses it failed from (an address lock would refuse it just the
+    /// same, but it guards every company's users, so only a caller who
+    /// manages them all clears it). [`StoreError::NotFound`] when no such
+    /// user exists.
+    async fn unlock_user(&self, username: &Username, addresses: bool) -> Result;
     /// Removes a user: the leases of its open sessions are released as if
     /// the sessions had ended (a read back to the queue, a write in flight
     /// to `unknown`), then every unknown write it sent is held for an

@@ -143,6 +143,23 @@ async fn users_are_shown_updated_unlocked_and_removed_from_the_cli(b: Backend) {
     ok(qbwcd(&url, &["user", "unlock", "alice"]));
     assert!(db.store.login_lockouts("alice").await.unwrap().is_empty());
     assert_eq!(db.store.login_locked_until("alice", "192.0.2.7", now).await.unwrap(), None, "the address too");
+    // A caller limited to companies (the API with such a token) clears the
+    // name's lockouts, not the address's lock, which guards every company.
+    let failure = qbwcd::store::LoginFailure {
+        username: "alice".into(),
+        addr: "192.0.2.7".into(),
+        guess: true,
+        now,
+        window_start: now - chrono::Duration::minutes(15),
+        user_rule: rule,
+        addr_rule: rule,
+    };
+    db.store.record_login_failure(failure).await.unwrap();
+    let alice_name = qbwcd::types::Username::parse("alice").unwrap();
+    db.store.unlock_user(&alice_name, false).await.unwrap();
+    assert!(db.store.login_lockouts("alice").await.unwrap().is_empty());
+    let still = db.store.login_locked_until("alice", "192.0.2.7", now).await.unwrap();
+    assert!(still.is_some(), "the address stays locked");
 
     ok(qbwcd(&url, &["user", "disable", "alice"]));
     assert!(!db.store.user("alice").await.unwrap().unwrap().enabled);

@@ -56,7 +56,8 @@ const LOCKOUTS_OF: &str = "select addr as address, failures, last_failure_at, lo
                            where username = $1 order by last_failure_at desc";
 
 /// Unlocking a name, `$1`: the address locks of the addresses it failed
-/// from first (they would refuse it just the same), then its own rows.
+/// from first (they would refuse it just the same; skipped unless the
+/// caller may clear them), then its own rows.
 const UNLOCK: [&str; 2] = [
     "delete from login_failure where addr in (select addr from login_lockout where username = $1)",
     "delete from login_lockout where username = $1",
@@ -101,14 +102,16 @@ const REMOVE_COMPANY: [(&str, Counts); 12] = [
 /// the id, which SQLite may give to a later user.
 const REMOVE_USER: [(&str, Counts); 6] = [
     // Only this user's connector could ask QuickBooks whether its lost
-    // writes were applied; with it gone, a person must check.
+    // writes were applied; with it gone, a person must check. A write still
+    // `sent` under one of its ended sessions (its lease not yet lapsed)
+    // would become such a write later: it is held now too.
     (
         "update job set state = 'held', hold_reason = 'operator', recovering = false, lease_expires_at = null, \
          diagnostic = 'session.recovery_connector_absent', \
          error = 'user ' || (select username from app_user where id = $1) || ' was removed, and QuickBooks \
                   answers whether a write was applied only to the connector that sent it; check QuickBooks, \
                   then resolve the job' \
-         where company_id = (select company_id from app_user where id = $1) and state = 'unknown' \
+         where company_id = (select company_id from app_user where id = $1) and state in ('unknown', 'sent') \
          and sent_by = $1 and message_set_id is not null",
         Counts::Held,
     ),
@@ -249,14 +252,14 @@ impl AccountStore for SqlStore {
         by_backend!(self, |c| c.all(sql, &[&name]), |p| Ok(sqlx::query_as(sql).bind(&name).fetch_all(p).await?))
     }
 
-    async fn unlock_user(&self, username: &Username) -> Result {
+    async fn unlock_user(&self, username: &Username, addresses: bool) -> Result {
         let name = username.as_str().to_owned();
         let exists = "select id from app_user where username = $1";
         let found_user = by_backend!(
             self,
             |c| {
                 let id: Option<i64> = c.opt(exists, &[&name])?;
-                for sql in UNLOCK {
+                for sql in &UNLOCK[usize::from(!addresses)..] {
                     c.exec(sql, &[&name])?;
                 }
                 Ok(id.is_some())
@@ -264,7 +267,7 @@ impl AccountStore for SqlStore {
             |p| {
                 let mut tx = p.begin().await?;
                 let id: Option<i64> = sqlx::query_scalar(exists).bind(&name).fetch_optional(&mut *tx).await?;
-                for sql in UNLOCK {
+                for sql in &UNLOCK[usize::from(!addresses)..] {
                     sqlx::query(sql).bind(&name).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
