@@ -85,6 +85,9 @@ enum Mode {
 /// deep, contains no requests or something at request level that is not
 /// one, or sets message-set ids.
 pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
+    // A byte-order mark is skipped here, not by the reader: the reader's
+    // positions would then not be offsets into `text`.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let mut mode = Mode::Undecided;
@@ -222,7 +225,11 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
     if starts_iterator && names.len() > 1 {
         return Err(QbxmlError::IteratorNotAlone);
     }
-    Ok(Submission { body: text[first..last].to_owned(), version, on_error, request_names: names, starts_iterator })
+    let body = text
+        .get(first..last)
+        .ok_or_else(|| QbxmlError::Malformed("the requests' positions are not within the text".into()))?
+        .to_owned();
+    Ok(Submission { body, version, on_error, request_names: names, starts_iterator })
 }
 
 fn pos(reader: &Reader<&[u8]>) -> usize {
@@ -281,6 +288,17 @@ fn pi_version(rest: &str) -> Result<Version, QbxmlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `qbxml` fuzz target: a byte-order mark made the reader's
+    /// positions fall inside it, and slicing there panicked.
+    #[test]
+    fn a_byte_order_mark_is_skipped_and_never_panics() {
+        let s = parse_submission("\u{feff}\t<CustomerQueryRq/>").unwrap();
+        assert_eq!(s.body, "<CustomerQueryRq/>");
+        assert_eq!(s.request_names, vec!["CustomerQueryRq".to_owned()]);
+        let fuzzed = String::from_utf8_lossy(&[239, 187, 191, 9, 60, 82, 113, 47, 62]).into_owned();
+        assert_eq!(parse_submission(&fuzzed).map(|s| s.body), Ok("<Rq/>".to_owned()));
+    }
 
     #[test]
     fn bare_requests_are_kept_verbatim() {
