@@ -354,8 +354,12 @@ async fn delivery_refuses_internal_addresses_before_connecting(b: Backend) {
 
 async fn an_allowed_loopback_name_is_delivered_and_failures_say_little(b: Backend) {
     let mut receiver = Receiver::start(&[]).await;
-    // A closed loopback port: bound, then released.
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    // A closed loopback port: bound but never listening, so the kernel
+    // refuses connections to it and no other test can take it meanwhile
+    // (a released port was once reused by another test's server).
+    let closed_socket = tokio::net::TcpSocket::new_v4().unwrap();
+    closed_socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed = closed_socket.local_addr().unwrap();
     let app = TestApp::spawn_with(b, |s| {
         s.webhook_secret = Some(SecretString::from(SECRET));
         s.webhook_retry_base_seconds = 3600;
