@@ -264,7 +264,8 @@ impl AccountStore for SqlStore {
     }
 
     async fn ping(&self) -> Result {
-        self.one::<i64>("select 1", args![]).await.map(drop)
+        // A bigint on both backends (Postgres' `1` alone is an int4).
+        self.one::<i64>("select cast(1 as bigint)", args![]).await.map(drop)
     }
 
     async fn create_company(&self, new: NewCompany, now: DateTime<Utc>) -> Result<Company> {
