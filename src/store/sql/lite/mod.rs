@@ -9,8 +9,8 @@
 //!
 //! Why not sqlx's SQLite driver: it hands every statement (and `begin`,
 //! `commit`, each row) to its connection thread and back, two context
-//! switches per statement, which was most of the server's CPU per
-//! exchange. Here a whole store call is one hand-off, under load a batch
+//! switches per statement, more work than the statement itself on the
+//! exchange path (BENCHMARKS.md has the figures). Here a whole store call is one hand-off, under load a batch
 //! of them shares a commit, and statements are prepared once and cached.
 
 mod checkpoint;
@@ -171,7 +171,7 @@ static BUSY_TIMEOUT_MS: AtomicU64 = AtomicU64::new(10_000);
 /// The writer's busy handler; `attempt` counts the waits so far. The usual
 /// holder is the checkpoint thread restarting the WAL, for a few
 /// milliseconds, so the first steps are short: SQLite's own handler sleeps
-/// 1, 2, 5, 10, 15, 20 ms…, which turned a 10 ms hold into a 53 ms wait
+/// 1, 2, 5, 10, 15, 20 ms…, which makes a 10 ms hold a 53 ms wait
 /// for every caller. Past the first 20 ms (another process's transaction),
 /// it polls every 5 ms until the timeout.
 fn wait_for_lock(attempt: i32) -> bool {
@@ -237,8 +237,8 @@ where
 /// Waits for the next message. Under load the next task arrives within
 /// microseconds of the last commit, so the thread first yields a few
 /// times (letting the callers run) before it blocks: going to sleep and
-/// being woken costs two context switches, which on a small VM were a
-/// fifth of this thread's time.
+/// being woken costs two context switches, a large share of this thread's
+/// time on a small VM (see BENCHMARKS.md).
 fn next_task(queue: &mpsc::Receiver<Msg>) -> std::result::Result<Msg, mpsc::RecvError> {
     for _ in 0..SPINS {
         match queue.try_recv() {
