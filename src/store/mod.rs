@@ -82,7 +82,8 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 /// Store results.
 pub type Result<T = ()> = std::result::Result<T, StoreError>;
 
-/// Everything qbwcd keeps: the four parts below, on one database.
+/// Everything qbwcd keeps, on one database: the sum of the store traits
+/// below, one per concern.
 pub trait Store:
     AccountStore + SessionStore + JobStore + ExchangeStore + EventStore + TokenStore + FinishStore + OpsStore + LinkStore
 {
