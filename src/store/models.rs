@@ -227,7 +227,7 @@ pub struct NewSession {
     pub queue_at_start: i64,
 }
 
-/// The result of [`super::Store::open_session`].
+/// The result of [`super::SessionStore::open_session`].
 #[derive(Clone, Debug)]
 pub enum SessionOpen {
     /// The session is open.
@@ -246,7 +246,7 @@ pub enum SessionOpen {
     },
 }
 
-/// What [`super::Store::recover_expired`] did.
+/// What [`super::SessionStore::recover_expired`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Recovered {
     /// Sessions expired.
