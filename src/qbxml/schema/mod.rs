@@ -39,13 +39,20 @@ static SCHEMAS: LazyLock<Vec<Schema>> = LazyLock::new(|| {
 pub struct Schema {
     data: SchemaData,
     by_name: HashMap<String, usize>,
+    by_response: HashMap<String, usize>,
 }
 
 impl Schema {
     /// Builds the lookup tables over decoded data.
     pub fn from_data(data: SchemaData) -> Self {
         let by_name = data.requests.iter().enumerate().map(|(i, r)| (r.name.clone(), i)).collect();
-        Schema { data, by_name }
+        let by_response = data
+            .requests
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((data.elements[r.response?.0 as usize].name.clone(), i)))
+            .collect();
+        Schema { data, by_name, by_response }
     }
 
     /// Every compiled schema, oldest version first.
@@ -95,6 +102,12 @@ impl Schema {
         self.by_name.get(name).map(|&i| &self.data.requests[i])
     }
 
+    /// The request type whose response element is named `name`
+    /// (`CustomerAddRs` → `CustomerAddRq`).
+    pub fn by_response(&self, name: &str) -> Option<&RequestType> {
+        self.by_response.get(name).map(|&i| &self.data.requests[i])
+    }
+
     /// An element declaration.
     pub fn element(&self, id: ElementId) -> &Element {
         &self.data.elements[id.0 as usize]
@@ -115,6 +128,15 @@ impl Schema {
         match &self.element(id).kind {
             ElementKind::Simple { attributes, .. } => attributes,
             ElementKind::Complex(c) => &self.complex_type(*c).attributes,
+        }
+    }
+
+    /// The text type of a leaf element (with or without attributes); `None`
+    /// for an element with children.
+    pub fn leaf_type(&self, id: ElementId) -> Option<&SimpleType> {
+        match &self.element(id).kind {
+            ElementKind::Simple { ty, .. } => Some(self.simple_type(*ty)),
+            ElementKind::Complex(_) => None,
         }
     }
 

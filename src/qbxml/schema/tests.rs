@@ -40,6 +40,7 @@ fn both_versions_decode_with_every_request_type_and_its_response() {
             let rs = r.response.expect("every request type has a response");
             assert_eq!(s.element(rs).name, format!("{}Rs", &r.name[..r.name.len() - 2]));
             assert_eq!(s.request(&r.name).map(|x| &x.name), Some(&r.name));
+            assert_eq!(s.by_response(&s.element(rs).name).map(|x| &x.name), Some(&r.name));
             assert!(s.attributes(r.request).iter().any(|a| a.name == "requestID"), "{} has requestID", r.name);
         }
     }
