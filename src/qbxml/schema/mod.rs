@@ -7,6 +7,9 @@
 //! `compiled/`, embedded at build time and decoded once, on first use. The
 //! server never reads an XSD.
 
+pub mod catalog;
+pub mod describe;
+pub mod json_schema;
 mod model;
 
 use std::collections::HashMap;
