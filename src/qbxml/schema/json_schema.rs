@@ -7,9 +7,13 @@
 //!
 //! The schemas describe shape and values; element order does not exist in
 //! JSON (qbwcd writes children in schema order). A choice becomes a `oneOf`
-//! over which alternative's keys are present. Every instance the request
-//! schema accepts is one qbwcd accepts; qbwcd also accepts a few looser
-//! spellings (numbers for strings, `"true"` for `true`).
+//! over which alternative's keys are present. The request schema is never
+//! looser than qbwcd: every instance it accepts, qbwcd accepts. qbwcd also
+//! takes spellings the schema leaves out so that generated clients get
+//! plain types: numbers for strings, `"true"` for `true`, `""` to clear a
+//! field in a Mod request, `null` for absent, a one-item array for a single
+//! element. `@iterator` is only ever `Start` and `@iteratorID` is absent:
+//! qbwcd continues and stops iterators itself.
 
 use std::collections::HashMap;
 
@@ -110,8 +114,17 @@ impl Builder<'_> {
     fn attributes(&mut self, attributes: &[Attribute], props: &mut Map<String, Value>) -> Vec<String> {
         let mut required = Vec::new();
         for a in attributes {
+            let request = self.side == Side::Request;
+            // Iterators are continued and stopped by qbwcd, which sets the
+            // iterator's id: a client only starts one.
+            if request && a.name == "iteratorID" {
+                continue;
+            }
             let mut v = self.scalar(self.schema.simple_type(a.ty));
-            if a.name == "requestID" && self.side == Side::Request {
+            if request && a.name == "iterator" {
+                v["enum"] = json!(["Start"]);
+            }
+            if request && a.name == "requestID" {
                 // qbwcd keeps a given requestID as text, number or not.
                 v = json!({ "type": ["string", "integer"] });
             }

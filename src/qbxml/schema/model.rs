@@ -193,8 +193,10 @@ pub struct Attribute {
     pub default: Option<String>,
 }
 
-/// How many times a particle may occur.
+/// How many times a particle may occur. Written as `?` (0..1), `*` (0..n),
+/// `+` (1..n), `1` (once) or `min..max` / `min..` in the compiled files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Occurs {
     /// At least this many (0: optional).
     pub min: u32,
@@ -214,6 +216,36 @@ impl Occurs {
     /// Whether it may occur more than once.
     pub fn repeatable(self) -> bool {
         self.max.is_none_or(|m| m > 1)
+    }
+}
+
+impl From<Occurs> for String {
+    fn from(o: Occurs) -> String {
+        match (o.min, o.max) {
+            (1, Some(1)) => "1".to_owned(),
+            (0, Some(1)) => "?".to_owned(),
+            (0, None) => "*".to_owned(),
+            (1, None) => "+".to_owned(),
+            (min, Some(max)) => format!("{min}..{max}"),
+            (min, None) => format!("{min}.."),
+        }
+    }
+}
+
+impl TryFrom<String> for Occurs {
+    type Error = String;
+    fn try_from(s: String) -> Result<Occurs, String> {
+        let num = |t: &str| t.parse::<u32>().map_err(|_| format!("bad occurrence {s:?}"));
+        Ok(match s.as_str() {
+            "1" => Occurs::ONCE,
+            "?" => Occurs { min: 0, max: Some(1) },
+            "*" => Occurs { min: 0, max: None },
+            "+" => Occurs { min: 1, max: None },
+            other => {
+                let (min, max) = other.split_once("..").ok_or_else(|| format!("bad occurrence {s:?}"))?;
+                Occurs { min: num(min)?, max: if max.is_empty() { None } else { Some(num(max)?) } }
+            }
+        })
     }
 }
 

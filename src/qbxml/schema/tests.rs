@@ -136,3 +136,56 @@ fn the_known_defects_are_applied_to_both_versions() {
         assert!(deprecated, "{}", s.version());
     }
 }
+
+#[test]
+fn occurrences_round_trip_through_their_compact_form() {
+    for (text, o) in [
+        ("1", Occurs::ONCE),
+        ("?", Occurs { min: 0, max: Some(1) }),
+        ("*", Occurs { min: 0, max: None }),
+        ("+", Occurs { min: 1, max: None }),
+        ("0..8", Occurs { min: 0, max: Some(8) }),
+        ("2..", Occurs { min: 2, max: None }),
+    ] {
+        assert_eq!(String::from(o), text);
+        assert_eq!(Occurs::try_from(text.to_owned()).unwrap(), o);
+    }
+    assert!(Occurs::try_from("x".to_owned()).is_err());
+    assert!(Occurs::try_from("1..y".to_owned()).is_err());
+}
+
+#[test]
+fn a_leaf_with_use_macro_is_a_value_or_an_object_with_text() {
+    let s = Schema::for_version(None);
+    let rt = s.request("ReceivePaymentAddRq").unwrap();
+    let doc = json_schema::request_schema(s, rt);
+    let applied = &doc["$defs"]["AppliedToTxnAdd"]["properties"]["TxnID"];
+    let alts = applied["oneOf"].as_array().expect("a bare value or an object");
+    assert_eq!(alts[0]["type"], "string");
+    assert_eq!(alts[1]["required"], serde_json::json!(["#text"]));
+    assert!(alts[1]["properties"]["@useMacro"].is_object());
+    // Clients only start iterators.
+    let q = json_schema::request_schema(s, s.request("CustomerQueryRq").unwrap());
+    let attrs = &q["properties"]["CustomerQueryRq"]["$ref"];
+    assert_eq!(attrs, "#/$defs/CustomerQueryRq");
+    let props = &q["$defs"]["CustomerQueryRq"]["properties"];
+    assert_eq!(props["@iterator"]["enum"], serde_json::json!(["Start"]));
+    assert!(props.get("@iteratorID").is_none());
+    // The answer keeps iterator attributes and types the status code.
+    let r = json_schema::response_schema(s, s.request("CustomerQueryRq").unwrap()).unwrap();
+    let rprops = &r["$defs"]["CustomerQueryRs"]["properties"];
+    assert_eq!(rprops["@statusCode"]["type"], "integer");
+    assert_eq!(rprops["@iteratorRemainingCount"]["type"], "integer");
+    assert_eq!(rprops["CustomerRet"]["type"], "array");
+}
+
+#[test]
+fn describe_marks_deprecated_fields_and_choices() {
+    let s = Schema::for_version(None);
+    let rows = describe::describe(s, s.request("InvoiceAddRq").unwrap().request);
+    let discount = rows.iter().find(|r| r.field == "DiscountLineAdd").unwrap();
+    assert!(discount.usage.contains("deprecated"), "{discount:?}");
+    let lines = rows.iter().find(|r| r.field == "InvoiceLineAdd").unwrap();
+    assert!(lines.usage.contains("required"), "an alternative of a repeated OR group: {lines:?}");
+    assert!(rows.iter().any(|r| r.field == "one of" && r.usage == "optional, repeatable"));
+}
