@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
-use super::{Attribute, BaseType, ElementId, Occurs, Particle, RequestType, Schema, SimpleType};
+use super::{Attribute, BaseType, ElementId, ElementKind, Occurs, Particle, RequestType, Schema, SimpleType};
 
 /// The JSON Schema dialect.
 pub const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -48,7 +48,7 @@ pub fn response_schema(schema: &Schema, rt: &RequestType) -> Option<Value> {
 }
 
 fn document(schema: &Schema, root: ElementId, side: Side, title: String) -> Value {
-    let mut b = Builder { schema, side, defs: Map::new(), names: HashMap::new(), taken: HashMap::new() };
+    let mut b = Builder::new(schema, side);
     let name = schema.element(root).name.clone();
     let body = b.element_value(root);
     let mut doc = Map::new();
@@ -64,17 +64,56 @@ fn document(schema: &Schema, root: ElementId, side: Side, title: String) -> Valu
     Value::Object(doc)
 }
 
+/// Every aggregate of `schema` as seen from `side`, under the `$defs` names
+/// the per-type documents use: each document's `$defs` is a subset of
+/// these, entry for entry. (A client can generate all types at once; the
+/// tests check these once instead of in every document.)
+pub fn all_definitions(schema: &Schema, side: Side) -> Value {
+    let mut b = Builder::new(schema, side);
+    for (i, e) in schema.data().elements.iter().enumerate() {
+        if matches!(e.kind, ElementKind::Complex(_)) {
+            b.element_value(ElementId(i as u32));
+        }
+    }
+    json!({
+        "$schema": DIALECT,
+        "title": format!("qbXML {} {} types", schema.version(), if side == Side::Request { "request" } else { "response" }),
+        "$defs": Value::Object(b.defs),
+    })
+}
+
+/// The `$defs` name of each aggregate: its element name, and for a name
+/// declared with different content more than once, `Name_2`, `Name_3`, … in
+/// declaration order. The same in every document of one version, so
+/// generated client types keep their names from one request type to the
+/// next.
+fn definition_names(schema: &Schema) -> HashMap<ElementId, String> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut names = HashMap::new();
+    for (i, e) in schema.data().elements.iter().enumerate() {
+        if matches!(e.kind, ElementKind::Complex(_)) {
+            let n = seen.entry(e.name.as_str()).or_insert(0);
+            *n += 1;
+            let name = if *n == 1 { e.name.clone() } else { format!("{}_{n}", e.name) };
+            names.insert(ElementId(i as u32), name);
+        }
+    }
+    names
+}
+
 struct Builder<'s> {
     schema: &'s Schema,
     side: Side,
     defs: Map<String, Value>,
-    /// The `$defs` name of each aggregate already emitted.
+    /// The `$defs` name of every aggregate of the schema.
     names: HashMap<ElementId, String>,
-    /// How many aggregates of each element name have a `$defs` entry.
-    taken: HashMap<String, usize>,
 }
 
-impl Builder<'_> {
+impl<'s> Builder<'s> {
+    fn new(schema: &'s Schema, side: Side) -> Self {
+        Builder { schema, side, defs: Map::new(), names: definition_names(schema) }
+    }
+
     /// The schema of one occurrence of an element: a scalar, an object
     /// with `#text`, or a `$ref` to its aggregate.
     fn element_value(&mut self, id: ElementId) -> Value {
@@ -95,19 +134,13 @@ impl Builder<'_> {
             }
             return obj;
         }
-        if let Some(name) = self.names.get(&id) {
-            return json!({ "$ref": format!("#/$defs/{name}") });
+        let name = self.names[&id].clone();
+        if !self.defs.contains_key(&name) {
+            // Reserved before descending, so each aggregate is built once.
+            self.defs.insert(name.clone(), Value::Null);
+            let body = self.aggregate(id);
+            self.defs.insert(name.clone(), body);
         }
-        let base = schema.element(id).name.clone();
-        let n = self.taken.entry(base.clone()).or_insert(0);
-        *n += 1;
-        let name = if *n == 1 { base } else { format!("{base}_{n}") };
-        self.names.insert(id, name.clone());
-        // Reserve the name before descending (no aggregate contains itself,
-        // but the order of $defs stays that of first use).
-        self.defs.insert(name.clone(), Value::Null);
-        let body = self.aggregate(id);
-        self.defs.insert(name.clone(), body);
         json!({ "$ref": format!("#/$defs/{name}") })
     }
 
