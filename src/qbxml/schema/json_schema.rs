@@ -15,7 +15,7 @@
 //! element. `@iterator` is only ever `Start` and `@iteratorID` is absent:
 //! qbwcd continues and stops iterators itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
@@ -107,11 +107,35 @@ struct Builder<'s> {
     defs: Map<String, Value>,
     /// The `$defs` name of every aggregate of the schema.
     names: HashMap<ElementId, String>,
+    /// Element names that occur more than once in the content model being
+    /// built (the enclosing aggregate's set is put back when a nested one
+    /// is done).
+    repeated_names: HashSet<String>,
+}
+
+/// The element names that occur more than once in a content model.
+fn repeated_names(schema: &Schema, p: &Particle) -> HashSet<String> {
+    fn walk<'s>(schema: &'s Schema, p: &Particle, seen: &mut HashSet<&'s str>, out: &mut HashSet<String>) {
+        match p {
+            Particle::Element { element, .. } => {
+                let name = schema.element(*element).name.as_str();
+                if !seen.insert(name) {
+                    out.insert(name.to_owned());
+                }
+            }
+            Particle::Sequence { items, .. } | Particle::Choice { items, .. } => {
+                items.iter().for_each(|i| walk(schema, i, seen, out))
+            }
+        }
+    }
+    let mut out = HashSet::new();
+    walk(schema, p, &mut HashSet::new(), &mut out);
+    out
 }
 
 impl<'s> Builder<'s> {
     fn new(schema: &'s Schema, side: Side) -> Self {
-        Builder { schema, side, defs: Map::new(), names: definition_names(schema) }
+        Builder { schema, side, defs: Map::new(), names: definition_names(schema), repeated_names: HashSet::new() }
     }
 
     /// The schema of one occurrence of an element: a scalar, an object
@@ -178,7 +202,9 @@ impl<'s> Builder<'s> {
         let mut required = self.attributes(schema.attributes(id), &mut props);
         let mut constraints = Vec::new();
         if let Some(p) = schema.content(id) {
+            let outer = std::mem::replace(&mut self.repeated_names, repeated_names(schema, p));
             self.particle(p, Occurs::ONCE, true, &mut props, &mut required, &mut constraints);
+            self.repeated_names = outer;
         }
         let mut obj = object(props, required, self.side);
         if !constraints.is_empty() {
@@ -240,12 +266,10 @@ impl<'s> Builder<'s> {
                     alternatives.push(keys);
                 }
                 // "Exactly one alternative (or none when optional)" is
-                // expressible over key presence when no key belongs to two
-                // alternatives and a choice is made at most once.
-                let disjoint = {
-                    let mut seen = std::collections::HashSet::new();
-                    alternatives.iter().flatten().all(|k| seen.insert(k.clone()))
-                };
+                // expressible over key presence when no key of an
+                // alternative occurs anywhere else in the content model and
+                // a choice is made at most once.
+                let disjoint = alternatives.iter().flatten().all(|k| !self.repeated_names.contains(k));
                 if inner.max == Some(1) && disjoint && alternatives.iter().all(|a| !a.is_empty()) {
                     let present = |keys: &[String]| -> Value {
                         if keys.len() == 1 {
