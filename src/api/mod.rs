@@ -12,6 +12,7 @@ mod health;
 mod jobs;
 mod links;
 mod openapi;
+mod qbxml;
 mod qwc;
 mod tokens;
 mod users;
@@ -110,6 +111,8 @@ api_routes! {
     get "/tokens" => tokens::list, Role::Admin,
     post "/tokens" => tokens::create, Role::Admin,
     post "/tokens/{name}/revoke" => tokens::revoke, Role::Admin,
+    get "/qbxml/types" => qbxml::list, Role::Read,
+    get "/qbxml/types/{name}" => qbxml::show, Role::Read,
     get "/diagnostics/{code}" => diagnostics::show, Access::Public,
     get "/openapi.json" => openapi::document, Access::Public,
 }

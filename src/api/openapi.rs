@@ -10,7 +10,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use super::{companies, diagnostics, events, health, jobs, qwc, tokens, users, webhooks, ErrorBody};
+use super::{companies, diagnostics, events, health, jobs, qbxml, qwc, tokens, users, webhooks, ErrorBody};
 use crate::queue::JobState;
 
 /// The document.
@@ -57,6 +57,8 @@ use crate::queue::JobState;
         tokens::list,
         tokens::create,
         tokens::revoke,
+        qbxml::list,
+        qbxml::show,
         diagnostics::show,
         document,
     ),
@@ -68,6 +70,7 @@ use crate::queue::JobState;
         (name = "users", description = "Web Connector users: .qwc files and onboarding links"),
         (name = "events", description = "What happened, newest first: the references (E14) health and errors quote"),
         (name = "tokens", description = "API tokens: roles, company limits, expiry (admin only)"),
+        (name = "qbxml", description = "The qbXML schemas (13.0, 16.0): request types and their JSON Schemas"),
         (name = "diagnostics", description = "The catalog of problems and their fixes"),
     )
 )]
