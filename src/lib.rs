@@ -27,3 +27,4 @@ pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod types;
+pub mod workers;

@@ -60,20 +60,3 @@ pub async fn wait_for(state: &AppState, job: Job, wait: Option<u64>) -> Result<J
 async fn reload(state: &AppState, job: &Job) -> Result<Job, ApiError> {
     state.store.job(job.id).await?.ok_or_else(|| ApiError::not_found(format!("job {}", job.id)))
 }
-
-/// Forwards other replicas' job notifications to this process's waiters
-/// for as long as the server runs (Postgres; returns at once on SQLite).
-pub async fn listen_for_finished_jobs(state: AppState) {
-    let mut backoff = Duration::from_millis(500);
-    loop {
-        match state.store.listen_for_finished_jobs().await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
-                    "cannot listen for finished jobs; long-polls fall back to their timeouts meanwhile");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-            }
-        }
-    }
-}
