@@ -33,7 +33,7 @@ pub use jobs::{page_cursor, sent_request, JobView, WebhookView};
 pub use links::router as links_router;
 pub use openapi::ApiDoc;
 pub use users::UserView;
-pub use wait::{settled, wait_for, WaitQuery};
+pub use wait::{wait_for, WaitQuery};
 pub use webhooks::{check_webhook_url, sign, verify, WebhookEvent, EVENT_ID_HEADER, SIGNATURE_HEADER};
 
 /// Declares the routes once, each with what it needs from its caller: a

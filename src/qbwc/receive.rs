@@ -135,14 +135,7 @@ impl Qbwc {
         if !hresult.trim().is_empty() {
             let (state, finding) = outcome_of_hresult(job.kind, job.attempt, job.max_attempts, hresult, message);
             Self::warn_finding(&finding, "QuickBooks could not process the request");
-            let completion = Completion {
-                state,
-                response: None,
-                statuses: Vec::new(),
-                diagnostic: Some(finding.code.clone()),
-                error: Some(finding.detail.clone().unwrap_or_else(|| finding.entry.title.clone())),
-            };
-            self.store.complete_job(&lease, completion, now).await?;
+            self.store.complete_job(&lease, Completion::failed(state, &finding), now).await?;
             note_job_finished(&job, state, now);
             self.stop_session(ticket, &session, &finding, Some(&job)).await?;
             record(&span, "outcome", "hresult");
@@ -170,17 +163,7 @@ impl Qbwc {
                     crate::queue::JobKind::Read => JobState::Failed,
                     crate::queue::JobKind::Write => JobState::Unknown,
                 };
-                let error = finding.detail.clone();
-                (
-                    Completion {
-                        state,
-                        response: Some(response),
-                        statuses: Vec::new(),
-                        diagnostic: Some(finding.code.clone()),
-                        error,
-                    },
-                    Some(finding),
-                )
+                (Completion::failed(state, &finding).with_response(response), Some(finding))
             }
         };
         let state = completion.state;
@@ -261,13 +244,7 @@ impl Qbwc {
             let capped = self.store.queue_depth_at_most(session.company_id, now, EXACT_REMAINING).await?;
             return Ok(self.percent(session, 0, capped + 1).min(99));
         }
-        let completion = Completion {
-            state: JobState::Done,
-            response: None,
-            statuses: parsed.statuses,
-            diagnostic: None,
-            error: None,
-        };
+        let completion = Completion::answered(JobState::Done, None, None, parsed.statuses);
         if !self.store.complete_job(lease, completion, now).await? {
             return Ok(-1);
         }
@@ -297,13 +274,7 @@ impl Qbwc {
         let finding = Finding::from_code("iterator.page_limit").with_detail(format!(
             "the iterator fetched {cap} pages (iterator_max_pages) and was stopped; the pages so far are stored"
         ));
-        let completion = Completion {
-            state: JobState::Failed,
-            response: None,
-            statuses: parsed.statuses,
-            diagnostic: Some(finding.code.clone()),
-            error: finding.detail.clone(),
-        };
+        let completion = Completion::failed(JobState::Failed, &finding).with_statuses(parsed.statuses);
         let remaining =
             self.store.complete_and_count(&lease, completion, now, session.company_id, EXACT_REMAINING).await?;
         let done = Done { state: JobState::Failed, finding: Some(finding), remaining, response_bytes: 0 };
@@ -334,13 +305,7 @@ impl Qbwc {
 /// failed if it did.
 fn completion_of(parsed: &qbxml::ParsedResponse, response: String) -> (Completion, Option<Finding>) {
     let (state, finding) = outcome_of_answer(parsed);
-    let completion = Completion {
-        state,
-        response: Some(response),
-        statuses: parsed.statuses.clone(),
-        diagnostic: finding.as_ref().map(|f| f.code.clone()),
-        error: finding.as_ref().map(|f| f.detail.clone().unwrap_or_else(|| f.entry.title.clone())),
-    };
+    let completion = Completion::answered(state, finding.as_ref(), Some(response), parsed.statuses.clone());
     (completion, finding)
 }
 

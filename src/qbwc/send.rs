@@ -215,14 +215,7 @@ impl Qbwc {
     ) -> Result<(), StoreError> {
         Self::warn_finding(&finding, "job refused before sending");
         if let Some(lease) = job.lease() {
-            let completion = Completion {
-                state: JobState::Failed,
-                response: None,
-                statuses: Vec::new(),
-                diagnostic: Some(finding.code.clone()),
-                error: Some(finding.detail.clone().unwrap_or_else(|| finding.entry.title.clone())),
-            };
-            self.store.complete_job(&lease, completion, self.now()).await?;
+            self.store.complete_job(&lease, Completion::failed(JobState::Failed, &finding), self.now()).await?;
         }
         self.event(self.company_event(session, "job.failed", &finding, Some(job))).await;
         let _ = ticket;

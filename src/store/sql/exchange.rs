@@ -197,7 +197,7 @@ impl ExchangeStore for SqlStore {
         cap: i64,
     ) -> Result<Option<Answered>> {
         let hash = ticket.0.clone();
-        let settles = completion.state.is_final() || completion.state == JobState::Unknown;
+        let settles = completion.state.is_settled();
         let answered = by_backend!(
             self,
             |c| {
@@ -241,7 +241,7 @@ impl ExchangeStore for SqlStore {
         company_id: i64,
         cap: i64,
     ) -> Result<Option<i64>> {
-        let settled = completion.state.is_final() || completion.state == JobState::Unknown;
+        let settled = completion.state.is_settled();
         let owned = lease.clone();
         let count = by_backend!(
             self,
