@@ -13,6 +13,7 @@ mod jobs;
 mod links;
 mod openapi;
 mod qwc;
+mod span;
 mod tokens;
 mod users;
 mod wait;
@@ -115,5 +116,7 @@ api_routes! {
 pub fn router(state: &AppState) -> Router<AppState> {
     // Room for the largest accepted job plus JSON escaping.
     let limit = state.settings.job_max_bytes.saturating_mul(2).saturating_add(64 * 1024);
-    routes(state).layer(DefaultBodyLimit::max(limit))
+    // `layer` wraps each route after routing, so the span sees the
+    // matched route, and the role check inside it records the token's id.
+    routes(state).layer(DefaultBodyLimit::max(limit)).layer(axum::middleware::from_fn(span::request_span))
 }
