@@ -22,21 +22,6 @@ use crate::queue::{outcome_of_answer, Completion, Job, JobState};
 use crate::store::{Session, StoreError};
 
 impl Qbwc {
-    /// The status check for the company's oldest unknown write, if any.
-    pub(super) async fn recovery_check(
-        &self,
-        session: &Session,
-        ticket: &crate::types::TicketHash,
-        version: Version,
-        now: chrono::DateTime<chrono::Utc>,
-        lease_until: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<(Job, String)>, StoreError> {
-        let Some(job) = self.store.claim_recovery(session.company_id, ticket, now, lease_until).await? else {
-            return Ok(None);
-        };
-        Ok(self.recovery_request(&job, version).map(|xml| (job, xml)))
-    }
-
     /// The status-check message set for a write leased for error recovery.
     pub(super) fn recovery_request(&self, job: &Job, version: Version) -> Option<String> {
         let id = job.message_set_id.as_deref()?;
@@ -70,7 +55,7 @@ impl Qbwc {
                 let (state, finding) = outcome_of_answer(&p);
                 self.store.answered_message_set(session.user_id, &id).await?;
                 tracing::info!(job.id = %job.id, state = %state, "error recovery found the write's answer");
-                Ok(Completion::answered(state, finding.as_ref(), Some(response), p.statuses))
+                Ok(Completion::of_answer(state, finding.as_ref(), Some(response), p.statuses))
             }
             other => {
                 let code = match &other {

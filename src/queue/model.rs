@@ -317,7 +317,7 @@ impl Completion {
 
     /// QuickBooks' answer (`response`, when it is kept, and its statuses)
     /// gave the job `state`, failing it for `finding` if there is one.
-    pub fn answered(
+    pub fn of_answer(
         state: JobState,
         finding: Option<&Finding>,
         response: Option<String>,

@@ -326,16 +326,22 @@ pub enum NextJob {
     Claimed(Job),
 }
 
-/// The start of a `sendRequestXML`: the session, touched, and what to send.
+/// The start of a `sendRequestXML`: the live session, touched, and on a
+/// later call what to send.
 #[derive(Clone, Debug)]
-pub struct SendStart {
-    /// The live session.
-    pub session: Session,
-    /// What to send next, when it was looked up (see `looked`).
-    pub next: Option<NextJob>,
-    /// Whether `next` was looked up: not on the session's first call, which
-    /// checks the company file before anything is leased.
-    pub looked: bool,
+pub enum SendStart {
+    /// The session's first call: its company file is not checked yet, or
+    /// the call carries QuickBooks' HCP answer. Nothing was leased, since
+    /// the file is checked before anything is sent.
+    FirstCall(Session),
+    /// A later call: the file was checked, and the next job was found (and
+    /// leased) in the same round trip as the touch.
+    Ready {
+        /// The live session.
+        session: Session,
+        /// What to send next; `None` when there is nothing.
+        next: Option<NextJob>,
+    },
 }
 
 /// The start of a `receiveResponseXML`: the session and its leased job.
@@ -349,9 +355,9 @@ pub struct AnswerStart {
     pub job: Option<Job>,
 }
 
-/// What [`ExchangeStore::answer`] did.
+/// What became of the completion handed to [`ExchangeStore::answer`].
 #[derive(Debug)]
-pub enum Answered {
+pub enum AnswerCompletion {
     /// The leased job took the completion; `remaining` as
     /// [`ExchangeStore::complete_and_count`] answers (`None`: stale).
     Completed {
@@ -378,8 +384,11 @@ pub type AcceptsJob = Box<dyn FnOnce(&Job) -> bool + Send>;
 /// [`SessionStore`] and [`JobStore`] calls named in each.
 #[async_trait]
 pub trait ExchangeStore: Send + Sync + 'static {
-    /// [`JobStore::leased_job`] (an iterator to continue), else
-    /// [`JobStore::claim_recovery`], else [`JobStore::claim_next`].
+    /// What `sendRequestXML` sends next, leasing it: the company's oldest
+    /// lost write this session's user sent (an error-recovery check), else
+    /// the head of its queue; unless this session has an iterator under
+    /// way, which continues first (then nothing new is leased). The only
+    /// way the protocol picks a job.
     async fn next_job(
         &self,
         company_id: i64,
@@ -387,13 +396,14 @@ pub trait ExchangeStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<NextJob>>;
-    /// [`SessionStore::touch_live_session`], then, when the session has
-    /// already checked its company file and `look` is set,
-    /// [`ExchangeStore::next_job`]. `None`: the session is not live.
+    /// [`SessionStore::touch_live_session`], then, unless this is the
+    /// session's first call ([`SendStart::FirstCall`]: no company file
+    /// recorded yet, or `hcp_given`, the call carries QuickBooks' HCP
+    /// answer), [`ExchangeStore::next_job`]. `None`: the session is not live.
     async fn start_send(
         &self,
         ticket: &TicketHash,
-        look: bool,
+        hcp_given: bool,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -420,7 +430,7 @@ pub trait ExchangeStore: Send + Sync + 'static {
         completion: Completion,
         accepts: AcceptsJob,
         cap: i64,
-    ) -> Result<Option<Answered>>;
+    ) -> Result<Option<AnswerCompletion>>;
     /// [`JobStore::complete_job`], then, if it held,
     /// [`JobStore::queue_depth_at_most`] of `company_id`. `None`: stale.
     async fn complete_and_count(

@@ -16,8 +16,14 @@ use super::lite::{Sql, Ts};
 use super::sessions::{touch_lite, touch_pg, SESSION_BY_TICKET};
 use super::{by_backend, SqlStore};
 use crate::queue::{Completion, Job, JobState, Lease};
-use crate::store::{AcceptsJob, AnswerStart, Answered, ExchangeStore, NextJob, Result, SendStart, Session};
+use crate::store::{AcceptsJob, AnswerCompletion, AnswerStart, ExchangeStore, NextJob, Result, SendStart, Session};
 use crate::types::TicketHash;
+
+/// Whether a `sendRequestXML` is its session's first call (see
+/// [`SendStart::FirstCall`]).
+fn first_call(session: &Session, hcp_given: bool) -> bool {
+    hcp_given || session.company_file_name.is_none()
+}
 
 /// [`ExchangeStore::next_job`] on the SQLite writer.
 fn next_lite(
@@ -138,7 +144,7 @@ impl ExchangeStore for SqlStore {
     async fn start_send(
         &self,
         ticket: &TicketHash,
-        look: bool,
+        hcp_given: bool,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -151,12 +157,11 @@ impl ExchangeStore for SqlStore {
                 let Some(session) = touch_lite(c, &hash, now, expires_at)? else {
                     return Ok(None);
                 };
-                let looked = look && session.company_file_name.is_some();
-                let next = match looked {
-                    true => next_lite(c, session.company_id, &hash, now, lease_until, &message_set_id)?,
-                    false => None,
-                };
-                Ok(Some(SendStart { session, next, looked }))
+                if first_call(&session, hcp_given) {
+                    return Ok(Some(SendStart::FirstCall(session)));
+                }
+                let next = next_lite(c, session.company_id, &hash, now, lease_until, &message_set_id)?;
+                Ok(Some(SendStart::Ready { session, next }))
             },
             |p| {
                 let mut conn = p.acquire().await?;
@@ -164,12 +169,11 @@ impl ExchangeStore for SqlStore {
                 let Some(session) = touched else {
                     return Ok(None);
                 };
-                let looked = look && session.company_file_name.is_some();
-                let next = match looked {
-                    true => next_pg(&mut conn, session.company_id, &hash, now, lease_until, &message_set_id).await?,
-                    false => None,
-                };
-                Ok(Some(SendStart { session, next, looked }))
+                if first_call(&session, hcp_given) {
+                    return Ok(Some(SendStart::FirstCall(session)));
+                }
+                let next = next_pg(&mut conn, session.company_id, &hash, now, lease_until, &message_set_id).await?;
+                Ok(Some(SendStart::Ready { session, next }))
             }
         )
     }
@@ -195,7 +199,7 @@ impl ExchangeStore for SqlStore {
         completion: Completion,
         accepts: AcceptsJob,
         cap: i64,
-    ) -> Result<Option<Answered>> {
+    ) -> Result<Option<AnswerCompletion>> {
         let hash = ticket.0.clone();
         let settles = completion.state.is_settled();
         let answered = by_backend!(
@@ -205,14 +209,14 @@ impl ExchangeStore for SqlStore {
                     return Ok(None);
                 };
                 let Some(lease) = start.job.as_ref().filter(|j| accepts(j)).and_then(Job::lease) else {
-                    return Ok(Some(Answered::Declined { start, completion }));
+                    return Ok(Some(AnswerCompletion::Declined { start, completion }));
                 };
                 let company_id = start.session.company_id;
                 let remaining = match complete_lite(c, &lease, completion, now)? {
                     true => Some(c.one::<i64>(&DEPTH_AT_MOST, &[&company_id, &Ts(now), &cap])?.min(cap)),
                     false => None,
                 };
-                Ok(Some(Answered::Completed { start, remaining }))
+                Ok(Some(AnswerCompletion::Completed { start, remaining }))
             },
             |p| {
                 let mut conn = p.acquire().await?;
@@ -220,14 +224,14 @@ impl ExchangeStore for SqlStore {
                     return Ok(None);
                 };
                 let Some(lease) = start.job.as_ref().filter(|j| accepts(j)).and_then(Job::lease) else {
-                    return Ok(Some(Answered::Declined { start, completion }));
+                    return Ok(Some(AnswerCompletion::Declined { start, completion }));
                 };
                 let company_id = start.session.company_id;
                 let remaining = complete_counted_pg(&mut conn, &lease, completion, now, company_id, cap).await?;
-                Ok(Some(Answered::Completed { start, remaining: remaining.map(|n| n.min(cap)) }))
+                Ok(Some(AnswerCompletion::Completed { start, remaining: remaining.map(|n| n.min(cap)) }))
             }
         )?;
-        if settles && matches!(answered, Some(Answered::Completed { remaining: Some(_), .. })) {
+        if settles && matches!(answered, Some(AnswerCompletion::Completed { remaining: Some(_), .. })) {
             self.notifier.notify_all();
         }
         Ok(answered)
