@@ -329,7 +329,7 @@ impl Qbwc {
 /// ([`crate::store::ExchangeStore::answer`] completes only a
 /// [`AnswerTo::Completion`]) and by [`Qbwc::receive_started`] alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AnswerTo {
+pub(super) enum AnswerTo {
     /// The answer to an error-recovery status check ([`Qbwc::finish_recovery`]).
     RecoveryCheck,
     /// QuickBooks could not process the request: it came with an HRESULT.
@@ -344,12 +344,17 @@ enum AnswerTo {
 /// [`AnswerTo`] for `job`: `hresult` as the Web Connector sent it,
 /// `answer_failed` whether the answer that parsed reports an error
 /// (`None`: it did not parse, or there was none).
-fn answer_to(job: &Job, hresult: &str, answer_failed: Option<bool>) -> AnswerTo {
-    if job.recovering {
+pub(super) fn answer_to(job: &Job, hresult: &str, answer_failed: Option<bool>) -> AnswerTo {
+    answer_rule(job.recovering, job.iterates, hresult, answer_failed)
+}
+
+/// [`answer_to`] on the two facts of the job it looks at.
+pub(super) fn answer_rule(recovering: bool, iterates: bool, hresult: &str, answer_failed: Option<bool>) -> AnswerTo {
+    if recovering {
         AnswerTo::RecoveryCheck
     } else if !hresult.trim().is_empty() {
         AnswerTo::Hresult
-    } else if job.iterates && answer_failed == Some(false) {
+    } else if iterates && answer_failed == Some(false) {
         AnswerTo::IteratorPage
     } else {
         AnswerTo::Completion
