@@ -82,9 +82,19 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 /// Store results.
 pub type Result<T = ()> = std::result::Result<T, StoreError>;
 
-/// Everything qbwcd keeps: the four parts below, on one database.
+/// Everything qbwcd keeps: the parts below, each a trait of its own, on
+/// one database.
 pub trait Store:
-    AccountStore + SessionStore + JobStore + ExchangeStore + EventStore + TokenStore + FinishStore + OpsStore + LinkStore
+    AccountStore
+    + SessionStore
+    + JobStore
+    + ExchangeStore
+    + EventStore
+    + TokenStore
+    + NotifyStore
+    + WebhookStore
+    + OpsStore
+    + LinkStore
 {
 }
 impl<
@@ -94,7 +104,8 @@ impl<
             + ExchangeStore
             + EventStore
             + TokenStore
-            + FinishStore
+            + NotifyStore
+            + WebhookStore
             + OpsStore
             + LinkStore,
     > Store for T
@@ -504,17 +515,23 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn revoke_token(&self, name: &str, now: DateTime<Utc>) -> Result;
 }
 
-/// Jobs reaching a final state (or `unknown`): wake-ups for long-polls and
-/// the webhook outbox. Outbox rows are written by database triggers in the
-/// same transaction as the transition, whatever code path made it.
+/// Wake-ups when jobs settle (final, or `unknown`), for long-polls and the
+/// webhook worker, in this process and across replicas.
 #[async_trait]
-pub trait FinishStore: Send + Sync + 'static {
+pub trait NotifyStore: Send + Sync + 'static {
     /// The wake-ups of this store's process.
     fn notifier(&self) -> &JobNotifier;
     /// Forwards other processes' job notifications (Postgres `LISTEN`) to
-    /// [`FinishStore::notifier`] until the connection fails; returns
+    /// [`NotifyStore::notifier`] until the connection fails; returns
     /// `Ok(())` at once where there is nothing to listen to (SQLite).
     async fn listen_for_finished_jobs(&self) -> Result;
+}
+
+/// Webhooks: companies' default URLs and the delivery outbox. Outbox rows
+/// are written by database triggers in the same transaction as a job's
+/// transition, whatever code path made it.
+#[async_trait]
+pub trait WebhookStore: Send + Sync + 'static {
     /// Sets (or clears) a company's default webhook URL.
     async fn set_company_webhook(&self, company_id: i64, url: Option<&str>, now: DateTime<Utc>) -> Result;
     /// A company's default webhook URL.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use qbwcd::clip::CLIENT_TEXT_MAX;
 use qbwcd::queue::SubmitOptions;
-use qbwcd::store::{EventStore, FinishStore, JobStore, WebhookAttempt};
+use qbwcd::store::{EventStore, JobStore, WebhookAttempt, WebhookStore};
 
 use crate::both_backends;
 use crate::fake_qbwc::FakeWebConnector;

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use qbwcd::config::Settings;
 use qbwcd::queue::SubmitOptions;
-use qbwcd::store::{FinishStore, JobStore, SessionStore};
+use qbwcd::store::{JobStore, SessionStore, WebhookStore};
 use qbwcd::types::TicketHash;
 use secrecy::SecretString;
 use serde_json::json;
