@@ -32,7 +32,7 @@ enum Outgoing {
     /// The request to send.
     Send(String),
     /// It cannot go: the job fails with the finding, and the next is taken.
-    Refuse(Job, Finding),
+    Refuse(Finding),
     /// Nothing to send for it; the next is taken.
     Pass,
 }
@@ -97,7 +97,7 @@ impl Qbwc {
             };
             match self.request_for_next(&job, version).await? {
                 Outgoing::Send(xml) => return Ok(xml),
-                Outgoing::Refuse(job, finding) => self.refuse_job(&session, &job, finding).await?,
+                Outgoing::Refuse(finding) => self.refuse_job(&session, leased(&job), finding).await?,
                 Outgoing::Pass => {}
             }
             next = self.store.next_job(session.company_id, ticket, now, lease_until).await?;
@@ -157,7 +157,7 @@ impl Qbwc {
                         tracing::debug!(job.id = %job.id, request_bytes = xml.len(), qbxml.version = %version, "job sent");
                         Outgoing::Send(xml)
                     }
-                    Err(finding) => Outgoing::Refuse(job.clone(), finding),
+                    Err(finding) => Outgoing::Refuse(finding),
                 }
             }
             // A lost write is settled before anything else is sent. The
@@ -185,7 +185,7 @@ impl Qbwc {
                         record(&span, "outcome", if stopping { "stopped" } else { "continued" });
                         Outgoing::Send(xml)
                     }
-                    Err(finding) => Outgoing::Refuse(job.clone(), finding),
+                    Err(finding) => Outgoing::Refuse(finding),
                 }
             }
         })
@@ -250,6 +250,13 @@ impl Qbwc {
         }
         self.event(self.company_event(session, "job.failed", &finding, Some(job))).await;
         Ok(())
+    }
+}
+
+/// The job `next` leased.
+fn leased(next: &NextJob) -> &Job {
+    match next {
+        NextJob::Claimed(job) | NextJob::Recover(job) | NextJob::Continue(job) => job,
     }
 }
 

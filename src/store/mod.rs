@@ -340,6 +340,10 @@ pub enum NextJob {
 /// The start of a `sendRequestXML`: the live session, touched, and on a
 /// later call what to send.
 #[derive(Clone, Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per call, moved once; a box would add an allocation to every sendRequestXML"
+)]
 pub enum SendStart {
     /// The session's first call: its company file is not checked yet, or
     /// the call carries QuickBooks' HCP answer. Nothing was leased, since
