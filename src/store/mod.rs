@@ -278,8 +278,6 @@ pub trait JobStore: Send + Sync + 'static {
     /// check) at or before `sent_before`. Returns the jobs held; their
     /// `error` names the user.
     async fn hold_unchecked_writes(&self, sent_before: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<Job>>;
-    /// The job last sent to `ticket` that may still take its answer.
-    async fn leased_job(&self, ticket: &TicketHash) -> Result<Option<Job>>;
     /// Completes a job if `lease` still holds (false: stale, dropped).
     /// Counts it in the session and releases or fails its dependents.
     async fn complete_job(&self, lease: &Lease, completion: Completion, now: DateTime<Utc>) -> Result<bool>;
@@ -424,8 +422,8 @@ pub trait ExchangeStore: Send + Sync + 'static {
         lease_until: DateTime<Utc>,
     ) -> Result<Option<SendStart>>;
     /// [`SessionStore::touch_live_session`] (or, when it is not live,
-    /// [`SessionStore::session`]) and [`JobStore::leased_job`]. `None`: no
-    /// such session.
+    /// [`SessionStore::session`]) and the job last sent to `ticket` that
+    /// may still take its answer. `None`: no such session.
     async fn start_answer(
         &self,
         ticket: &TicketHash,

@@ -178,7 +178,7 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sql::lite::Lite;
+    use crate::store::sql::lite::Writer;
 
     /// A WAL database with `rows` rows of two overflow pages each, written
     /// by a connection that never checkpoints.
@@ -223,7 +223,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wal.db");
         let policy = Policy { every: Duration::from_millis(1), restart_frames: 64 };
-        let lite = std::sync::Arc::new(Lite::open_with(&path, Duration::from_secs(5), policy).unwrap());
+        let lite = std::sync::Arc::new(Writer::open_with(&path, Duration::from_secs(5), policy).unwrap());
         lite.call(|c| Ok(c.execute_batch("create table t (b blob not null)")?)).await.unwrap();
         let mut writers = tokio::task::JoinSet::new();
         for _ in 0..4 {
