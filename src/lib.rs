@@ -28,3 +28,4 @@ pub mod submit;
 pub mod telemetry;
 pub mod tls;
 pub mod types;
+pub mod workers;

@@ -401,7 +401,8 @@ pub(crate) async fn collect_notes<F: Future>(call: F) -> (F::Output, CallNotes) 
 }
 
 fn note(f: impl FnOnce(&mut CallNotes)) {
-    // Outside collect_notes (unit tests of the handlers) there is no slot.
+    // Outside collect_notes (the protocol tests in `qbwc::tests` call the
+    // handlers directly) there is no slot.
     let _ = NOTES.try_with(|n| f(&mut n.borrow_mut()));
 }
 

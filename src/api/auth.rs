@@ -167,7 +167,7 @@ async fn caller_of(state: &AppState, headers: &HeaderMap) -> Result<ApiCaller, A
         .ok_or_else(ApiError::unauthorized)?;
     let now = state.clock.now();
     let token = state.store.use_token(&hash_token(token), now).await?.ok_or_else(ApiError::unauthorized)?;
-    tracing::Span::current().record("api.token", token.name.as_str());
+    tracing::Span::current().record("token.id", token.id);
     if let Some(at) = token.expires_at.filter(|_| token.expired(now)) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

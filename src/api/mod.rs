@@ -14,6 +14,7 @@ mod links;
 mod openapi;
 mod qbxml;
 mod qwc;
+mod span;
 mod tokens;
 mod users;
 mod wait;
@@ -34,11 +35,8 @@ pub use jobs::{page_cursor, sent_request, JobView, WebhookView};
 pub use links::router as links_router;
 pub use openapi::ApiDoc;
 pub use users::UserView;
-pub use wait::{listen_for_finished_jobs, settled, wait_for, WaitQuery};
-pub use webhooks::{
-    backoff, check_webhook_url, deliver_webhooks, sign, verify, Deliverer, WebhookEvent, EVENT_ID_HEADER,
-    SIGNATURE_HEADER,
-};
+pub use wait::{wait_for, WaitQuery};
+pub use webhooks::{check_webhook_url, sign, verify, WebhookEvent, EVENT_ID_HEADER, SIGNATURE_HEADER};
 
 /// Declares the routes once, each with what it needs from its caller: a
 /// [`Role`] (a token with at least that role) or [`Access::Public`].
@@ -121,5 +119,7 @@ api_routes! {
 pub fn router(state: &AppState) -> Router<AppState> {
     // Room for the largest accepted job plus JSON escaping.
     let limit = state.settings.job_max_bytes.saturating_mul(2).saturating_add(64 * 1024);
-    routes(state).layer(DefaultBodyLimit::max(limit))
+    // `layer` wraps each route after routing, so the span sees the
+    // matched route, and the role check inside it records the token's id.
+    routes(state).layer(DefaultBodyLimit::max(limit)).layer(axum::middleware::from_fn(span::request_span))
 }

@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 
 use super::ApiError;
 use crate::app::AppState;
-use crate::queue::{Job, JobState};
+use crate::queue::Job;
 
 /// `?wait=SECONDS`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -25,12 +25,6 @@ pub struct WaitQuery {
     pub wait: Option<u64>,
 }
 
-/// Whether a waiter can stop: the job is final, or `unknown` (it will not
-/// move until a person settles it).
-pub fn settled(state: JobState) -> bool {
-    state.is_final() || state == JobState::Unknown
-}
-
 /// Holds until `job` settles or `wait` seconds pass; returns the job as it
 /// is then.
 ///
@@ -38,7 +32,7 @@ pub fn settled(state: JobState) -> bool {
 /// When the job cannot be read back.
 pub async fn wait_for(state: &AppState, job: Job, wait: Option<u64>) -> Result<Job, ApiError> {
     let secs = wait.unwrap_or(0).min(state.settings.api_max_wait_seconds);
-    if secs == 0 || settled(job.state) {
+    if secs == 0 || job.state.is_settled() {
         return Ok(job);
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
@@ -46,7 +40,7 @@ pub async fn wait_for(state: &AppState, job: Job, wait: Option<u64>) -> Result<J
     // seen by the read or signals the subscription.
     let mut sub = state.store.notifier().subscribe(job.id);
     let mut job = reload(state, &job).await?;
-    while !settled(job.state) {
+    while !job.state.is_settled() {
         let woken = tokio::time::timeout_at(deadline, sub.changed()).await;
         // Read once more at the deadline too, so a lost signal costs only time.
         job = reload(state, &job).await?;
@@ -59,21 +53,4 @@ pub async fn wait_for(state: &AppState, job: Job, wait: Option<u64>) -> Result<J
 
 async fn reload(state: &AppState, job: &Job) -> Result<Job, ApiError> {
     state.store.job(job.id).await?.ok_or_else(|| ApiError::not_found(format!("job {}", job.id)))
-}
-
-/// Forwards other replicas' job notifications to this process's waiters
-/// for as long as the server runs (Postgres; returns at once on SQLite).
-pub async fn listen_for_finished_jobs(state: AppState) {
-    let mut backoff = Duration::from_millis(500);
-    loop {
-        match state.store.listen_for_finished_jobs().await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
-                    "cannot listen for finished jobs; long-polls fall back to their timeouts meanwhile");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-            }
-        }
-    }
 }

@@ -17,7 +17,7 @@ use secrecy::ExposeSecret;
 
 use crate::config::Settings;
 use crate::qwc::{self, Deployment, QwcUser};
-use crate::store::{redact_url, AccountStore, Backend, FinishStore, OpsStore, PoolOptions, SqlStore, TokenStore};
+use crate::store::{redact_url, AccountStore, Backend, OpsStore, PoolOptions, SqlStore, TokenStore, WebhookStore};
 
 /// A certificate must stay valid at least this long, or doctor warns.
 const CERT_MIN_DAYS: i64 = 30;

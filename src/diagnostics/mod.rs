@@ -189,6 +189,11 @@ impl Finding {
         self
     }
 
+    /// What is said about it on a job: the detail, else the entry's title.
+    pub fn detail_or_title(&self) -> String {
+        self.detail.clone().unwrap_or_else(|| self.entry.title.clone())
+    }
+
     /// Whether it clears by itself.
     pub fn is_transient(&self) -> bool {
         self.entry.transient

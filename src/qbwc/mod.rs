@@ -182,7 +182,10 @@ fn record_session(company_id: i64, username: &str, ticket: &TicketHash) {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod version_tests {
     use super::*;
 
     #[test]

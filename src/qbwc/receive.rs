@@ -9,7 +9,7 @@ use crate::qbxml;
 use crate::queue::{
     outcome_of_answer, outcome_of_hresult, progress, remaining_estimate, Completion, Job, JobState, EXACT_REMAINING,
 };
-use crate::store::{AcceptsJob, AnswerStart, Answered, Session, StoreError};
+use crate::store::{AcceptsJob, AnswerCompletion, AnswerStart, Session, StoreError};
 use crate::types::TicketHash;
 
 impl Qbwc {
@@ -72,21 +72,22 @@ impl Qbwc {
         let response_bytes = response.len();
         let (completion, finding) = completion_of(&parsed, response);
         let state = completion.state;
-        // An iterator's page without an error is a page, not the end.
-        let failed = parsed.first_error().is_some();
-        let accepts: AcceptsJob = Box::new(move |job: &Job| !job.recovering && (!job.iterates || failed));
-        let answered =
-            self.store.answer(ticket, now, self.idle_expiry(now), completion, accepts, EXACT_REMAINING).await?;
-        let (start, remaining) = match answered {
+        // The store completes the job in the same call only when the rule
+        // says the answer completes it; otherwise it hands everything back.
+        let answer_failed = parsed.first_error().is_some();
+        let accepts: AcceptsJob =
+            Box::new(move |job: &Job| answer_to(job, "", Some(answer_failed)) == AnswerTo::Completion);
+        let taken = self.store.answer(ticket, now, self.idle_expiry(now), completion, accepts, EXACT_REMAINING).await?;
+        let (start, remaining) = match taken {
             None => {
                 record(&span, "outcome", "unknown_ticket");
                 return Ok(-1);
             }
-            Some(Answered::Declined { start, completion }) => {
+            Some(AnswerCompletion::Declined { start, completion }) => {
                 let response = completion.response.unwrap_or_default();
                 return self.receive_started(ticket, start, response, "", "", Some(parsed)).await;
             }
-            Some(Answered::Completed { start, remaining }) => (start, remaining),
+            Some(AnswerCompletion::Completed { start, remaining }) => (start, remaining),
         };
         let AnswerStart { session, live, job } = start;
         record_session(session.company_id, &session.username, ticket);
@@ -95,7 +96,14 @@ impl Qbwc {
         };
         record_job(job.id);
         crate::metrics::note_answer(response_bytes);
-        self.answered(ticket, &session, &job, live, Done { state, finding, remaining, response_bytes }).await
+        self.after_completion(
+            ticket,
+            &session,
+            &job,
+            live,
+            AfterCompletion { state, finding, remaining, response_bytes },
+        )
+        .await
     }
 
     /// The rest of an answer, with its session and job found: every case
@@ -129,40 +137,40 @@ impl Qbwc {
         if hresult.trim().is_empty() {
             crate::metrics::note_answer(response.len());
         }
-        if job.recovering {
-            return self.finish_recovery(&session, &job, response, hresult, message, live).await;
-        }
-        if !hresult.trim().is_empty() {
-            let (state, finding) = outcome_of_hresult(job.kind, job.attempt, job.max_attempts, hresult, message);
-            Self::warn_finding(&finding, "QuickBooks could not process the request");
-            let completion = Completion {
-                state,
-                response: None,
-                statuses: Vec::new(),
-                diagnostic: Some(finding.code.clone()),
-                error: Some(finding.detail.clone().unwrap_or_else(|| finding.entry.title.clone())),
-            };
-            self.store.complete_job(&lease, completion, now).await?;
-            note_job_finished(&job, state, now);
-            self.stop_session(ticket, &session, &finding, Some(&job)).await?;
-            record(&span, "outcome", "hresult");
-            return Ok(-1);
-        }
-        let parsed = match parsed {
-            Some(p) => Ok(p),
-            None => qbxml::parse_response(&response),
+        let parsed = match (hresult.trim().is_empty(), parsed) {
+            (false, _) => None,
+            (true, Some(p)) => Some(Ok(p)),
+            (true, None) => Some(qbxml::parse_response(&response)),
         };
-        let (completion, finding) = match parsed {
-            Ok(parsed) if job.iterates && parsed.first_error().is_none() => {
+        let answer_failed = match &parsed {
+            Some(Ok(p)) => Some(p.first_error().is_some()),
+            _ => None,
+        };
+        let (completion, finding) = match (answer_to(&job, hresult, answer_failed), parsed) {
+            (AnswerTo::RecoveryCheck, _) => {
+                return self.finish_recovery(&session, &job, response, hresult, message, live).await;
+            }
+            (AnswerTo::Hresult, _) => {
+                let (state, finding) = outcome_of_hresult(job.kind, job.attempt, job.max_attempts, hresult, message);
+                Self::warn_finding(&finding, "QuickBooks could not process the request");
+                self.store.complete_job(&lease, Completion::failed(state, &finding), now).await?;
+                note_job_finished(&job, state, now);
+                self.stop_session(ticket, &session, &finding, Some(&job)).await?;
+                record(&span, "outcome", "hresult");
+                return Ok(-1);
+            }
+            (AnswerTo::IteratorPage, Some(Ok(parsed))) => {
                 if self.iterator_at_limit(&job).await? {
                     return self.iterator_stopped(ticket, &session, &job, parsed, live).await;
                 }
                 return self.iterator_page(&session, &job, response, parsed, live).await;
             }
-            Ok(parsed) => completion_of(&parsed, response),
-            Err(e) => {
+            (_, Some(Ok(parsed))) => completion_of(&parsed, response),
+            (_, parsed) => {
                 // Unreadable answer: a read may be asked again, a write's
-                // fate is unknown.
+                // fate is unknown. (Without an HRESULT there is always a
+                // parse result; `None` cannot reach here.)
+                let e = parsed.and_then(Result::err).map(|e| e.to_string()).unwrap_or_default();
                 let finding = Finding::from_code("server.internal")
                     .with_detail(format!("QuickBooks' answer could not be read: {e}"));
                 let state = match job.kind {
@@ -170,38 +178,35 @@ impl Qbwc {
                     crate::queue::JobKind::Read => JobState::Failed,
                     crate::queue::JobKind::Write => JobState::Unknown,
                 };
-                let error = finding.detail.clone();
-                (
-                    Completion {
-                        state,
-                        response: Some(response),
-                        statuses: Vec::new(),
-                        diagnostic: Some(finding.code.clone()),
-                        error,
-                    },
-                    Some(finding),
-                )
+                (Completion::failed(state, &finding).with_response(response), Some(finding))
             }
         };
         let state = completion.state;
         let response_bytes = completion.response.as_ref().map_or(0, String::len);
         let company_id = session.company_id;
         let remaining = self.store.complete_and_count(&lease, completion, now, company_id, EXACT_REMAINING).await?;
-        self.answered(ticket, &session, &job, live, Done { state, finding, remaining, response_bytes }).await
+        self.after_completion(
+            ticket,
+            &session,
+            &job,
+            live,
+            AfterCompletion { state, finding, remaining, response_bytes },
+        )
+        .await
     }
 
     /// After a completion: a stale answer is dropped; otherwise the
     /// message set is recorded, a failure becomes an event and what
     /// getLastError says, and the Web Connector hears how far along it is.
-    async fn answered(
+    async fn after_completion(
         &self,
         ticket: &TicketHash,
         session: &Session,
         job: &Job,
         live: bool,
-        done: Done,
+        completed: AfterCompletion,
     ) -> Result<i32, StoreError> {
-        let Done { state, finding, remaining, response_bytes } = done;
+        let AfterCompletion { state, finding, remaining, response_bytes } = completed;
         let span = Span::current();
         let now = self.now();
         let Some(capped) = remaining else {
@@ -261,13 +266,7 @@ impl Qbwc {
             let capped = self.store.queue_depth_at_most(session.company_id, now, EXACT_REMAINING).await?;
             return Ok(self.percent(session, 0, capped + 1).min(99));
         }
-        let completion = Completion {
-            state: JobState::Done,
-            response: None,
-            statuses: parsed.statuses,
-            diagnostic: None,
-            error: None,
-        };
+        let completion = Completion::of_answer(JobState::Done, None, None, parsed.statuses);
         if !self.store.complete_job(lease, completion, now).await? {
             return Ok(-1);
         }
@@ -297,17 +296,12 @@ impl Qbwc {
         let finding = Finding::from_code("iterator.page_limit").with_detail(format!(
             "the iterator fetched {cap} pages (iterator_max_pages) and was stopped; the pages so far are stored"
         ));
-        let completion = Completion {
-            state: JobState::Failed,
-            response: None,
-            statuses: parsed.statuses,
-            diagnostic: Some(finding.code.clone()),
-            error: finding.detail.clone(),
-        };
+        let completion = Completion::failed(JobState::Failed, &finding).with_statuses(parsed.statuses);
         let remaining =
             self.store.complete_and_count(&lease, completion, now, session.company_id, EXACT_REMAINING).await?;
-        let done = Done { state: JobState::Failed, finding: Some(finding), remaining, response_bytes: 0 };
-        self.answered(ticket, session, job, live, done).await
+        let completed =
+            AfterCompletion { state: JobState::Failed, finding: Some(finding), remaining, response_bytes: 0 };
+        self.after_completion(ticket, session, job, live, completed).await
     }
 
     /// Progress after `just_done` more jobs of this session. A live session
@@ -330,22 +324,53 @@ impl Qbwc {
     }
 }
 
+/// What an answer is to the job it answers: the one rule of
+/// `receiveResponseXML`, applied by the store's one-call completion
+/// ([`crate::store::ExchangeStore::answer`] completes only a
+/// [`AnswerTo::Completion`]) and by [`Qbwc::receive_started`] alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum AnswerTo {
+    /// The answer to an error-recovery status check ([`Qbwc::finish_recovery`]).
+    RecoveryCheck,
+    /// QuickBooks could not process the request: it came with an HRESULT.
+    Hresult,
+    /// An iterator's page without an error: a page, not the end.
+    IteratorPage,
+    /// It completes the job: done or failed by its statuses, or, when it
+    /// does not read, sent again (a read) or unknown (a write).
+    Completion,
+}
+
+/// [`AnswerTo`] for `job`: `hresult` as the Web Connector sent it,
+/// `answer_failed` whether the answer that parsed reports an error
+/// (`None`: it did not parse, or there was none).
+pub(super) fn answer_to(job: &Job, hresult: &str, answer_failed: Option<bool>) -> AnswerTo {
+    answer_rule(job.recovering, job.iterates, hresult, answer_failed)
+}
+
+/// [`answer_to`] on the two facts of the job it looks at.
+pub(super) fn answer_rule(recovering: bool, iterates: bool, hresult: &str, answer_failed: Option<bool>) -> AnswerTo {
+    if recovering {
+        AnswerTo::RecoveryCheck
+    } else if !hresult.trim().is_empty() {
+        AnswerTo::Hresult
+    } else if iterates && answer_failed == Some(false) {
+        AnswerTo::IteratorPage
+    } else {
+        AnswerTo::Completion
+    }
+}
+
 /// The completion an answer that parsed gives its job, and why the job
 /// failed if it did.
 fn completion_of(parsed: &qbxml::ParsedResponse, response: String) -> (Completion, Option<Finding>) {
     let (state, finding) = outcome_of_answer(parsed);
-    let completion = Completion {
-        state,
-        response: Some(response),
-        statuses: parsed.statuses.clone(),
-        diagnostic: finding.as_ref().map(|f| f.code.clone()),
-        error: finding.as_ref().map(|f| f.detail.clone().unwrap_or_else(|| f.entry.title.clone())),
-    };
+    let completion = Completion::of_answer(state, finding.as_ref(), Some(response), parsed.statuses.clone());
     (completion, finding)
 }
 
-/// What a completion came to, for [`Qbwc::answered`].
-struct Done {
+/// What a completion came to, for [`Qbwc::after_completion`].
+struct AfterCompletion {
     /// The state the answer gave the job.
     state: JobState,
     /// Why it failed, if it did.

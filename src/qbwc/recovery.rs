@@ -22,21 +22,6 @@ use crate::queue::{outcome_of_answer, Completion, Job, JobState};
 use crate::store::{Session, StoreError};
 
 impl Qbwc {
-    /// The status check for the company's oldest unknown write, if any.
-    pub(super) async fn recovery_check(
-        &self,
-        session: &Session,
-        ticket: &crate::types::TicketHash,
-        version: Version,
-        now: chrono::DateTime<chrono::Utc>,
-        lease_until: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<(Job, String)>, StoreError> {
-        let Some(job) = self.store.claim_recovery(session.company_id, ticket, now, lease_until).await? else {
-            return Ok(None);
-        };
-        Ok(self.recovery_request(&job, version).map(|xml| (job, xml)))
-    }
-
     /// The status-check message set for a write leased for error recovery.
     pub(super) fn recovery_request(&self, job: &Job, version: Version) -> Option<String> {
         let id = job.message_set_id.as_deref()?;
@@ -59,13 +44,9 @@ impl Qbwc {
         if !hresult.trim().is_empty() {
             // The check itself failed; the write stays unknown for the next try.
             let f = crate::diagnostics::classify_hresult(hresult, message);
-            return Ok(Completion {
-                state: JobState::Unknown,
-                response: None,
-                statuses: Vec::new(),
-                diagnostic: Some("session.answer_lost".into()),
-                error: Some(format!("the error-recovery check failed ({}); it will be tried again", f.code)),
-            });
+            let lost = Finding::from_code("session.answer_lost")
+                .with_detail(format!("the error-recovery check failed ({}); it will be tried again", f.code));
+            return Ok(Completion::failed(JobState::Unknown, &lost));
         }
         let parsed = qbxml::parse_response(&response);
         match parsed {
@@ -74,13 +55,7 @@ impl Qbwc {
                 let (state, finding) = outcome_of_answer(&p);
                 self.store.answered_message_set(session.user_id, &id).await?;
                 tracing::info!(job.id = %job.id, state = %state, "error recovery found the write's answer");
-                Ok(Completion {
-                    state,
-                    response: Some(response),
-                    statuses: p.statuses,
-                    diagnostic: finding.as_ref().map(|f| f.code.clone()),
-                    error: finding.map(|f| f.detail.unwrap_or_else(|| f.entry.title.clone())),
-                })
+                Ok(Completion::of_answer(state, finding.as_ref(), Some(response), p.statuses))
             }
             other => {
                 let code = match &other {
@@ -95,13 +70,7 @@ impl Qbwc {
                     &finding,
                     "error recovery could not establish a write's outcome; held for an operator",
                 );
-                Ok(Completion {
-                    state: JobState::Held,
-                    response: None,
-                    statuses: Vec::new(),
-                    diagnostic: Some(finding.code.clone()),
-                    error: finding.detail,
-                })
+                Ok(Completion::failed(JobState::Held, &finding))
             }
         }
     }

@@ -1,6 +1,7 @@
-//! `sendRequestXML`: check the company file on the first call, then settle
-//! lost writes, continue an iterator, or claim the next job, and hand it to
-//! the Web Connector wrapped for the version in use.
+//! `sendRequestXML`: check the company file on the first call, then send
+//! what [`ExchangeStore::next_job`](crate::store::ExchangeStore::next_job)
+//! picks (a lost write's status check, an iterator's next page, or the head
+//! of the queue), wrapped for the version in use.
 
 use chrono::Duration;
 use tracing::Span;
@@ -11,7 +12,7 @@ use crate::clip::{clip, CLIENT_TEXT_MAX};
 use crate::diagnostics::Finding;
 use crate::qbxml::{self, Version};
 use crate::queue::{Completion, Job, JobState};
-use crate::store::{CompanyFacts, NextJob, Session, StoreError};
+use crate::store::{Company, CompanyFacts, NextJob, SendStart, Session, StoreError};
 use crate::types::TicketHash;
 
 /// The parameters of `sendRequestXML` qbwcd uses.
@@ -25,6 +26,16 @@ pub(super) struct SendRequest {
 /// Jobs refused before sending (their version is too high) in one call,
 /// at most; the rest wait for the next call.
 const MAX_SKIPS: usize = 64;
+
+/// What the next job comes to on the wire.
+enum Outgoing {
+    /// The request to send.
+    Send(String),
+    /// It cannot go: the job fails with the finding, and the next is taken.
+    Refuse(Finding),
+    /// Nothing to send for it; the next is taken.
+    Pass,
+}
 
 impl Qbwc {
     /// `sendRequestXML`: checks the company file on the first call, then
@@ -43,116 +54,141 @@ impl Qbwc {
         }
     }
 
+    /// Top to bottom: touch the session (and, on a later call, find the
+    /// next job in the same round trip); on the first call check the
+    /// company file and then find the next job; then send it, refusing jobs
+    /// that cannot go (at most [`MAX_SKIPS`]) and taking the next.
     async fn try_send_request(&self, ticket: &TicketHash, req: SendRequest) -> Result<String, StoreError> {
-        let span = Span::current();
         let now = self.now();
         let lease_until = self.lease_until(now);
-        // A call without the HCP answer on a session that checked its file
-        // already looks up what to send in the same round trip as the touch.
-        let look = req.hcp_response.trim().is_empty();
-        let Some(start) = self.store.start_send(ticket, look, now, self.idle_expiry(now), lease_until).await? else {
-            self.session_not_live(ticket).await?;
-            return Ok(String::new());
-        };
-        let session = start.session;
-        record_session(session.company_id, &session.username, ticket);
-        let first_call = !start.looked;
-        let mut company = None;
-        if first_call || req.major_version <= 0 {
-            company = Some(self.company_of(&session).await?);
-        }
-        let ceiling = company.as_ref().and_then(|c| c.qbxml_version.as_deref());
-        let version = negotiated(req.major_version, req.minor_version, ceiling);
-        if let (true, Some(company)) = (first_call, company.as_ref()) {
-            let owner = self.store.user(&session.username).await?.map(|u| u.owner_id.to_string()).unwrap_or_default();
-            let hcp = qbxml::parse_hcp(&req.hcp_response, &owner).ok().filter(|h| !h.supported_versions.is_empty());
-            if let Some(h) = &hcp {
-                let facts = CompanyFacts {
-                    qbxml_version: h.ceiling().map(|v| v.to_string()),
-                    // What QuickBooks reported comes through the client: clipped
-                    // like any client text before it is stored and shown.
-                    qb_company_name: h.company_name.as_deref().map(|n| clip(n, CLIENT_TEXT_MAX)),
-                    qb_product: h.product_name.as_deref().map(|n| clip(n, CLIENT_TEXT_MAX)),
-                };
-                self.store.record_company_facts(company.id, &facts, now).await?;
-            }
-            self.store.set_session_file(ticket, &req.company_file_name, &version.to_string()).await?;
-            let verdict = check_file(company, &req.company_file_name, hcp.as_ref());
-            for w in &verdict.warnings {
-                Self::warn_finding(w, "company file check");
-                self.event(self.company_event(&session, "company.check", w, None)).await;
-            }
-            if let Some(stop) = verdict.stop {
-                Self::warn_finding(&stop, "company file check: nothing will be sent");
-                self.stop_session(ticket, &session, &stop, None).await?;
-                record(&span, "outcome", "wrong_file");
+        let hcp_given = !req.hcp_response.trim().is_empty();
+        let start = self.store.start_send(ticket, hcp_given, now, self.idle_expiry(now), lease_until).await?;
+        let (session, version, mut next) = match start {
+            None => {
+                self.session_not_live(ticket).await?;
                 return Ok(String::new());
             }
-        }
-        let next = match start.looked {
-            true => start.next,
-            false => self.store.next_job(session.company_id, ticket, now, lease_until).await?,
-        };
-        let mut claimed = match next {
-            None => return self.nothing_to_send(ticket, &session, now).await,
-            Some(NextJob::Claimed(job)) => Some(job),
-            Some(NextJob::Recover(job)) => {
-                record_job(job.id);
-                if let Some(xml) = self.recovery_request(&job, version) {
-                    return Ok(xml);
+            Some(SendStart::Ready { session, next }) => {
+                record_session(session.company_id, &session.username, ticket);
+                // The company's recorded ceiling matters only when QuickBooks
+                // did not say which version it speaks.
+                let ceiling = match req.major_version > 0 {
+                    true => None,
+                    false => self.company_of(&session).await?.qbxml_version,
+                };
+                let version = negotiated(req.major_version, req.minor_version, ceiling.as_deref());
+                (session, version, next)
+            }
+            Some(SendStart::FirstCall(session)) => {
+                record_session(session.company_id, &session.username, ticket);
+                let company = self.company_of(&session).await?;
+                let version = negotiated(req.major_version, req.minor_version, company.qbxml_version.as_deref());
+                if !self.check_company_file(ticket, &session, &company, &req, version, now).await? {
+                    record(&Span::current(), "outcome", "wrong_file");
+                    return Ok(String::new());
                 }
-                None
+                let next = self.store.next_job(session.company_id, ticket, now, lease_until).await?;
+                (session, version, next)
+            }
+        };
+        for _ in 0..MAX_SKIPS {
+            let Some(job) = next else {
+                return self.nothing_to_send(ticket, &session, now).await;
+            };
+            match self.request_for_next(&job, version).await? {
+                Outgoing::Send(xml) => return Ok(xml),
+                Outgoing::Refuse(finding) => self.refuse_job(&session, leased(&job), finding).await?,
+                Outgoing::Pass => {}
+            }
+            next = self.store.next_job(session.company_id, ticket, now, lease_until).await?;
+        }
+        Ok(String::new())
+    }
+
+    /// The first call's check of the company file QuickBooks opened (and
+    /// the record of what its HCP answer says about it): `false` when the
+    /// session must stop, with the reason recorded for getLastError.
+    async fn check_company_file(
+        &self,
+        ticket: &TicketHash,
+        session: &Session,
+        company: &Company,
+        req: &SendRequest,
+        version: Version,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let owner = self.store.user(&session.username).await?.map(|u| u.owner_id.to_string()).unwrap_or_default();
+        let hcp = qbxml::parse_hcp(&req.hcp_response, &owner).ok().filter(|h| !h.supported_versions.is_empty());
+        if let Some(h) = &hcp {
+            let facts = CompanyFacts {
+                qbxml_version: h.ceiling().map(|v| v.to_string()),
+                // What QuickBooks reported comes through the client: clipped
+                // like any client text before it is stored and shown.
+                qb_company_name: h.company_name.as_deref().map(|n| clip(n, CLIENT_TEXT_MAX)),
+                qb_product: h.product_name.as_deref().map(|n| clip(n, CLIENT_TEXT_MAX)),
+            };
+            self.store.record_company_facts(company.id, &facts, now).await?;
+        }
+        self.store.set_session_file(ticket, &req.company_file_name, &version.to_string()).await?;
+        let verdict = check_file(company, &req.company_file_name, hcp.as_ref());
+        for w in &verdict.warnings {
+            Self::warn_finding(w, "company file check");
+            self.event(self.company_event(session, "company.check", w, None)).await;
+        }
+        let Some(stop) = verdict.stop else {
+            return Ok(true);
+        };
+        Self::warn_finding(&stop, "company file check: nothing will be sent");
+        self.stop_session(ticket, session, &stop, None).await?;
+        Ok(false)
+    }
+
+    /// What `next` comes to on the wire: its request, or why it cannot go.
+    async fn request_for_next(&self, next: &NextJob, version: Version) -> Result<Outgoing, StoreError> {
+        let span = Span::current();
+        Ok(match next {
+            NextJob::Claimed(job) => {
+                record_job(job.id);
+                // The claim recorded, on a write, its user's last answered
+                // set (QuickBooks keeps recovery records per application).
+                match self.request_for(job, &job.request, version, job.old_message_set_id.as_deref()) {
+                    Ok(xml) => {
+                        record(&span, "outcome", "sent");
+                        tracing::debug!(job.id = %job.id, request_bytes = xml.len(), qbxml.version = %version, "job sent");
+                        Outgoing::Send(xml)
+                    }
+                    Err(finding) => Outgoing::Refuse(finding),
+                }
+            }
+            // A lost write is settled before anything else is sent. The
+            // claim picks only writes with a message-set id, so there is
+            // always a check to send.
+            NextJob::Recover(job) => {
+                record_job(job.id);
+                self.recovery_request(job, version).map_or(Outgoing::Pass, Outgoing::Send)
             }
             // An iterator this session started continues before anything
             // else: QuickBooks keeps the iterator only for this session.
             // At `iterator_max_pages` the iterator is stopped instead, so
             // QuickBooks releases it; its answer fails the job (receive).
-            Some(NextJob::Continue(job)) => {
+            NextJob::Continue(job) => {
                 record_job(job.id);
                 let iterator = job.iterator_id.as_deref().unwrap_or_default();
-                let stopping = self.iterator_at_limit(&job).await?;
+                let stopping = self.iterator_at_limit(job).await?;
                 let body = match stopping {
                     true => qbxml::stop_iterator(&job.request, iterator),
                     false => qbxml::continue_iterator(&job.request, iterator),
                 };
-                match body.map_err(|e| Finding::from_code("server.internal").with_detail(e.to_string())) {
-                    Ok(body) => {
-                        if let Ok(xml) = self.request_for(&job, &body, version, None) {
-                            record(&span, "outcome", if stopping { "stopped" } else { "continued" });
-                            return Ok(xml);
-                        }
+                let body = body.map_err(|e| Finding::from_code("server.internal").with_detail(e.to_string()));
+                match body.and_then(|body| self.request_for(job, &body, version, None)) {
+                    Ok(xml) => {
+                        record(&span, "outcome", if stopping { "stopped" } else { "continued" });
+                        Outgoing::Send(xml)
                     }
-                    Err(finding) => self.refuse_job(ticket, &session, &job, finding).await?,
+                    Err(finding) => Outgoing::Refuse(finding),
                 }
-                // Writes whose answer was lost are settled before anything else.
-                if let Some((job, xml)) = self.recovery_check(&session, ticket, version, now, lease_until).await? {
-                    record_job(job.id);
-                    return Ok(xml);
-                }
-                None
             }
-        };
-        for _ in 0..MAX_SKIPS {
-            let job = match claimed.take() {
-                Some(job) => job,
-                None => match self.store.claim_next(session.company_id, ticket, now, lease_until).await? {
-                    Some(job) => job,
-                    None => return self.nothing_to_send(ticket, &session, now).await,
-                },
-            };
-            record_job(job.id);
-            // The claim recorded, on a write, its user's last answered set
-            // (QuickBooks keeps recovery records per application).
-            match self.request_for(&job, &job.request, version, job.old_message_set_id.as_deref()) {
-                Ok(xml) => {
-                    record(&span, "outcome", "sent");
-                    tracing::debug!(job.id = %job.id, request_bytes = xml.len(), qbxml.version = %version, "job sent");
-                    return Ok(xml);
-                }
-                Err(finding) => self.refuse_job(ticket, &session, &job, finding).await?,
-            }
-        }
-        Ok(String::new())
+        })
     }
 
     /// With nothing to send: in a live session still inside its idle window,
@@ -179,13 +215,14 @@ impl Qbwc {
 
     /// The qbXML for `body` of a job at the session's version, or why it
     /// cannot go. A write carries its message-set id for error recovery,
-    /// and clears the record of its user's last answered set.
+    /// and clears the record of its user's last answered set
+    /// (`old_message_set_id`).
     fn request_for(
         &self,
         job: &Job,
         body: &str,
         session_version: Version,
-        answered: Option<&str>,
+        old_message_set_id: Option<&str>,
     ) -> Result<String, Finding> {
         if let Some(Ok(asked)) = job.qbxml_version.as_deref().map(Version::parse) {
             if asked > session_version {
@@ -195,7 +232,7 @@ impl Qbwc {
             }
         }
         let version = crate::queue::version_for(job, session_version);
-        Ok(crate::queue::message_set_for(job, body, version, answered))
+        Ok(crate::queue::message_set_for(job, body, version, old_message_set_id))
     }
 
     /// Whether the iterator `job` continues has fetched
@@ -206,27 +243,20 @@ impl Qbwc {
     }
 
     /// Fails a claimed job without sending it.
-    async fn refuse_job(
-        &self,
-        ticket: &TicketHash,
-        session: &Session,
-        job: &Job,
-        finding: Finding,
-    ) -> Result<(), StoreError> {
+    async fn refuse_job(&self, session: &Session, job: &Job, finding: Finding) -> Result<(), StoreError> {
         Self::warn_finding(&finding, "job refused before sending");
         if let Some(lease) = job.lease() {
-            let completion = Completion {
-                state: JobState::Failed,
-                response: None,
-                statuses: Vec::new(),
-                diagnostic: Some(finding.code.clone()),
-                error: Some(finding.detail.clone().unwrap_or_else(|| finding.entry.title.clone())),
-            };
-            self.store.complete_job(&lease, completion, self.now()).await?;
+            self.store.complete_job(&lease, Completion::failed(JobState::Failed, &finding), self.now()).await?;
         }
         self.event(self.company_event(session, "job.failed", &finding, Some(job))).await;
-        let _ = ticket;
         Ok(())
+    }
+}
+
+/// The job `next` leased.
+fn leased(next: &NextJob) -> &Job {
+    match next {
+        NextJob::Claimed(job) | NextJob::Recover(job) | NextJob::Continue(job) => job,
     }
 }
 

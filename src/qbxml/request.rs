@@ -122,8 +122,7 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
                     _ => return Err(QbxmlError::ProcessingInstruction(target.chars().take(40).collect())),
                 }
             }
-            Event::Start(e) | Event::Empty(e) if depth > MAX_DEPTH => {
-                let _ = e;
+            Event::Start(_) | Event::Empty(_) if depth > MAX_DEPTH => {
                 return Err(QbxmlError::TooDeep(MAX_DEPTH));
             }
             Event::Start(ref e) | Event::Empty(ref e) => {

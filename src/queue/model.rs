@@ -3,6 +3,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::diagnostics::Finding;
 use crate::qbxml::{OnError, RequestStatus, Version};
 use crate::types::{JobId, TicketHash};
 
@@ -57,6 +58,13 @@ impl JobState {
     /// Whether the job will not change again by itself.
     pub fn is_final(self) -> bool {
         matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)
+    }
+
+    /// Whether the job is settled for whoever waits on it: final, or
+    /// `unknown` (it will not move until error recovery or a person settles
+    /// it). Long-polls stop, webhooks fire and waiters are woken on it.
+    pub fn is_settled(self) -> bool {
+        self.is_final() || self == JobState::Unknown
     }
 }
 
@@ -286,6 +294,51 @@ pub struct Completion {
     pub diagnostic: Option<String>,
     /// One line for people.
     pub error: Option<String>,
+}
+
+impl Completion {
+    /// The job ends in `state` (failed, unknown, held, or queued again for
+    /// a read) for the reason `finding` gives, with no answer kept: the
+    /// finding's code is the diagnostic, its detail (else its title) the
+    /// error line.
+    pub fn failed(state: JobState, finding: &Finding) -> Completion {
+        Completion {
+            state,
+            response: None,
+            statuses: Vec::new(),
+            diagnostic: Some(finding.code.clone()),
+            error: Some(finding.detail_or_title()),
+        }
+    }
+
+    /// QuickBooks' answer (`response`, when it is kept, and its statuses)
+    /// gave the job `state`, failing it for `finding` if there is one.
+    pub fn of_answer(
+        state: JobState,
+        finding: Option<&Finding>,
+        response: Option<String>,
+        statuses: Vec<RequestStatus>,
+    ) -> Completion {
+        Completion {
+            state,
+            response,
+            statuses,
+            diagnostic: finding.map(|f| f.code.clone()),
+            error: finding.map(Finding::detail_or_title),
+        }
+    }
+
+    /// The same completion, keeping `response` as the job's answer.
+    pub fn with_response(mut self, response: String) -> Completion {
+        self.response = Some(response);
+        self
+    }
+
+    /// The same completion with the statuses of QuickBooks' answer.
+    pub fn with_statuses(mut self, statuses: Vec<RequestStatus>) -> Completion {
+        self.statuses = statuses;
+        self
+    }
 }
 
 /// Which jobs to list.

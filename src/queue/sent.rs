@@ -7,11 +7,13 @@ use crate::qbxml::{self, MessageSet, Version};
 
 /// The qbXML document for `body` of `job` at `version`: the job's
 /// `onError`, and for a write its `newMessageSetID` (with
-/// `oldMessageSetID` = `answered`, the company's last answered set, when
-/// that is another one).
-pub fn message_set_for(job: &Job, body: &str, version: Version, answered: Option<&str>) -> String {
-    let message_set =
-        job.message_set_id.as_deref().map(|id| MessageSet { new_id: id, old_id: answered.filter(|a| *a != id) });
+/// `oldMessageSetID` = `old_message_set_id`, its user's last answered set,
+/// when that is another one).
+pub fn message_set_for(job: &Job, body: &str, version: Version, old_message_set_id: Option<&str>) -> String {
+    let message_set = job
+        .message_set_id
+        .as_deref()
+        .map(|id| MessageSet { new_id: id, old_id: old_message_set_id.filter(|old| *old != id) });
     qbxml::wrap(body, version, job.on_error(), message_set)
 }
 

@@ -85,7 +85,16 @@ pub type Result<T = ()> = std::result::Result<T, StoreError>;
 /// Everything qbwcd keeps, on one database: the sum of the store traits
 /// below, one per concern.
 pub trait Store:
-    AccountStore + SessionStore + JobStore + ExchangeStore + EventStore + TokenStore + FinishStore + OpsStore + LinkStore
+    AccountStore
+    + SessionStore
+    + JobStore
+    + ExchangeStore
+    + EventStore
+    + TokenStore
+    + NotifyStore
+    + WebhookStore
+    + OpsStore
+    + LinkStore
 {
 }
 impl<
@@ -95,7 +104,8 @@ impl<
             + ExchangeStore
             + EventStore
             + TokenStore
-            + FinishStore
+            + NotifyStore
+            + WebhookStore
             + OpsStore
             + LinkStore,
     > Store for T
@@ -325,16 +335,26 @@ pub enum NextJob {
     Claimed(Job),
 }
 
-/// The start of a `sendRequestXML`: the session, touched, and what to send.
+/// The start of a `sendRequestXML`: the live session, touched, and on a
+/// later call what to send.
 #[derive(Clone, Debug)]
-pub struct SendStart {
-    /// The live session.
-    pub session: Session,
-    /// What to send next, when it was looked up (see `looked`).
-    pub next: Option<NextJob>,
-    /// Whether `next` was looked up: not on the session's first call, which
-    /// checks the company file before anything is leased.
-    pub looked: bool,
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per call, moved once; a box would add an allocation to every sendRequestXML"
+)]
+pub enum SendStart {
+    /// The session's first call: its company file is not checked yet, or
+    /// the call carries QuickBooks' HCP answer. Nothing was leased, since
+    /// the file is checked before anything is sent.
+    FirstCall(Session),
+    /// A later call: the file was checked, and the next job was found (and
+    /// leased) in the same round trip as the touch.
+    Ready {
+        /// The live session.
+        session: Session,
+        /// What to send next; `None` when there is nothing.
+        next: Option<NextJob>,
+    },
 }
 
 /// The start of a `receiveResponseXML`: the session and its leased job.
@@ -348,9 +368,9 @@ pub struct AnswerStart {
     pub job: Option<Job>,
 }
 
-/// What [`ExchangeStore::answer`] did.
+/// What became of the completion handed to [`ExchangeStore::answer`].
 #[derive(Debug)]
-pub enum Answered {
+pub enum AnswerCompletion {
     /// The leased job took the completion; `remaining` as
     /// [`ExchangeStore::complete_and_count`] answers (`None`: stale).
     Completed {
@@ -377,9 +397,11 @@ pub type AcceptsJob = Box<dyn FnOnce(&Job) -> bool + Send>;
 /// [`SessionStore`] and [`JobStore`] calls named in each.
 #[async_trait]
 pub trait ExchangeStore: Send + Sync + 'static {
-    /// [`JobStore::claim_recovery`], else [`JobStore::claim_next`], in one
-    /// statement; when neither claims anything because the job last sent
-    /// to `ticket` is an iterator under way, that job, to continue.
+    /// What `sendRequestXML` sends next, leasing it: the company's oldest
+    /// lost write this session's user sent (an error-recovery check), else
+    /// the head of its queue; unless this session has an iterator under
+    /// way, which continues first (then nothing new is leased). The only
+    /// way the protocol picks a job.
     async fn next_job(
         &self,
         company_id: i64,
@@ -387,13 +409,14 @@ pub trait ExchangeStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<NextJob>>;
-    /// [`SessionStore::touch_live_session`], then, when the session has
-    /// already checked its company file and `look` is set,
-    /// [`ExchangeStore::next_job`]. `None`: the session is not live.
+    /// [`SessionStore::touch_live_session`], then, unless this is the
+    /// session's first call ([`SendStart::FirstCall`]: no company file
+    /// recorded yet, or `hcp_given`, the call carries QuickBooks' HCP
+    /// answer), [`ExchangeStore::next_job`]. `None`: the session is not live.
     async fn start_send(
         &self,
         ticket: &TicketHash,
-        look: bool,
+        hcp_given: bool,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -420,7 +443,7 @@ pub trait ExchangeStore: Send + Sync + 'static {
         completion: Completion,
         accepts: AcceptsJob,
         cap: i64,
-    ) -> Result<Option<Answered>>;
+    ) -> Result<Option<AnswerCompletion>>;
     /// [`JobStore::complete_job`], then, if it held,
     /// [`JobStore::queue_depth_at_most`] of `company_id`. `None`: stale.
     async fn complete_and_count(
@@ -494,17 +517,23 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn revoke_token(&self, name: &str, now: DateTime<Utc>) -> Result;
 }
 
-/// Jobs reaching a final state (or `unknown`): wake-ups for long-polls and
-/// the webhook outbox. Outbox rows are written by database triggers in the
-/// same transaction as the transition, whatever code path made it.
+/// Wake-ups when jobs settle (final, or `unknown`), for long-polls and the
+/// webhook worker, in this process and across replicas.
 #[async_trait]
-pub trait FinishStore: Send + Sync + 'static {
+pub trait NotifyStore: Send + Sync + 'static {
     /// The wake-ups of this store's process.
     fn notifier(&self) -> &JobNotifier;
     /// Forwards other processes' job notifications (Postgres `LISTEN`) to
-    /// [`FinishStore::notifier`] until the connection fails; returns
+    /// [`NotifyStore::notifier`] until the connection fails; returns
     /// `Ok(())` at once where there is nothing to listen to (SQLite).
     async fn listen_for_finished_jobs(&self) -> Result;
+}
+
+/// Webhooks: companies' default URLs and the delivery outbox. Outbox rows
+/// are written by database triggers in the same transaction as a job's
+/// transition, whatever code path made it.
+#[async_trait]
+pub trait WebhookStore: Send + Sync + 'static {
     /// Sets (or clears) a company's default webhook URL.
     async fn set_company_webhook(&self, company_id: i64, url: Option<&str>, now: DateTime<Utc>) -> Result;
     /// A company's default webhook URL.

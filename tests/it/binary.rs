@@ -147,6 +147,7 @@ async fn json_logs_are_one_object_per_line_and_carry_no_secrets(b: Backend) {
     qbwcd(&db.url, &["company", "add", "acme"], "");
     qbwcd(&db.url, &["user", "add", "alice", "--company", "acme", "--password-stdin"], &format!("{PASSWORD}\n"));
     qbwcd(&db.url, &["enqueue", "acme", "-"], &customer_add(MARKER));
+    let token = qbwcd(&db.url, &["token", "create", "billing", "--role", "read"], "").trim().to_owned();
     let mut server = Server::start(&db.url, &[("RUST_LOG", "debug"), ("QBWCD_LOG_FORMAT", "json")]).await;
 
     // Act: a wrong password, then a whole session; then stop.
@@ -158,6 +159,13 @@ async fn json_logs_are_one_object_per_line_and_carry_no_secrets(b: Backend) {
     assert_eq!(log.progress, [100], "{log:?}");
     assert!(log.requests[0].contains(MARKER), "the marker went to QuickBooks");
     let ticket = log.auth[0].clone();
+    let api = reqwest::Client::new()
+        .get(format!("{}/api/v1/companies/acme", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 200);
     server.sigterm();
     assert!(server.exit_within(Duration::from_secs(10)).await.success());
 
@@ -165,6 +173,7 @@ async fn json_logs_are_one_object_per_line_and_carry_no_secrets(b: Backend) {
     let logs = server.logs();
     let mut lines = 0;
     let mut saw_call = false;
+    let mut saw_api = false;
     for line in logs.lines().filter(|l| !l.trim().is_empty()) {
         lines += 1;
         let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
@@ -176,14 +185,24 @@ async fn json_logs_are_one_object_per_line_and_carry_no_secrets(b: Backend) {
             assert_eq!(v["qbwc.ticket"].as_str().map(str::len), Some(8), "a short hash: {line}");
             assert!(v["duration_ms"].is_number() && v["request_bytes"].is_number(), "{line}");
         }
+        if v["span"] == "api.request" && v["message"] == "api request" {
+            saw_api = true;
+            // The route template, not the path; the token's row id, not the token.
+            assert_eq!(v["http.route"], "/api/v1/companies/{slug}", "{line}");
+            assert_eq!((v["http.method"].as_str(), v["http.status"].as_u64()), (Some("GET"), Some(200)), "{line}");
+            assert!(v["token.id"].as_i64().is_some(), "{line}");
+            assert_eq!(v["request.id"].as_str().map(str::len), Some(16), "{line}");
+        }
     }
     assert!(lines > 5, "{logs}");
     assert!(saw_call, "the authenticate call is logged with flat span fields:\n{logs}");
+    assert!(saw_api, "the API request is logged in its span:\n{logs}");
     assert!(logs.contains("auth.bad_password"), "the refusal reason is logged");
     for (what, secret) in [
         ("password", PASSWORD),
         ("wrong password", WRONG),
         ("ticket", ticket.as_str()),
+        ("API token", token.as_str()),
         ("qbXML request body", MARKER),
         ("qbXML answer body", "Caf\u{e9}"),
         ("qbXML answer body (escaped)", "Caf\\u00e9"),

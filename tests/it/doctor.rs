@@ -156,7 +156,7 @@ async fn doctor_passes_beside_a_serving_qbwcd_and_only_warns_without_a_token(b: 
 
 async fn doctor_fails_a_webhook_without_its_secret(b: Backend) {
     // Arrange: a company with a default webhook.
-    use qbwcd::store::{AccountStore, FinishStore};
+    use qbwcd::store::{AccountStore, WebhookStore};
     let db = TestDb::new(b).await;
     token(&db.url);
     let acme = crate::helpers::seed_company(&db.store, "acme", chrono::Utc::now()).await;

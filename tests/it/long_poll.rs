@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use qbwcd::store::FinishStore;
+use qbwcd::store::NotifyStore;
 use serde_json::json;
 
 use crate::both_backends;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use qbwcd::clip::CLIENT_TEXT_MAX;
-use qbwcd::store::{EventStore, FinishStore, JobStore, WebhookAttempt};
+use qbwcd::store::{EventStore, JobStore, WebhookAttempt, WebhookStore};
 use qbwcd::submit::SubmitOptions;
 
 use crate::both_backends;

@@ -8,8 +8,8 @@ use chrono::Duration;
 use qbwcd::qbxml::OnError;
 use qbwcd::queue::{Completion, Enqueued, JobKind, JobState, NewJob};
 use qbwcd::store::{
-    AccountStore, Answered, Company, ExchangeStore, JobStore, NewSession, NewUser, SessionOpen, SessionStore, SqlStore,
-    StoreError,
+    AccountStore, AnswerCompletion, Company, ExchangeStore, JobStore, NewSession, NewUser, SessionOpen, SessionStore,
+    SqlStore, StoreError,
 };
 use qbwcd::types::{JobId, Ticket, Username};
 
@@ -313,7 +313,7 @@ async fn an_answer_completes_its_job_only_when_the_caller_accepts_it(b: Backend)
     // Declined: nothing is written, and the completion comes back whole.
     let answered = f.store.answer(&ticket, f.now, f.now + idle, done(), Box::new(|_| false), 100).await.unwrap();
     match answered {
-        Some(Answered::Declined { start, completion }) => {
+        Some(AnswerCompletion::Declined { start, completion }) => {
             assert_eq!(start.job.map(|j| j.id), Some(first));
             assert!(start.live);
             assert_eq!(completion.response.as_deref(), Some("<QBXML/>"));
@@ -325,7 +325,7 @@ async fn an_answer_completes_its_job_only_when_the_caller_accepts_it(b: Backend)
     // Accepted: completed and counted in the same call, with what is left.
     let answered = f.store.answer(&ticket, f.now, f.now + idle, done(), Box::new(move |j| j.id == first), 100).await;
     match answered.unwrap() {
-        Some(Answered::Completed { start, remaining }) => {
+        Some(AnswerCompletion::Completed { start, remaining }) => {
             assert_eq!(start.job.map(|j| j.id), Some(first));
             assert_eq!(remaining, Some(1));
         }

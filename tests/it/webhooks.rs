@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use qbwcd::config::Settings;
-use qbwcd::store::{FinishStore, JobStore, SessionStore};
+use qbwcd::store::{JobStore, SessionStore, WebhookStore};
 use qbwcd::submit::SubmitOptions;
 use qbwcd::types::TicketHash;
 use secrecy::SecretString;

@@ -13,8 +13,14 @@ use super::jobs::{claim, Claim, CompleteCounted, LEASED};
 use super::sessions::{touch, SESSION_BY_TICKET};
 use super::SqlStore;
 use crate::queue::{Completion, Job, JobState, Lease};
-use crate::store::{AcceptsJob, AnswerStart, Answered, ExchangeStore, NextJob, Result, SendStart, Session};
+use crate::store::{AcceptsJob, AnswerCompletion, AnswerStart, ExchangeStore, NextJob, Result, SendStart, Session};
 use crate::types::TicketHash;
+
+/// Whether a `sendRequestXML` is its session's first call (see
+/// [`SendStart::FirstCall`]).
+fn first_call(session: &Session, hcp_given: bool) -> bool {
+    hcp_given || session.company_file_name.is_none()
+}
 
 /// [`ExchangeStore::next_job`] on a call's connection.
 async fn next(
@@ -79,7 +85,7 @@ impl ExchangeStore for SqlStore {
     async fn start_send(
         &self,
         ticket: &TicketHash,
-        look: bool,
+        hcp_given: bool,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -89,12 +95,11 @@ impl ExchangeStore for SqlStore {
             let Some(session) = touch(tx, &hash, now, expires_at).await? else {
                 return Ok(None);
             };
-            let looked = look && session.company_file_name.is_some();
-            let next = match looked {
-                true => next(tx, session.company_id, &hash, now, lease_until).await?,
-                false => None,
-            };
-            Ok(Some(SendStart { session, next, looked }))
+            if first_call(&session, hcp_given) {
+                return Ok(Some(SendStart::FirstCall(session)));
+            }
+            let next = next(tx, session.company_id, &hash, now, lease_until).await?;
+            Ok(Some(SendStart::Ready { session, next }))
         })
     }
 
@@ -116,21 +121,21 @@ impl ExchangeStore for SqlStore {
         completion: Completion,
         accepts: AcceptsJob,
         cap: i64,
-    ) -> Result<Option<Answered>> {
+    ) -> Result<Option<AnswerCompletion>> {
         let hash = ticket.0.clone();
-        let settles = completion.state.is_final() || completion.state == JobState::Unknown;
+        let settles = completion.state.is_settled();
         let answered = sequence!(self, |tx| {
             let Some(start) = answer_start(tx, &hash, now, expires_at).await? else {
                 return Ok(None);
             };
             let Some(lease) = start.job.as_ref().filter(|j| accepts(j)).and_then(Job::lease) else {
-                return Ok(Some(Answered::Declined { start, completion }));
+                return Ok(Some(AnswerCompletion::Declined { start, completion }));
             };
             let company_id = start.session.company_id;
             let remaining = tx.complete_counted(&lease, completion, now, company_id, cap).await?;
-            Ok(Some(Answered::Completed { start, remaining: remaining.map(|n| n.min(cap)) }))
+            Ok(Some(AnswerCompletion::Completed { start, remaining: remaining.map(|n| n.min(cap)) }))
         })?;
-        if settles && matches!(answered, Some(Answered::Completed { remaining: Some(_), .. })) {
+        if settles && matches!(answered, Some(AnswerCompletion::Completed { remaining: Some(_), .. })) {
             self.notifier.notify_all();
         }
         Ok(answered)
@@ -144,7 +149,7 @@ impl ExchangeStore for SqlStore {
         company_id: i64,
         cap: i64,
     ) -> Result<Option<i64>> {
-        let settled = completion.state.is_final() || completion.state == JobState::Unknown;
+        let settled = completion.state.is_settled();
         let lease = lease.clone();
         let count = sequence!(self, |tx| tx.complete_counted(&lease, completion, now, company_id, cap).await)?;
         if settled && count.is_some() {

@@ -1,4 +1,5 @@
-//! Finished jobs: wake-ups across replicas and the webhook outbox.
+//! Settled jobs: wake-ups across replicas ([`NotifyStore`]) and the webhook
+//! outbox ([`WebhookStore`]).
 
 use std::sync::LazyLock;
 
@@ -8,7 +9,7 @@ use sqlx::postgres::PgListener;
 
 use super::args::args;
 use super::{found, Backend, Db, SqlStore};
-use crate::store::{FinishStore, JobNotifier, Result, WebhookAttempt, WebhookDelivery};
+use crate::store::{JobNotifier, NotifyStore, Result, WebhookAttempt, WebhookDelivery, WebhookStore};
 use crate::types::JobId;
 
 /// The channel the `job_finished` trigger notifies (migration 0003).
@@ -40,7 +41,7 @@ fn claim_sql(lock: &str) -> String {
 }
 
 #[async_trait]
-impl FinishStore for SqlStore {
+impl NotifyStore for SqlStore {
     fn notifier(&self) -> &JobNotifier {
         &self.notifier
     }
@@ -68,7 +69,10 @@ impl FinishStore for SqlStore {
             }
         }
     }
+}
 
+#[async_trait]
+impl WebhookStore for SqlStore {
     async fn set_company_webhook(&self, company_id: i64, url: Option<&str>, now: DateTime<Utc>) -> Result {
         let sql = "update company set webhook_url = $2, updated_at = $3 where id = $1";
         let rows = self.exec(sql, args![company_id, url, now]).await?;

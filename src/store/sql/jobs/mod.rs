@@ -146,7 +146,7 @@ impl JobStore for SqlStore {
     }
 
     async fn complete_job(&self, lease: &Lease, completion: Completion, now: DateTime<Utc>) -> Result<bool> {
-        let settled = completion.state.is_final() || completion.state == JobState::Unknown;
+        let settled = completion.state.is_settled();
         let lease = lease.clone();
         let completed = atomic!(self, |tx| complete(tx, &lease, completion, now).await)?;
         if !completed {
