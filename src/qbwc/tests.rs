@@ -12,9 +12,10 @@ use super::{CallContext, Qbwc};
 use crate::auth::{hash_password, Verifier};
 use crate::clock::{Clock, ManualClock};
 use crate::config::Settings;
-use crate::queue::{submit, JobState, SubmitOptions};
+use crate::queue::JobState;
 use crate::soap::{Call, Reply};
 use crate::store::{AccountStore, Company, JobStore, NewCompany, NewUser, PoolOptions, SessionStore, SqlStore, Store};
+use crate::submit::{submit, SubmitOptions};
 use crate::types::{CompanySlug, JobId, Ticket, Username};
 
 const PASSWORD: &str = "correct horse";
