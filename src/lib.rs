@@ -5,6 +5,7 @@
 //! and [`qbxml`] are leaves everyone may use.
 #![forbid(unsafe_code)]
 
+pub mod admins;
 pub mod api;
 pub mod app;
 pub mod auth;

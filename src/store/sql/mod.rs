@@ -9,6 +9,7 @@
 //! side has its own statement.
 
 mod accounts;
+mod admins;
 mod events;
 mod exchange;
 mod jobs;
