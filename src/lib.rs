@@ -11,6 +11,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod clip;
+pub mod console;
 pub mod clock;
 pub mod config;
 pub mod diagnostics;

@@ -24,3 +24,7 @@ create table admin_session (
 );
 create index admin_session_admin on admin_session (admin_id);
 create index admin_session_last_seen on admin_session (last_seen_at);
+
+-- The console's company page shows a company's latest sessions as a
+-- timeline, newest first, without reading the company's whole history.
+create index session_company_created on session (company_id, created_at);

@@ -6,6 +6,7 @@
 //! drive expiry with a controlled clock.
 
 mod admins;
+mod console;
 mod models;
 mod notify;
 mod ops;
@@ -24,6 +25,7 @@ pub use models::{LockoutRule, LoginFailure, LoginLockout, LoginLocks, OpenWork, 
 pub use models::{WebhookAttempt, WebhookDelivery};
 pub use notify::{JobNotifier, JobSubscription};
 pub use admins::{Admin, AdminLogin, AdminSession, AdminStore};
+pub use console::ConsoleStore;
 pub use sql::{Backend, SqlStore};
 
 pub use ops::{JobCount, OpsStore, SchemaStatus};
@@ -96,6 +98,7 @@ pub trait Store:
     + OpsStore
     + LinkStore
     + AdminStore
+    + ConsoleStore
 {
 }
 impl<
@@ -108,7 +111,8 @@ impl<
             + FinishStore
             + OpsStore
             + LinkStore
-            + AdminStore,
+            + AdminStore
+            + ConsoleStore,
     > Store for T
 {
 }

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod admins;
+mod console;
 mod events;
 mod exchange;
 mod jobs;
