@@ -11,6 +11,7 @@
 //! Access: a console session (see [`session`]); API tokens never log in
 //! here. Every POST carries the session's CSRF token ([`csrf`]).
 
+mod company;
 mod csrf;
 mod home;
 mod page;
@@ -34,6 +35,16 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home::show))
         .route("/companies", post(home::create_company))
+        .route("/companies/{slug}", get(company::show))
+        .route("/companies/{slug}/edit", post(company::edit))
+        .route("/companies/{slug}/users", post(company::add_user))
+        .route("/companies/{slug}/jobs", get(company::jobs))
+        .route("/users/{username}/qwc", get(company::download_qwc))
+        .route("/users/{username}/link", post(company::create_link))
+        .route("/users/{username}/password", post(company::reset_password))
+        .route("/users/{username}/schedule", post(company::set_schedule))
+        .route("/users/{username}/enabled", post(company::set_enabled))
+        .route("/users/{username}/unlock", post(company::unlock))
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/static/console.css", get(css))

@@ -25,7 +25,7 @@ pub use models::{LockoutRule, LoginFailure, LoginLockout, LoginLocks, OpenWork, 
 pub use models::{WebhookAttempt, WebhookDelivery};
 pub use notify::{JobNotifier, JobSubscription};
 pub use admins::{Admin, AdminLogin, AdminSession, AdminStore};
-pub use console::ConsoleStore;
+pub use console::{ConsoleStore, SessionJob};
 pub use sql::{Backend, SqlStore};
 
 pub use ops::{JobCount, OpsStore, SchemaStatus};
