@@ -14,6 +14,7 @@
 mod company;
 mod csrf;
 mod home;
+mod job;
 mod page;
 pub mod session;
 
@@ -45,6 +46,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/users/{username}/schedule", post(company::set_schedule))
         .route("/users/{username}/enabled", post(company::set_enabled))
         .route("/users/{username}/unlock", post(company::unlock))
+        .route("/jobs/{id}", get(job::show))
+        .route("/jobs/{id}/retry", post(job::retry))
+        .route("/jobs/{id}/cancel", post(job::cancel))
+        .route("/jobs/{id}/resolve", get(job::confirm_resolve).post(job::resolve))
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/static/console.css", get(css))
