@@ -23,22 +23,15 @@ impl FromLite for Admin {
     }
 }
 
-impl FromLite for AdminSession {
-    fn from_lite(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(AdminSession {
-            admin_id: Col::col(row, "admin_id")?,
-            admin_name: Col::col(row, "admin_name")?,
-            flash: Col::col(row, "flash")?,
-        })
-    }
-}
-
-/// Marks a session used and takes its flash, unless it has been idle too
-/// long; the admin's name comes with it from the primary key.
+/// Marks a session used, unless it has been idle too long; the admin's
+/// name comes with it from the primary key. (`returning` gives the row as
+/// updated, so the flash it clears is read first by [`FLASH`].)
 const USE_SESSION: &str = "update admin_session set last_seen_at = $2, flash = null \
      where token_hash = $1 and last_seen_at >= $3 \
-     returning admin_id, (select name from admin where admin.id = admin_session.admin_id) as admin_name, \
-     flash";
+     returning admin_id, (select name from admin where admin.id = admin_session.admin_id) as admin_name";
+
+/// The flash message a session holds.
+const FLASH: &str = "select flash from admin_session where token_hash = $1";
 
 #[async_trait]
 impl AdminStore for SqlStore {
@@ -105,8 +98,7 @@ impl AdminStore for SqlStore {
             },
             |p| {
                 let mut tx = p.begin().await?;
-                let rows =
-                    sqlx::query(set).bind(&owned).bind(&hash).bind(now).execute(&mut *tx).await?.rows_affected();
+                let rows = sqlx::query(set).bind(&owned).bind(&hash).bind(now).execute(&mut *tx).await?.rows_affected();
                 sqlx::query(sessions).bind(&owned).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(rows)
@@ -116,7 +108,8 @@ impl AdminStore for SqlStore {
     }
 
     async fn record_admin_login(&self, login: AdminLogin) -> Result {
-        let session = "insert into admin_session (token_hash, admin_id, created_at, last_seen_at) values ($1, $2, $3, $3)";
+        let session =
+            "insert into admin_session (token_hash, admin_id, created_at, last_seen_at) values ($1, $2, $3, $3)";
         let admin = "update admin set last_login_at = $2 where id = $1";
         let idle = "delete from admin_session where last_seen_at < $1";
         let forget_pair = "delete from login_lockout where username = $1 and addr = $2";
@@ -152,11 +145,21 @@ impl AdminStore for SqlStore {
         idle_cutoff: DateTime<Utc>,
     ) -> Result<Option<AdminSession>> {
         let hash = token_hash.to_owned();
-        by_backend!(
+        let found: Option<(i64, String, Option<String>)> = by_backend!(
             self,
-            |c| c.opt(USE_SESSION, &[&hash, &Ts(now), &Ts(idle_cutoff)]),
-            |p| Ok(sqlx::query_as(USE_SESSION).bind(&hash).bind(now).bind(idle_cutoff).fetch_optional(p).await?)
-        )
+            |c| {
+                let flash: Option<Option<String>> = c.opt(FLASH, &[&hash])?;
+                let row: Option<(i64, String)> = c.opt(USE_SESSION, &[&hash, &Ts(now), &Ts(idle_cutoff)])?;
+                Ok(row.map(|(id, name)| (id, name, flash.flatten())))
+            },
+            |p| {
+                let flash: Option<Option<String>> = sqlx::query_scalar(FLASH).bind(&hash).fetch_optional(p).await?;
+                let row: Option<(i64, String)> =
+                    sqlx::query_as(USE_SESSION).bind(&hash).bind(now).bind(idle_cutoff).fetch_optional(p).await?;
+                Ok(row.map(|(id, name)| (id, name, flash.flatten())))
+            }
+        )?;
+        Ok(found.map(|(admin_id, admin_name, flash)| AdminSession { admin_id, admin_name, flash }))
     }
 
     async fn set_admin_flash(&self, token_hash: &str, flash: &str) -> Result {
