@@ -3,6 +3,7 @@
 //! catalog and the OpenAPI document needs a bearer token
 //! (`qbwcd token create NAME`) with the role the route names.
 
+mod admins;
 mod auth;
 mod companies;
 mod diagnostics;
@@ -110,6 +111,10 @@ api_routes! {
     get "/tokens" => tokens::list, Role::Admin,
     post "/tokens" => tokens::create, Role::Admin,
     post "/tokens/{name}/revoke" => tokens::revoke, Role::Admin,
+    get "/admins" => admins::list, Role::Admin,
+    post "/admins" => admins::create, Role::Admin,
+    delete "/admins/{name}" => admins::remove, Role::Admin,
+    post "/admins/{name}/password" => admins::passwd, Role::Admin,
     get "/diagnostics/{code}" => diagnostics::show, Access::Public,
     get "/openapi.json" => openapi::document, Access::Public,
 }

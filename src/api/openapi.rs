@@ -10,7 +10,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use super::{companies, diagnostics, events, health, jobs, qwc, tokens, users, webhooks, ErrorBody};
+use super::{admins, companies, diagnostics, events, health, jobs, qwc, tokens, users, webhooks, ErrorBody};
 use crate::queue::JobState;
 
 /// The document.
@@ -57,6 +57,10 @@ use crate::queue::JobState;
         tokens::list,
         tokens::create,
         tokens::revoke,
+        admins::list,
+        admins::create,
+        admins::remove,
+        admins::passwd,
         diagnostics::show,
         document,
     ),
@@ -68,6 +72,7 @@ use crate::queue::JobState;
         (name = "users", description = "Web Connector users: .qwc files and onboarding links"),
         (name = "events", description = "What happened, newest first: the references (E14) health and errors quote"),
         (name = "tokens", description = "API tokens: roles, company limits, expiry (admin only)"),
+        (name = "admins", description = "Console accounts: the people who log in at /admin (admin only; tokens never log in there)"),
         (name = "diagnostics", description = "The catalog of problems and their fixes"),
     )
 )]

@@ -21,6 +21,7 @@ both_backends!(
     forms_without_the_session_token_are_refused,
     company_and_user_actions_take_effect_and_name_the_admin,
     the_job_page_retries_a_failed_job_and_settles_a_lost_write,
+    admin_accounts_are_one_surface_in_the_cli_and_the_api,
 );
 
 const ADMIN_PASSWORD: &str = "a long console password";
@@ -343,4 +344,64 @@ async fn the_job_page_retries_a_failed_job_and_settles_a_lost_write(b: Backend) 
         assert!(e.message.contains("admin \"olga\"") && e.job_id.is_some(), "{}", e.message);
     }
     assert!(app.store.job(lost.id).await.unwrap().is_some());
+}
+
+fn qbwcd(db: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qbwcd"))
+        .args(args)
+        .env("QBWCD_DATABASE_URL", db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run qbwcd");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+async fn admin_accounts_are_one_surface_in_the_cli_and_the_api(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let db = app.settings.database_url.clone();
+    let api = app.api().await;
+
+    // Added by the CLI, listed by the API, and the reverse.
+    let added = qbwcd(&db, &["admin", "add", "olga", "--password-stdin"], &format!("{ADMIN_PASSWORD}\n"));
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let short = qbwcd(&db, &["admin", "add", "bob", "--password-stdin"], "short\n");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"));
+    let (s, made) = api.post("/admins", serde_json::json!({"name": "petra", "password": ADMIN_PASSWORD})).await;
+    assert_eq!((s, made["name"].as_str()), (201, Some("petra")));
+    assert_eq!(api.post("/admins", serde_json::json!({"name": "petra", "password": ADMIN_PASSWORD})).await.0, 409);
+    assert_eq!(api.post("/admins", serde_json::json!({"name": "x", "password": "short"})).await.0, 400);
+    let (_, listed) = api.get("/admins").await;
+    let names: Vec<&str> = listed.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["olga", "petra"]);
+    let cli = qbwcd(&db, &["admin", "list", "--json"], "");
+    let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(cli.as_array().unwrap().len(), 2);
+    assert!(cli[0].get("password_hash").is_none(), "never the hash");
+
+    // Both log in; a new password (API) ends the console session.
+    let browser = Browser::new(&app);
+    assert_eq!(browser.login("petra", ADMIN_PASSWORD).await.0, 303);
+    assert_eq!(browser.get("/admin").await.0, 200);
+    let (s, _) = api.post("/admins/petra/password", serde_json::json!({"password": "a different long one"})).await;
+    assert_eq!(s, 204);
+    assert_eq!(browser.get("/admin").await.0, 303);
+    assert_eq!(browser.login("petra", "a different long one").await.0, 303);
+
+    // Removed by the CLI: the session ends and the login is refused.
+    let removed = qbwcd(&db, &["admin", "remove", "petra"], "");
+    assert!(removed.status.success());
+    assert_eq!(browser.get("/admin").await.0, 303);
+    assert_eq!(browser.login("petra", "a different long one").await.0, 401);
+    let r = reqwest::Client::new()
+        .delete(format!("{}/api/v1/admins/nobody", app.url))
+        .bearer_auth(app.token().await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
 }
