@@ -62,7 +62,7 @@ fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let amount = match n {
         0..=44 => return "just now".into(),
         45..=5399 => format!("{} min", (n + 30) / 60),
-        5400..=129_599 => format!("{} h", (n + 1800) / 3600),
+        5400..=79_199 => format!("{} h", (n + 1800) / 3600),
         _ => {
             let days = (n + 43_200) / 86_400;
             format!("{days} day{}", if days == 1 { "" } else { "s" })
