@@ -26,6 +26,7 @@ pub mod retention;
 pub mod silence;
 pub mod soap;
 pub mod store;
+pub mod submit;
 pub mod telemetry;
 pub mod tls;
 pub mod types;

@@ -6,8 +6,8 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::diagnostics::Finding;
-use crate::queue::SubmitError;
 use crate::store::StoreError;
+use crate::submit::SubmitError;
 
 /// An API failure with its HTTP status.
 #[derive(Debug)]

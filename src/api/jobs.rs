@@ -14,8 +14,9 @@ use super::{ApiCaller, ApiError, ErrorBody};
 use crate::app::AppState;
 use crate::diagnostics::{catalog, Finding};
 use crate::qbxml::RequestStatus;
-use crate::queue::{submit, Enqueued, Job, JobCursor, JobFilter, JobState, SubmitOptions};
+use crate::queue::{Enqueued, Job, JobCursor, JobFilter, JobState};
 use crate::store::WebhookDelivery;
+use crate::submit::{submit, SubmitOptions};
 use crate::types::JobId;
 
 type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
@@ -223,7 +224,7 @@ pub async fn enqueue(
         submit(state.store.as_ref(), &company, &body.qbxml, opts, s.job_max_bytes, s.max_attempts, state.clock.now())
             .await
             .map_err(|e| match e {
-                crate::queue::SubmitError::Store(crate::store::StoreError::NotFound(what)) => {
+                crate::submit::SubmitError::Store(crate::store::StoreError::NotFound(what)) => {
                     ApiError::bad_request("unknown_dependency", format!("{what} does not exist"))
                 }
                 other => other.into(),

@@ -15,11 +15,12 @@ use crate::app::{self, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::diagnostics::catalog;
-use crate::queue::{submit, Job, JobCursor, JobFilter, JobState, SubmitOptions};
+use crate::queue::{Job, JobCursor, JobFilter, JobState};
 use crate::store::{
     redact_url, AccountStore, Backend, EventFilter, EventStore, JobStore, NewCompany, NewToken, NewUser, OpsStore,
     PoolOptions, SqlStore, StoreError, TokenStore,
 };
+use crate::submit::{submit, SubmitOptions};
 use crate::types::{CompanySlug, EventId, JobId, Username};
 
 /// Runs one parsed command line.

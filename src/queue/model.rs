@@ -169,20 +169,17 @@ impl Enqueued {
 }
 
 /// A stored job.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Job {
     /// Id.
-    #[sqlx(try_from = "uuid::Uuid")]
     pub id: JobId,
     /// Order of arrival (FIFO within a priority).
     pub seq: i64,
     /// Owning company.
     pub company_id: i64,
     /// State.
-    #[sqlx(try_from = "String")]
     pub state: JobState,
     /// Read or write.
-    #[sqlx(try_from = "String")]
     pub kind: JobKind,
     /// Priority; higher first.
     pub priority: i32,
@@ -208,7 +205,6 @@ pub struct Job {
     #[serde(skip)]
     pub response: Option<String>,
     /// The parsed status of each request.
-    #[sqlx(json)]
     pub statuses: Vec<RequestStatus>,
     /// Diagnostic code when something went wrong.
     pub diagnostic: Option<String>,
@@ -232,8 +228,8 @@ pub struct Job {
     pub old_message_set_id: Option<String>,
     /// Whether what is out is an error-recovery status check, not the job.
     pub recovering: bool,
-    /// SHA-256 of what an idempotent submission asked for (see
-    /// [`super::submission_hash`]); `None` without a key.
+    /// SHA-256 of what an idempotent submission asked for (computed when
+    /// it is submitted); `None` without a key.
     #[serde(skip)]
     pub submission_hash: Option<String>,
     /// The user (Web Connector application) whose session was sent the
@@ -345,7 +341,7 @@ impl fmt::Display for JobCursor {
 }
 
 /// One page of an iterator query's answer.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Page {
     /// The attempt it belongs to (a broken iterator restarts as a new attempt).
     pub attempt: i32,
@@ -354,7 +350,6 @@ pub struct Page {
     /// QuickBooks' answer for this page, verbatim.
     pub response: String,
     /// The parsed statuses of this page.
-    #[sqlx(json)]
     pub statuses: Vec<RequestStatus>,
     /// When it arrived.
     pub created_at: DateTime<Utc>,

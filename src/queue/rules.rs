@@ -52,8 +52,8 @@ pub fn progress(done_in_session: i64, remaining: i64) -> i32 {
     i32::try_from(pct.clamp(0, 99)).unwrap_or(99)
 }
 
-/// How far [`JobStore::queue_depth_at_most`](crate::store::JobStore::queue_depth_at_most)
-/// counts on each answer: exact below this, estimated above.
+/// How far the store counts a company's queue on each answer (its
+/// `queue_depth_at_most`): exact below this, estimated above.
 pub const EXACT_REMAINING: i64 = 100;
 
 /// Jobs left for a session's progress, from a count capped at

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::Result;
 
 /// A person who logs in to the operator console.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct Admin {
     /// Row id.
     pub id: i64,
@@ -24,7 +24,7 @@ pub struct Admin {
 }
 
 /// A live console session, as a request finds it.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize)]
 pub struct AdminSession {
     /// The admin's row id.
     pub admin_id: i64,

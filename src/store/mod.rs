@@ -86,7 +86,8 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 /// Store results.
 pub type Result<T = ()> = std::result::Result<T, StoreError>;
 
-/// Everything qbwcd keeps: the four parts below, on one database.
+/// Everything qbwcd keeps, on one database: the sum of the store traits
+/// below, one per concern.
 pub trait Store:
     AccountStore
     + SessionStore
@@ -283,8 +284,6 @@ pub trait JobStore: Send + Sync + 'static {
     /// check) at or before `sent_before`. Returns the jobs held; their
     /// `error` names the user.
     async fn hold_unchecked_writes(&self, sent_before: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<Job>>;
-    /// The job last sent to `ticket` that may still take its answer.
-    async fn leased_job(&self, ticket: &TicketHash) -> Result<Option<Job>>;
     /// Completes a job if `lease` still holds (false: stale, dropped).
     /// Counts it in the session and releases or fails its dependents.
     async fn complete_job(&self, lease: &Lease, completion: Completion, now: DateTime<Utc>) -> Result<bool>;
@@ -394,8 +393,9 @@ pub type AcceptsJob = Box<dyn FnOnce(&Job) -> bool + Send>;
 /// [`SessionStore`] and [`JobStore`] calls named in each.
 #[async_trait]
 pub trait ExchangeStore: Send + Sync + 'static {
-    /// [`JobStore::leased_job`] (an iterator to continue), else
-    /// [`JobStore::claim_recovery`], else [`JobStore::claim_next`].
+    /// [`JobStore::claim_recovery`], else [`JobStore::claim_next`], in one
+    /// statement; when neither claims anything because the job last sent
+    /// to `ticket` is an iterator under way, that job, to continue.
     async fn next_job(
         &self,
         company_id: i64,
@@ -415,8 +415,8 @@ pub trait ExchangeStore: Send + Sync + 'static {
         lease_until: DateTime<Utc>,
     ) -> Result<Option<SendStart>>;
     /// [`SessionStore::touch_live_session`] (or, when it is not live,
-    /// [`SessionStore::session`]) and [`JobStore::leased_job`]. `None`: no
-    /// such session.
+    /// [`SessionStore::session`]) and the job last sent to `ticket` that
+    /// may still take its answer. `None`: no such session.
     async fn start_answer(
         &self,
         ticket: &TicketHash,

@@ -7,12 +7,11 @@ use uuid::Uuid;
 use crate::types::{CompanySlug, JobId, Role, TicketHash, Username};
 
 /// One QuickBooks company file.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Company {
     /// Row id.
     pub id: i64,
     /// Stable name used in URLs and the CLI.
-    #[sqlx(try_from = "String")]
     pub slug: CompanySlug,
     /// Display name.
     pub name: String,
@@ -115,17 +114,15 @@ pub struct CompanyFacts {
 }
 
 /// A Web Connector login.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize)]
 pub struct User {
     /// Row id.
     pub id: i64,
     /// `strUserName`.
-    #[sqlx(try_from = "String")]
     pub username: Username,
     /// The one company this user serves.
     pub company_id: i64,
     /// That company's slug.
-    #[sqlx(try_from = "String")]
     pub company_slug: CompanySlug,
     /// argon2id PHC string.
     #[serde(skip)]
@@ -166,10 +163,9 @@ pub struct NewUser {
 }
 
 /// One Web Connector run.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Session {
     /// Hash of the ticket.
-    #[sqlx(try_from = "String")]
     pub ticket_hash: TicketHash,
     /// User.
     pub user_id: i64,
@@ -260,7 +256,7 @@ pub struct Recovered {
 }
 
 /// An append-only record of something that happened.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Event {
     /// Id; also the reference shown to people.
     pub id: i64,
@@ -374,14 +370,13 @@ pub struct NewToken {
 }
 
 /// One webhook event in the outbox and how its delivery went.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize)]
 pub struct WebhookDelivery {
     /// Row id.
     pub id: i64,
     /// The event's id, stable across retries (`X-Qbwcd-Event-Id`).
     pub event_id: String,
     /// The job.
-    #[sqlx(try_from = "Uuid")]
     pub job_id: JobId,
     /// The state the job reached.
     pub job_state: String,
@@ -420,7 +415,7 @@ pub struct WebhookAttempt {
 
 /// A problem of a company behind its health view: one diagnostic code that
 /// keeps happening, until it is cleared (see [`super::EventStore`]).
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Problem {
     /// Row id.
     pub id: i64,
@@ -443,7 +438,7 @@ pub struct Problem {
 }
 
 /// A signed onboarding link as the database keeps it (never the token).
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize)]
 pub struct QwcLink {
     /// The link's random nonce, from its signed claims.
     pub nonce: String,
@@ -522,7 +517,7 @@ pub struct LoginLocks {
 }
 
 /// Failed logins of one name from one address (a `login_lockout` row).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LoginLockout {
     /// The client address the failures came from ("" when unknown).
     pub address: String,

@@ -320,7 +320,7 @@ async fn a_closed_pipe_ends_a_command_quietly() {
             let store = db.store.clone();
             let acme = acme.clone();
             async move {
-                qbwcd::queue::submit(store.as_ref(), &acme, &xml, Default::default(), 1 << 20, 3, now).await.unwrap()
+                qbwcd::submit::submit(store.as_ref(), &acme, &xml, Default::default(), 1 << 20, 3, now).await.unwrap()
             }
         });
         futures::future::join_all(jobs).await;

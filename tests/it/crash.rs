@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use qbwcd::queue::{JobState, SubmitOptions};
+use qbwcd::queue::JobState;
 use qbwcd::store::{AccountStore, JobStore, NewUser};
+use qbwcd::submit::SubmitOptions;
 use qbwcd::types::Username;
 use rand::Rng;
 
@@ -109,7 +110,7 @@ async fn a_server_killed_at_any_point_loses_no_job_and_applies_no_write_twice(b:
         let store = store.clone();
         let company = company.clone();
         async move {
-            let e = qbwcd::queue::submit(
+            let e = qbwcd::submit::submit(
                 store.as_ref(),
                 &company,
                 &text,

@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use qbwcd::queue::{JobState, SubmitOptions};
+use qbwcd::queue::JobState;
 use qbwcd::store::{AccountStore, EventStore, JobStore, TokenStore};
+use qbwcd::submit::SubmitOptions;
 use qbwcd::types::Username;
 use reqwest::Method;
 use serde_json::{json, Value};

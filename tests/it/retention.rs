@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use qbwcd::clip::CLIENT_TEXT_MAX;
-use qbwcd::queue::SubmitOptions;
 use qbwcd::store::{EventStore, FinishStore, JobStore, WebhookAttempt};
+use qbwcd::submit::SubmitOptions;
 
 use crate::both_backends;
 use crate::fake_qbwc::FakeWebConnector;

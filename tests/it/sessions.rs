@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use qbwcd::queue::{JobState, SubmitOptions};
+use qbwcd::queue::JobState;
 use qbwcd::store::{EventStore, SessionStore};
+use qbwcd::submit::SubmitOptions;
 
 use crate::both_backends;
 use crate::fake_qbwc::Script;

@@ -27,6 +27,7 @@ both_backends!(
     an_answer_completes_its_job_only_when_the_caller_accepts_it,
     operator_actions_follow_the_state_rules,
     login_failures_count_atomically_per_name_and_address,
+    a_call_that_fails_midway_keeps_nothing,
 );
 
 struct Fixture {
@@ -412,4 +413,90 @@ async fn login_failures_count_atomically_per_name_and_address(b: Backend) {
     assert!(locked("api", "192.0.2.9").await.is_some());
     f.store.set_password(&Username::parse("api").unwrap(), "y", f.now).await.unwrap();
     assert_eq!(locked("api", "192.0.2.9").await, None, "a new password clears the name's lockouts");
+}
+
+/// Makes every `event` (insert, update) on `table` fail, as a full disk or
+/// a lost connection would, with a trigger that raises.
+async fn inject_failure(f: &Fixture, b: Backend, table: &str, event: &str) {
+    use sqlx::{Connection, Executor};
+    match b {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&f._db.url).await.unwrap();
+            let sql = format!(
+                "create trigger fail_{table} before {event} on {table} begin select raise(abort, 'injected'); end"
+            );
+            conn.execute(sql.as_str()).await.unwrap();
+            conn.close().await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&f._db.url).await.unwrap();
+            conn.execute(
+                "create or replace function fail_now() returns trigger language plpgsql \
+                 as $$ begin raise exception 'injected'; end $$",
+            )
+            .await
+            .unwrap();
+            let sql = format!(
+                "create trigger fail_{table} before {event} on {table} for each row execute function fail_now()"
+            );
+            conn.execute(sql.as_str()).await.unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+}
+
+/// Removes [`inject_failure`]'s trigger on `table`.
+async fn clear_failure(f: &Fixture, b: Backend, table: &str) {
+    use sqlx::{Connection, Executor};
+    match b {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&f._db.url).await.unwrap();
+            conn.execute(format!("drop trigger fail_{table}").as_str()).await.unwrap();
+            conn.close().await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&f._db.url).await.unwrap();
+            conn.execute(format!("drop trigger fail_{table} on {table}").as_str()).await.unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+}
+
+/// A store call that writes more than once keeps all of it or none: when
+/// one of its later statements fails, what the earlier ones wrote is gone
+/// too, on both backends (a call written without a transaction on
+/// Postgres keeps its first writes and fails here).
+async fn a_call_that_fails_midway_keeps_nothing(b: Backend) {
+    let f = fixture(b).await;
+    let store = &f.store;
+
+    // enqueue: the job, then its dependencies.
+    let first = add(&f, "CustomerQueryRq", 0, vec![]).await;
+    inject_failure(&f, b, "job_dependency", "insert").await;
+    let new = job(f.company.id, "InvoiceAddRq", JobKind::Write, 0, vec![first]);
+    let id = new.id;
+    assert!(store.enqueue(new).await.is_err());
+    assert!(store.job(id).await.unwrap().is_none(), "the job was kept without its dependency");
+    clear_failure(&f, b, "job_dependency").await;
+
+    // complete_job: the job, then its session's counts.
+    let ticket = open_live_session(&f, 1).await;
+    let lease_until = f.now + Duration::minutes(5);
+    let claimed = store.claim_next(f.company.id, &ticket, f.now, lease_until).await.unwrap().unwrap();
+    assert_eq!(claimed.id, first);
+    inject_failure(&f, b, "session", "update").await;
+    assert!(store.complete_job(&claimed.lease().unwrap(), done(), f.now).await.is_err());
+    assert_eq!(store.job(first).await.unwrap().unwrap().state, JobState::Sent, "completed without its count");
+    clear_failure(&f, b, "session").await;
+
+    // close_session: the session, then the leases it held.
+    inject_failure(&f, b, "job", "update").await;
+    assert!(store.close_session(&ticket, f.now).await.is_err());
+    let session = store.session(&ticket).await.unwrap().unwrap();
+    assert_eq!(session.state, "open", "closed without releasing its lease");
+    clear_failure(&f, b, "job").await;
+    assert_eq!(store.close_session(&ticket, f.now).await.unwrap().unwrap().state, "closed");
+    // Released as a lease ends without an answer.
+    let released = if claimed.kind == JobKind::Write { JobState::Unknown } else { JobState::Queued };
+    assert_eq!(store.job(first).await.unwrap().unwrap().state, released);
 }

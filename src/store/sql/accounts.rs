@@ -3,9 +3,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::jobs::{settle_dependents, settle_dependents_lite, RELEASE_BY_USER};
-use super::lite::{Sql, Ts};
-use super::{by_backend, found, unique_conflict, SqlStore};
+use std::sync::LazyLock;
+
+use super::args::args;
+use super::call::{atomic, sequence, Statements};
+use super::jobs::{settle_dependents, RELEASE_BY_USER};
+use super::{found, unique_conflict, Backend, SqlStore};
 use crate::store::{
     AccountStore, Company, CompanyFacts, LoginFailure, LoginLockout, LoginLocks, NewCompany, NewUser, OpenWork,
     Removed, Result, StoreError, User,
@@ -15,6 +18,9 @@ use crate::types::{CompanySlug, Username};
 pub(super) const COMPANY: &str =
     "select id, slug, name, file_path, file_id, qbxml_version, qb_company_name, qb_product, \
                        last_seen_at, created_at, disabled_at from company";
+static COMPANY_BY_SLUG: LazyLock<String> = LazyLock::new(|| format!("{COMPANY} where slug = $1"));
+static COMPANY_BY_ID: LazyLock<String> = LazyLock::new(|| format!("{COMPANY} where id = $1"));
+static COMPANIES: LazyLock<String> = LazyLock::new(|| format!("{COMPANY} order by slug"));
 
 /// A (name, address) pair's lockout, if it has not passed.
 const LOCKED_PAIR: &str =
@@ -52,6 +58,8 @@ pub(super) const USER: &str =
                     u.run_every_minutes, u.run_every_seconds, (c.disabled_at is not null) as company_disabled, \
                     u.last_message_set_id \
                     from app_user u join company c on c.id = u.company_id";
+static USER_BY_NAME: LazyLock<String> = LazyLock::new(|| format!("{USER} where u.username = $1"));
+static USERS: LazyLock<String> = LazyLock::new(|| format!("{USER} order by u.username"));
 
 /// A name's failed-login rows, newest first; `$1` the name as sent.
 const LOCKOUTS_OF: &str = "select addr as address, failures, last_failure_at, locked_until from login_lockout \
@@ -174,18 +182,8 @@ impl AccountStore for SqlStore {
         // $3 says whether the file path changes, so `null` can clear it.
         let sql = "update company set name = coalesce($2, name), \
                    file_path = case when $3 then $4 else file_path end, updated_at = $5 where id = $1";
-        let name = name.map(str::to_owned);
-        let (set_path, path) = (file_path.is_some(), file_path.flatten().map(str::to_owned));
-        let rows =
-            by_backend!(self, |c| c.exec(sql, &[&id, &name, &set_path, &path, &Ts(now)]), |p| Ok(sqlx::query(sql)
-                .bind(id)
-                .bind(&name)
-                .bind(set_path)
-                .bind(&path)
-                .bind(now)
-                .execute(p)
-                .await?
-                .rows_affected()))?;
+        let (set_path, path) = (file_path.is_some(), file_path.flatten());
+        let rows = self.exec(sql, args![id, name, set_path, path, now]).await?;
         found(rows, || format!("company {id}"))
     }
 
@@ -193,89 +191,49 @@ impl AccountStore for SqlStore {
         // Disabling twice keeps the first time.
         let sql = "update company set disabled_at = case when $2 then null else coalesce(disabled_at, $3) end, \
                    updated_at = $3 where id = $1";
-        let rows = by_backend!(self, |c| c.exec(sql, &[&id, &enabled, &Ts(now)]), |p| Ok(sqlx::query(sql)
-            .bind(id)
-            .bind(enabled)
-            .bind(now)
-            .execute(p)
-            .await?
-            .rows_affected()))?;
+        let rows = self.exec(sql, args![id, enabled, now]).await?;
         found(rows, || format!("company {id}"))
     }
 
     async fn remove_company(&self, id: i64) -> Result<std::result::Result<Removed, OpenWork>> {
-        by_backend!(
-            self,
-            |c| {
-                if c.opt::<i64>("select id from company where id = $1", &[&id])?.is_none() {
-                    return Err(StoreError::NotFound(format!("company {id}")));
-                }
-                let mut work = open_work(c.all(OPEN_WORK, &[&id])?);
-                work.limited_tokens = tokens_limited_to(id, c.all(LIMITED_TOKENS, &[])?);
-                if !work.is_empty() {
-                    return Ok(Err(work));
-                }
-                let mut removed = Removed::default();
-                for (sql, counts) in REMOVE_COMPANY {
-                    tally(&mut removed, counts, c.exec(sql, &[&id])?);
-                }
-                Ok(Ok(removed))
-            },
-            |p| {
-                let mut tx = p.begin().await?;
-                // Locks the company row first, so a job enqueued meanwhile
-                // (which reads the company) cannot slip past the count.
-                let exists: Option<i64> = sqlx::query_scalar("select id from company where id = $1 for update")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if exists.is_none() {
-                    return Err(StoreError::NotFound(format!("company {id}")));
-                }
-                let mut work = open_work(sqlx::query_as(OPEN_WORK).bind(id).fetch_all(&mut *tx).await?);
-                work.limited_tokens = tokens_limited_to(id, sqlx::query_as(LIMITED_TOKENS).fetch_all(&mut *tx).await?);
-                if !work.is_empty() {
-                    tx.rollback().await?;
-                    return Ok(Err(work));
-                }
-                let mut removed = Removed::default();
-                for (sql, counts) in REMOVE_COMPANY {
-                    tally(&mut removed, counts, sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected());
-                }
-                tx.commit().await?;
-                Ok(Ok(removed))
+        atomic!(self, |tx| {
+            // On Postgres the company row is locked first, so a job
+            // enqueued meanwhile (which reads the company) cannot slip past
+            // the count; SQLite's writer runs one call at a time.
+            let exists = match tx.backend() {
+                Backend::Sqlite => "select id from company where id = $1",
+                Backend::Postgres => "select id from company where id = $1 for update",
+            };
+            if tx.opt::<i64>(exists, args![id]).await?.is_none() {
+                return Err(StoreError::NotFound(format!("company {id}")));
             }
-        )
+            let mut work = open_work(tx.all(OPEN_WORK, args![id]).await?);
+            work.limited_tokens = tokens_limited_to(id, tx.all(LIMITED_TOKENS, args![]).await?);
+            if !work.is_empty() {
+                return Ok(Err(work));
+            }
+            let mut removed = Removed::default();
+            for (sql, counts) in REMOVE_COMPANY {
+                tally(&mut removed, counts, tx.exec(sql, args![id]).await?);
+            }
+            Ok(Ok(removed))
+        })
     }
 
     async fn login_lockouts(&self, username: &str) -> Result<Vec<LoginLockout>> {
-        let sql = LOCKOUTS_OF;
-        let name = username.to_owned();
-        by_backend!(self, |c| c.all(sql, &[&name]), |p| Ok(sqlx::query_as(sql).bind(&name).fetch_all(p).await?))
+        self.all(LOCKOUTS_OF, args![username]).await
     }
 
     async fn unlock_user(&self, username: &Username, addresses: bool) -> Result {
         let name = username.as_str().to_owned();
         let exists = "select id from app_user where username = $1";
-        let found_user = by_backend!(
-            self,
-            |c| {
-                let id: Option<i64> = c.opt(exists, &[&name])?;
-                for sql in &UNLOCK[usize::from(!addresses)..] {
-                    c.exec(sql, &[&name])?;
-                }
-                Ok(id.is_some())
-            },
-            |p| {
-                let mut tx = p.begin().await?;
-                let id: Option<i64> = sqlx::query_scalar(exists).bind(&name).fetch_optional(&mut *tx).await?;
-                for sql in &UNLOCK[usize::from(!addresses)..] {
-                    sqlx::query(sql).bind(&name).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(id.is_some())
+        let found_user = atomic!(self, |tx| {
+            let id: Option<i64> = tx.opt(exists, args![&name]).await?;
+            for sql in &UNLOCK[usize::from(!addresses)..] {
+                tx.exec(sql, args![&name]).await?;
             }
-        )?;
+            Ok(id.is_some())
+        })?;
         if found_user {
             Ok(())
         } else {
@@ -287,33 +245,17 @@ impl AccountStore for SqlStore {
         let user =
             self.user(username.as_str()).await?.ok_or_else(|| StoreError::NotFound(format!("user {username}")))?;
         let id = user.id;
-        let removed = by_backend!(
-            self,
-            |c| {
-                let mut removed =
-                    Removed { leases_released: c.exec(RELEASE_BY_USER, &[&Ts(now), &id])?, ..Removed::default() };
-                if removed.leases_released > 0 {
-                    settle_dependents_lite(c, now)?;
-                }
-                for (sql, counts) in REMOVE_USER {
-                    tally(&mut removed, counts, c.exec(sql, &[&id])?);
-                }
-                Ok(removed)
-            },
-            |p| {
-                let mut tx = p.begin().await?;
-                let released = sqlx::query(RELEASE_BY_USER).bind(now).bind(id).execute(&mut *tx).await?.rows_affected();
-                let mut removed = Removed { leases_released: released, ..Removed::default() };
-                if released > 0 {
-                    settle_dependents!(tx, now);
-                }
-                for (sql, counts) in REMOVE_USER {
-                    tally(&mut removed, counts, sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected());
-                }
-                tx.commit().await?;
-                Ok(removed)
+        let removed = atomic!(self, |tx| {
+            let released = tx.exec(&RELEASE_BY_USER, args![now, id]).await?;
+            let mut removed = Removed { leases_released: released, ..Removed::default() };
+            if released > 0 {
+                settle_dependents(tx, now).await?;
             }
-        )?;
+            for (sql, counts) in REMOVE_USER {
+                tally(&mut removed, counts, tx.exec(sql, args![id]).await?);
+            }
+            Ok(removed)
+        })?;
         if removed.users == 0 {
             return Err(StoreError::NotFound(format!("user {username}")));
         }
@@ -324,137 +266,74 @@ impl AccountStore for SqlStore {
     }
 
     async fn ping(&self) -> Result {
-        let sql = "select 1";
-        by_backend!(self, |c| c.one::<i64>(sql, &[]).map(drop), |p| {
-            sqlx::query(sql).execute(p).await?;
-            Ok(())
-        })
+        // A bigint on both backends (Postgres' `1` alone is an int4).
+        self.one::<i64>("select cast(1 as bigint)", args![]).await.map(drop)
     }
 
     async fn create_company(&self, new: NewCompany, now: DateTime<Utc>) -> Result<Company> {
-        let slug = new.slug.clone();
         let sql = "insert into company (slug, name, file_path, file_id, created_at, updated_at) \
                    values ($1, $2, $3, $4, $5, $5) returning id";
-        let id: i64 = by_backend!(
-            self,
-            |c| c.one(sql, &[&new.slug.as_str(), &new.name, &new.file_path, &new.file_id, &Ts(now)]),
-            |p| Ok(sqlx::query_scalar(sql)
-                .bind(new.slug.as_str())
-                .bind(&new.name)
-                .bind(&new.file_path)
-                .bind(new.file_id)
-                .bind(now)
-                .fetch_one(p)
-                .await?)
-        )
-        .map_err(|e| unique_conflict(e, || format!("company {slug} already exists")))?;
-        self.company_by_id(id).await?.ok_or_else(|| crate::store::StoreError::NotFound(format!("company {id}")))
+        let id: i64 = self
+            .one(sql, args![new.slug.as_str(), &new.name, &new.file_path, new.file_id, now])
+            .await
+            .map_err(|e| unique_conflict(e, || format!("company {} already exists", new.slug)))?;
+        self.company_by_id(id).await?.ok_or_else(|| StoreError::NotFound(format!("company {id}")))
     }
 
     async fn company(&self, slug: &CompanySlug) -> Result<Option<Company>> {
-        let sql = format!("{COMPANY} where slug = $1");
-        let slug = slug.as_str().to_owned();
-        by_backend!(self, |c| c.opt(&sql, &[&slug]), |p| Ok(sqlx::query_as(&sql).bind(&slug).fetch_optional(p).await?))
+        self.opt(COMPANY_BY_SLUG.as_str(), args![slug.as_str()]).await
     }
 
     async fn company_by_id(&self, id: i64) -> Result<Option<Company>> {
-        let sql = format!("{COMPANY} where id = $1");
-        by_backend!(self, |c| c.opt(&sql, &[&id]), |p| Ok(sqlx::query_as(&sql).bind(id).fetch_optional(p).await?))
+        self.opt(COMPANY_BY_ID.as_str(), args![id]).await
     }
 
     async fn list_companies(&self) -> Result<Vec<Company>> {
-        let sql = format!("{COMPANY} order by slug");
-        by_backend!(self, |c| c.all(&sql, &[]), |p| Ok(sqlx::query_as(&sql).fetch_all(p).await?))
+        self.all(COMPANIES.as_str(), args![]).await
     }
 
     async fn record_company_facts(&self, company_id: i64, facts: &CompanyFacts, now: DateTime<Utc>) -> Result {
         let sql = "update company set qbxml_version = coalesce($2, qbxml_version), \
                    qb_company_name = coalesce($3, qb_company_name), qb_product = coalesce($4, qb_product), \
                    updated_at = $5 where id = $1";
-        let f = facts.clone();
-        by_backend!(
-            self,
-            |c| c.exec(sql, &[&company_id, &f.qbxml_version, &f.qb_company_name, &f.qb_product, &Ts(now)]),
-            |p| Ok(sqlx::query(sql)
-                .bind(company_id)
-                .bind(&f.qbxml_version)
-                .bind(&f.qb_company_name)
-                .bind(&f.qb_product)
-                .bind(now)
-                .execute(p)
-                .await?
-                .rows_affected())
-        )?;
+        let f = facts;
+        self.exec(sql, args![company_id, &f.qbxml_version, &f.qb_company_name, &f.qb_product, now]).await?;
         Ok(())
     }
 
     async fn create_user(&self, new: NewUser, now: DateTime<Utc>) -> Result<User> {
-        let name = new.username.clone();
         let sql = "insert into app_user (username, company_id, password_hash, owner_id, created_at, updated_at) \
                    values ($1, $2, $3, $4, $5, $5)";
-        by_backend!(
-            self,
-            |c| c.exec(sql, &[&new.username.as_str(), &new.company_id, &new.password_hash, &new.owner_id, &Ts(now)]),
-            |p| Ok(sqlx::query(sql)
-                .bind(new.username.as_str())
-                .bind(new.company_id)
-                .bind(&new.password_hash)
-                .bind(new.owner_id)
-                .bind(now)
-                .execute(p)
-                .await?
-                .rows_affected())
-        )
-        .map_err(|e| unique_conflict(e, || format!("user {name} already exists")))?;
-        self.user(name.as_str()).await?.ok_or_else(|| crate::store::StoreError::NotFound(format!("user {name}")))
+        let name = new.username;
+        self.exec(sql, args![name.as_str(), new.company_id, new.password_hash, new.owner_id, now])
+            .await
+            .map_err(|e| unique_conflict(e, || format!("user {name} already exists")))?;
+        self.user(name.as_str()).await?.ok_or_else(|| StoreError::NotFound(format!("user {name}")))
     }
 
     async fn user(&self, username: &str) -> Result<Option<User>> {
-        let sql = format!("{USER} where u.username = $1");
-        let username = username.to_owned();
-        by_backend!(self, |c| c.opt(&sql, &[&username]), |p| Ok(sqlx::query_as(&sql)
-            .bind(&username)
-            .fetch_optional(p)
-            .await?))
+        self.opt(USER_BY_NAME.as_str(), args![username]).await
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {
-        let sql = format!("{USER} order by u.username");
-        by_backend!(self, |c| c.all(&sql, &[]), |p| Ok(sqlx::query_as(&sql).fetch_all(p).await?))
+        self.all(USERS.as_str(), args![]).await
     }
 
     async fn set_password(&self, username: &Username, password_hash: &str, now: DateTime<Utc>) -> Result {
         let sql = "update app_user set password_hash = $2, updated_at = $3 where username = $1";
         let unlock = "delete from login_lockout where username = $1";
         let (name, hash) = (username.as_str().to_owned(), password_hash.to_owned());
-        let rows = by_backend!(
-            self,
-            |c| {
-                let rows = c.exec(sql, &[&name, &hash, &Ts(now)])?;
-                c.exec(unlock, &[&name])?;
-                Ok(rows)
-            },
-            |p| {
-                let mut tx = p.begin().await?;
-                let rows = sqlx::query(sql).bind(&name).bind(&hash).bind(now).execute(&mut *tx).await?.rows_affected();
-                sqlx::query(unlock).bind(&name).execute(&mut *tx).await?;
-                tx.commit().await?;
-                Ok(rows)
-            }
-        )?;
+        let rows = atomic!(self, |tx| {
+            let rows = tx.exec(sql, args![&name, hash, now]).await?;
+            tx.exec(unlock, args![&name]).await?;
+            Ok(rows)
+        })?;
         found(rows, || format!("user {username}"))
     }
 
     async fn set_user_enabled(&self, username: &Username, enabled: bool, now: DateTime<Utc>) -> Result {
         let sql = "update app_user set enabled = $2, updated_at = $3 where username = $1";
-        let name = username.as_str().to_owned();
-        let rows = by_backend!(self, |c| c.exec(sql, &[&name, &enabled, &Ts(now)]), |p| Ok(sqlx::query(sql)
-            .bind(&name)
-            .bind(enabled)
-            .bind(now)
-            .execute(p)
-            .await?
-            .rows_affected()))?;
+        let rows = self.exec(sql, args![username.as_str(), enabled, now]).await?;
         found(rows, || format!("user {username}"))
     }
 
@@ -464,73 +343,34 @@ impl AccountStore for SqlStore {
         addr: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>> {
-        let (pair, address) = (LOCKED_PAIR, LOCKED_ADDR);
         let (name, addr) = (username.to_owned(), addr.to_owned());
-        let (a, b): (Option<Option<DateTime<Utc>>>, Option<Option<DateTime<Utc>>>) = by_backend!(
-            self,
-            |c| Ok((c.opt(pair, &[&name, &addr, &Ts(now)])?, c.opt(address, &[&addr, &Ts(now)])?)),
-            |p| {
-                let mut conn = p.acquire().await?;
-                let a = sqlx::query_scalar(pair).bind(&name).bind(&addr).bind(now).fetch_optional(&mut *conn).await?;
-                let b = sqlx::query_scalar(address).bind(&addr).bind(now).fetch_optional(&mut *conn).await?;
-                Ok((a, b))
-            }
-        )?;
-        Ok(a.flatten().max(b.flatten()))
+        let (pair, address): (Option<Option<DateTime<Utc>>>, Option<Option<DateTime<Utc>>>) = sequence!(self, |tx| {
+            let pair = tx.opt(LOCKED_PAIR, args![&name, &addr, now]).await?;
+            let address = tx.opt(LOCKED_ADDR, args![&addr, now]).await?;
+            Ok((pair, address))
+        })?;
+        Ok(pair.flatten().max(address.flatten()))
     }
 
     async fn record_login_failure(&self, f: LoginFailure) -> Result<LoginLocks> {
-        by_backend!(
-            self,
-            |c| {
-                let (now, start) = (Ts(f.now), Ts(f.window_start));
-                let n: i32 = c.one(COUNT_PAIR, &[&f.username, &f.addr, &now, &start])?;
-                let mut locks = LoginLocks { user_until: f.user_rule.until(n, f.now), addr_until: None };
-                if let Some(until) = locks.user_until {
-                    c.exec(LOCK_PAIR, &[&f.username, &f.addr, &Ts(until)])?;
-                }
-                if f.guess {
-                    let n: i32 = c.one(COUNT_ADDR, &[&f.addr, &now, &start])?;
-                    locks.addr_until = f.addr_rule.until(n, f.now);
-                    if let Some(until) = locks.addr_until {
-                        c.exec(LOCK_ADDR, &[&f.addr, &Ts(until)])?;
-                    }
-                }
-                c.exec(FORGET_PAIRS, &[&start, &now])?;
-                c.exec(FORGET_ADDRS, &[&start, &now])?;
-                Ok(locks)
-            },
-            |p| {
-                let mut tx = p.begin().await?;
-                let n: i32 = sqlx::query_scalar(COUNT_PAIR)
-                    .bind(&f.username)
-                    .bind(&f.addr)
-                    .bind(f.now)
-                    .bind(f.window_start)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let mut locks = LoginLocks { user_until: f.user_rule.until(n, f.now), addr_until: None };
-                if let Some(until) = locks.user_until {
-                    sqlx::query(LOCK_PAIR).bind(&f.username).bind(&f.addr).bind(until).execute(&mut *tx).await?;
-                }
-                if f.guess {
-                    let n: i32 = sqlx::query_scalar(COUNT_ADDR)
-                        .bind(&f.addr)
-                        .bind(f.now)
-                        .bind(f.window_start)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    locks.addr_until = f.addr_rule.until(n, f.now);
-                    if let Some(until) = locks.addr_until {
-                        sqlx::query(LOCK_ADDR).bind(&f.addr).bind(until).execute(&mut *tx).await?;
-                    }
-                }
-                sqlx::query(FORGET_PAIRS).bind(f.window_start).bind(f.now).execute(&mut *tx).await?;
-                sqlx::query(FORGET_ADDRS).bind(f.window_start).bind(f.now).execute(&mut *tx).await?;
-                tx.commit().await?;
-                Ok(locks)
+        atomic!(self, |tx| {
+            let (now, start) = (f.now, f.window_start);
+            let n: i32 = tx.one(COUNT_PAIR, args![&f.username, &f.addr, now, start]).await?;
+            let mut locks = LoginLocks { user_until: f.user_rule.until(n, now), addr_until: None };
+            if let Some(until) = locks.user_until {
+                tx.exec(LOCK_PAIR, args![&f.username, &f.addr, until]).await?;
             }
-        )
+            if f.guess {
+                let n: i32 = tx.one(COUNT_ADDR, args![&f.addr, now, start]).await?;
+                locks.addr_until = f.addr_rule.until(n, now);
+                if let Some(until) = locks.addr_until {
+                    tx.exec(LOCK_ADDR, args![&f.addr, until]).await?;
+                }
+            }
+            tx.exec(FORGET_PAIRS, args![start, now]).await?;
+            tx.exec(FORGET_ADDRS, args![start, now]).await?;
+            Ok(locks)
+        })
     }
 
     async fn record_login(&self, user_id: i64, username: &str, addr: &str, now: DateTime<Utc>) -> Result {
@@ -544,27 +384,14 @@ impl AccountStore for SqlStore {
         let forget_pair = "delete from login_lockout where username = $1 and addr = $2";
         let forget_addr = "delete from login_failure where addr = $1";
         let (name, addr) = (username.to_owned(), addr.to_owned());
-        by_backend!(
-            self,
-            |c| {
-                for sql in [user, company, heard] {
-                    c.exec(sql, &[&user_id, &Ts(now)])?;
-                }
-                c.exec(forget_pair, &[&name, &addr])?;
-                c.exec(forget_addr, &[&addr])?;
-                Ok(())
-            },
-            |p| {
-                let mut tx = p.begin().await?;
-                for sql in [user, company, heard] {
-                    sqlx::query(sql).bind(user_id).bind(now).execute(&mut *tx).await?;
-                }
-                sqlx::query(forget_pair).bind(&name).bind(&addr).execute(&mut *tx).await?;
-                sqlx::query(forget_addr).bind(&addr).execute(&mut *tx).await?;
-                tx.commit().await?;
-                Ok(())
+        atomic!(self, |tx| {
+            for sql in [user, company, heard] {
+                tx.exec(sql, args![user_id, now]).await?;
             }
-        )
+            tx.exec(forget_pair, args![&name, &addr]).await?;
+            tx.exec(forget_addr, args![&addr]).await?;
+            Ok(())
+        })
     }
 
     async fn set_user_schedule(
@@ -576,18 +403,7 @@ impl AccountStore for SqlStore {
     ) -> Result {
         let sql = "update app_user set run_every_minutes = $2, run_every_seconds = $3, updated_at = $4 \
                    where username = $1";
-        let name = username.as_str().to_owned();
-        let rows =
-            by_backend!(self, |c| c.exec(sql, &[&name, &run_every_minutes, &run_every_seconds, &Ts(now)]), |p| Ok(
-                sqlx::query(sql)
-                    .bind(&name)
-                    .bind(run_every_minutes)
-                    .bind(run_every_seconds)
-                    .bind(now)
-                    .execute(p)
-                    .await?
-                    .rows_affected()
-            ))?;
+        let rows = self.exec(sql, args![username.as_str(), run_every_minutes, run_every_seconds, now]).await?;
         found(rows, || format!("user {username}"))
     }
 }

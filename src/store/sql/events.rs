@@ -3,8 +3,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::lite::{Sql, Ts};
-use super::{by_backend, SqlStore};
+use std::sync::LazyLock;
+
+use super::args::{args, Arg};
+use super::call::{atomic, Statements};
+use super::SqlStore;
 use crate::diagnostics::{catalog, Severity};
 use crate::store::{Event, EventFilter, EventStore, NewEvent, Problem, Result};
 use crate::types::EventId;
@@ -18,6 +21,9 @@ const MAX_EVENTS: i64 = EventFilter::MAX_PAGE + 1;
 const EVENT_SELECT: &str = "select e.id, e.at, e.company_id, c.slug as company_slug, e.user_id, \
     u.username, e.address, e.job_id, e.kind, e.code, e.message \
     from event e left join company c on c.id = e.company_id left join app_user u on u.id = e.user_id";
+
+/// An event by id (`$1`).
+static EVENT_BY_ID: LazyLock<String> = LazyLock::new(|| format!("{EVENT_SELECT} where e.id = $1"));
 
 /// The statement for one combination of filters, parameters numbered in
 /// the order company, kind, since, before, limit (those present only).
@@ -90,115 +96,43 @@ impl EventStore for SqlStore {
             (Some(company), Some(code)) if is_problem(code) => Some((company, code.to_owned())),
             _ => None,
         };
-        by_backend!(
-            self,
-            |c| {
-                let job_id = e.job_id.map(|j| j.0);
-                let id: i64 = c.one(
-                    sql,
-                    &[&Ts(e.at), &e.company_id, &e.user_id, &job_id, &e.kind, &e.code, &e.message, &e.address],
-                )?;
-                if let Some((company, code)) = &problem {
-                    c.exec(UPSERT_PROBLEM, &[company, code, &Ts(e.at), &e.message, &id])?;
-                }
-                Ok(id)
-            },
-            |p| {
-                let mut tx = p.begin().await?;
-                let id: i64 = sqlx::query_scalar(sql)
-                    .bind(e.at)
-                    .bind(e.company_id)
-                    .bind(e.user_id)
-                    .bind(e.job_id.map(|j| j.0))
-                    .bind(e.kind)
-                    .bind(&e.code)
-                    .bind(&e.message)
-                    .bind(&e.address)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                if let Some((company, code)) = &problem {
-                    sqlx::query(UPSERT_PROBLEM)
-                        .bind(*company)
-                        .bind(code)
-                        .bind(e.at)
-                        .bind(&e.message)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(id)
+        atomic!(self, |tx| {
+            let args = args![e.at, e.company_id, e.user_id, e.job_id, e.kind, &e.code, &e.message, &e.address];
+            let id: i64 = tx.one(sql, args).await?;
+            if let Some((company, code)) = problem {
+                tx.exec(UPSERT_PROBLEM, args![company, code, e.at, e.message, id]).await?;
             }
-        )
+            Ok(id)
+        })
     }
 
     async fn events(&self, f: &EventFilter) -> Result<Vec<Event>> {
         let limit = f.limit.clamp(1, MAX_EVENTS);
-        let (company_id, kind, since, before) = (f.company_id, f.kind.clone(), f.since, f.before.map(|b| b.0));
-        let (lite_sql, pg_sql) = (events_sql(f, false), events_sql(f, true));
-        // A filter that matches little may walk much of the log: on SQLite
-        // that is a read beside the writer (see `lite::reader`).
-        by_backend!(
-            read self,
-            |c| {
-                let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
-                let since = since.map(Ts);
-                if let Some(id) = &company_id {
-                    args.push(id);
-                }
-                if let Some(k) = &kind {
-                    args.push(k);
-                }
-                if let Some(t) = &since {
-                    args.push(t);
-                }
-                if let Some(b) = &before {
-                    args.push(b);
-                }
-                args.push(&limit);
-                c.all(&lite_sql, &args)
-            },
-            |p| {
-                let mut q = sqlx::query_as(&pg_sql);
-                if let Some(id) = company_id {
-                    q = q.bind(id);
-                }
-                if let Some(k) = kind {
-                    q = q.bind(k);
-                }
-                if let Some(t) = since {
-                    q = q.bind(t);
-                }
-                if let Some(b) = before {
-                    q = q.bind(b);
-                }
-                Ok(q.bind(limit).fetch_all(p).await?)
-            }
-        )
+        let sql = events_sql(f, self.backend() == super::Backend::Postgres);
+        // Only the filters present, in the statement's order.
+        let mut args: Vec<Arg> = Vec::new();
+        args.extend(f.company_id.map(Arg::from));
+        args.extend(f.kind.clone().map(Arg::from));
+        args.extend(f.since.map(Arg::from));
+        args.extend(f.before.map(|b| Arg::from(b.0)));
+        args.push(Arg::from(limit));
+        // A filter that matches little may walk much of the log.
+        self.read_all(sql, args).await
     }
 
     async fn event(&self, id: EventId) -> Result<Option<Event>> {
-        let sql = format!("{EVENT_SELECT} where e.id = $1");
-        by_backend!(self, |c| c.opt(&sql, &[&id.0]), |p| Ok(sqlx::query_as(&sql).bind(id.0).fetch_optional(p).await?))
+        self.opt(EVENT_BY_ID.as_str(), args![id.0]).await
     }
 
     async fn open_problems(&self, company_id: i64) -> Result<Vec<Problem>> {
         let sql = "select id, company_id, code, first_seen, last_seen, count, cleared_at, last_detail, last_event_id \
                    from problem where company_id = $1 and cleared_at is null order by last_event_id desc";
-        by_backend!(self, |c| c.all(sql, &[&company_id]), |p| Ok(sqlx::query_as(sql)
-            .bind(company_id)
-            .fetch_all(p)
-            .await?))
+        self.all(sql, args![company_id]).await
     }
 
     async fn prune_events(&self, before: DateTime<Utc>, limit: i64) -> Result<u64> {
         // Oldest first through `event_at` (migration 0017), a bounded batch.
         let sql = "delete from event where id in (select id from event where at < $1 order by at limit $2)";
-        by_backend!(self, |c| c.exec(sql, &[&Ts(before), &limit]), |p| Ok(sqlx::query(sql)
-            .bind(before)
-            .bind(limit)
-            .execute(p)
-            .await?
-            .rows_affected()))
+        self.exec(sql, args![before, limit]).await
     }
 }

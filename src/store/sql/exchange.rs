@@ -1,44 +1,33 @@
 //! The calls of a Web Connector exchange, each composed of the session and
 //! job statements it needs. On SQLite each is one task on the writer thread
 //! (one hand-off and at most one commit per SOAP call); on Postgres the
-//! same calls run one after another on the pool.
+//! same calls run one statement after another on one connection (see
+//! [`sequence!`](super::call::sequence)): each write is a single statement.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
-use sqlx::PgConnection;
 
-use super::jobs::{
-    complete_counted_pg, complete_lite, durable_claim, new_message_set_id, DEPTH_AT_MOST, LEASED, NEXT_POSTGRES,
-    NEXT_SQLITE,
-};
-use super::lite::{Sql, Ts};
-use super::sessions::{touch_lite, touch_pg, SESSION_BY_TICKET};
-use super::{by_backend, SqlStore};
+use super::args::args;
+use super::call::{sequence, Statements};
+use super::jobs::{claim, Claim, CompleteCounted, LEASED};
+use super::sessions::{touch, SESSION_BY_TICKET};
+use super::SqlStore;
 use crate::queue::{Completion, Job, JobState, Lease};
 use crate::store::{AcceptsJob, AnswerStart, Answered, ExchangeStore, NextJob, Result, SendStart, Session};
 use crate::types::TicketHash;
 
-/// [`ExchangeStore::next_job`] on the SQLite writer.
-fn next_lite(
-    c: &Connection,
+/// [`ExchangeStore::next_job`] on a call's connection.
+async fn next(
+    tx: &mut impl Statements,
     company_id: i64,
     ticket: &str,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
-    message_set_id: &str,
 ) -> Result<Option<NextJob>> {
-    let next = c.opt::<Job>(&NEXT_SQLITE, &[&company_id, &ticket, &Ts(lease_until), &Ts(now), &message_set_id])?;
-    // A recovery check re-sends nothing QuickBooks could apply twice; a
-    // claimed write must be on disk first.
-    let next = match next {
-        Some(job) if !job.recovering => durable_claim(Some(job)),
-        other => other,
-    };
-    if let Some(job) = next {
+    if let Some(job) = claim(tx, Claim::Next, company_id, ticket, now, lease_until).await? {
         return Ok(Some(recovered_or_claimed(job)));
     }
-    Ok(continuing(c.opt::<Job>(&LEASED, &[&ticket])?))
+    Ok(continuing(tx.opt::<Job>(&LEASED, args![ticket]).await?))
 }
 
 /// After a claim found nothing: the iterator under way that made it give
@@ -56,68 +45,24 @@ fn recovered_or_claimed(job: Job) -> NextJob {
     }
 }
 
-/// [`ExchangeStore::next_job`] on one Postgres connection.
-async fn next_pg(
-    conn: &mut PgConnection,
-    company_id: i64,
-    ticket: &str,
-    now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
-    message_set_id: &str,
-) -> Result<Option<NextJob>> {
-    let next: Option<Job> = sqlx::query_as(&NEXT_POSTGRES)
-        .bind(company_id)
-        .bind(ticket)
-        .bind(lease_until)
-        .bind(now)
-        .bind(message_set_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(job) = next {
-        return Ok(Some(recovered_or_claimed(job)));
-    }
-    Ok(continuing(sqlx::query_as(&LEASED).bind(ticket).fetch_optional(&mut *conn).await?))
-}
-
-/// [`ExchangeStore::start_answer`] on the SQLite writer.
-fn answer_start_lite(
-    c: &Connection,
+/// [`ExchangeStore::start_answer`] on a call's connection.
+async fn answer_start(
+    tx: &mut impl Statements,
     hash: &str,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<Option<AnswerStart>> {
-    let (session, live) = match touch_lite(c, hash, now, expires_at)? {
+    let (session, live) = match touch(tx, hash, now, expires_at).await? {
         Some(s) => (s, true),
-        None => match c.opt::<Session>(&SESSION_BY_TICKET, &[&hash])? {
+        None => match tx.opt::<Session>(&SESSION_BY_TICKET, args![hash]).await? {
             Some(s) => (s, false),
             None => return Ok(None),
         },
     };
-    let job = c.opt::<Job>(&LEASED, &[&hash])?;
+    let job = tx.opt::<Job>(&LEASED, args![hash]).await?;
     Ok(Some(AnswerStart { session, live, job }))
 }
 
-/// [`ExchangeStore::start_answer`] on one Postgres connection.
-async fn answer_start_pg(
-    conn: &mut PgConnection,
-    hash: &str,
-    now: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-) -> Result<Option<AnswerStart>> {
-    let (session, live) = match touch_pg(conn, hash, now, expires_at).await? {
-        Some(s) => (s, true),
-        None => match sqlx::query_as(&SESSION_BY_TICKET).bind(hash).fetch_optional(&mut *conn).await? {
-            Some(s) => (s, false),
-            None => return Ok(None),
-        },
-    };
-    let job = sqlx::query_as(&LEASED).bind(hash).fetch_optional(&mut *conn).await?;
-    Ok(Some(AnswerStart { session, live, job }))
-}
-
-// On Postgres each call takes one connection from the pool for all its
-// statements, one acquire (and, for a connection that sat idle, one ping)
-// per call rather than per statement.
 #[async_trait]
 impl ExchangeStore for SqlStore {
     async fn next_job(
@@ -128,11 +73,7 @@ impl ExchangeStore for SqlStore {
         lease_until: DateTime<Utc>,
     ) -> Result<Option<NextJob>> {
         let hash = ticket.0.clone();
-        let message_set_id = new_message_set_id();
-        by_backend!(self, |c| next_lite(c, company_id, &hash, now, lease_until, &message_set_id), |p| {
-            let mut conn = p.acquire().await?;
-            next_pg(&mut conn, company_id, &hash, now, lease_until, &message_set_id).await
-        })
+        sequence!(self, |tx| next(tx, company_id, &hash, now, lease_until).await)
     }
 
     async fn start_send(
@@ -144,34 +85,17 @@ impl ExchangeStore for SqlStore {
         lease_until: DateTime<Utc>,
     ) -> Result<Option<SendStart>> {
         let hash = ticket.0.clone();
-        let message_set_id = new_message_set_id();
-        by_backend!(
-            self,
-            |c| {
-                let Some(session) = touch_lite(c, &hash, now, expires_at)? else {
-                    return Ok(None);
-                };
-                let looked = look && session.company_file_name.is_some();
-                let next = match looked {
-                    true => next_lite(c, session.company_id, &hash, now, lease_until, &message_set_id)?,
-                    false => None,
-                };
-                Ok(Some(SendStart { session, next, looked }))
-            },
-            |p| {
-                let mut conn = p.acquire().await?;
-                let touched = touch_pg(&mut conn, &hash, now, expires_at).await?;
-                let Some(session) = touched else {
-                    return Ok(None);
-                };
-                let looked = look && session.company_file_name.is_some();
-                let next = match looked {
-                    true => next_pg(&mut conn, session.company_id, &hash, now, lease_until, &message_set_id).await?,
-                    false => None,
-                };
-                Ok(Some(SendStart { session, next, looked }))
-            }
-        )
+        sequence!(self, |tx| {
+            let Some(session) = touch(tx, &hash, now, expires_at).await? else {
+                return Ok(None);
+            };
+            let looked = look && session.company_file_name.is_some();
+            let next = match looked {
+                true => next(tx, session.company_id, &hash, now, lease_until).await?,
+                false => None,
+            };
+            Ok(Some(SendStart { session, next, looked }))
+        })
     }
 
     async fn start_answer(
@@ -181,10 +105,7 @@ impl ExchangeStore for SqlStore {
         expires_at: DateTime<Utc>,
     ) -> Result<Option<AnswerStart>> {
         let hash = ticket.0.clone();
-        by_backend!(self, |c| answer_start_lite(c, &hash, now, expires_at), |p| {
-            let mut conn = p.acquire().await?;
-            answer_start_pg(&mut conn, &hash, now, expires_at).await
-        })
+        sequence!(self, |tx| answer_start(tx, &hash, now, expires_at).await)
     }
 
     async fn answer(
@@ -198,35 +119,17 @@ impl ExchangeStore for SqlStore {
     ) -> Result<Option<Answered>> {
         let hash = ticket.0.clone();
         let settles = completion.state.is_final() || completion.state == JobState::Unknown;
-        let answered = by_backend!(
-            self,
-            |c| {
-                let Some(start) = answer_start_lite(c, &hash, now, expires_at)? else {
-                    return Ok(None);
-                };
-                let Some(lease) = start.job.as_ref().filter(|j| accepts(j)).and_then(Job::lease) else {
-                    return Ok(Some(Answered::Declined { start, completion }));
-                };
-                let company_id = start.session.company_id;
-                let remaining = match complete_lite(c, &lease, completion, now)? {
-                    true => Some(c.one::<i64>(&DEPTH_AT_MOST, &[&company_id, &Ts(now), &cap])?.min(cap)),
-                    false => None,
-                };
-                Ok(Some(Answered::Completed { start, remaining }))
-            },
-            |p| {
-                let mut conn = p.acquire().await?;
-                let Some(start) = answer_start_pg(&mut conn, &hash, now, expires_at).await? else {
-                    return Ok(None);
-                };
-                let Some(lease) = start.job.as_ref().filter(|j| accepts(j)).and_then(Job::lease) else {
-                    return Ok(Some(Answered::Declined { start, completion }));
-                };
-                let company_id = start.session.company_id;
-                let remaining = complete_counted_pg(&mut conn, &lease, completion, now, company_id, cap).await?;
-                Ok(Some(Answered::Completed { start, remaining: remaining.map(|n| n.min(cap)) }))
-            }
-        )?;
+        let answered = sequence!(self, |tx| {
+            let Some(start) = answer_start(tx, &hash, now, expires_at).await? else {
+                return Ok(None);
+            };
+            let Some(lease) = start.job.as_ref().filter(|j| accepts(j)).and_then(Job::lease) else {
+                return Ok(Some(Answered::Declined { start, completion }));
+            };
+            let company_id = start.session.company_id;
+            let remaining = tx.complete_counted(&lease, completion, now, company_id, cap).await?;
+            Ok(Some(Answered::Completed { start, remaining: remaining.map(|n| n.min(cap)) }))
+        })?;
         if settles && matches!(answered, Some(Answered::Completed { remaining: Some(_), .. })) {
             self.notifier.notify_all();
         }
@@ -242,20 +145,8 @@ impl ExchangeStore for SqlStore {
         cap: i64,
     ) -> Result<Option<i64>> {
         let settled = completion.state.is_final() || completion.state == JobState::Unknown;
-        let owned = lease.clone();
-        let count = by_backend!(
-            self,
-            |c| {
-                if !complete_lite(c, &owned, completion, now)? {
-                    return Ok(None);
-                }
-                c.one::<i64>(&DEPTH_AT_MOST, &[&company_id, &Ts(now), &cap]).map(Some)
-            },
-            |p| {
-                let mut conn = p.acquire().await?;
-                complete_counted_pg(&mut conn, &owned, completion, now, company_id, cap).await
-            }
-        )?;
+        let lease = lease.clone();
+        let count = sequence!(self, |tx| tx.complete_counted(&lease, completion, now, company_id, cap).await)?;
         if settled && count.is_some() {
             self.notifier.notify_all();
         }

@@ -2,14 +2,17 @@
 //!
 //! Both dialects share almost every statement: SQLite accepts `$N`
 //! parameters, `returning`, partial indexes and `with recursive` like
-//! Postgres does. Each method therefore holds its SQL once and runs it on
-//! whichever backend is configured (see [`by_backend!`]): on SQLite as one
-//! task of the writer thread in [`lite`], on Postgres through sqlx's pool.
-//! Where the dialects differ (the claim's `for update skip locked`) each
-//! side has its own statement.
+//! Postgres does. Each method therefore holds its SQL and its arguments
+//! ([`args`]) once and runs them on whichever backend is configured, in
+//! one of the forms of [`call`]: on SQLite as one task of the writer
+//! thread in [`lite`], on Postgres through sqlx's pool. Where the dialects
+//! differ (the claim's `for update skip locked`) each side has its own
+//! statement.
 
 mod accounts;
 mod admins;
+mod args;
+mod call;
 mod console;
 mod events;
 mod exchange;
@@ -17,6 +20,7 @@ mod jobs;
 mod links;
 mod lite;
 mod ops;
+mod row;
 mod sessions;
 mod tokens;
 mod webhooks;
@@ -52,50 +56,18 @@ impl Backend {
     }
 }
 
-enum Pool {
-    /// The writer thread, and how to open a sqlx connection for migrations.
-    Sqlite {
-        lite: lite::Lite,
-        options: Box<SqliteConnectOptions>,
-    },
+/// Where a store's statements go.
+enum Db {
+    /// SQLite: the writer thread that owns the connection, and the options
+    /// sqlx opens its own connection with to run the migrations.
+    Writer { writer: lite::Writer, migrations: Box<SqliteConnectOptions> },
+    /// Postgres: sqlx's pool.
     Postgres(PgPool),
 }
 
-/// Runs a store call on whichever backend is configured: on SQLite the
-/// closure `|$c| $lite` runs on the writer thread as one transaction (so
-/// everything it captures is moved in and must be owned); on Postgres
-/// `$pg` runs with `$p` bound to the pool. Both evaluate to `Result<T>`,
-/// and in both `return` ends the call, not the enclosing method. Written
-/// `by_backend!(read self, …)`, the SQLite side is a read beside the writer
-/// instead.
-macro_rules! by_backend {
-    (@via $how:ident, $self:expr, |$c:ident| $lite:expr, |$p:ident| $pg:expr) => {
-        match &$self.pool {
-            $crate::store::sql::Pool::Sqlite { lite, .. } => {
-                lite.$how(move |$c: &rusqlite::Connection| -> $crate::store::Result<_> { $lite }).await
-            }
-            $crate::store::sql::Pool::Postgres($p) => {
-                // A block of its own, so `return` and `?` in `$pg` end the
-                // Postgres call as they end the SQLite closure.
-                let result: $crate::store::Result<_> = async { $pg }.await;
-                result
-            }
-        }
-    };
-    // A read that may walk many rows: on SQLite it runs on a read-only
-    // connection beside the writer (`Lite::read`), not in its queue.
-    (read $self:expr, |$c:ident| $lite:expr, |$p:ident| $pg:expr) => {
-        $crate::store::sql::by_backend!(@via read, $self, |$c| $lite, |$p| $pg)
-    };
-    ($self:expr, |$c:ident| $lite:expr, |$p:ident| $pg:expr) => {
-        $crate::store::sql::by_backend!(@via call, $self, |$c| $lite, |$p| $pg)
-    };
-}
-pub(crate) use by_backend;
-
 /// The store over a SQL pool.
 pub struct SqlStore {
-    pool: Pool,
+    db: Db,
     /// Wakes long-polls and the webhook worker after jobs finish.
     notifier: super::JobNotifier,
 }
@@ -145,9 +117,9 @@ impl SqlStore {
                     ));
                 }
                 create_private(&path)?;
-                let lite = lite::Lite::open(&path, opts.acquire_timeout)?;
+                let writer = lite::Writer::open(&path, opts.acquire_timeout)?;
                 Ok(SqlStore {
-                    pool: Pool::Sqlite { lite, options: Box::new(options) },
+                    db: Db::Writer { writer, migrations: Box::new(options) },
                     notifier: super::JobNotifier::new(),
                 })
             }
@@ -169,10 +141,10 @@ impl SqlStore {
     /// [`StoreError::Database`] when the server cannot be reached.
     pub async fn connect_postgres(options: PgConnectOptions, opts: &PoolOptions) -> Result<SqlStore> {
         // Every statement qbwcd prepares is written for its indexes, so
-        // the generic plan is the plan: re-planning each execution with
-        // its values (Postgres' default for a prepared statement's first
-        // runs, and for good whenever the generic plan looks costlier)
-        // was a fifth of the database's CPU per exchange. NOTICEs (such as
+        // the generic plan is the plan, and re-planning each execution
+        // with its values (Postgres' default for a prepared statement's
+        // first runs, and for good whenever the generic plan looks
+        // costlier) is work for nothing (BENCHMARKS.md measured it). NOTICEs (such as
         // `relation "_sqlx_migrations" already exists, skipping` on every
         // migration run) tell an operator nothing, and sqlx would log each.
         let options = options.options([("plan_cache_mode", "force_generic_plan"), ("client_min_messages", "warning")]);
@@ -195,8 +167,8 @@ impl SqlStore {
             .acquire_timeout(opts.acquire_timeout)
             // A connection in steady use is known to work; one that sat
             // idle may have been cut by a database restart or a proxy, so
-            // only those are pinged before use. Pinging every one cost a
-            // round trip on each store call.
+            // only those are pinged before use, not each one on every store
+            // call (a round trip).
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
                 Box::pin(async move {
@@ -213,22 +185,22 @@ impl SqlStore {
 
     /// Wraps an existing Postgres pool.
     pub fn from_postgres(pool: PgPool) -> SqlStore {
-        SqlStore { pool: Pool::Postgres(pool), notifier: super::JobNotifier::new() }
+        SqlStore { db: Db::Postgres(pool), notifier: super::JobNotifier::new() }
     }
 
     /// Which backend this is.
     pub fn backend(&self) -> Backend {
-        match self.pool {
-            Pool::Sqlite { .. } => Backend::Sqlite,
-            Pool::Postgres(_) => Backend::Postgres,
+        match self.db {
+            Db::Writer { .. } => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
         }
     }
 
     /// The Postgres pool, for `LISTEN`/`NOTIFY`.
     pub fn postgres_pool(&self) -> Option<&PgPool> {
-        match &self.pool {
-            Pool::Postgres(p) => Some(p),
-            Pool::Sqlite { .. } => None,
+        match &self.db {
+            Db::Postgres(pool) => Some(pool),
+            Db::Writer { .. } => None,
         }
     }
 
@@ -238,25 +210,25 @@ impl SqlStore {
     /// [`StoreError::Migrate`] when a migration fails or the database has
     /// migrations this build does not know.
     pub async fn migrate(&self) -> Result {
-        match &self.pool {
-            Pool::Sqlite { options, .. } => {
+        match &self.db {
+            Db::Writer { migrations, .. } => {
                 // sqlx keeps `_sqlx_migrations`, as it always has: one
                 // connection of its own for the run, closed after.
-                let mut conn = options.connect().await?;
+                let mut conn = migrations.connect().await?;
                 let run = sqlx::migrate!("migrations/sqlite").run(&mut conn).await;
                 conn.close().await?;
                 run?;
             }
-            Pool::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
+            Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())
     }
 
     /// Closes the pool, waiting for connections to return.
     pub async fn close(&self) {
-        match &self.pool {
-            Pool::Sqlite { lite, .. } => lite.close().await,
-            Pool::Postgres(p) => p.close().await,
+        match &self.db {
+            Db::Writer { writer, .. } => writer.close().await,
+            Db::Postgres(pool) => pool.close().await,
         }
     }
 }
@@ -377,8 +349,6 @@ fn found(rows: u64, what: impl FnOnce() -> String) -> Result {
 mod tests {
     use super::*;
 
-    /// The plans SQLite picks for the statements of every exchange and of
-    /// the reaper, on a migrated database.
     /// A migrated store on a fresh SQLite file (kept while the directory is).
     async fn migrated_sqlite() -> (tempfile::TempDir, SqlStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -388,14 +358,15 @@ mod tests {
         (dir, store)
     }
 
+    /// The plans SQLite picks for `statements`, on a migrated database.
     async fn plans(statements: Vec<(&'static str, String)>) -> Vec<(&'static str, Vec<String>)> {
         let (_dir, store) = migrated_sqlite().await;
-        let Pool::Sqlite { lite, .. } = &store.pool else { unreachable!("a SQLite URL") };
-        let out = lite
-            .call(move |c| {
+        let Db::Writer { writer, .. } = &store.db else { unreachable!("a SQLite URL") };
+        let out = writer
+            .call(move |conn| {
                 let mut out = Vec::new();
                 for (name, sql) in statements {
-                    let mut stmt = c.prepare(&format!("explain query plan {sql}"))?;
+                    let mut stmt = conn.prepare(&format!("explain query plan {sql}"))?;
                     let mut rows = stmt.raw_query();
                     let mut details = Vec::new();
                     while let Some(row) = rows.next()? {
@@ -411,9 +382,6 @@ mod tests {
         out
     }
 
-    /// Every statement on the hot path finds its rows through an index: a
-    /// full scan of `job` or `session` would make each exchange cost more
-    /// as the history grows (the claim-scale benchmark measures it).
     /// A write's claim is synced to disk before it is answered; a read's
     /// claim, a recovery check and a completion are not.
     #[tokio::test]
@@ -451,25 +419,28 @@ mod tests {
         };
         store.enqueue(job(JobKind::Read, "CustomerQueryRq")).await.unwrap();
         store.enqueue(job(JobKind::Write, "CustomerAddRq")).await.unwrap();
-        let Pool::Sqlite { lite, .. } = &store.pool else { unreachable!("a SQLite URL") };
+        let Db::Writer { writer, .. } = &store.db else { unreachable!("a SQLite URL") };
         let ticket = Ticket::generate().hash();
         let lease = now + chrono::Duration::minutes(1);
         let read = store.next_job(company.id, &ticket, now, lease).await.unwrap();
         assert!(matches!(read, Some(crate::store::NextJob::Claimed(j)) if j.kind == JobKind::Read));
-        assert_eq!(lite.synced_commits(), 0);
+        assert_eq!(writer.synced_commits(), 0);
         let write = store.claim_next(company.id, &ticket, now, lease).await.unwrap().unwrap();
         assert_eq!(write.kind, JobKind::Write);
-        assert_eq!(lite.synced_commits(), 1);
+        assert_eq!(writer.synced_commits(), 1);
         store.enqueue(job(JobKind::Write, "InvoiceAddRq")).await.unwrap();
         let next = store.next_job(company.id, &ticket, now, lease).await.unwrap();
         assert!(matches!(next, Some(crate::store::NextJob::Claimed(j)) if j.kind == JobKind::Write));
-        assert_eq!(lite.synced_commits(), 2);
+        assert_eq!(writer.synced_commits(), 2);
         store.close().await;
     }
 
     /// Partial indexes of live rows only.
     const PARTIAL: [&str; 2] = ["job_leased", "job_held"];
 
+    /// Every statement on the hot path finds its rows through an index: a
+    /// full scan of `job` or `session` would make each exchange cost more
+    /// as the history grows (the claim-scale benchmark measures it).
     #[tokio::test]
     async fn hot_statements_never_scan_a_table() {
         let statements = vec![

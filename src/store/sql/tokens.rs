@@ -1,10 +1,12 @@
 //! API tokens.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::lite::{Sql, Ts};
-use super::{by_backend, found, unique_conflict, SqlStore};
+use super::args::args;
+use super::{found, unique_conflict, SqlStore};
 use crate::store::{ApiToken, NewToken, Result, StoreError, TokenStore};
 use crate::types::Role;
 
@@ -13,7 +15,6 @@ const COLS: &str = "id, name, role, company_ids, expires_at, created_at, last_us
 
 /// A token as stored: the role as text and the companies as a JSON array
 /// of row ids (null = every company), parsed into an [`ApiToken`].
-#[derive(sqlx::FromRow)]
 pub(super) struct TokenRow {
     pub(super) id: i64,
     pub(super) name: String,
@@ -51,65 +52,52 @@ fn parsed(row: Option<TokenRow>) -> Result<Option<ApiToken>> {
     row.map(ApiToken::try_from).transpose()
 }
 
+/// Creates a token: `$1` name, `$2` hash, `$3` role, `$4` companies,
+/// `$5` expiry, `$6` now.
+static CREATE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "insert into api_token (name, token_hash, role, company_ids, expires_at, created_at) \
+         values ($1, $2, $3, $4, $5, $6) returning {COLS}"
+    )
+});
+
+/// A live token by hash (`$1`), marked used at `$2` unless expired. One
+/// statement: an expired token is returned (so the refusal can say why)
+/// but not marked used.
+static USE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "update api_token set last_used_at = case when expires_at is null or expires_at > $2 then $2 \
+         else last_used_at end where token_hash = $1 and revoked_at is null returning {COLS}"
+    )
+});
+
+static LIST: LazyLock<String> = LazyLock::new(|| format!("select {COLS} from api_token order by name"));
+
 #[async_trait]
 impl TokenStore for SqlStore {
     async fn create_token(&self, new: NewToken, now: DateTime<Utc>) -> Result<ApiToken> {
-        let sql = format!(
-            "insert into api_token (name, token_hash, role, company_ids, expires_at, created_at) \
-             values ($1, $2, $3, $4, $5, $6) returning {COLS}"
-        );
         let companies = new.company_ids.as_ref().map(|ids| serde_json::Value::from(ids.clone()).to_string());
-        let (name, role, expires_at) = (new.name.clone(), new.role.as_str(), new.expires_at);
-        let row: TokenRow = by_backend!(
-            self,
-            |c| c.one(&sql, &[&new.name, &new.token_hash, &role, &companies, &expires_at.map(Ts), &Ts(now)]),
-            |p| Ok(sqlx::query_as(&sql)
-                .bind(&new.name)
-                .bind(&new.token_hash)
-                .bind(role)
-                .bind(&companies)
-                .bind(expires_at)
-                .bind(now)
-                .fetch_one(p)
-                .await?)
-        )
-        .map_err(|e| unique_conflict(e, || format!("a token named {name:?} exists")))?;
+        let name = &new.name;
+        let args = args![name, new.token_hash, new.role.as_str(), companies, new.expires_at, now];
+        let row: TokenRow = self
+            .one(CREATE.as_str(), args)
+            .await
+            .map_err(|e| unique_conflict(e, || format!("a token named {name:?} exists")))?;
         row.try_into()
     }
 
     async fn use_token(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<ApiToken>> {
-        // One statement: an expired token is returned (so the refusal can
-        // say why) but not marked used.
-        let sql = format!(
-            "update api_token set last_used_at = case when expires_at is null or expires_at > $2 then $2 \
-             else last_used_at end where token_hash = $1 and revoked_at is null returning {COLS}"
-        );
-        let hash = token_hash.to_owned();
-        let row: Option<TokenRow> =
-            by_backend!(self, |c| c.opt(&sql, &[&hash, &Ts(now)]), |p| Ok(sqlx::query_as(&sql)
-                .bind(&hash)
-                .bind(now)
-                .fetch_optional(p)
-                .await?))?;
-        parsed(row)
+        parsed(self.opt(USE.as_str(), args![token_hash, now]).await?)
     }
 
     async fn list_tokens(&self) -> Result<Vec<ApiToken>> {
-        let sql = format!("select {COLS} from api_token order by name");
-        let rows: Vec<TokenRow> =
-            by_backend!(self, |c| c.all(&sql, &[]), |p| Ok(sqlx::query_as(&sql).fetch_all(p).await?))?;
+        let rows: Vec<TokenRow> = self.all(LIST.as_str(), args![]).await?;
         rows.into_iter().map(ApiToken::try_from).collect()
     }
 
     async fn revoke_token(&self, name: &str, now: DateTime<Utc>) -> Result {
         let sql = "update api_token set revoked_at = $2 where name = $1 and revoked_at is null";
-        let owned = name.to_owned();
-        let rows = by_backend!(self, |c| c.exec(sql, &[&owned, &Ts(now)]), |p| Ok(sqlx::query(sql)
-            .bind(&owned)
-            .bind(now)
-            .execute(p)
-            .await?
-            .rows_affected()))?;
+        let rows = self.exec(sql, args![name, now]).await?;
         found(rows, || format!("live token {name:?}"))
     }
 }

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgListener;
 
-use super::lite::{Sql, Ts};
-use super::{by_backend, found, Pool, SqlStore};
+use super::args::args;
+use super::{found, Backend, Db, SqlStore};
 use crate::store::{FinishStore, JobNotifier, Result, WebhookAttempt, WebhookDelivery};
 use crate::types::JobId;
 
@@ -20,9 +20,17 @@ const COLS: &str = "id, event_id, job_id, job_state, url, state, attempts, last_
 static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql(""));
 static CLAIM_POSTGRES: LazyLock<String> = LazyLock::new(|| claim_sql(" for update skip locked"));
 
-/// Takes due rows for a while. On Postgres, `skip locked` lets replicas
-/// take different rows instead of delivering the same event twice; SQLite
-/// has one writer, so the statement is atomic as is.
+/// A job's last delivery (`$1`).
+static LAST_OF_JOB: LazyLock<String> =
+    LazyLock::new(|| format!("select {COLS} from webhook_delivery where job_id = $1 order by id desc limit 1"));
+/// A job's deliveries (`$1`), oldest first.
+static ALL_OF_JOB: LazyLock<String> =
+    LazyLock::new(|| format!("select {COLS} from webhook_delivery where job_id = $1 order by id"));
+
+/// Builds the claims: take due rows for a while (`$1` now, `$2` until,
+/// `$3` at most). On Postgres, `skip locked` lets replicas take different
+/// rows instead of delivering the same event twice; SQLite has one
+/// writer, so the statement is atomic as is.
 fn claim_sql(lock: &str) -> String {
     format!(
         "update webhook_delivery set locked_until = $2 where id in (select id from webhook_delivery \
@@ -38,7 +46,7 @@ impl FinishStore for SqlStore {
     }
 
     async fn listen_for_finished_jobs(&self) -> Result {
-        let Pool::Postgres(pool) = &self.pool else { return Ok(()) };
+        let Db::Postgres(pool) = &self.db else { return Ok(()) };
         let mut listener = PgListener::connect_with(pool).await?;
         listener.listen(CHANNEL).await?;
         // Anything that finished before the LISTEN took effect is found by
@@ -63,24 +71,13 @@ impl FinishStore for SqlStore {
 
     async fn set_company_webhook(&self, company_id: i64, url: Option<&str>, now: DateTime<Utc>) -> Result {
         let sql = "update company set webhook_url = $2, updated_at = $3 where id = $1";
-        let url = url.map(str::to_owned);
-        let rows = by_backend!(self, |c| c.exec(sql, &[&company_id, &url, &Ts(now)]), |p| Ok(sqlx::query(sql)
-            .bind(company_id)
-            .bind(&url)
-            .bind(now)
-            .execute(p)
-            .await?
-            .rows_affected()))?;
+        let rows = self.exec(sql, args![company_id, url, now]).await?;
         found(rows, || format!("company {company_id}"))
     }
 
     async fn company_webhook(&self, company_id: i64) -> Result<Option<String>> {
         let sql = "select webhook_url from company where id = $1";
-        let url: Option<Option<String>> =
-            by_backend!(self, |c| c.opt(sql, &[&company_id]), |p| Ok(sqlx::query_scalar(sql)
-                .bind(company_id)
-                .fetch_optional(p)
-                .await?))?;
+        let url: Option<Option<String>> = self.opt(sql, args![company_id]).await?;
         Ok(url.flatten())
     }
 
@@ -90,29 +87,17 @@ impl FinishStore for SqlStore {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<WebhookDelivery>> {
-        by_backend!(self, |c| c.all(CLAIM_SQLITE.as_str(), &[&Ts(now), &Ts(lease_until), &limit]), |p| Ok(
-            sqlx::query_as(CLAIM_POSTGRES.as_str()).bind(now).bind(lease_until).bind(limit).fetch_all(p).await?
-        ))
+        let sql = match self.backend() {
+            Backend::Sqlite => &CLAIM_SQLITE,
+            Backend::Postgres => &CLAIM_POSTGRES,
+        };
+        self.all(sql.as_str(), args![now, lease_until, limit]).await
     }
 
     async fn record_webhook_attempt(&self, id: i64, a: &WebhookAttempt) -> Result {
         let sql = "update webhook_delivery set attempts = attempts + 1, state = $2, last_status = $3, \
                    last_error = $4, next_attempt_at = $5, delivered_at = $6, locked_until = null where id = $1";
-        let a = a.clone();
-        let rows = by_backend!(
-            self,
-            |c| c.exec(sql, &[&id, &a.state, &a.status, &a.error, &Ts(a.next_attempt_at), &a.delivered_at.map(Ts)]),
-            |p| Ok(sqlx::query(sql)
-                .bind(id)
-                .bind(a.state)
-                .bind(a.status)
-                .bind(&a.error)
-                .bind(a.next_attempt_at)
-                .bind(a.delivered_at)
-                .execute(p)
-                .await?
-                .rows_affected())
-        )?;
+        let rows = self.exec(sql, args![id, a.state, a.status, &a.error, a.next_attempt_at, a.delivered_at]).await?;
         found(rows, || format!("webhook delivery {id}"))
     }
 
@@ -120,20 +105,15 @@ impl FinishStore for SqlStore {
         // A claimed row falls due again when its claim lapses.
         let sql = "select min(case when locked_until is not null and locked_until > next_attempt_at \
                    then locked_until else next_attempt_at end) from webhook_delivery where state = 'pending'";
-        by_backend!(self, |c| c.one(sql, &[]), |p| Ok(sqlx::query_scalar(sql).fetch_one(p).await?))
+        self.one(sql, args![]).await
     }
 
     async fn job_webhook(&self, job: JobId) -> Result<Option<WebhookDelivery>> {
-        let sql = format!("select {COLS} from webhook_delivery where job_id = $1 order by id desc limit 1");
-        by_backend!(self, |c| c.opt(&sql, &[&job.0]), |p| Ok(sqlx::query_as(&sql)
-            .bind(job.0)
-            .fetch_optional(p)
-            .await?))
+        self.opt(LAST_OF_JOB.as_str(), args![job]).await
     }
 
     async fn job_webhooks(&self, job: JobId) -> Result<Vec<WebhookDelivery>> {
-        let sql = format!("select {COLS} from webhook_delivery where job_id = $1 order by id");
-        by_backend!(self, |c| c.all(&sql, &[&job.0]), |p| Ok(sqlx::query_as(&sql).bind(job.0).fetch_all(p).await?))
+        self.all(ALL_OF_JOB.as_str(), args![job]).await
     }
 
     async fn prune_webhook_deliveries(&self, before: DateTime<Utc>, limit: i64) -> Result<u64> {
@@ -141,11 +121,6 @@ impl FinishStore for SqlStore {
         // 0019), whose predicate this repeats word for word.
         let sql = "delete from webhook_delivery where id in (select id from webhook_delivery \
                    where state <> 'pending' and occurred_at < $1 order by occurred_at limit $2)";
-        by_backend!(self, |c| c.exec(sql, &[&Ts(before), &limit]), |p| Ok(sqlx::query(sql)
-            .bind(before)
-            .bind(limit)
-            .execute(p)
-            .await?
-            .rows_affected()))
+        self.exec(sql, args![before, limit]).await
     }
 }

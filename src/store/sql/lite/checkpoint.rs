@@ -178,7 +178,7 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sql::lite::Lite;
+    use crate::store::sql::lite::Writer;
 
     /// A WAL database with `rows` rows of two overflow pages each, written
     /// by a connection that never checkpoints.
@@ -223,28 +223,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wal.db");
         let policy = Policy { every: Duration::from_millis(1), restart_frames: 64 };
-        let lite = std::sync::Arc::new(Lite::open_with(&path, Duration::from_secs(5), policy).unwrap());
-        lite.call(|c| Ok(c.execute_batch("create table t (b blob not null)")?)).await.unwrap();
+        let writer = std::sync::Arc::new(Writer::open_with(&path, Duration::from_secs(5), policy).unwrap());
+        writer.call(|conn| Ok(conn.execute_batch("create table t (b blob not null)")?)).await.unwrap();
         let mut writers = tokio::task::JoinSet::new();
         for _ in 0..4 {
-            let lite = lite.clone();
+            let writer = writer.clone();
             writers.spawn(async move {
                 for _ in 0..250 {
-                    lite.call(|c| Ok(c.execute("insert into t values (zeroblob(8000))", [])?)).await.unwrap();
+                    writer.call(|conn| Ok(conn.execute("insert into t values (zeroblob(8000))", [])?)).await.unwrap();
                 }
             });
         }
         while let Some(w) = writers.join_next().await {
             w.unwrap();
         }
-        let rows: i64 = lite.call(|c| Ok(c.query_row("select count(*) from t", [], |r| r.get(0))?)).await.unwrap();
+        let rows: i64 =
+            writer.call(|conn| Ok(conn.query_row("select count(*) from t", [], |r| r.get(0))?)).await.unwrap();
         assert_eq!(rows, 1000);
         // The reader beside the writer sees every commit, and does not keep
         // the WAL from being folded in at close.
-        let read: i64 = lite.read(|c| Ok(c.query_row("select count(*) from t", [], |r| r.get(0))?)).await.unwrap();
+        let read: i64 =
+            writer.read(|conn| Ok(conn.query_row("select count(*) from t", [], |r| r.get(0))?)).await.unwrap();
         assert_eq!(read, 1000);
-        assert!(lite.read(|c| Ok(c.execute("delete from t", [])?)).await.is_err(), "the reader wrote");
-        std::sync::Arc::into_inner(lite).unwrap().close().await;
+        assert!(writer.read(|conn| Ok(conn.execute("delete from t", [])?)).await.is_err(), "the reader wrote");
+        std::sync::Arc::into_inner(writer).unwrap().close().await;
         assert!(!dir.path().join("wal.db-wal").exists(), "closing leaves the WAL behind");
         let c = Connection::open(&path).unwrap();
         assert_eq!(c.query_row("select count(*) from t", [], |r| r.get::<_, i64>(0)).unwrap(), 1000);

@@ -9,8 +9,8 @@
 //!
 //! Why not sqlx's SQLite driver: it hands every statement (and `begin`,
 //! `commit`, each row) to its connection thread and back, two context
-//! switches per statement, which was most of the server's CPU per
-//! exchange. Here a whole store call is one hand-off, under load a batch
+//! switches per statement, more work than the statement itself on the
+//! exchange path (BENCHMARKS.md has the figures). Here a whole store call is one hand-off, under load a batch
 //! of them shares a commit, and statements are prepared once and cached.
 
 mod checkpoint;
@@ -26,10 +26,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use rusqlite::types::ToSql;
 use rusqlite::{Connection, OpenFlags, Statement};
 
-pub(crate) use row::{Col, FromLite, Ts};
+pub(crate) use row::{ts_text, Col, FromLite};
+
+use super::args::Args;
 
 use crate::store::{Result, StoreError};
 
@@ -41,10 +42,10 @@ const MAX_BATCH: usize = 64;
 const STATEMENT_CACHE: usize = 256;
 
 /// A handle on the writer thread. Cheap to share; every call is one task.
-pub(crate) struct Lite {
+pub(crate) struct Writer {
     tasks: mpsc::Sender<Msg>,
     /// Commits synced to disk at a task's request ([`sync_at_commit`]).
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by tests only"))]
     synced: Arc<AtomicU64>,
     /// For long reads that should not hold up the writer.
     reader: Arc<reader::Reader>,
@@ -74,15 +75,15 @@ enum Msg {
     Close(tokio::sync::oneshot::Sender<()>),
 }
 
-impl Lite {
+impl Writer {
     /// Opens (creating if missing) the database file and starts its writer
     /// thread. The pragmas match what the migrations expect.
-    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Lite> {
+    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Writer> {
         Self::open_with(path, busy_timeout, checkpoint::Policy::default())
     }
 
-    /// [`Lite::open`] with its own checkpoint policy.
-    pub(crate) fn open_with(path: &Path, busy_timeout: Duration, policy: checkpoint::Policy) -> Result<Lite> {
+    /// [`Writer::open`] with its own checkpoint policy.
+    pub(crate) fn open_with(path: &Path, busy_timeout: Duration, policy: checkpoint::Policy) -> Result<Writer> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -109,10 +110,10 @@ impl Lite {
         let wal = Wal { path: wal_path(path), file: None, synced: synced.clone() };
         std::thread::Builder::new()
             .name("qbwcd-sqlite".to_owned())
-            .spawn(move || writer(conn, queue, checkpointer, wal))
+            .spawn(move || run_writer(conn, queue, checkpointer, wal))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite thread: {e}")))?;
         let reader = Arc::new(reader::Reader::new(path.to_owned(), busy_timeout));
-        Ok(Lite { tasks, synced, reader })
+        Ok(Writer { tasks, synced, reader })
     }
 
     /// Runs `f` on the writer thread inside a transaction and returns its
@@ -170,7 +171,7 @@ static BUSY_TIMEOUT_MS: AtomicU64 = AtomicU64::new(10_000);
 /// The writer's busy handler; `attempt` counts the waits so far. The usual
 /// holder is the checkpoint thread restarting the WAL, for a few
 /// milliseconds, so the first steps are short: SQLite's own handler sleeps
-/// 1, 2, 5, 10, 15, 20 ms…, which turned a 10 ms hold into a 53 ms wait
+/// 1, 2, 5, 10, 15, 20 ms…, which makes a 10 ms hold a 53 ms wait
 /// for every caller. Past the first 20 ms (another process's transaction),
 /// it polls every 5 ms until the timeout.
 fn wait_for_lock(attempt: i32) -> bool {
@@ -236,8 +237,8 @@ where
 /// Waits for the next message. Under load the next task arrives within
 /// microseconds of the last commit, so the thread first yields a few
 /// times (letting the callers run) before it blocks: going to sleep and
-/// being woken costs two context switches, which on a small VM were a
-/// fifth of this thread's time.
+/// being woken costs two context switches, a large share of this thread's
+/// time on a small VM (see BENCHMARKS.md).
 fn next_task(queue: &mpsc::Receiver<Msg>) -> std::result::Result<Msg, mpsc::RecvError> {
     for _ in 0..SPINS {
         match queue.try_recv() {
@@ -252,8 +253,6 @@ fn next_task(queue: &mpsc::Receiver<Msg>) -> std::result::Result<Msg, mpsc::Recv
 /// How many times [`next_task`] yields before it blocks.
 const SPINS: usize = 16;
 
-/// The writer thread: takes whatever tasks are queued (up to
-/// [`MAX_BATCH`]) into one transaction, until the store closes.
 /// The WAL file, opened when a commit is first to be synced.
 struct Wal {
     path: PathBuf,
@@ -282,7 +281,9 @@ fn wal_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn writer(conn: Connection, queue: mpsc::Receiver<Msg>, mut checkpointer: checkpoint::Checkpointer, mut wal: Wal) {
+/// The writer thread: takes whatever tasks are queued (up to
+/// [`MAX_BATCH`]) into one transaction, until the store closes.
+fn run_writer(conn: Connection, queue: mpsc::Receiver<Msg>, mut checkpointer: checkpoint::Checkpointer, mut wal: Wal) {
     let mut batch: Vec<Box<dyn Task>> = Vec::with_capacity(MAX_BATCH);
     let mut closing = None;
     let (mut transactions, mut tasks) = (0u64, 0u64);
@@ -392,63 +393,33 @@ fn copy_error(e: &rusqlite::Error) -> rusqlite::Error {
 }
 
 /// Statements with `$N` parameters (shared with Postgres) on a connection.
+/// Each takes its arguments by value and frees them once SQLite holds its
+/// own copies, before the statement runs: a large answer is then in memory
+/// twice at the most (SQLite's copy and the row it builds), not three
+/// times.
 pub(crate) trait Sql {
     /// Runs a statement that returns no rows; the number of rows changed.
-    fn exec(&self, sql: &str, args: &[&dyn ToSql]) -> Result<u64>;
+    fn exec(&self, sql: &str, args: Args) -> Result<u64>;
     /// The first row, if any.
-    fn opt<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<Option<T>>;
-    /// [`Sql::opt`] where parameter `$n` is a large text passed by value
-    /// (`args[n - 1]` is ignored): it is freed as soon as SQLite holds its
-    /// own copy, before the statement runs, so a large answer is in memory
-    /// twice at the most (SQLite's copy and the row it builds), not three
-    /// times.
-    fn opt_owning<T: FromLite>(
-        &self,
-        sql: &str,
-        args: &[&dyn ToSql],
-        n: usize,
-        text: Option<String>,
-    ) -> Result<Option<T>>;
-    /// Exactly the first row; [`StoreError::NotFound`] when there is none.
-    fn one<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<T>;
+    fn opt<T: FromLite>(&self, sql: &str, args: Args) -> Result<Option<T>>;
     /// Every row.
-    fn all<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<Vec<T>>;
+    fn all<T: FromLite>(&self, sql: &str, args: Args) -> Result<Vec<T>>;
 }
 
 impl Sql for Connection {
-    fn exec(&self, sql: &str, args: &[&dyn ToSql]) -> Result<u64> {
+    fn exec(&self, sql: &str, args: Args) -> Result<u64> {
         let mut stmt = self.prepare_cached(sql)?;
         bind(&mut stmt, args)?;
         Ok(stmt.raw_execute()? as u64)
     }
 
-    fn opt<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<Option<T>> {
+    fn opt<T: FromLite>(&self, sql: &str, args: Args) -> Result<Option<T>> {
         let mut stmt = self.prepare_cached(sql)?;
         bind(&mut stmt, args)?;
         first_row(&mut stmt)
     }
 
-    fn opt_owning<T: FromLite>(
-        &self,
-        sql: &str,
-        args: &[&dyn ToSql],
-        n: usize,
-        text: Option<String>,
-    ) -> Result<Option<T>> {
-        let mut stmt = self.prepare_cached(sql)?;
-        bind(&mut stmt, args)?;
-        let name = format!("${n}");
-        let index = stmt.parameter_index(&name)?.ok_or(rusqlite::Error::InvalidParameterName(name))?;
-        stmt.raw_bind_parameter(index, &text)?;
-        drop(text);
-        first_row(&mut stmt)
-    }
-
-    fn one<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<T> {
-        self.opt(sql, args)?.ok_or_else(|| StoreError::NotFound("row".to_owned()))
-    }
-
-    fn all<T: FromLite>(&self, sql: &str, args: &[&dyn ToSql]) -> Result<Vec<T>> {
+    fn all<T: FromLite>(&self, sql: &str, args: Args) -> Result<Vec<T>> {
         let mut stmt = self.prepare_cached(sql)?;
         bind(&mut stmt, args)?;
         let mut rows = stmt.raw_query();
@@ -474,8 +445,8 @@ fn first_row<T: FromLite>(stmt: &mut Statement<'_>) -> Result<Option<T>> {
 }
 
 /// Binds `args[N-1]` to each `$N` (SQLite numbers parameters in order of
-/// first appearance, so `$2` may be its parameter 1).
-fn bind(stmt: &mut Statement<'_>, args: &[&dyn ToSql]) -> rusqlite::Result<()> {
+/// first appearance, so `$2` may be its parameter 1), then frees `args`.
+fn bind(stmt: &mut Statement<'_>, args: Args) -> rusqlite::Result<()> {
     for i in 1..=stmt.parameter_count() {
         let n = stmt.parameter_name(i).and_then(|n| n.strip_prefix('$')).and_then(|n| n.parse().ok()).unwrap_or(i);
         let arg =
@@ -483,11 +454,6 @@ fn bind(stmt: &mut Statement<'_>, args: &[&dyn ToSql]) -> rusqlite::Result<()> {
         stmt.raw_bind_parameter(i, arg)?;
     }
     Ok(())
-}
-
-/// A value stored as JSON text.
-pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot store as JSON: {e}")))
 }
 
 /// Whether an error is a unique (or primary key) violation.

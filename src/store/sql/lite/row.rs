@@ -4,27 +4,21 @@
 //! blobs, booleans as 0/1, JSON as text.
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
-use rusqlite::types::{FromSqlError, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::types::{FromSqlError, ValueRef};
 use rusqlite::Row;
 use uuid::Uuid;
 
 use crate::qbxml::RequestStatus;
-use crate::queue::{Job, JobKind, JobState, Page};
-use crate::store::sql::tokens::TokenRow;
-use crate::store::{Company, Event, LoginLockout, Problem, QwcLink, Session, User, WebhookDelivery};
+use crate::queue::{JobKind, JobState};
 use crate::types::{CompanySlug, JobId, TicketHash, Username};
 
-/// A timestamp parameter, written as sqlx writes it
+/// A timestamp as it is written, as sqlx writes it
 /// (`2026-11-23T10:00:00.123456+00:00`).
-pub(crate) struct Ts(pub DateTime<Utc>);
-
-impl ToSql for Ts {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.0.to_rfc3339_opts(SecondsFormat::AutoSi, false)))
-    }
+pub(crate) fn ts_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
-/// Reads a [`Ts`], or any of the other forms SQLite dates take.
+/// Reads a [`ts_text`], or any of the other forms SQLite dates take.
 fn parse_ts(value: ValueRef<'_>) -> Result<DateTime<Utc>, FromSqlError> {
     match value {
         ValueRef::Text(t) => {
@@ -146,141 +140,6 @@ from_lite_tuple!(A 0, B 1);
 from_lite_tuple!(A 0, B 1, C 2);
 from_lite_tuple!(A 0, B 1, C 2, D 3);
 
-/// Reads a model field by field, each from the column of its name (as
-/// sqlx's `FromRow` derive does).
-macro_rules! from_lite_named {
-    ($t:ident { $($f:ident),* $(,)? }) => {
-        impl FromLite for $t {
-            fn from_lite(row: &Row<'_>) -> rusqlite::Result<Self> {
-                Ok($t { $($f: Col::col(row, stringify!($f))?),* })
-            }
-        }
-    };
-}
-
-from_lite_named!(Company {
-    id,
-    slug,
-    name,
-    file_path,
-    file_id,
-    qbxml_version,
-    qb_company_name,
-    qb_product,
-    last_seen_at,
-    created_at,
-    disabled_at,
-});
-from_lite_named!(User {
-    id,
-    username,
-    company_id,
-    company_slug,
-    password_hash,
-    enabled,
-    owner_id,
-    last_seen_at,
-    created_at,
-    run_every_minutes,
-    run_every_seconds,
-    company_disabled,
-    last_message_set_id,
-});
-from_lite_named!(LoginLockout { address, failures, last_failure_at, locked_until });
-from_lite_named!(Session {
-    ticket_hash,
-    user_id,
-    username,
-    company_id,
-    state,
-    remote_addr,
-    company_file_name,
-    qbxml_version,
-    jobs_done,
-    jobs_failed,
-    first_problem,
-    last_error,
-    created_at,
-    last_seen_at,
-    expires_at,
-    last_work_at,
-    queue_at_start,
-});
-from_lite_named!(Event { id, at, company_id, company_slug, user_id, username, address, job_id, kind, code, message });
-from_lite_named!(TokenRow { id, name, role, company_ids, expires_at, created_at, last_used_at, revoked_at });
-from_lite_named!(WebhookDelivery {
-    id,
-    event_id,
-    job_id,
-    job_state,
-    url,
-    state,
-    attempts,
-    last_status,
-    last_error,
-    occurred_at,
-    next_attempt_at,
-    delivered_at,
-});
-from_lite_named!(Problem {
-    id,
-    company_id,
-    code,
-    first_seen,
-    last_seen,
-    count,
-    cleared_at,
-    last_detail,
-    last_event_id,
-});
-from_lite_named!(QwcLink {
-    nonce,
-    username,
-    reset_password,
-    uses,
-    max_uses,
-    expires_at,
-    created_at,
-    last_used_at,
-    password_reset_at,
-    revoked_at,
-});
-from_lite_named!(Job {
-    id,
-    seq,
-    company_id,
-    state,
-    kind,
-    priority,
-    request,
-    qbxml_version,
-    on_error,
-    request_names,
-    attempt,
-    max_attempts,
-    ticket_hash,
-    lease_expires_at,
-    response,
-    statuses,
-    diagnostic,
-    error,
-    idempotency_key,
-    webhook_url,
-    hold_reason,
-    iterates,
-    iterator_id,
-    message_set_id,
-    old_message_set_id,
-    recovering,
-    submission_hash,
-    sent_by,
-    created_at,
-    updated_at,
-    sent_at,
-    completed_at,
-});
-from_lite_named!(Page { attempt, page, response, statuses, created_at });
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,7 +148,7 @@ mod tests {
     fn timestamps_are_written_as_sqlx_writes_them_and_read_in_every_form() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         let t = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap() + chrono::Duration::microseconds(123_456);
-        let text: String = conn.query_row("select ?1", [Ts(t)], |r| r.get(0)).unwrap();
+        let text: String = conn.query_row("select ?1", [ts_text(t)], |r| r.get(0)).unwrap();
         assert_eq!(text, "2026-11-23T10:00:00.123456+00:00");
         for form in
             ["2026-11-23T10:00:00.123456+00:00", "2026-11-23 10:00:00.123456", "2026-11-23T11:00:00.123456+01:00"]

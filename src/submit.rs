@@ -1,9 +1,10 @@
-//! Turning submitted qbXML into a queued job (shared by the CLI and API).
+//! Turning submitted qbXML into a queued job (shared by the CLI and API):
+//! the parsing of `qbxml` and the rules of `queue`, stored through `store`.
 
 use chrono::{DateTime, Utc};
 
-use super::{Enqueued, JobKind, NewJob};
 use crate::qbxml::{parse_submission, OnError, QbxmlError, Version};
+use crate::queue::{Enqueued, JobKind, NewJob};
 use crate::store::{Company, Store, StoreError};
 use crate::types::JobId;
 
