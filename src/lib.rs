@@ -5,6 +5,7 @@
 //! and [`qbxml`] are leaves everyone may use.
 #![forbid(unsafe_code)]
 
+pub mod admins;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod clip;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod diagnostics;
 pub mod metrics;
 pub mod net;

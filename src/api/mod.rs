@@ -3,6 +3,7 @@
 //! catalog and the OpenAPI document needs a bearer token
 //! (`qbwcd token create NAME`) with the role the route names.
 
+mod admins;
 mod auth;
 mod companies;
 mod diagnostics;
@@ -27,14 +28,14 @@ use axum::Router;
 use crate::app::AppState;
 
 pub use auth::{generate_token, hash_token, token_name, Access, ApiCaller, Role};
-pub use companies::{full_view as company_view, CompanyView};
+pub use companies::{add_user, create_company, full_view as company_view, CompanyView, NewCompanyBody};
 pub use error::{ApiError, ErrorBody};
 pub use events::{page as event_page, EventPage, EventView};
-pub use health::{HealthView, ProblemView};
-pub use jobs::{page_cursor, sent_request, JobView, WebhookView};
+pub use health::{health_of, HealthView, ProblemView};
+pub use jobs::{full_view as job_view, page_cursor, sent_request, JobView, WebhookView};
 pub use links::router as links_router;
 pub use openapi::ApiDoc;
-pub use users::UserView;
+pub use users::{new_password, UserView};
 pub use wait::{wait_for, WaitQuery};
 pub use webhooks::{check_webhook_url, sign, verify, WebhookEvent, EVENT_ID_HEADER, SIGNATURE_HEADER};
 
@@ -111,6 +112,10 @@ api_routes! {
     post "/tokens/{name}/revoke" => tokens::revoke, Role::Admin,
     get "/qbxml/types" => qbxml::list, Role::Read,
     get "/qbxml/types/{name}" => qbxml::show, Role::Read,
+    get "/admins" => admins::list, Role::Admin,
+    post "/admins" => admins::create, Role::Admin,
+    delete "/admins/{name}" => admins::remove, Role::Admin,
+    post "/admins/{name}/password" => admins::passwd, Role::Admin,
     get "/diagnostics/{code}" => diagnostics::show, Access::Public,
     get "/openapi.json" => openapi::document, Access::Public,
 }

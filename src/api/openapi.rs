@@ -10,7 +10,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use super::{companies, diagnostics, events, health, jobs, qbxml, qwc, tokens, users, webhooks, ErrorBody};
+use super::{admins, companies, diagnostics, events, health, jobs, qbxml, qwc, tokens, users, webhooks, ErrorBody};
 use crate::queue::JobState;
 
 /// The document.
@@ -59,6 +59,10 @@ use crate::queue::JobState;
         tokens::revoke,
         qbxml::list,
         qbxml::show,
+        admins::list,
+        admins::create,
+        admins::remove,
+        admins::passwd,
         diagnostics::show,
         document,
     ),
@@ -71,6 +75,7 @@ use crate::queue::JobState;
         (name = "events", description = "What happened, newest first: the references (E14) health and errors quote"),
         (name = "tokens", description = "API tokens: roles, company limits, expiry (admin only)"),
         (name = "qbxml", description = "The qbXML schemas (13.0, 16.0): request types and their JSON Schemas"),
+        (name = "admins", description = "Console accounts: the people who log in at /admin (admin only; tokens never log in there)"),
         (name = "diagnostics", description = "The catalog of problems and their fixes"),
     )
 )]

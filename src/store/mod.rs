@@ -5,6 +5,8 @@
 //! any call. Every time comparison takes `now` from the caller, so tests can
 //! drive expiry with a controlled clock.
 
+mod admins;
+mod console;
 mod models;
 mod notify;
 mod ops;
@@ -15,6 +17,8 @@ pub use sql::{redact_url, sqlite_readable_by_others, PoolOptions};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use admins::{Admin, AdminLogin, AdminSession, AdminStore};
+pub use console::{ConsoleStore, SessionJob};
 pub use models::{
     ApiToken, Company, CompanyFacts, Event, EventFilter, NewCompany, NewEvent, NewSession, NewToken, NewUser,
     Recovered, Session, SessionOpen, User,
@@ -95,6 +99,8 @@ pub trait Store:
     + WebhookStore
     + OpsStore
     + LinkStore
+    + AdminStore
+    + ConsoleStore
 {
 }
 impl<
@@ -107,7 +113,9 @@ impl<
             + NotifyStore
             + WebhookStore
             + OpsStore
-            + LinkStore,
+            + LinkStore
+            + AdminStore
+            + ConsoleStore,
     > Store for T
 {
 }

@@ -17,6 +17,7 @@ mod branding;
 mod captures;
 mod cli;
 mod cli_surface;
+mod console;
 mod crash;
 mod doctor;
 mod events;

@@ -10,8 +10,10 @@
 //! statement.
 
 mod accounts;
+mod admins;
 mod args;
 mod call;
+mod console;
 mod events;
 mod exchange;
 mod jobs;

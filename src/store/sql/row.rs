@@ -12,7 +12,7 @@ use super::lite::{Col, FromLite};
 use super::tokens::TokenRow;
 use crate::qbxml::RequestStatus;
 use crate::queue::{Job, JobKind, JobState, Page};
-use crate::store::{Company, Event, LoginLockout, Problem, QwcLink, Session, User, WebhookDelivery};
+use crate::store::{Admin, Company, Event, LoginLockout, Problem, QwcLink, Session, SessionJob, User, WebhookDelivery};
 use crate::types::{CompanySlug, JobId, TicketHash, Username};
 
 /// A column value the store reads from Postgres.
@@ -227,3 +227,5 @@ model_row!(Job {
     completed_at,
 });
 model_row!(Page { attempt, page, response, statuses, created_at });
+model_row!(Admin { id, name, password_hash, created_at, password_changed_at, last_login_at });
+model_row!(SessionJob { id, state, request_names, diagnostic, updated_at });

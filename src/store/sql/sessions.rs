@@ -41,7 +41,7 @@ fn columns(prefix: &str, username: &str) -> String {
 }
 
 /// Every session, with its user's name.
-static SESSION: LazyLock<String> = LazyLock::new(|| {
+pub(super) static SESSION: LazyLock<String> = LazyLock::new(|| {
     format!("select {} from session s join app_user u on u.id = s.user_id", columns("s.", "u.username"))
 });
 
