@@ -263,17 +263,6 @@ pub trait JobStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<Job>>;
-    /// Leases the company's oldest unknown write that the session's user
-    /// sent for an error-recovery status check (it keeps its message-set
-    /// id): QuickBooks answers a check only to the application that sent
-    /// the write.
-    async fn claim_recovery(
-        &self,
-        company_id: i64,
-        ticket: &TicketHash,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Option<Job>>;
     /// Records the last message set QuickBooks answered for a user's
     /// application, so that user's next write clears its recovery record.
     async fn answered_message_set(&self, user_id: i64, message_set_id: &str) -> Result;

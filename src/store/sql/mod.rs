@@ -445,7 +445,6 @@ mod tests {
     async fn hot_statements_never_scan_a_table() {
         let statements = vec![
             ("claim", jobs::CLAIM_SQLITE.clone()),
-            ("recover", jobs::RECOVER_SQLITE.clone()),
             ("recover or claim", jobs::NEXT_SQLITE.clone()),
             ("leased", jobs::LEASED.clone()),
             ("complete", jobs::COMPLETE.to_owned()),

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::release::LEASED_PREDICATE;
 use super::COLS;
 use crate::queue::{Job, JobKind};
-use crate::store::sql::args::{args, Arg};
+use crate::store::sql::args::args;
 use crate::store::sql::call::Statements;
 use crate::store::sql::Backend;
 use crate::store::Result;
@@ -26,9 +26,6 @@ const SKIP_LOCKED: &str = " for update skip locked";
 pub(in crate::store::sql) static CLAIM_SQLITE: LazyLock<String> =
     LazyLock::new(|| claim_sql("queued", &NOT_WAITING_ON_OTHERS, ""));
 static CLAIM_POSTGRES: LazyLock<String> = LazyLock::new(|| claim_sql("queued", &NOT_WAITING_ON_OTHERS, SKIP_LOCKED));
-pub(in crate::store::sql) static RECOVER_SQLITE: LazyLock<String> =
-    LazyLock::new(|| claim_sql("unknown", &OWN_RECOVERABLE, ""));
-static RECOVER_POSTGRES: LazyLock<String> = LazyLock::new(|| claim_sql("unknown", &OWN_RECOVERABLE, SKIP_LOCKED));
 
 /// A claimed write's `oldMessageSetID`: the last set QuickBooks answered
 /// for the claiming session's user (`$2` the ticket), since QuickBooks
@@ -136,8 +133,6 @@ fn claim_sql(from: &str, extra: &str, lock: &str) -> String {
 pub(in crate::store::sql) enum Claim {
     /// The head of the queue.
     Queued,
-    /// The head of the session's user's lost writes, to check.
-    Recovery,
     /// A lost write to check if there is one, else the head of the queue.
     Next,
 }
@@ -148,8 +143,6 @@ impl Claim {
         match (self, backend) {
             (Claim::Queued, Backend::Sqlite) => &CLAIM_SQLITE,
             (Claim::Queued, Backend::Postgres) => &CLAIM_POSTGRES,
-            (Claim::Recovery, Backend::Sqlite) => &RECOVER_SQLITE,
-            (Claim::Recovery, Backend::Postgres) => &RECOVER_POSTGRES,
             (Claim::Next, Backend::Sqlite) => &NEXT_SQLITE,
             (Claim::Next, Backend::Postgres) => &NEXT_POSTGRES,
         }
@@ -169,11 +162,8 @@ pub(in crate::store::sql) async fn claim(
     lease_until: DateTime<Utc>,
 ) -> Result<Option<Job>> {
     let sql = claim.sql(tx.backend());
-    let mut args = args![company_id, ticket, lease_until, now];
-    if !matches!(claim, Claim::Recovery) {
-        // `$5`: the message-set id a claimed write is sent with.
-        args.push(Arg::from(new_message_set_id()));
-    }
+    // `$5`: the message-set id a claimed write is sent with.
+    let args = args![company_id, ticket, lease_until, now, new_message_set_id()];
     let job: Option<Job> = tx.opt(sql, args).await?;
     if job.as_ref().is_some_and(|j| j.kind == JobKind::Write && !j.recovering) {
         tx.sync_at_commit();

@@ -17,7 +17,7 @@ pub(super) use depth::DEPTH_AT_MOST;
 pub(super) use release::{settle_dependents, RELEASE_BY_TICKET, RELEASE_BY_USER, RELEASE_LAPSED};
 #[cfg(test)]
 pub(super) use {
-    claim::{CLAIM_SQLITE, NEXT_SQLITE, RECOVER_SQLITE},
+    claim::{CLAIM_SQLITE, NEXT_SQLITE},
     complete::COMPLETE,
     release::{FAIL_DEPENDENTS, RELEASE_DEPENDENTS},
 };
@@ -118,17 +118,6 @@ impl JobStore for SqlStore {
     ) -> Result<Option<Job>> {
         let ticket = ticket.0.clone();
         sequence!(self, |tx| claim(tx, Claim::Queued, company_id, &ticket, now, lease_until).await)
-    }
-
-    async fn claim_recovery(
-        &self,
-        company_id: i64,
-        ticket: &TicketHash,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Option<Job>> {
-        let ticket = ticket.0.clone();
-        sequence!(self, |tx| claim(tx, Claim::Recovery, company_id, &ticket, now, lease_until).await)
     }
 
     async fn answered_message_set(&self, user_id: i64, message_set_id: &str) -> Result {
