@@ -2,9 +2,11 @@
 //! back. Parsing here is streaming (quick-xml) and never keeps record data:
 //! only the attributes qbwcd acts on.
 
+pub mod convert;
 mod hcp;
 mod request;
 mod response;
+pub mod schema;
 mod version;
 mod wrap;
 
@@ -14,6 +16,7 @@ mod props;
 pub use hcp::{parse_hcp, same_guid, FileMode, Hcp};
 pub use request::{parse_submission, OnError, Submission};
 pub use response::{parse_response, ParsedResponse, RequestStatus};
+pub use schema::Schema;
 pub use version::Version;
 pub use wrap::{continue_iterator, stop_iterator, wrap, MessageSet};
 
