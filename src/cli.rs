@@ -6,6 +6,7 @@ mod diagnose;
 mod doctor;
 mod links;
 pub mod output;
+mod qbxml_convert;
 mod qwc_file;
 
 use std::path::PathBuf;
@@ -55,7 +56,20 @@ pub enum Command {
         /// Company slug.
         slug: String,
         /// File with the qbXML (a whole document or bare …Rq elements); - or nothing reads stdin.
+        #[arg(conflicts_with = "json")]
         file: Option<PathBuf>,
+        /// Queue JSON requests from FILE (- reads stdin) instead of qbXML:
+        /// {"requests": […]}, {"request": {…}}, a bare array of requests, or
+        /// one request {"CustomerAddRq": {…}}; written as qbXML in schema order.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// With --json: stopOnError (default), continueOnError or rollbackOnError.
+        #[arg(long, requires = "json", value_name = "MODE")]
+        on_error: Option<String>,
+        /// Queue without checking the requests against the qbXML schema of the
+        /// company's version (for request types or elements it lacks).
+        #[arg(long)]
+        no_validate: bool,
         /// Higher runs first.
         #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         priority: i32,

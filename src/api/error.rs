@@ -6,6 +6,7 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::diagnostics::Finding;
+use crate::qbxml::convert::{Issue, SchemaInvalid};
 use crate::queue::SubmitError;
 use crate::store::StoreError;
 
@@ -22,6 +23,10 @@ pub struct ApiError {
     pub diagnostic: Option<Finding>,
     /// The job the error is about (`idempotency_conflict`: the job that has the key).
     pub job_id: Option<crate::types::JobId>,
+    /// Every problem found (`qbxml_invalid`), each with its path.
+    pub errors: Option<Vec<Issue>>,
+    /// The qbXML schema version the request was checked against (`qbxml_invalid`).
+    pub version: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -32,12 +37,16 @@ struct Body<'a> {
     diagnostic: Option<&'a Finding>,
     #[serde(skip_serializing_if = "Option::is_none")]
     job_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [Issue]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
 }
 
 impl ApiError {
     /// An error with a status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), diagnostic: None, job_id: None }
+        ApiError { status, code, message: message.into(), diagnostic: None, job_id: None, errors: None, version: None }
     }
 
     /// 400.
@@ -70,6 +79,8 @@ impl IntoResponse for ApiError {
             message: &self.message,
             diagnostic: self.diagnostic.as_ref(),
             job_id: self.job_id.map(|id| id.to_string()),
+            errors: self.errors.as_deref(),
+            version: self.version.as_deref(),
         };
         (self.status, Json(body)).into_response()
     }
@@ -98,6 +109,7 @@ impl From<SubmitError> for ApiError {
             SubmitError::Invalid(_) | SubmitError::ControlCharacter(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_qbxml", e.to_string())
             }
+            SubmitError::Schema(invalid) => invalid.into(),
             SubmitError::BadIdempotencyKey => ApiError::bad_request("invalid_request", e.to_string()),
             SubmitError::IdempotencyConflict { existing, .. } => {
                 let mut err = ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", e.to_string());
@@ -105,6 +117,16 @@ impl From<SubmitError> for ApiError {
                 err
             }
         }
+    }
+}
+
+/// 422 `qbxml_invalid` with every problem and the version checked against.
+impl From<SchemaInvalid> for ApiError {
+    fn from(e: SchemaInvalid) -> Self {
+        let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "qbxml_invalid", e.to_string());
+        err.version = Some(e.version.to_string());
+        err.errors = Some(e.issues);
+        err
     }
 }
 
@@ -131,6 +153,13 @@ pub struct ErrorBody {
     /// The job the error is about: with `idempotency_conflict`, the job
     /// that already has the key.
     pub job_id: Option<String>,
+    /// With `qbxml_invalid`: every problem found, each `{path, code,
+    /// message}` (`CustomerAddRq/CustomerAdd/Name`, `too_long`, "at most 41
+    /// characters; got 57").
+    pub errors: Option<Vec<Issue>>,
+    /// With `qbxml_invalid`: the qbXML schema version checked against (the
+    /// newest not above the company's QuickBooks; 16.0 before any session).
+    pub version: Option<String>,
 }
 
 /// Turns query-string failures (`?wait=soon`) into the common error shape.

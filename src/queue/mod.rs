@@ -9,4 +9,4 @@ mod submit;
 pub use model::{Completion, Enqueued, Job, JobCursor, JobFilter, JobKind, JobState, Lease, NewJob, Page};
 pub use rules::{outcome_of_answer, outcome_of_hresult, progress, remaining_estimate, EXACT_REMAINING};
 pub use sent::{last_sent, message_set_for, version_for};
-pub use submit::{submission_hash, submit, SubmitError, SubmitOptions};
+pub use submit::{reported_version, submission_hash, submit, SubmitError, SubmitOptions};
