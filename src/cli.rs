@@ -6,6 +6,7 @@ mod diagnose;
 mod doctor;
 mod links;
 pub mod output;
+pub mod qbxml;
 mod qbxml_convert;
 mod qwc_file;
 
@@ -119,6 +120,9 @@ pub enum Command {
     /// List and revoke onboarding links (made with `qbwcd qwc USER --link`).
     #[command(subcommand)]
     Link(LinkCommand),
+    /// The qbXML schemas (13.0, 16.0): request types, field trees, JSON Schemas.
+    #[command(subcommand)]
+    Qbxml(qbxml::QbxmlCommand),
     /// Explain every error in a Web Connector log (QWCLog.txt): line, code, title, first steps.
     Diagnose {
         /// The log file; - reads stdin. UTF-8 or UTF-16 (as Windows saves it).

@@ -35,6 +35,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::outln!("{}", include_str!("../../config.example.toml").trim_end())
         }
         Command::Explain { code } => explain(&code),
+        Command::Qbxml(c) => super::qbxml::run(c),
         Command::Serve { .. } => serve(settings).await,
         Command::Migrate => {
             let store = open_and_migrate(&settings, CLI_CONNECT_TIMEOUT).await?;

@@ -14,7 +14,7 @@ use crate::qbxml::{OnError, Schema, Version};
 ///
 /// # Errors
 /// When the version is not `major.minor`.
-pub fn schema_for(version: Option<&str>) -> anyhow::Result<(&'static Schema, Option<Version>)> {
+fn schema_for(version: Option<&str>) -> anyhow::Result<(&'static Schema, Option<Version>)> {
     let v = version.map(|v| Version::parse(v).map_err(|e| anyhow::anyhow!("--version: {e}"))).transpose()?;
     Ok((Schema::for_version(v), v))
 }
