@@ -392,7 +392,8 @@ pub enum JobsCommand {
         json: bool,
     },
     /// Show one job: state, attempts, statuses, diagnostic, the request as
-    /// sent (with its newMessageSetID) and the answer.
+    /// sent (with its newMessageSetID) and the answer (with --json also as
+    /// JSON, `result`, as GET /api/v1/jobs/{id} shows it).
     Show {
         /// Job id.
         id: String,

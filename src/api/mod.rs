@@ -29,7 +29,7 @@ pub use companies::{full_view as company_view, CompanyView};
 pub use error::{ApiError, ErrorBody};
 pub use events::{page as event_page, EventPage, EventView};
 pub use health::{HealthView, ProblemView};
-pub use jobs::{page_cursor, sent_request, JobView, WebhookView};
+pub use jobs::{job_result, page_cursor, sent_request, JobView, WebhookView};
 pub use links::router as links_router;
 pub use openapi::ApiDoc;
 pub use users::UserView;

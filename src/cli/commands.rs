@@ -652,6 +652,16 @@ async fn jobs(store: &SqlStore, cmd: JobsCommand) -> anyhow::Result<()> {
                 if job.iterates {
                     v["pages"] = serde_json::to_value(&pages)?;
                 }
+                let company = store.company_by_id(job.company_id).await?;
+                let reported = company.as_ref().and_then(crate::queue::reported_version);
+                let result = crate::api::job_result(&job, job.iterates.then_some(pages.as_slice()), reported);
+                if let Some(result) = result {
+                    v["result"] = serde_json::from_str(result.get())?;
+                }
+                let warnings = crate::qbxml::convert::qbxml_warnings(&job.request);
+                if !warnings.is_empty() {
+                    v["warnings"] = serde_json::to_value(&warnings)?;
+                }
                 super::output::json(&v)?;
             } else {
                 print_job(&job, sent.as_deref())?;

@@ -26,6 +26,7 @@ mod long_poll;
 mod openapi;
 mod ops;
 mod postgres_tls;
+mod qbxml_cli;
 mod qbxml_json;
 mod qwc;
 mod recovery;
