@@ -26,6 +26,9 @@ pub struct Content {
     /// Names in schema order.
     pub names: Vec<String>,
     by_name: HashMap<String, Slot>,
+    /// Each choice made at most once (and inside no repetition): for each
+    /// alternative, the names found in it and in no other alternative.
+    pub choices: Vec<Vec<Vec<String>>>,
 }
 
 impl Content {
@@ -73,6 +76,7 @@ fn build(schema: &Schema) -> SchemaIndex {
             let mut c = Content::default();
             if let Some(p) = &ct.content {
                 walk(schema, p, false, &mut c);
+                choices(schema, p, &mut c.choices);
             }
             c
         })
@@ -99,6 +103,47 @@ fn walk(schema: &Schema, p: &Particle, repeated: bool, out: &mut Content) {
         }
         Particle::Sequence { items, .. } | Particle::Choice { items, .. } => {
             items.iter().for_each(|i| walk(schema, i, repeated, out));
+        }
+    }
+}
+
+fn choices(schema: &Schema, p: &Particle, out: &mut Vec<Vec<Vec<String>>>) {
+    if p.occurs().repeatable() {
+        return;
+    }
+    match p {
+        Particle::Element { .. } => {}
+        Particle::Sequence { items, .. } => items.iter().for_each(|i| choices(schema, i, out)),
+        Particle::Choice { items, .. } => {
+            let names: Vec<Vec<String>> = items
+                .iter()
+                .map(|alt| {
+                    let mut n = Vec::new();
+                    element_names(schema, alt, &mut n);
+                    n
+                })
+                .collect();
+            let exclusive = names
+                .iter()
+                .enumerate()
+                .map(|(i, mine)| {
+                    mine.iter()
+                        .filter(|n| names.iter().enumerate().all(|(j, other)| i == j || !other.contains(n)))
+                        .cloned()
+                        .collect()
+                })
+                .collect();
+            out.push(exclusive);
+            items.iter().for_each(|i| choices(schema, i, out));
+        }
+    }
+}
+
+fn element_names(schema: &Schema, p: &Particle, out: &mut Vec<String>) {
+    match p {
+        Particle::Element { element, .. } => out.push(schema.element(*element).name.clone()),
+        Particle::Sequence { items, .. } | Particle::Choice { items, .. } => {
+            items.iter().for_each(|i| element_names(schema, i, out))
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::index::{index, SchemaIndex};
+use super::index::{index, Content, SchemaIndex};
 use super::tree::Node;
 use super::values;
 use super::Issue;
@@ -221,7 +221,7 @@ impl Validator<'_> {
             }
         }
         if let Some(model) = self.schema.content(decl) {
-            self.structure(model, node, path, &known, &content.names);
+            self.structure(model, node, path, &known, content);
         } else if let Some((_, first)) = known.first() {
             self.push(path, "wrong_content", format!("{} has no child elements (found <{}>)", node.name, first.name));
         }
@@ -234,12 +234,13 @@ impl Validator<'_> {
     }
 
     /// Order, cardinality and choices of the known children.
-    fn structure(&mut self, model: &Particle, node: &Node, path: &str, known: &[(usize, &Node)], order: &[String]) {
+    fn structure(&mut self, model: &Particle, node: &Node, path: &str, known: &[(usize, &Node)], content: &Content) {
+        let order = &content.names;
         let schema = self.schema;
         let mut names: Vec<(usize, &str)> = known.iter().map(|(o, n)| (*o, n.name.as_str())).collect();
         // Two alternatives of one choice (outside any repetition).
         let mut dropped: Vec<&str> = Vec::new();
-        for (a, b) in conflicts(schema, model, &names) {
+        for (a, b) in conflicts(content, &names) {
             self.push(
                 &format!("{path}/{b}"),
                 "choice_conflict",
@@ -303,55 +304,23 @@ impl Validator<'_> {
 
 /// Pairs of names present in `names` that sit in different alternatives of
 /// one choice that may be made only once (and is inside no repetition).
-fn conflicts<'a>(schema: &Schema, model: &Particle, names: &[(usize, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    fn walk<'a>(schema: &Schema, p: &Particle, names: &[(usize, &'a str)], out: &mut Vec<(&'a str, &'a str)>) {
-        if p.occurs().repeatable() {
-            return;
-        }
-        match p {
-            Particle::Element { .. } => {}
-            Particle::Sequence { items, .. } => items.iter().for_each(|i| walk(schema, i, names, out)),
-            Particle::Choice { items, .. } => {
-                let mut first: Option<&'a str> = None;
-                for alt in items {
-                    let mut inside = Vec::new();
-                    element_names(schema, alt, &mut inside);
-                    let exclusive: Vec<&str> = inside
-                        .iter()
-                        .copied()
-                        .filter(|n| {
-                            items.iter().filter(|o| !std::ptr::eq(*o, alt)).all(|o| {
-                                let mut other = Vec::new();
-                                element_names(schema, o, &mut other);
-                                !other.contains(n)
-                            })
-                        })
-                        .collect();
-                    if let Some(present) = names.iter().map(|(_, n)| *n).find(|n| exclusive.contains(n)) {
-                        match first {
-                            None => first = Some(present),
-                            Some(f) => out.push((f, present)),
-                        }
-                    }
+fn conflicts<'a>(content: &Content, names: &[(usize, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut out = Vec::new();
+    if names.len() < 2 {
+        return out;
+    }
+    for choice in &content.choices {
+        let mut first: Option<&'a str> = None;
+        for exclusive in choice {
+            if let Some(present) = names.iter().map(|(_, n)| *n).find(|n| exclusive.iter().any(|e| e == n)) {
+                match first {
+                    None => first = Some(present),
+                    Some(f) => out.push((f, present)),
                 }
-                items.iter().for_each(|i| walk(schema, i, names, out));
             }
         }
     }
-    let mut out = Vec::new();
-    if names.len() > 1 {
-        walk(schema, model, names, &mut out);
-    }
     out
-}
-
-fn element_names<'s>(schema: &'s Schema, p: &Particle, out: &mut Vec<&'s str>) {
-    match p {
-        Particle::Element { element, .. } => out.push(schema.element(*element).name.as_str()),
-        Particle::Sequence { items, .. } | Particle::Choice { items, .. } => {
-            items.iter().for_each(|i| element_names(schema, i, out))
-        }
-    }
 }
 
 enum Missing {
