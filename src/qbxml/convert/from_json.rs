@@ -116,7 +116,7 @@ impl Builder<'_> {
             let Some(slot) = content.and_then(|c| c.slot(key)) else {
                 let allowed = content.map_or_else(
                     || "it holds a value; give it as a string, number or boolean".to_owned(),
-                    |c| format!("it allows {}", c.names.join(", ")),
+                    |c| format!("it allows {}", super::allowed_names(&c.names)),
                 );
                 let hint = content
                     .and_then(|c| c.names.iter().find(|n| n.eq_ignore_ascii_case(key)))

@@ -58,6 +58,15 @@ pub struct SchemaInvalid {
     pub issues: Vec<Issue>,
 }
 
+/// The element names a parent allows, for a message: all when few, else
+/// the first 12 and where to read the rest.
+pub(crate) fn allowed_names(names: &[String]) -> String {
+    if names.len() <= 15 {
+        return names.join(", ");
+    }
+    format!("{}, … ({} in all; see `qbwcd qbxml describe`)", names[..12].join(", "), names.len())
+}
+
 fn count(n: usize) -> String {
     if n == 1 {
         "1 problem".to_owned()

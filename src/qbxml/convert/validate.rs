@@ -210,7 +210,7 @@ impl Validator<'_> {
                     let allowed = if content.names.is_empty() {
                         "it has no child elements".to_owned()
                     } else {
-                        format!("it allows {}", content.names.join(", "))
+                        format!("it allows {}", super::allowed_names(&content.names))
                     };
                     self.push(
                         &child_path,
@@ -281,7 +281,7 @@ impl Validator<'_> {
                 let (code, msg) = if count > 1 && s.kids[..s.at].contains(&extra) {
                     ("too_many", format!("{extra} may not occur {count} times in <{}>", node.name))
                 } else {
-                    ("unexpected_element", format!("{extra} is not allowed here in <{}> (schema order: {})", node.name, order.join(", ")))
+                    ("unexpected_element", format!("{extra} is not allowed here in <{}> (schema order: {})", node.name, super::allowed_names(order)))
                 };
                 self.push(&format!("{path}/{extra}"), code, msg);
             }
