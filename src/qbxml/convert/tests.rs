@@ -315,3 +315,14 @@ mod props {
     }
 }
 
+
+#[test]
+fn a_leaf_with_attributes_takes_text_and_attributes_both_ways() {
+    let req = json!({"ReceivePaymentAddRq": {"ReceivePaymentAdd": {"CustomerRef": {"FullName": "Ann"},
+        "AppliedToTxnAdd": {"TxnID": {"#text": "1A-1", "@useMacro": "TxnID:inv"}, "PaymentAmount": 10}}}});
+    let xml = json_to_qbxml(v16(), None, &[req], OnError::Stop, true).expect("valid");
+    assert!(xml.contains("<TxnID useMacro=\"TxnID:inv\">1A-1</TxnID><PaymentAmount>10.00</PaymentAmount>"), "{xml}");
+    let back: Value = serde_json::from_str(&requests_to_json(v16(), &xml).expect("to json")).expect("json");
+    let txn = &back[0]["ReceivePaymentAddRq"]["ReceivePaymentAdd"]["AppliedToTxnAdd"][0]["TxnID"];
+    assert_eq!(txn, &json!({"@useMacro": "TxnID:inv", "#text": "1A-1"}));
+}
