@@ -19,14 +19,15 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong and what to change.
     pub message: String,
-    /// The catalog entry, where one applies.
-    pub diagnostic: Option<Finding>,
+    /// The catalog entry, where one applies (boxed, like `invalid`, to keep
+    /// every handler's `Result` small).
+    pub diagnostic: Option<Box<Finding>>,
     /// The job the error is about (`idempotency_conflict`: the job that has the key).
     pub job_id: Option<crate::types::JobId>,
-    /// Every problem found (`qbxml_invalid`), each with its path.
-    pub errors: Option<Vec<Issue>>,
-    /// The qbXML schema version the request was checked against (`qbxml_invalid`).
-    pub version: Option<String>,
+    /// With `qbxml_invalid`: every problem found, each with its path, and
+    /// the schema version checked against (boxed: rare, and every handler
+    /// returns this type).
+    pub invalid: Option<Box<SchemaInvalid>>,
 }
 
 #[derive(Serialize)]
@@ -40,13 +41,13 @@ struct Body<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [Issue]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    version: Option<&'a str>,
+    version: Option<String>,
 }
 
 impl ApiError {
     /// An error with a status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), diagnostic: None, job_id: None, errors: None, version: None }
+        ApiError { status, code, message: message.into(), diagnostic: None, job_id: None, invalid: None }
     }
 
     /// 400.
@@ -77,10 +78,10 @@ impl IntoResponse for ApiError {
         let body = Body {
             code: self.code,
             message: &self.message,
-            diagnostic: self.diagnostic.as_ref(),
+            diagnostic: self.diagnostic.as_deref(),
             job_id: self.job_id.map(|id| id.to_string()),
-            errors: self.errors.as_deref(),
-            version: self.version.as_deref(),
+            errors: self.invalid.as_ref().map(|i| i.issues.as_slice()),
+            version: self.invalid.as_ref().map(|i| i.version.to_string()),
         };
         (self.status, Json(body)).into_response()
     }
@@ -93,7 +94,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
             other => {
                 let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", other.to_string());
-                err.diagnostic = Some(Finding::from_code("server.database_unavailable"));
+                err.diagnostic = Some(Box::new(Finding::from_code("server.database_unavailable")));
                 err
             }
         }
@@ -124,8 +125,7 @@ impl From<SubmitError> for ApiError {
 impl From<SchemaInvalid> for ApiError {
     fn from(e: SchemaInvalid) -> Self {
         let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "qbxml_invalid", e.to_string());
-        err.version = Some(e.version.to_string());
-        err.errors = Some(e.issues);
+        err.invalid = Some(Box::new(e));
         err
     }
 }

@@ -16,9 +16,9 @@ use crate::diagnostics::{catalog, Finding};
 use crate::qbxml::convert::{answer_to_json, json_to_qbxml, qbxml_warnings};
 use crate::qbxml::{OnError, RequestStatus, Schema, Version};
 use crate::queue::{reported_version, submit, Enqueued, Job, JobCursor, JobFilter, JobState, SubmitOptions};
-use serde_json::value::RawValue;
 use crate::store::WebhookDelivery;
 use crate::types::JobId;
+use serde_json::value::RawValue;
 
 fn yes() -> bool {
     true
@@ -268,15 +268,14 @@ pub async fn enqueue(
         skip_validation: from_json || !body.validate,
     };
     let s = &state.settings;
-    let enq =
-        submit(state.store.as_ref(), &company, &qbxml, opts, s.job_max_bytes, s.max_attempts, state.clock.now())
-            .await
-            .map_err(|e| match e {
-                crate::queue::SubmitError::Store(crate::store::StoreError::NotFound(what)) => {
-                    ApiError::bad_request("unknown_dependency", format!("{what} does not exist"))
-                }
-                other => other.into(),
-            })?;
+    let enq = submit(state.store.as_ref(), &company, &qbxml, opts, s.job_max_bytes, s.max_attempts, state.clock.now())
+        .await
+        .map_err(|e| match e {
+            crate::queue::SubmitError::Store(crate::store::StoreError::NotFound(what)) => {
+                ApiError::bad_request("unknown_dependency", format!("{what} does not exist"))
+            }
+            other => other.into(),
+        })?;
     let status = if matches!(enq, Enqueued::Created(_)) { StatusCode::CREATED } else { StatusCode::OK };
     let job = match enq {
         Enqueued::Created(j) | Enqueued::Existing(j) => j,

@@ -282,7 +282,11 @@ impl Deliverer {
         let company = store.company_by_id(job.company_id).await.map_err(|e| e.to_string())?;
         let slug = company.as_ref().map(|c| c.slug.to_string());
         let result = if self.state.settings.webhook_include_result {
-            let pages = if job.iterates { Some(store.pages(job.id, job.attempt).await.map_err(|e| e.to_string())?) } else { None };
+            let pages = if job.iterates {
+                Some(store.pages(job.id, job.attempt).await.map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
             super::jobs::job_result(&job, pages.as_deref(), company.as_ref().and_then(crate::queue::reported_version))
         } else {
             None

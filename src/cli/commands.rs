@@ -50,7 +50,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let company = find_company(&store, &slug).await?;
             let reported = crate::queue::reported_version(&company);
             let (text, from_json) = match &json {
-                Some(path) => (super::qbxml_convert::json_file_to_qbxml(path, reported, on_error.as_deref(), !no_validate)?, true),
+                Some(path) => {
+                    (super::qbxml_convert::json_file_to_qbxml(path, reported, on_error.as_deref(), !no_validate)?, true)
+                }
                 None => (read_input(file.as_deref())?, false),
             };
             let depends_on = depends_on.iter().map(|d| parse_job_id(d)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -60,9 +62,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let enq = submit(&store, &company, &text, opts, settings.job_max_bytes, settings.max_attempts, now)
                 .await
                 .map_err(|e| match e {
-                    crate::queue::SubmitError::Schema(invalid) => super::qbxml_convert::invalid_error(&invalid),
-                    other => other.into(),
-                })?;
+                crate::queue::SubmitError::Schema(invalid) => super::qbxml_convert::invalid_error(&invalid),
+                other => other.into(),
+            })?;
             for w in crate::qbxml::convert::qbxml_warnings(&enq.job().request) {
                 eprintln!("warning: {}: {} ({})", w.path, w.message, w.code);
             }

@@ -26,12 +26,20 @@ fn validate_lists_every_problem_and_exits_1() {
     let dir = tempfile::tempdir().expect("dir");
     let bad = dir.path().join("bad.xml");
     let name = "x".repeat(57);
-    std::fs::write(&bad, format!("<CustomerAddRq><CustomerAdd><Phone>1</Phone><Name>{name}</Name></CustomerAdd></CustomerAddRq>"))
-        .expect("write");
+    std::fs::write(
+        &bad,
+        format!("<CustomerAddRq><CustomerAdd><Phone>1</Phone><Name>{name}</Name></CustomerAdd></CustomerAddRq>"),
+    )
+    .expect("write");
     let out = qbwcd(None, &["qbxml", "validate", bad.to_str().unwrap()]);
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success());
-    assert!(stdout.contains("CustomerAddRq/CustomerAdd: the elements of <CustomerAdd> are out of order: expected Name, Phone"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "CustomerAddRq/CustomerAdd: the elements of <CustomerAdd> are out of order: expected Name, Phone"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("CustomerAddRq/CustomerAdd/Name: at most 41 characters; got 57 (too_long)"), "{stdout}");
     assert!(stderr.contains("2 problem(s) against qbXML 16.0"), "{stderr}");
     let alert = dir.path().join("alert.xml");
@@ -48,17 +56,22 @@ fn validate_lists_every_problem_and_exits_1() {
 fn to_xml_and_to_json_convert_both_ways() {
     let dir = tempfile::tempdir().expect("dir");
     let json = dir.path().join("customer.json");
-    std::fs::write(&json, r#"{"request": {"CustomerAddRq": {"CustomerAdd": {"Phone": "555", "Name": "Ann"}}}}"#).expect("write");
+    std::fs::write(&json, r#"{"request": {"CustomerAddRq": {"CustomerAdd": {"Phone": "555", "Name": "Ann"}}}}"#)
+        .expect("write");
     let out = qbwcd(None, &["qbxml", "to-xml", json.to_str().unwrap()]);
     let (xml, err) = text(&out);
     assert!(out.status.success(), "{err}");
-    let expected = "<CustomerAddRq requestID=\"1\"><CustomerAdd><Name>Ann</Name><Phone>555</Phone></CustomerAdd></CustomerAddRq>";
+    let expected =
+        "<CustomerAddRq requestID=\"1\"><CustomerAdd><Name>Ann</Name><Phone>555</Phone></CustomerAdd></CustomerAddRq>";
     assert!(xml.contains(expected), "{xml}");
     let xml_file = dir.path().join("customer.xml");
     std::fs::write(&xml_file, &xml).expect("write");
     let out = qbwcd(None, &["qbxml", "to-json", xml_file.to_str().unwrap()]);
     let back: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(back, serde_json::json!([{"CustomerAddRq": {"@requestID": "1", "CustomerAdd": {"Name": "Ann", "Phone": "555"}}}]));
+    assert_eq!(
+        back,
+        serde_json::json!([{"CustomerAddRq": {"@requestID": "1", "CustomerAdd": {"Name": "Ann", "Phone": "555"}}}])
+    );
     let answer = dir.path().join("answer.xml");
     std::fs::write(
         &answer,
@@ -78,16 +91,23 @@ async fn json_requests_are_enqueued_from_a_file_and_refused_with_every_problem(b
     let good = dir.path().join("good.json");
     std::fs::write(&good, r#"{"requests": [{"CustomerAddRq": {"CustomerAdd": {"Name": "Ann"}}}, {"CustomerQueryRq": {"FullName": "Ann"}}]}"#)
         .expect("write");
-    let out = qbwcd(Some(&url), &["enqueue", "acme", "--json", good.to_str().unwrap(), "--on-error", "continueOnError"]);
+    let out =
+        qbwcd(Some(&url), &["enqueue", "acme", "--json", good.to_str().unwrap(), "--on-error", "continueOnError"]);
     let (id, err) = text(&out);
     assert!(out.status.success(), "{err}");
     let shown = qbwcd(Some(&url), &["jobs", "show", id.trim(), "--json"]);
     let job: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("job json");
     assert_eq!(job["request_names"], "CustomerAddRq,CustomerQueryRq", "{job}");
-    assert!(job["submitted"].as_str().unwrap().contains("<CustomerQueryRq requestID=\"2\"><FullName>Ann</FullName>"), "{job}");
+    assert!(
+        job["submitted"].as_str().unwrap().contains("<CustomerQueryRq requestID=\"2\"><FullName>Ann</FullName>"),
+        "{job}"
+    );
     let bad = dir.path().join("bad.json");
-    std::fs::write(&bad, r#"{"request": {"CustomerAddRq": {"CustomerAdd": {"Name": "Ann", "Bogus": 1, "IsActive": "maybe"}}}}"#)
-        .expect("write");
+    std::fs::write(
+        &bad,
+        r#"{"request": {"CustomerAddRq": {"CustomerAdd": {"Name": "Ann", "Bogus": 1, "IsActive": "maybe"}}}}"#,
+    )
+    .expect("write");
     let out = qbwcd(Some(&url), &["enqueue", "acme", "--json", bad.to_str().unwrap()]);
     let (_, err) = text(&out);
     assert!(!out.status.success());

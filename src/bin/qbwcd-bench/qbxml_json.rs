@@ -76,8 +76,14 @@ pub async fn run(a: &QbxmlJsonArgs) -> anyhow::Result<serde_json::Value> {
         })
         .collect();
     let (json_ms, raw_ms) = (median(json_times).as_secs_f64() * 1e3, median(raw_times).as_secs_f64() * 1e3);
-    println!("qbxml-json: a {:.2} MB invoice request ({} lines)", mb(xml.len() as u64), xml.matches("<InvoiceLineAdd>").count());
-    println!("  JSON -> validated qbXML: median {json_ms:.2} ms; raw qbXML parsed and validated: median {raw_ms:.2} ms");
+    println!(
+        "qbxml-json: a {:.2} MB invoice request ({} lines)",
+        mb(xml.len() as u64),
+        xml.matches("<InvoiceLineAdd>").count()
+    );
+    println!(
+        "  JSON -> validated qbXML: median {json_ms:.2} ms; raw qbXML parsed and validated: median {raw_ms:.2} ms"
+    );
 
     // 2. A large answer converted to JSON; peak RSS of this process.
     let answer = {
@@ -117,7 +123,12 @@ pub async fn run(a: &QbxmlJsonArgs) -> anyhow::Result<serde_json::Value> {
     store.migrate().await?;
     let company = store
         .create_company(
-            NewCompany { slug: CompanySlug::parse("bench")?, name: "Bench".into(), file_path: None, file_id: uuid::Uuid::new_v4() },
+            NewCompany {
+                slug: CompanySlug::parse("bench")?,
+                name: "Bench".into(),
+                file_path: None,
+                file_id: uuid::Uuid::new_v4(),
+            },
             Utc::now(),
         )
         .await?;
@@ -130,7 +141,9 @@ pub async fn run(a: &QbxmlJsonArgs) -> anyhow::Result<serde_json::Value> {
             for i in 0..n {
                 let q = crate::qbxml::request_of((round * 2 + mode) as u64 * 1_000_000 + i as u64, true);
                 let opts = SubmitOptions { skip_validation: skip, ..SubmitOptions::default() };
-                submit(&store, &company, &q, opts, 16 << 20, 5, Utc::now()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                submit(&store, &company, &q, opts, 16 << 20, 5, Utc::now())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             }
             rates[mode] += n as f64 / t.elapsed().as_secs_f64() / 4.0;
         }

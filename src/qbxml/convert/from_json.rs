@@ -122,7 +122,11 @@ impl Builder<'_> {
                     .and_then(|c| c.names.iter().find(|n| n.eq_ignore_ascii_case(key)))
                     .map(|n| format!(" (did you mean {n}?)"))
                     .unwrap_or_default();
-                self.push(&format!("{path}/{key}"), "unknown_element", format!("{name} has no element {key}{hint}; {allowed}"));
+                self.push(
+                    &format!("{path}/{key}"),
+                    "unknown_element",
+                    format!("{name} has no element {key}{hint}; {allowed}"),
+                );
                 continue;
             };
             let (order, element) = (slot.order, slot.element);
@@ -132,7 +136,11 @@ impl Builder<'_> {
                     for (i, item) in items.iter().enumerate() {
                         let item_path = if many { format!("{path}/{key}[{}]", i + 1) } else { format!("{path}/{key}") };
                         if item.is_array() {
-                            self.push(&item_path, "wrong_json_type", "an array inside an array: give each item once".into());
+                            self.push(
+                                &item_path,
+                                "wrong_json_type",
+                                "an array inside an array: give each item once".into(),
+                            );
                         } else if !item.is_null() {
                             if let Some(child) = self.element(element, key, item, &item_path) {
                                 children.push((order, child));

@@ -81,11 +81,8 @@ fn build(schema: &Schema) -> SchemaIndex {
             c
         })
         .collect();
-    let responses = schema
-        .requests()
-        .iter()
-        .filter_map(|r| r.response.map(|id| (schema.element(id).name.clone(), id)))
-        .collect();
+    let responses =
+        schema.requests().iter().filter_map(|r| r.response.map(|id| (schema.element(id).name.clone(), id))).collect();
     SchemaIndex { content, responses }
 }
 

@@ -122,7 +122,9 @@ pub fn json_to_qbxml(
     // Unknown request types are refused even unvalidated: without the
     // schema there is no order to write their elements in.
     let structure = validate_requests(schema, reported, &nodes, validate);
-    issues.extend(structure.into_iter().filter(|i| validate || i.code.ends_with("request") || i.code == "request_needs_version"));
+    issues.extend(
+        structure.into_iter().filter(|i| validate || i.code.ends_with("request") || i.code == "request_needs_version"),
+    );
     if nodes.is_empty() && issues.is_empty() {
         issues.push(Issue::new("requests", "bad_request_shape", "no requests given".into()));
     }

@@ -21,12 +21,16 @@ fn issues(schema: &Schema, text: &str) -> Vec<Issue> {
 fn a_long_name_is_reported_with_its_path_and_the_limit() {
     let name = "x".repeat(57);
     let got = issues(v16(), &format!("<CustomerAddRq><CustomerAdd><Name>{name}</Name></CustomerAdd></CustomerAddRq>"));
-    assert_eq!(got, vec![Issue::new("CustomerAddRq/CustomerAdd/Name", "too_long", "at most 41 characters; got 57".into())]);
+    assert_eq!(
+        got,
+        vec![Issue::new("CustomerAddRq/CustomerAdd/Name", "too_long", "at most 41 characters; got 57".into())]
+    );
 }
 
 #[test]
 fn misordered_elements_get_the_expected_order() {
-    let text = "<CustomerAddRq><CustomerAdd><CompanyName>Acme</CompanyName><Name>Acme</Name></CustomerAdd></CustomerAddRq>";
+    let text =
+        "<CustomerAddRq><CustomerAdd><CompanyName>Acme</CompanyName><Name>Acme</Name></CustomerAdd></CustomerAddRq>";
     let got = issues(v16(), text);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].path, "CustomerAddRq/CustomerAdd");
@@ -107,9 +111,15 @@ fn unvalidated_json_still_needs_known_request_types_and_elements() {
     let long = json!({"CustomerAddRq": {"CustomerAdd": {"Name": "x".repeat(60)}}});
     assert!(json_to_qbxml(v16(), None, &[long], OnError::Stop, false).is_ok());
     let unknown = json!({"CustomerFrobRq": {}});
-    assert_eq!(json_to_qbxml(v16(), None, &[unknown], OnError::Stop, false).unwrap_err().issues[0].code, "unknown_request");
+    assert_eq!(
+        json_to_qbxml(v16(), None, &[unknown], OnError::Stop, false).unwrap_err().issues[0].code,
+        "unknown_request"
+    );
     let shape = json!({"CustomerAddRq": {}, "VendorAddRq": {}});
-    assert_eq!(json_to_qbxml(v16(), None, &[shape], OnError::Stop, true).unwrap_err().issues[0].code, "bad_request_shape");
+    assert_eq!(
+        json_to_qbxml(v16(), None, &[shape], OnError::Stop, true).unwrap_err().issues[0].code,
+        "bad_request_shape"
+    );
 }
 
 #[test]
@@ -140,7 +150,8 @@ fn iterator_pages_merge_into_one_array_per_record_type() {
     let rs = &got[0]["ItemQueryRs"];
     assert_eq!(rs["@retCount"], 6);
     assert_eq!(rs["@iteratorRemainingCount"], 0);
-    let names: Vec<&str> = rs["ItemServiceRet"].as_array().unwrap().iter().map(|r| r["Name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        rs["ItemServiceRet"].as_array().unwrap().iter().map(|r| r["Name"].as_str().unwrap()).collect();
     assert_eq!(names, ["a", "b", "c"]);
     assert_eq!(rs["ItemNonInventoryRet"].as_array().unwrap().len(), 3);
 }
@@ -271,9 +282,26 @@ mod props {
 
     fn names() -> impl Strategy<Value = String> {
         prop::sample::select(vec![
-            "CustomerAddRq", "CustomerAdd", "Name", "InvoiceAddRq", "InvoiceAdd", "InvoiceLineAdd", "Amount",
-            "CustomerRef", "FullName", "ListID", "@requestID", "@iterator", "#text", "IsActive", "TxnDate",
-            "BillAddress", "Addr1", "CustomerQueryRq", "MaxReturned", "Bogus",
+            "CustomerAddRq",
+            "CustomerAdd",
+            "Name",
+            "InvoiceAddRq",
+            "InvoiceAdd",
+            "InvoiceLineAdd",
+            "Amount",
+            "CustomerRef",
+            "FullName",
+            "ListID",
+            "@requestID",
+            "@iterator",
+            "#text",
+            "IsActive",
+            "TxnDate",
+            "BillAddress",
+            "Addr1",
+            "CustomerQueryRq",
+            "MaxReturned",
+            "Bogus",
         ])
         .prop_map(str::to_owned)
     }
@@ -282,8 +310,8 @@ mod props {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|i| Value::from(i)),
-            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| Value::from(f)),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
             ".{0,50}".prop_map(Value::String),
         ];
         leaf.prop_recursive(6, 64, 6, |inner| {
@@ -314,7 +342,6 @@ mod props {
         }
     }
 }
-
 
 #[test]
 fn a_leaf_with_attributes_takes_text_and_attributes_both_ways() {

@@ -139,8 +139,10 @@ impl Writer<'_> {
         let mut first = true;
         for (k, v) in &last.attrs {
             let v = if k == "retCount" && parts.len() > 1 {
-                let total: i64 =
-                    parts.iter().filter_map(|p| p.attrs.iter().find(|(a, _)| a == k)?.1.trim().parse::<i64>().ok()).sum();
+                let total: i64 = parts
+                    .iter()
+                    .filter_map(|p| p.attrs.iter().find(|(a, _)| a == k)?.1.trim().parse::<i64>().ok())
+                    .sum();
                 total.to_string()
             } else {
                 v.clone()

@@ -144,7 +144,9 @@ pub(crate) fn read_node(
                     None => return Ok(finish(done)),
                 }
             }
-            Event::Eof => return Err(QbxmlError::Malformed("unexpected end of input: an element is not closed".into())),
+            Event::Eof => {
+                return Err(QbxmlError::Malformed("unexpected end of input: an element is not closed".into()))
+            }
             Event::DocType(_) => return Err(QbxmlError::Doctype),
             _ => {}
         }

@@ -75,7 +75,10 @@ fn warning(path: &str, c: char) -> Issue {
     Issue::new(
         path,
         "unstorable_character",
-        format!("U+{:04X} {c:?} is not in QuickBooks' character set (Windows-1252); QuickBooks stores a substitute", c as u32),
+        format!(
+            "U+{:04X} {c:?} is not in QuickBooks' character set (Windows-1252); QuickBooks stores a substitute",
+            c as u32
+        ),
     )
 }
 
@@ -146,8 +149,11 @@ impl Validator<'_> {
             match attrs.iter().find(|a| &a.name == k) {
                 None => {
                     let known: Vec<&str> = attrs.iter().map(|a| a.name.as_str()).collect();
-                    let allowed =
-                        if known.is_empty() { "it has none".to_owned() } else { format!("it has {}", known.join(", ")) };
+                    let allowed = if known.is_empty() {
+                        "it has none".to_owned()
+                    } else {
+                        format!("it has {}", known.join(", "))
+                    };
                     self.push(
                         &format!("{path}/@{k}"),
                         "unknown_attribute",
@@ -164,14 +170,22 @@ impl Validator<'_> {
         }
         for a in attrs.iter().filter(|a| a.required) {
             if node.attr(&a.name).is_none() {
-                self.push(&format!("{path}/@{}", a.name), "missing_attribute", format!("attribute {} is required", a.name));
+                self.push(
+                    &format!("{path}/@{}", a.name),
+                    "missing_attribute",
+                    format!("attribute {} is required", a.name),
+                );
             }
         }
         match &schema.element(decl).kind {
             ElementKind::Simple { ty, .. } => {
                 if !node.children.is_empty() {
                     let first = &node.children[0].name;
-                    self.push(path, "wrong_content", format!("{} holds a value, not elements (found <{first}>)", node.name));
+                    self.push(
+                        path,
+                        "wrong_content",
+                        format!("{} holds a value, not elements (found <{first}>)", node.name),
+                    );
                 } else if self.check_values {
                     if let Err((code, msg)) = values::check(schema.simple_type(*ty), &node.text) {
                         self.push(path, code, msg);
@@ -281,7 +295,14 @@ impl Validator<'_> {
                 let (code, msg) = if count > 1 && s.kids[..s.at].contains(&extra) {
                     ("too_many", format!("{extra} may not occur {count} times in <{}>", node.name))
                 } else {
-                    ("unexpected_element", format!("{extra} is not allowed here in <{}> (schema order: {})", node.name, super::allowed_names(order)))
+                    (
+                        "unexpected_element",
+                        format!(
+                            "{extra} is not allowed here in <{}> (schema order: {})",
+                            node.name,
+                            super::allowed_names(order)
+                        ),
+                    )
                 };
                 self.push(&format!("{path}/{extra}"), code, msg);
             }
@@ -292,11 +313,9 @@ impl Validator<'_> {
                 Missing::Element(name) => {
                     self.push(&format!("{path}/{name}"), "missing_element", format!("<{}> requires {name}", node.name))
                 }
-                Missing::OneOf(names) => self.push(
-                    path,
-                    "missing_element",
-                    format!("<{}> requires one of {}", node.name, names.join(", ")),
-                ),
+                Missing::OneOf(names) => {
+                    self.push(path, "missing_element", format!("<{}> requires one of {}", node.name, names.join(", ")))
+                }
             }
         }
     }
@@ -386,7 +405,7 @@ impl<'s, 'k> Matcher<'s, 'k> {
                 let next = self.next();
                 match next.and_then(|n| items.iter().find(|a| can_start(self.schema, a, n))) {
                     Some(alt) => self.item(alt),
-                    None if items.iter().any(|a| nullable(a)) => {}
+                    None if items.iter().any(nullable) => {}
                     None => {
                         let mut names = Vec::new();
                         items.iter().for_each(|a| first_names(self.schema, a, &mut names));

@@ -84,9 +84,8 @@ fn datetime(t: &str) -> bool {
     };
     let fields: Vec<&str> = time.split(':').collect();
     let ok_time = !fields.is_empty() && fields.len() <= 3 && fields.iter().all(|f| num(f, 1, 2));
-    let ok_offset = offset.is_none_or(|o| {
-        fields.len() == 3 && matches!(o.split_once(':'), Some((h, m)) if num(h, 1, 2) && num(m, 1, 2))
-    });
+    let ok_offset = offset
+        .is_none_or(|o| fields.len() == 3 && matches!(o.split_once(':'), Some((h, m)) if num(h, 1, 2) && num(m, 1, 2)));
     ok_date && ok_time && ok_offset
 }
 
