@@ -7,6 +7,7 @@ mod doctor;
 mod links;
 pub mod output;
 pub mod qbxml;
+mod qbxml_convert;
 mod qwc_file;
 
 use std::path::PathBuf;
@@ -56,7 +57,20 @@ pub enum Command {
         /// Company slug.
         slug: String,
         /// File with the qbXML (a whole document or bare …Rq elements); - or nothing reads stdin.
+        #[arg(conflicts_with = "json")]
         file: Option<PathBuf>,
+        /// Queue JSON requests from FILE (- reads stdin) instead of qbXML:
+        /// {"requests": […]}, {"request": {…}}, a bare array of requests, or
+        /// one request {"CustomerAddRq": {…}}; written as qbXML in schema order.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// With --json: stopOnError (default), continueOnError or rollbackOnError.
+        #[arg(long, requires = "json", value_name = "MODE")]
+        on_error: Option<String>,
+        /// Queue without checking the requests against the qbXML schema of the
+        /// company's version (for request types or elements it lacks).
+        #[arg(long)]
+        no_validate: bool,
         /// Higher runs first.
         #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         priority: i32,
@@ -415,7 +429,8 @@ pub enum JobsCommand {
         json: bool,
     },
     /// Show one job: state, attempts, statuses, diagnostic, the request as
-    /// sent (with its newMessageSetID) and the answer.
+    /// sent (with its newMessageSetID) and the answer (with --json also as
+    /// JSON, `result`, as GET /api/v1/jobs/{id} shows it).
     Show {
         /// Job id.
         id: String,

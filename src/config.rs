@@ -123,6 +123,10 @@ pub struct Settings {
     pub webhook_retry_max_seconds: u64,
     /// How long a receiver may take to answer, in seconds.
     pub webhook_timeout_seconds: u64,
+    /// Whether a webhook's job carries `result`, QuickBooks' answer as JSON
+    /// (converted when the event is delivered; a large answer makes a
+    /// large webhook).
+    pub webhook_include_result: bool,
     /// Key for signing onboarding links (at least 32 bytes); unset = links off.
     pub link_secret: LinkSecret,
     /// Whose product the customer sees: pages, `.qwc` texts, support contact.
@@ -257,6 +261,7 @@ impl Default for Settings {
             webhook_retry_base_seconds: 5,
             webhook_retry_max_seconds: 3600,
             webhook_timeout_seconds: 10,
+            webhook_include_result: false,
             link_secret: LinkSecret::default(),
             brand: BrandSettings::default(),
             event_retention_days: 90,

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::qbxml::{parse_submission, OnError, QbxmlError, Version};
+use crate::qbxml::convert::{check_qbxml, SchemaInvalid};
+use crate::qbxml::{parse_submission, OnError, QbxmlError, Schema, Version};
 use crate::queue::{Enqueued, JobKind, NewJob};
 use crate::store::{Company, Store, StoreError};
 use crate::types::JobId;
@@ -19,6 +20,11 @@ pub struct SubmitOptions {
     pub depends_on: Vec<JobId>,
     /// Where to POST the final state.
     pub webhook_url: Option<String>,
+    /// Queue the requests without checking them against the qbXML schema
+    /// (`"validate": false`): for request types or elements the compiled
+    /// schemas lack. JSON requests set it too, having been checked as they
+    /// were built.
+    pub skip_validation: bool,
 }
 
 /// Why a submission was refused.
@@ -52,6 +58,10 @@ pub enum SubmitError {
     /// Not acceptable qbXML.
     #[error("invalid qbXML: {0}")]
     Invalid(#[from] QbxmlError),
+    /// Well-formed qbXML that the schema of the company's qbXML version
+    /// refuses: every problem, with its path.
+    #[error("the qbXML does not match the schema: {0}")]
+    Schema(#[from] SchemaInvalid),
     /// The store refused (unknown dependency) or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -80,6 +90,10 @@ pub async fn submit(
         return Err(SubmitError::BadIdempotencyKey);
     }
     let sub = parse_submission(qbxml)?;
+    if !opts.skip_validation {
+        let reported = reported_version(company);
+        check_qbxml(Schema::for_version(reported), reported, &sub.body)?;
+    }
     let kind = if sub.is_read_only() { JobKind::Read } else { JobKind::Write };
     let hash = opts.idempotency_key.as_ref().map(|_| {
         submission_hash(
@@ -120,6 +134,12 @@ pub async fn submit(
         }
     }
     Ok(enqueued)
+}
+
+/// The highest qbXML version the company's QuickBooks reported, if any
+/// session has told it (an unreadable record counts as none).
+pub fn reported_version(company: &Company) -> Option<Version> {
+    company.qbxml_version.as_deref().and_then(|v| Version::parse(v).ok())
 }
 
 /// What makes two submissions with one idempotency key "the same": the

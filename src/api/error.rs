@@ -6,6 +6,7 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::diagnostics::Finding;
+use crate::qbxml::convert::{Issue, SchemaInvalid};
 use crate::store::StoreError;
 use crate::submit::SubmitError;
 
@@ -18,10 +19,15 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong and what to change.
     pub message: String,
-    /// The catalog entry, where one applies.
-    pub diagnostic: Option<Finding>,
+    /// The catalog entry, where one applies (boxed, like `invalid`, to keep
+    /// every handler's `Result` small).
+    pub diagnostic: Option<Box<Finding>>,
     /// The job the error is about (`idempotency_conflict`: the job that has the key).
     pub job_id: Option<crate::types::JobId>,
+    /// With `qbxml_invalid`: every problem found, each with its path, and
+    /// the schema version checked against (boxed: rare, and every handler
+    /// returns this type).
+    pub invalid: Option<Box<SchemaInvalid>>,
 }
 
 #[derive(Serialize)]
@@ -32,12 +38,16 @@ struct Body<'a> {
     diagnostic: Option<&'a Finding>,
     #[serde(skip_serializing_if = "Option::is_none")]
     job_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [Issue]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
 }
 
 impl ApiError {
     /// An error with a status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), diagnostic: None, job_id: None }
+        ApiError { status, code, message: message.into(), diagnostic: None, job_id: None, invalid: None }
     }
 
     /// 400.
@@ -68,8 +78,10 @@ impl IntoResponse for ApiError {
         let body = Body {
             code: self.code,
             message: &self.message,
-            diagnostic: self.diagnostic.as_ref(),
+            diagnostic: self.diagnostic.as_deref(),
             job_id: self.job_id.map(|id| id.to_string()),
+            errors: self.invalid.as_ref().map(|i| i.issues.as_slice()),
+            version: self.invalid.as_ref().map(|i| i.version.to_string()),
         };
         (self.status, Json(body)).into_response()
     }
@@ -82,7 +94,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
             other => {
                 let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", other.to_string());
-                err.diagnostic = Some(Finding::from_code("server.database_unavailable"));
+                err.diagnostic = Some(Box::new(Finding::from_code("server.database_unavailable")));
                 err
             }
         }
@@ -98,6 +110,7 @@ impl From<SubmitError> for ApiError {
             SubmitError::Invalid(_) | SubmitError::ControlCharacter(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_qbxml", e.to_string())
             }
+            SubmitError::Schema(invalid) => invalid.into(),
             SubmitError::BadIdempotencyKey => ApiError::bad_request("invalid_request", e.to_string()),
             SubmitError::IdempotencyConflict { existing, .. } => {
                 let mut err = ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", e.to_string());
@@ -105,6 +118,15 @@ impl From<SubmitError> for ApiError {
                 err
             }
         }
+    }
+}
+
+/// 422 `qbxml_invalid` with every problem and the version checked against.
+impl From<SchemaInvalid> for ApiError {
+    fn from(e: SchemaInvalid) -> Self {
+        let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "qbxml_invalid", e.to_string());
+        err.invalid = Some(Box::new(e));
+        err
     }
 }
 
@@ -131,6 +153,13 @@ pub struct ErrorBody {
     /// The job the error is about: with `idempotency_conflict`, the job
     /// that already has the key.
     pub job_id: Option<String>,
+    /// With `qbxml_invalid`: every problem found, each `{path, code,
+    /// message}` (`CustomerAddRq/CustomerAdd/Name`, `too_long`, "at most 41
+    /// characters; got 57").
+    pub errors: Option<Vec<Issue>>,
+    /// With `qbxml_invalid`: the qbXML schema version checked against (the
+    /// newest not above the company's QuickBooks; 16.0 before any session).
+    pub version: Option<String>,
 }
 
 /// Turns query-string failures (`?wait=soon`) into the common error shape.

@@ -13,20 +13,48 @@ use super::webhooks::check_webhook_url;
 use super::{ApiCaller, ApiError, ErrorBody};
 use crate::app::AppState;
 use crate::diagnostics::{catalog, Finding};
-use crate::qbxml::RequestStatus;
+use crate::qbxml::convert::{answer_to_json, json_to_qbxml, qbxml_warnings};
+use crate::qbxml::{OnError, RequestStatus, Schema, Version};
 use crate::queue::{Enqueued, Job, JobCursor, JobFilter, JobState};
 use crate::store::WebhookDelivery;
-use crate::submit::{submit, SubmitOptions};
+use crate::submit::{reported_version, submit, SubmitOptions};
 use crate::types::JobId;
+use serde_json::value::RawValue;
+
+fn yes() -> bool {
+    true
+}
 
 type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
-/// `POST /companies/{slug}/jobs` body.
+/// `POST /companies/{slug}/jobs` body: exactly one of `qbxml`, `request`
+/// and `requests`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnqueueBody {
     /// A whole qbXML document, or one or more bare `…Rq` elements.
-    pub qbxml: String,
+    pub qbxml: Option<String>,
+    /// One request as JSON: an object with one key, the request type, whose
+    /// value mirrors the qbXML element tree (`{"CustomerAddRq":
+    /// {"CustomerAdd": {"Name": "Acme"}}}`; attributes as `"@requestID"`,
+    /// repeatable elements as arrays). Written as qbXML in schema order;
+    /// `@requestID` is the request's position when absent. The JSON Schema
+    /// of each type is at `GET /api/v1/qbxml/types/{name}`.
+    #[schema(value_type = Option<Object>)]
+    pub request: Option<serde_json::Value>,
+    /// Several requests as JSON, in order (each as for `request`).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub requests: Option<Vec<serde_json::Value>>,
+    /// With `request`/`requests`: `stopOnError` (default),
+    /// `continueOnError` or `rollbackOnError` (a qbXML document says it in
+    /// its `QBXMLMsgsRq`).
+    pub on_error: Option<String>,
+    /// `false` queues the requests without checking them against the qbXML
+    /// schema (for request types or elements the compiled schemas lack;
+    /// JSON requests still need known types and elements to be written).
+    /// Default `true`: problems are refused with 422 `qbxml_invalid`.
+    #[serde(default = "yes")]
+    pub validate: bool,
     /// Higher runs first (default 0).
     #[serde(default)]
     pub priority: i32,
@@ -97,6 +125,22 @@ pub struct JobView {
     /// QuickBooks' answer verbatim (single-job view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<String>,
+    /// QuickBooks' answer as JSON (single-job view, once answered):
+    /// one object per `…Rs` in order, `[{"CustomerAddRs": {"@statusCode":
+    /// 0, …, "CustomerRet": {…}}}]`; repeatable elements always arrays,
+    /// booleans and integers as JSON values, amounts as exact decimal
+    /// strings, elements the schema lacks kept. An iterator's pages are
+    /// merged: one array per record type. Converted on read from the stored
+    /// answer, with the schema of the company's qbXML version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub result: Option<Box<serde_json::value::RawValue>>,
+    /// Characters QuickBooks cannot store, with their paths in the
+    /// request (single-job view and enqueue): QuickBooks takes the request
+    /// and stores a substitute.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub warnings: Vec<crate::qbxml::convert::Issue>,
     /// An iterator query's answer, page by page in the order QuickBooks
     /// sent them (single-job view of an iterator job only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -172,6 +216,8 @@ impl JobView {
             new_message_set_id: job.message_set_id,
             request: None,
             response: if full { job.response } else { None },
+            result: None,
+            warnings: Vec::new(),
             pages: None,
             webhook: None,
         }
@@ -192,7 +238,7 @@ impl JobView {
         (status = 200, description = "The job with the same idempotency key and the same body", body = JobView),
         (status = 409, description = "The idempotency key was used for a different body (`idempotency_conflict`; `job_id` names that job)", body = ErrorBody),
         (status = 400, description = "Invalid dependency or URL", body = ErrorBody),
-        (status = 422, description = "The qbXML cannot be queued; the message says why", body = ErrorBody),
+        (status = 422, description = "The qbXML cannot be queued: `invalid_qbxml` (not acceptable qbXML; the message says why) or `qbxml_invalid` (the schema of the company's qbXML version refuses it; `errors` lists every problem with its path, `version` the schema checked against)", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role is too low", body = ErrorBody),
         (status = 404, description = "No such company", body = ErrorBody),
@@ -213,45 +259,104 @@ pub async fn enqueue(
     if let Some(url) = &body.webhook_url {
         check_webhook_url(url, &state.settings).await?;
     }
+    let reported = reported_version(&company);
+    let (qbxml, from_json) = body_qbxml(&body, reported)?;
     let opts = SubmitOptions {
         priority: body.priority,
         idempotency_key: body.idempotency_key,
         depends_on: body.depends_on,
         webhook_url: body.webhook_url,
+        skip_validation: from_json || !body.validate,
     };
     let s = &state.settings;
-    let enq =
-        submit(state.store.as_ref(), &company, &body.qbxml, opts, s.job_max_bytes, s.max_attempts, state.clock.now())
-            .await
-            .map_err(|e| match e {
-                crate::submit::SubmitError::Store(crate::store::StoreError::NotFound(what)) => {
-                    ApiError::bad_request("unknown_dependency", format!("{what} does not exist"))
-                }
-                other => other.into(),
-            })?;
+    let enq = submit(state.store.as_ref(), &company, &qbxml, opts, s.job_max_bytes, s.max_attempts, state.clock.now())
+        .await
+        .map_err(|e| match e {
+            crate::submit::SubmitError::Store(crate::store::StoreError::NotFound(what)) => {
+                ApiError::bad_request("unknown_dependency", format!("{what} does not exist"))
+            }
+            other => other.into(),
+        })?;
     let status = if matches!(enq, Enqueued::Created(_)) { StatusCode::CREATED } else { StatusCode::OK };
     let job = match enq {
         Enqueued::Created(j) | Enqueued::Existing(j) => j,
     };
     if wait.wait.unwrap_or(0) == 0 {
-        return Ok((status, Json(JobView::of(job, company.slug.as_str(), false))));
+        let warnings = qbxml_warnings(&job.request);
+        let mut view = JobView::of(job, company.slug.as_str(), false);
+        view.warnings = warnings;
+        return Ok((status, Json(view)));
     }
     let job = wait_for(&state, job, wait.wait).await?;
-    Ok((status, Json(full_view(&state, job, company.slug.as_str()).await?)))
+    Ok((status, Json(full_view(&state, job, company.slug.as_str(), reported).await?)))
+}
+
+/// The qbXML to queue: the body's own, or its JSON requests written as
+/// qbXML (already checked against the schema unless `validate` is false);
+/// the flag says which.
+fn body_qbxml(body: &EnqueueBody, reported: Option<Version>) -> Result<(String, bool), ApiError> {
+    let json = match (&body.qbxml, &body.request, &body.requests) {
+        (Some(text), None, None) => {
+            if body.on_error.is_some() {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    "on_error goes with request/requests; a qbXML document says it in <QBXMLMsgsRq onError=\"…\">",
+                ));
+            }
+            return Ok((text.clone(), false));
+        }
+        (None, Some(one), None) => std::slice::from_ref(one),
+        (None, None, Some(many)) => many.as_slice(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "give exactly one of qbxml (text), request (one JSON request) or requests (a JSON array)",
+            ))
+        }
+    };
+    let on_error = body
+        .on_error
+        .as_deref()
+        .map(OnError::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?
+        .unwrap_or_default();
+    let schema = Schema::for_version(reported);
+    let qbxml = json_to_qbxml(schema, reported, json, on_error, body.validate)?;
+    Ok((qbxml, true))
 }
 
 type QueryParams<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
-/// The single-job view: the answer, the webhook delivery, and an
-/// iterator's pages (of the job's current attempt) in order.
-pub async fn full_view(state: &AppState, job: Job, slug: &str) -> Result<JobView, ApiError> {
+/// The single-job view: the answer (verbatim and as JSON), the webhook
+/// delivery, an iterator's pages (of the job's current attempt) in order,
+/// and the request's warnings. `reported` is the company's qbXML version.
+pub async fn full_view(state: &AppState, job: Job, slug: &str, reported: Option<Version>) -> Result<JobView, ApiError> {
     let pages = if job.iterates { Some(state.store.pages(job.id, job.attempt).await?) } else { None };
     let request = sent_request(state.store.as_ref(), &job).await?;
+    let warnings = qbxml_warnings(&job.request);
+    let result = job_result(&job, pages.as_deref(), reported);
     let mut view = JobView::of(job, slug, true);
     view.request = request;
+    view.result = result;
+    view.warnings = warnings;
     view.webhook = state.store.job_webhook(view.id).await?.map(Into::into);
     view.pages = pages;
     Ok(view)
+}
+
+/// The job's answer as JSON (see [`JobView::result`]): converted from the
+/// stored answer, or an iterator's pages, on every read; `None` before an
+/// answer, or when the stored answer is not well-formed XML (the verbatim
+/// `response` still shows it).
+pub fn job_result(job: &Job, pages: Option<&[crate::queue::Page]>, reported: Option<Version>) -> Option<Box<RawValue>> {
+    let schema = Schema::for_version(reported);
+    let texts: Vec<&str> = match pages {
+        Some(pages) if !pages.is_empty() => pages.iter().map(|p| p.response.as_str()).collect(),
+        _ => vec![job.response.as_deref()?],
+    };
+    let json = answer_to_json(schema, &texts).ok()?;
+    RawValue::from_string(json).ok()
 }
 
 /// The job's message set as last sent (see [`crate::queue::last_sent`]),
@@ -273,11 +378,21 @@ pub async fn sent_request(
 /// The job and its company's slug, if the caller may see its company (404
 /// otherwise, as for a job that does not exist).
 async fn load(state: &AppState, caller: &ApiCaller, id: &str) -> Result<(Job, String), ApiError> {
+    let (job, company) = load_with_company(state, caller, id).await?;
+    Ok((job, company.map(|c| c.slug.to_string()).unwrap_or_default()))
+}
+
+/// [`load`], with the company itself.
+async fn load_with_company(
+    state: &AppState,
+    caller: &ApiCaller,
+    id: &str,
+) -> Result<(Job, Option<crate::store::Company>), ApiError> {
     let id = JobId::parse(id).map_err(|_| ApiError::not_found(format!("job {id:?}")))?;
     let job = state.store.job(id).await?.ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
     caller.check_company_id(job.company_id, || format!("job {id}"))?;
-    let slug = state.store.company_by_id(job.company_id).await?.map(|c| c.slug.to_string()).unwrap_or_default();
-    Ok((job, slug))
+    let company = state.store.company_by_id(job.company_id).await?;
+    Ok((job, company))
 }
 
 /// `GET /jobs/{id}`: state, attempts, timestamps, statuses, diagnostic,
@@ -300,9 +415,11 @@ pub async fn show(
     wait: QueryParams<WaitQuery>,
 ) -> Result<Json<JobView>, ApiError> {
     let Query(wait) = wait?;
-    let (job, slug) = load(&state, &caller, &id).await?;
+    let (job, company) = load_with_company(&state, &caller, &id).await?;
+    let slug = company.as_ref().map(|c| c.slug.to_string()).unwrap_or_default();
+    let reported = company.as_ref().and_then(reported_version);
     let job = wait_for(&state, job, wait.wait).await?;
-    Ok(Json(full_view(&state, job, &slug).await?))
+    Ok(Json(full_view(&state, job, &slug, reported).await?))
 }
 
 /// `GET /companies/{slug}/jobs` query.

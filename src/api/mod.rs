@@ -32,7 +32,7 @@ pub use companies::{add_user, create_company, full_view as company_view, Company
 pub use error::{ApiError, ErrorBody};
 pub use events::{page as event_page, EventPage, EventView};
 pub use health::{health_of, HealthView, ProblemView};
-pub use jobs::{full_view as job_view, page_cursor, sent_request, JobView, WebhookView};
+pub use jobs::{full_view as job_view, job_result, page_cursor, sent_request, JobView, WebhookView};
 pub use links::router as links_router;
 pub use openapi::ApiDoc;
 pub use users::{new_password, UserView};

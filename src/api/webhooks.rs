@@ -32,8 +32,9 @@ pub struct WebhookEvent {
     pub state: String,
     /// When it reached it.
     pub occurred_at: DateTime<Utc>,
-    /// The job as it is at delivery, without QuickBooks' answer (fetch
-    /// `GET /api/v1/jobs/{id}` for it).
+    /// The job as it is at delivery, without QuickBooks' verbatim answer
+    /// (fetch `GET /api/v1/jobs/{id}` for it); with `result`, the answer as
+    /// JSON, when `webhook_include_result` is set.
     pub job: JobView,
 }
 

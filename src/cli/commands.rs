@@ -48,14 +48,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Company(c) => company(&open(&settings).await?, &settings, c).await,
         Command::User(c) => user(&open(&settings).await?, &settings, c).await,
-        Command::Enqueue { slug, file, priority, idempotency_key, depends_on } => {
+        Command::Enqueue { slug, file, json, on_error, no_validate, priority, idempotency_key, depends_on } => {
             let store = open(&settings).await?;
             let company = find_company(&store, &slug).await?;
-            let text = read_input(file.as_deref())?;
+            let reported = crate::submit::reported_version(&company);
+            let (text, from_json) = match &json {
+                Some(path) => {
+                    (super::qbxml_convert::json_file_to_qbxml(path, reported, on_error.as_deref(), !no_validate)?, true)
+                }
+                None => (read_input(file.as_deref())?, false),
+            };
             let depends_on = depends_on.iter().map(|d| parse_job_id(d)).collect::<anyhow::Result<Vec<_>>>()?;
-            let opts = SubmitOptions { priority, idempotency_key, depends_on, webhook_url: None };
+            let skip_validation = from_json || no_validate;
+            let opts = SubmitOptions { priority, idempotency_key, depends_on, webhook_url: None, skip_validation };
             let now = SystemClock.now();
-            let enq = submit(&store, &company, &text, opts, settings.job_max_bytes, settings.max_attempts, now).await?;
+            let enq = submit(&store, &company, &text, opts, settings.job_max_bytes, settings.max_attempts, now)
+                .await
+                .map_err(|e| match e {
+                crate::submit::SubmitError::Schema(invalid) => super::qbxml_convert::invalid_error(&invalid),
+                other => other.into(),
+            })?;
+            for w in crate::qbxml::convert::qbxml_warnings(&enq.job().request) {
+                eprintln!("warning: {}: {} ({})", w.path, w.message, w.code);
+            }
             let job = enq.job();
             if matches!(enq, crate::queue::Enqueued::Existing(_)) {
                 eprintln!(
@@ -620,7 +635,7 @@ fn user_status(u: &crate::api::UserView, now: chrono::DateTime<chrono::Utc>) -> 
     }
 }
 
-fn read_input(file: Option<&std::path::Path>) -> anyhow::Result<String> {
+pub(super) fn read_input(file: Option<&std::path::Path>) -> anyhow::Result<String> {
     match file {
         Some(p) if p.as_os_str() != "-" => {
             std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
@@ -687,6 +702,16 @@ async fn jobs(store: &SqlStore, cmd: JobsCommand) -> anyhow::Result<()> {
                 v["response"] = job.response.clone().into();
                 if job.iterates {
                     v["pages"] = serde_json::to_value(&pages)?;
+                }
+                let company = store.company_by_id(job.company_id).await?;
+                let reported = company.as_ref().and_then(crate::submit::reported_version);
+                let result = crate::api::job_result(&job, job.iterates.then_some(pages.as_slice()), reported);
+                if let Some(result) = result {
+                    v["result"] = serde_json::from_str(result.get())?;
+                }
+                let warnings = crate::qbxml::convert::qbxml_warnings(&job.request);
+                if !warnings.is_empty() {
+                    v["warnings"] = serde_json::to_value(&warnings)?;
                 }
                 super::output::json(&v)?;
             } else {

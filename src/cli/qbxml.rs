@@ -1,6 +1,8 @@
 //! `qbwcd qbxml …`: the compiled qbXML schemas, read without a server or a
 //! database (the same answers as `GET /api/v1/qbxml/types[/{name}]`).
 
+use std::path::PathBuf;
+
 use anyhow::{anyhow, Context};
 use clap::Subcommand;
 
@@ -37,6 +39,36 @@ pub enum QbxmlCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Check qbXML requests against the schema as enqueue does: every problem with its path
+    /// (CustomerAddRq/CustomerAdd/Name: at most 41 characters; got 57), then exit 1 if any.
+    Validate {
+        /// A whole qbXML document or bare …Rq elements; - or nothing reads stdin.
+        file: Option<PathBuf>,
+        /// The qbXML version a company's QuickBooks reported (as for `qbxml types`). Default: 16.0.
+        #[arg(long, value_name = "VERSION")]
+        version: Option<String>,
+    },
+    /// Convert qbXML to JSON: requests as enqueue's `requests` takes them, an answer
+    /// (QBXMLMsgsRs) as a job's `result` shows it.
+    ToJson {
+        /// The qbXML; - or nothing reads stdin.
+        file: Option<PathBuf>,
+        /// The qbXML version to read it in. Default: 16.0.
+        #[arg(long, value_name = "VERSION")]
+        version: Option<String>,
+    },
+    /// Convert JSON requests ({"requests": […]}, {"request": {…}}, an array, or one request)
+    /// to the qbXML enqueue would queue, in schema order, checked as enqueue checks them.
+    ToXml {
+        /// The JSON; - or nothing reads stdin.
+        file: Option<PathBuf>,
+        /// The qbXML version to write for (as for `qbxml types`). Default: 16.0.
+        #[arg(long, value_name = "VERSION")]
+        version: Option<String>,
+        /// Skip the schema checks of the values (as `"validate": false`).
+        #[arg(long)]
+        no_validate: bool,
+    },
 }
 
 /// Runs a `qbxml` command.
@@ -45,6 +77,11 @@ pub fn run(cmd: QbxmlCommand) -> anyhow::Result<()> {
         QbxmlCommand::Types { version, json } => types(version.as_deref(), json),
         QbxmlCommand::Describe { name, version, response, json } => {
             describe_type(&name, version.as_deref(), response, json)
+        }
+        QbxmlCommand::Validate { file, version } => super::qbxml_convert::validate(file.as_ref(), version.as_deref()),
+        QbxmlCommand::ToJson { file, version } => super::qbxml_convert::to_json(file.as_ref(), version.as_deref()),
+        QbxmlCommand::ToXml { file, version, no_validate } => {
+            super::qbxml_convert::to_xml(file.as_ref(), version.as_deref(), !no_validate)
         }
     }
 }

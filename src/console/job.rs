@@ -16,6 +16,7 @@ use super::page::{render, ConsoleError, Layout, Time};
 use super::session::{Console, ConsoleEvent};
 use crate::api::JobView;
 use crate::app::AppState;
+use crate::qbxml::Version;
 use crate::queue::{Job, JobState};
 use crate::types::JobId;
 
@@ -79,11 +80,14 @@ struct JobPage {
     submitted: String,
 }
 
-async fn load(state: &AppState, id: &str) -> Result<(Job, String), ConsoleError> {
+/// A job and its company's slug and reported qbXML version (the schema its
+/// result is read with).
+async fn load(state: &AppState, id: &str) -> Result<(Job, String, Option<Version>), ConsoleError> {
     let parsed = JobId::parse(id).map_err(|_| ConsoleError::NotFound(format!("{id:?} is not a job id")))?;
     let job = state.store.job(parsed).await?.ok_or_else(|| ConsoleError::NotFound(format!("there is no job {id}")))?;
-    let slug = state.store.company_by_id(job.company_id).await?.map(|c| c.slug.to_string()).unwrap_or_default();
-    Ok((job, slug))
+    let company = state.store.company_by_id(job.company_id).await?;
+    let reported = company.as_ref().and_then(crate::submit::reported_version);
+    Ok((job, company.map(|c| c.slug.to_string()).unwrap_or_default(), reported))
 }
 
 /// `GET /admin/jobs/{id}`.
@@ -93,10 +97,10 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
     let now = state.clock.now();
-    let (job, slug) = load(&state, &id).await?;
+    let (job, slug, reported) = load(&state, &id).await?;
     let submitted = job.request.clone();
     let can_resolve = resolvable(&job);
-    let view = crate::api::job_view(&state, job, &slug).await?;
+    let view = crate::api::job_view(&state, job, &slug, reported).await?;
     let page = JobPage {
         layout: console.layout(&state, format!("Job {}", view.id), "companies"),
         slug,
@@ -128,7 +132,7 @@ pub async fn retry(
     console: Console,
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    let (job, _) = load(&state, &id).await?;
+    let (job, _, _) = load(&state, &id).await?;
     let job = state.store.retry_job(job.id, state.clock.now()).await?;
     let event = event("console.job_retried", &job, format!("queued job {} again", job.id));
     Ok(console.done(&state, &format!("/admin/jobs/{}", job.id), event, "Job queued again.".into()).await)
@@ -140,7 +144,7 @@ pub async fn cancel(
     console: Console,
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    let (job, _) = load(&state, &id).await?;
+    let (job, _, _) = load(&state, &id).await?;
     let job = state.store.cancel_job(job.id, state.clock.now()).await?;
     let event = event("console.job_cancelled", &job, format!("cancelled job {}", job.id));
     Ok(console.done(&state, &format!("/admin/jobs/{}", job.id), event, "Job cancelled.".into()).await)
@@ -170,9 +174,9 @@ pub async fn confirm_resolve(
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
     let now = state.clock.now();
-    let (job, slug) = load(&state, &id).await?;
+    let (job, slug, reported) = load(&state, &id).await?;
     let awaiting = resolvable(&job);
-    let view = crate::api::job_view(&state, job, &slug).await?;
+    let view = crate::api::job_view(&state, job, &slug, reported).await?;
     if !awaiting {
         return Err(ConsoleError::Conflict(format!(
             "job {} is {}: only a write whose outcome is unknown (or held for an operator) is settled by hand",
@@ -211,7 +215,7 @@ pub async fn resolve(
         "not_applied" => false,
         other => return Err(ConsoleError::BadRequest(format!("unknown verdict {other:?}"))),
     };
-    let (job, _) = load(&state, &id).await?;
+    let (job, _, _) = load(&state, &id).await?;
     let job = state.store.resolve_job(job.id, applied, state.clock.now()).await?;
     let (said, flash) = if applied {
         ("applied (marked done)", "Marked done: the write is in QuickBooks.")

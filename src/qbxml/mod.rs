@@ -2,6 +2,7 @@
 //! back. Parsing here is streaming (quick-xml) and never keeps record data:
 //! only the attributes qbwcd acts on.
 
+pub mod convert;
 mod hcp;
 mod request;
 mod response;

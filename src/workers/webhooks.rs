@@ -205,13 +205,26 @@ impl Deliverer {
     async fn event_body(&self, d: &WebhookDelivery) -> Result<Vec<u8>, String> {
         let store = &self.state.store;
         let job = store.job(d.job_id).await.map_err(|e| e.to_string())?.ok_or("the job no longer exists")?;
-        let slug = store.company_by_id(job.company_id).await.map_err(|e| e.to_string())?.map(|c| c.slug.to_string());
+        let company = store.company_by_id(job.company_id).await.map_err(|e| e.to_string())?;
+        let slug = company.as_ref().map(|c| c.slug.to_string());
+        let result = if self.state.settings.webhook_include_result {
+            let pages = if job.iterates {
+                Some(store.pages(job.id, job.attempt).await.map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
+            crate::api::job_result(&job, pages.as_deref(), company.as_ref().and_then(crate::submit::reported_version))
+        } else {
+            None
+        };
+        let mut view = JobView::of(job, slug.as_deref().unwrap_or_default(), false);
+        view.result = result;
         let event = WebhookEvent {
             id: d.event_id.clone(),
             kind: "job.finished",
             state: d.job_state.clone(),
             occurred_at: d.occurred_at,
-            job: JobView::of(job, slug.as_deref().unwrap_or_default(), false),
+            job: view,
         };
         serde_json::to_vec(&event).map_err(|e| e.to_string())
     }

@@ -79,7 +79,7 @@ async fn a_permission_status_fails_the_job_and_get_last_error_says_what_to_chang
     let app = TestApp::spawn(b).await;
     let acme = app.company("acme", None).await;
     app.user("api", &acme).await;
-    let job = app.enqueue(&acme, "<InvoiceAddRq requestID=\"7\"><InvoiceAdd/></InvoiceAddRq>").await;
+    let job = app.enqueue(&acme, "<InvoiceAddRq requestID=\"7\"><InvoiceAdd><CustomerRef><FullName>Ann</FullName></CustomerRef></InvoiceAdd></InvoiceAddRq>").await;
     let wc = app.connector("api");
     wc.qb.script(Script::Status(3260, "Error", "Insufficient permission level to perform this action."));
 

@@ -27,6 +27,8 @@ mod long_poll;
 mod openapi;
 mod ops;
 mod postgres_tls;
+mod qbxml_cli;
+mod qbxml_json;
 mod qbxml_schema;
 mod qwc;
 mod recovery;

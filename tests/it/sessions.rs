@@ -298,13 +298,13 @@ async fn dependents_wait_for_their_dependencies_and_fail_with_them(b: Backend) {
     let customer = app.enqueue(&acme, &customer_add("cust")).await;
     let dep = |ids: Vec<_>| SubmitOptions { depends_on: ids, priority: 9, ..Default::default() };
     let invoice = app
-        .enqueue_with(&acme, "<InvoiceAddRq requestID=\"inv\"><InvoiceAdd/></InvoiceAddRq>", dep(vec![customer.id]))
+        .enqueue_with(&acme, "<InvoiceAddRq requestID=\"inv\"><InvoiceAdd><CustomerRef><FullName>Ann</FullName></CustomerRef></InvoiceAdd></InvoiceAddRq>", dep(vec![customer.id]))
         .await;
     let doomed_parent = app.enqueue(&acme, &customer_add("bad")).await;
     let doomed = app
         .enqueue_with(
             &acme,
-            "<InvoiceAddRq requestID=\"inv2\"><InvoiceAdd/></InvoiceAddRq>",
+            "<InvoiceAddRq requestID=\"inv2\"><InvoiceAdd><CustomerRef><FullName>Ann</FullName></CustomerRef></InvoiceAdd></InvoiceAddRq>",
             dep(vec![doomed_parent.id]),
         )
         .await;

@@ -30,6 +30,7 @@ both_backends!(
     webhook_urls_to_internal_addresses_are_refused_when_set,
     delivery_refuses_internal_addresses_before_connecting,
     an_allowed_loopback_name_is_delivered_and_failures_say_little,
+    the_result_is_included_when_configured,
 );
 
 const SECRET: &str = "whsec-test-0123456789";
@@ -386,4 +387,29 @@ async fn an_allowed_loopback_name_is_delivered_and_failures_say_little(b: Backen
     // Not the OS's words ("Connection refused (os error 111)"): they tell
     // an open port from a closed one.
     assert_eq!(d.last_error.as_deref(), Some("connection failed"));
+}
+
+async fn the_result_is_included_when_configured(b: Backend) {
+    // Arrange: webhook_include_result on.
+    let mut receiver = Receiver::start(&[]).await;
+    let app = TestApp::spawn_with(b, |s| {
+        with_secret(s);
+        s.webhook_include_result = true;
+    })
+    .await;
+    let acme = app.company("acme", None).await;
+    app.user("api", &acme).await;
+    let api = app.api().await;
+    let body = json!({"request": {"CustomerQueryRq": {"MaxReturned": 5}}, "webhook_url": receiver.url});
+    let (s, job) = api.post("/companies/acme/jobs", body).await;
+    assert_eq!(s, 201, "{job}");
+    // Act
+    app.connector("api").run_session().await;
+    let got = receiver.next().await;
+    // Assert: the answer as JSON, records always an array; no verbatim answer.
+    let event: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+    let rs = &event["job"]["result"][0]["CustomerQueryRs"];
+    assert_eq!(rs["@statusCode"], 0, "{event}");
+    assert!(rs["CustomerRet"].is_array(), "{event}");
+    assert!(event["job"].get("response").is_none());
 }

@@ -13,6 +13,7 @@ mod connector;
 mod http;
 mod login_flood;
 mod qbxml;
+mod qbxml_json;
 mod seed;
 mod server;
 mod stats;
@@ -49,6 +50,9 @@ enum Scenario {
     ClaimScale(claim_scale::ClaimScaleArgs),
     /// Concurrent logins while other connectors work.
     LoginFlood(login_flood::LoginFloodArgs),
+    /// Schema validation and JSON conversion: a 1 MB request, a 64 MiB
+    /// answer to JSON (peak RSS), enqueue with and without validation.
+    QbxmlJson(qbxml_json::QbxmlJsonArgs),
     /// Every scenario of BENCHMARKS.md with its default figures, on SQLite
     /// and (throughput) Postgres.
     All,
@@ -95,6 +99,7 @@ async fn run(cli: &Cli) -> anyhow::Result<serde_json::Value> {
         Scenario::BigAnswer(a) => big_answer::run(t, a).await?,
         Scenario::ClaimScale(a) => claim_scale::run(t, a).await?,
         Scenario::LoginFlood(a) => login_flood::run(t, a).await?,
+        Scenario::QbxmlJson(a) => qbxml_json::run(a).await?,
         Scenario::All => all(t).await?,
     })
 }

@@ -1,0 +1,212 @@
+//! JSON requests into qbXML element trees, children in schema order.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::index::{index, SchemaIndex};
+use super::tree::Node;
+use super::values::normalize;
+use super::Issue;
+use crate::qbxml::schema::{BaseType, ElementId, ElementKind, Schema};
+
+/// Builds the `…Rq` elements of `requests` (each an object with one key,
+/// the request type). Problems the JSON itself has (an unknown key, an
+/// object where a value belongs, a request that is not one key) are
+/// returned as issues; schema checks of the values are the validator's.
+/// A request without `@requestID` gets its 1-based position in the job.
+pub fn requests_from_json(schema: &Schema, requests: &[Value]) -> (Vec<Node>, Vec<Issue>) {
+    let mut b = Builder { schema, idx: index(schema), issues: Vec::new() };
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for r in requests {
+        if let Some((k, _)) = r.as_object().filter(|o| o.len() == 1).and_then(|o| o.iter().next()) {
+            *counts.entry(k.as_str()).or_insert(0) += 1;
+        }
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        let position = i + 1;
+        let Some((name, body)) = r.as_object().filter(|o| o.len() == 1).and_then(|o| o.iter().next()) else {
+            b.push(
+                &format!("requests[{position}]"),
+                "bad_request_shape",
+                "a request is an object with exactly one key, the request type: {\"CustomerAddRq\": {…}}".into(),
+            );
+            continue;
+        };
+        let path = if counts.get(name.as_str()).copied().unwrap_or(0) > 1 {
+            let n = seen.entry(name.as_str()).or_insert(0);
+            *n += 1;
+            format!("{name}[{n}]")
+        } else {
+            name.clone()
+        };
+        let Some(rt) = schema.request(name) else {
+            // The validator names the version that has it, if any.
+            out.push(Node::named(name.clone()));
+            continue;
+        };
+        let mut node = match body {
+            Value::Null => Node::named(name.clone()),
+            _ => b.element(rt.request, name, body, &path).unwrap_or_else(|| Node::named(name.clone())),
+        };
+        let has_request_id = schema.attributes(rt.request).iter().any(|a| a.name == "requestID");
+        if has_request_id && node.attr("requestID").is_none() {
+            node.attrs.insert(0, ("requestID".to_owned(), position.to_string()));
+        }
+        out.push(node);
+    }
+    (out, b.issues)
+}
+
+struct Builder<'s> {
+    schema: &'s Schema,
+    idx: &'static SchemaIndex,
+    issues: Vec<Issue>,
+}
+
+impl Builder<'_> {
+    fn push(&mut self, path: &str, code: &str, message: String) {
+        if self.issues.len() < super::validate::MAX_ISSUES {
+            self.issues.push(Issue::new(path, code, message));
+        }
+    }
+
+    /// One element from its JSON value (never an array: the caller spreads those).
+    fn element(&mut self, decl: ElementId, name: &str, value: &Value, path: &str) -> Option<Node> {
+        let schema = self.schema;
+        let mut node = Node::named(name);
+        let (base, fields) = match (&schema.element(decl).kind, value) {
+            (ElementKind::Simple { ty, .. }, Value::Object(o)) => (Some(schema.simple_type(*ty).base), o),
+            (ElementKind::Simple { ty, .. }, v) => {
+                node.text = self.scalar(schema.simple_type(*ty).base, v, path)?;
+                return Some(node);
+            }
+            (ElementKind::Complex(_), Value::Object(o)) => (None, o),
+            (ElementKind::Complex(_), other) => {
+                self.push(
+                    path,
+                    "wrong_json_type",
+                    format!("{name} holds elements: give an object, not {}", kind_of(other)),
+                );
+                return None;
+            }
+        };
+        let content = self.idx.content(schema, decl);
+        let mut children: Vec<(usize, Node)> = Vec::new();
+        for (key, v) in fields {
+            if v.is_null() {
+                continue;
+            }
+            if let Some(attr) = key.strip_prefix('@') {
+                let ty = schema.attributes(decl).iter().find(|a| a.name == attr).map(|a| schema.simple_type(a.ty).base);
+                if let Some(text) = self.scalar(ty.unwrap_or(BaseType::String), v, &format!("{path}/{key}")) {
+                    node.attrs.push((attr.to_owned(), text));
+                }
+                continue;
+            }
+            if key == "#text" {
+                match base {
+                    Some(base) => node.text = self.scalar(base, v, path).unwrap_or_default(),
+                    None => self.push(path, "wrong_content", format!("{name} holds elements, not a value (#text)")),
+                }
+                continue;
+            }
+            let Some(slot) = content.and_then(|c| c.slot(key)) else {
+                let allowed = content.map_or_else(
+                    || "it holds a value; give it as a string, number or boolean".to_owned(),
+                    |c| format!("it allows {}", super::allowed_names(&c.names)),
+                );
+                let hint = content
+                    .and_then(|c| c.names.iter().find(|n| n.eq_ignore_ascii_case(key)))
+                    .map(|n| format!(" (did you mean {n}?)"))
+                    .unwrap_or_default();
+                self.push(
+                    &format!("{path}/{key}"),
+                    "unknown_element",
+                    format!("{name} has no element {key}{hint}; {allowed}"),
+                );
+                continue;
+            };
+            let (order, element) = (slot.order, slot.element);
+            match v {
+                Value::Array(items) => {
+                    let many = items.len() > 1;
+                    for (i, item) in items.iter().enumerate() {
+                        let item_path = if many { format!("{path}/{key}[{}]", i + 1) } else { format!("{path}/{key}") };
+                        if item.is_array() {
+                            self.push(
+                                &item_path,
+                                "wrong_json_type",
+                                "an array inside an array: give each item once".into(),
+                            );
+                        } else if !item.is_null() {
+                            if let Some(child) = self.element(element, key, item, &item_path) {
+                                children.push((order, child));
+                            }
+                        }
+                    }
+                }
+                other => {
+                    if let Some(child) = self.element(element, key, other, &format!("{path}/{key}")) {
+                        children.push((order, child));
+                    }
+                }
+            }
+        }
+        // Schema order whatever the key order; items of one array keep theirs.
+        children.sort_by_key(|(o, _)| *o);
+        node.children = children.into_iter().map(|(_, c)| c).collect();
+        Some(node)
+    }
+
+    /// A leaf value as qbXML text, converted per its type.
+    fn scalar(&mut self, base: BaseType, v: &Value, path: &str) -> Option<String> {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) if matches!(base, BaseType::Boolean | BaseType::String | BaseType::Enum) => b.to_string(),
+            Value::Number(n) if base == BaseType::Integer => match n.as_i64() {
+                Some(i) => i.to_string(),
+                None => {
+                    self.push(path, "bad_integer", format!("must be a whole number; got {n}"));
+                    return None;
+                }
+            },
+            Value::Number(n) if !matches!(base, BaseType::Boolean | BaseType::Date | BaseType::DateTime) => {
+                n.to_string()
+            }
+            other => {
+                self.push(
+                    path,
+                    "wrong_json_type",
+                    format!("a {} value: give a {}, not {}", base.label(), json_kind_for(base), kind_of(other)),
+                );
+                return None;
+            }
+        };
+        Some(normalize(base, text))
+    }
+}
+
+fn json_kind_for(base: BaseType) -> &'static str {
+    match base {
+        BaseType::Boolean => "boolean (or \"true\"/\"false\")",
+        BaseType::Integer => "whole number",
+        BaseType::Amount | BaseType::Price | BaseType::Quantity | BaseType::Percent | BaseType::Float => {
+            "decimal string (or number)"
+        }
+        _ => "string",
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

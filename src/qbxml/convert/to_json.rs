@@ -1,0 +1,313 @@
+//! qbXML into JSON: requests (for `qbxml to-json`) and answers (a job's
+//! `result`). An answer is never held as a tree: each `…Rs` element is
+//! read record by record and written straight to the output, so a large
+//! answer costs its text, the JSON and one record (see BENCHMARKS.md).
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+use super::index::{index, SchemaIndex};
+use super::tree::{attributes, local_name, read_messages, read_node, Node};
+use crate::qbxml::schema::{BaseType, ElementId, ElementKind, Schema};
+use crate::qbxml::{xml_error, QbxmlError};
+
+/// The `…Rq` elements of a qbXML text as the JSON a job takes as `requests`.
+///
+/// # Errors
+/// When the text is not well-formed XML.
+pub fn requests_to_json(schema: &Schema, text: &str) -> Result<String, QbxmlError> {
+    let w = Writer { schema, idx: index(schema) };
+    let mut out = String::from("[");
+    for (i, rq) in read_messages(text, "Rq")?.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('{');
+        string(&rq.name, &mut out);
+        out.push(':');
+        w.node(schema.request(&rq.name).map(|r| r.request), rq, &mut out);
+        out.push('}');
+    }
+    out.push(']');
+    Ok(out)
+}
+
+/// One `…Rs` element of an answer: where its content is.
+struct Response<'a> {
+    name: String,
+    attrs: Vec<(String, String)>,
+    /// The text between its tags (empty for `<XRs …/>`).
+    body: &'a str,
+}
+
+/// An answer (or an iterator's pages, in order) as the JSON of a job's
+/// `result`: an array with one object per `…Rs`, `{"CustomerAddRs": {…}}`.
+/// Pages are merged: the n-th response of every page is one entry, its
+/// records in page order, its attributes the last page's with `retCount`
+/// summed.
+///
+/// # Errors
+/// When an answer is not well-formed XML.
+pub fn answer_to_json(schema: &Schema, pages: &[&str]) -> Result<String, QbxmlError> {
+    let w = Writer { schema, idx: index(schema) };
+    let mut entries: Vec<Vec<Response<'_>>> = Vec::new();
+    for page in pages {
+        for (i, rs) in responses(page)?.into_iter().enumerate() {
+            match entries.get_mut(i) {
+                Some(e) => e.push(rs),
+                None => entries.push(vec![rs]),
+            }
+        }
+    }
+    let mut out = String::with_capacity(pages.iter().map(|p| p.len()).sum::<usize>() / 2 + 2);
+    out.push('[');
+    for (i, parts) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        w.response(parts, &mut out)?;
+    }
+    out.push(']');
+    Ok(out)
+}
+
+/// The `…Rs` elements of one answer, without reading their content.
+fn responses(text: &str) -> Result<Vec<Response<'_>>, QbxmlError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = Reader::from_str(text);
+    let mut out = Vec::new();
+    loop {
+        match reader.read_event().map_err(xml_error)? {
+            Event::Start(e) => {
+                let name = local_name(&e);
+                if name.ends_with("Rs") && !name.starts_with("QBXMLMsgs") {
+                    let attrs = attributes(&e)?;
+                    let span = reader.read_to_end(e.name()).map_err(xml_error)?;
+                    let body = text.get(span.start as usize..span.end as usize).unwrap_or_default();
+                    out.push(Response { name, attrs, body });
+                }
+            }
+            Event::Empty(e) => {
+                let name = local_name(&e);
+                if name.ends_with("Rs") && !name.starts_with("QBXMLMsgs") {
+                    out.push(Response { name, attrs: attributes(&e)?, body: "" });
+                }
+            }
+            Event::DocType(_) => return Err(QbxmlError::Doctype),
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The names of the elements directly inside `body`, in order of first
+/// appearance.
+fn child_names(body: &str) -> Result<Vec<(String, usize)>, QbxmlError> {
+    let mut reader = Reader::from_str(body);
+    let mut names: Vec<(String, usize)> = Vec::new();
+    loop {
+        let name = match reader.read_event().map_err(xml_error)? {
+            Event::Start(e) => {
+                reader.read_to_end(e.name()).map_err(xml_error)?;
+                local_name(&e)
+            }
+            Event::Empty(e) => local_name(&e),
+            Event::Eof => break,
+            _ => continue,
+        };
+        match names.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => names.push((name, 1)),
+        }
+    }
+    Ok(names)
+}
+
+struct Writer<'s> {
+    schema: &'s Schema,
+    idx: &'static SchemaIndex,
+}
+
+impl Writer<'_> {
+    fn response(&self, parts: &[Response<'_>], out: &mut String) -> Result<(), QbxmlError> {
+        let Some(last) = parts.last() else { return Ok(()) };
+        let decl = self.idx.response(&last.name);
+        out.push('{');
+        string(&last.name, out);
+        out.push_str(":{");
+        let mut first = true;
+        for (k, v) in &last.attrs {
+            let v = if k == "retCount" && parts.len() > 1 {
+                let total: i64 = parts
+                    .iter()
+                    .filter_map(|p| p.attrs.iter().find(|(a, _)| a == k)?.1.trim().parse::<i64>().ok())
+                    .sum();
+                total.to_string()
+            } else {
+                v.clone()
+            };
+            sep(&mut first, out);
+            string(&format!("@{k}"), out);
+            out.push(':');
+            self.attr_value(decl, k, &v, out);
+        }
+        // Records of one name together, in order of first appearance: a
+        // response mixing record types (ItemQueryRs) is read once per type.
+        let mut names: Vec<(String, usize)> = Vec::new();
+        for p in parts {
+            for (n, c) in child_names(p.body)? {
+                match names.iter_mut().find(|(m, _)| *m == n) {
+                    Some((_, count)) => *count += c,
+                    None => names.push((n, c)),
+                }
+            }
+        }
+        let content = decl.and_then(|d| self.idx.content(self.schema, d));
+        for (name, count) in &names {
+            let slot = content.and_then(|c| c.slot(name));
+            let array = slot.map_or(*count > 1, |s| s.repeatable || *count > 1);
+            sep(&mut first, out);
+            string(name, out);
+            out.push(':');
+            if array {
+                out.push('[');
+            }
+            let mut first_item = true;
+            for p in parts {
+                let mut reader = Reader::from_str(p.body);
+                loop {
+                    let (e, empty) = match reader.read_event().map_err(xml_error)? {
+                        Event::Start(e) => (e, false),
+                        Event::Empty(e) => (e, true),
+                        Event::Eof => break,
+                        _ => continue,
+                    };
+                    if local_name(&e) != *name {
+                        if !empty {
+                            reader.read_to_end(e.name()).map_err(xml_error)?;
+                        }
+                        continue;
+                    }
+                    let node = read_node(&mut reader, &e, empty, 3)?;
+                    if array {
+                        sep(&mut first_item, out);
+                    }
+                    self.node(slot.map(|s| s.element), &node, out);
+                    if !array {
+                        break;
+                    }
+                }
+            }
+            if array {
+                out.push(']');
+            }
+        }
+        out.push_str("}}");
+        Ok(())
+    }
+
+    fn attr_value(&self, decl: Option<ElementId>, name: &str, value: &str, out: &mut String) {
+        let base = decl
+            .and_then(|d| self.schema.attributes(d).iter().find(|a| a.name == name))
+            .map(|a| self.schema.simple_type(a.ty).base)
+            .or_else(|| {
+                // A response type the schema lacks still has numeric statuses.
+                matches!(name, "statusCode" | "retCount" | "iteratorRemainingCount").then_some(BaseType::Integer)
+            });
+        scalar(base, value, out);
+    }
+
+    /// An element as JSON, typed by its declaration when known.
+    fn node(&self, decl: Option<ElementId>, node: &Node, out: &mut String) {
+        let kind = decl.map(|d| &self.schema.element(d).kind);
+        let simple = match kind {
+            Some(ElementKind::Simple { ty, .. }) => Some(self.schema.simple_type(*ty).base),
+            _ => None,
+        };
+        let leaf = node.children.is_empty() && !matches!(kind, Some(ElementKind::Complex(_)));
+        if leaf && node.attrs.is_empty() {
+            scalar(simple, &node.text, out);
+            return;
+        }
+        out.push('{');
+        let mut first = true;
+        for (k, v) in &node.attrs {
+            sep(&mut first, out);
+            string(&format!("@{k}"), out);
+            out.push(':');
+            self.attr_value(decl, k, v, out);
+        }
+        if leaf || !node.text.trim().is_empty() {
+            sep(&mut first, out);
+            out.push_str("\"#text\":");
+            scalar(simple, &node.text, out);
+        }
+        let content = decl.and_then(|d| self.idx.content(self.schema, d));
+        let mut groups: Vec<(&str, Vec<&Node>)> = Vec::new();
+        for c in &node.children {
+            match groups.iter_mut().find(|(n, _)| *n == c.name) {
+                Some((_, v)) => v.push(c),
+                None => groups.push((c.name.as_str(), vec![c])),
+            }
+        }
+        for (name, items) in groups {
+            let slot = content.and_then(|c| c.slot(name));
+            let array = slot.map_or(items.len() > 1, |s| s.repeatable || items.len() > 1);
+            sep(&mut first, out);
+            string(name, out);
+            out.push(':');
+            let child_decl = slot.map(|s| s.element);
+            if array {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    self.node(child_decl, item, out);
+                }
+                out.push(']');
+            } else {
+                self.node(child_decl, items[0], out);
+            }
+        }
+        out.push('}');
+    }
+}
+
+fn sep(first: &mut bool, out: &mut String) {
+    if !*first {
+        out.push(',');
+    }
+    *first = false;
+}
+
+/// A leaf value: booleans and integers as JSON literals when they parse,
+/// everything else (amounts included, to stay exact) as the text sent.
+fn scalar(base: Option<BaseType>, text: &str, out: &mut String) {
+    let t = text.trim();
+    match base {
+        Some(BaseType::Boolean) if t == "true" || t == "false" => out.push_str(t),
+        Some(BaseType::Integer) if t.parse::<i64>().is_ok() => {
+            out.push_str(&t.parse::<i64>().map(|i| i.to_string()).unwrap_or_default())
+        }
+        _ => string(text, out),
+    }
+}
+
+/// A JSON string literal.
+fn string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
