@@ -10,6 +10,8 @@
 mod big_answer;
 mod claim_scale;
 mod connector;
+mod console;
+mod console_seed;
 mod http;
 mod login_flood;
 mod qbxml;
@@ -49,6 +51,8 @@ enum Scenario {
     ClaimScale(claim_scale::ClaimScaleArgs),
     /// Concurrent logins while other connectors work.
     LoginFlood(login_flood::LoginFloodArgs),
+    /// The operator console's pages on a large installation (SQLite).
+    Console(console::ConsoleArgs),
     /// Every scenario of BENCHMARKS.md with its default figures, on SQLite
     /// and (throughput) Postgres.
     All,
@@ -95,6 +99,7 @@ async fn run(cli: &Cli) -> anyhow::Result<serde_json::Value> {
         Scenario::BigAnswer(a) => big_answer::run(t, a).await?,
         Scenario::ClaimScale(a) => claim_scale::run(t, a).await?,
         Scenario::LoginFlood(a) => login_flood::run(t, a).await?,
+        Scenario::Console(a) => console::run(t, a).await?,
         Scenario::All => all(t).await?,
     })
 }
@@ -125,5 +130,13 @@ async fn all(t: &TargetArgs) -> anyhow::Result<serde_json::Value> {
     out.push(claim_scale::run(&sqlite, &claims).await?);
     let flood = login_flood::LoginFloodArgs { logins: 50, workers: 4, pace_ms: 2, seconds: 8 };
     out.push(login_flood::run(&sqlite, &flood).await?);
+    let console = console::ConsoleArgs {
+        companies: 10_000,
+        jobs: 1_000_000,
+        events_per_company: 20,
+        sessions_per_company: 5,
+        requests: 50,
+    };
+    out.push(console::run(&sqlite, &console).await?);
     Ok(json!(out))
 }
