@@ -386,7 +386,7 @@ mod tests {
         (dir, store)
     }
 
-    async fn plans(statements: Vec<(&'static str, String)>) -> Vec<(&'static str, Vec<String>)> {
+    pub(super) async fn plans(statements: Vec<(&'static str, String)>) -> Vec<(&'static str, Vec<String>)> {
         let (_dir, store) = migrated_sqlite().await;
         let Pool::Sqlite { lite, .. } = &store.pool else { unreachable!("a SQLite URL") };
         let out = lite
