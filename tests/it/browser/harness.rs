@@ -44,7 +44,6 @@ pub fn screenshot_dir() -> PathBuf {
 pub struct Serve {
     child: Child,
     pub base: String,
-    pub db_url: String,
     stderr: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -68,7 +67,6 @@ impl Serve {
         let serve = Serve {
             child: cmd.spawn().expect("spawn qbwcd serve"),
             base: format!("http://127.0.0.1:{port}"),
-            db_url: db_url.to_owned(),
             stderr,
             _dir: dir,
         };

@@ -1,6 +1,8 @@
 //! Tests in a real browser: headless Chromium driven over WebDriver
 //! against a real `qbwcd serve` (see `harness`).
 
+mod console;
+mod fixture;
 mod harness;
 
 use harness::{Browser, Serve};
