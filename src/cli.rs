@@ -76,6 +76,10 @@ pub enum Command {
     /// Manage API tokens (bearer tokens for /api/v1).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage console accounts: the people who log in at /admin with a
+    /// password (API tokens never log in there).
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Explain an error code: 0x80040420, -2147220448, 3260, QBWC1012, auth.bad_password …
     Explain {
         /// The code, in any form.
@@ -331,6 +335,39 @@ pub enum TokenCommand {
     Revoke {
         /// The token's name.
         name: String,
+    },
+}
+
+/// `admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Add a console admin; prints the password once unless --password-stdin.
+    Add {
+        /// Login name.
+        name: String,
+        /// Read the password (at least 12 characters) from stdin instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List console admins: name, created, last login (never the passwords).
+    List {
+        /// JSON output (as GET /api/v1/admins answers).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a console admin; its console sessions end.
+    Remove {
+        /// Login name.
+        name: String,
+    },
+    /// Set a new password (generated unless --password-stdin); the admin's
+    /// console sessions end.
+    Passwd {
+        /// Login name.
+        name: String,
+        /// Read the password (at least 12 characters) from stdin.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 

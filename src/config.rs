@@ -104,6 +104,9 @@ pub struct Settings {
     pub job_max_bytes: usize,
     /// Password verification and lockout.
     pub auth: AuthSettings,
+    /// A console (`/admin`) session unused this many seconds has ended:
+    /// the next page asks for the password again.
+    pub console_idle_timeout_seconds: u64,
     /// `.qwc` file contents.
     pub qwc: QwcSettings,
     /// Longest `?wait=SECONDS` an API request may hold for a job to finish.
@@ -246,6 +249,7 @@ impl Default for Settings {
             xml_max_depth: 64,
             job_max_bytes: 16 * 1024 * 1024,
             auth: AuthSettings::default(),
+            console_idle_timeout_seconds: 1800,
             qwc: QwcSettings::default(),
             api_max_wait_seconds: 60,
             webhook_secret: None,

@@ -5,11 +5,13 @@
 //! and [`qbxml`] are leaves everyone may use.
 #![forbid(unsafe_code)]
 
+pub mod admins;
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod clip;
+pub mod console;
 pub mod clock;
 pub mod config;
 pub mod diagnostics;

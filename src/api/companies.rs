@@ -133,6 +133,16 @@ pub async fn create(
         ));
     }
     let Json(body) = body?;
+    Ok((StatusCode::CREATED, Json(create_company(&state, body).await?)))
+}
+
+/// Creates a company (the API's `createCompany` and the console's form):
+/// the slug checked, the name defaulting to it, empty texts as absent, the
+/// webhook URL checked before anything is stored.
+///
+/// # Errors
+/// A bad slug or webhook URL (400), a taken slug (409), the database.
+pub async fn create_company(state: &AppState, body: NewCompanyBody) -> Result<CompanyView, ApiError> {
     let slug = CompanySlug::parse(&body.slug).map_err(|e| ApiError::bad_request("invalid_slug", e.to_string()))?;
     let webhook_url = body.webhook_url.filter(|u| !u.trim().is_empty());
     if let Some(url) = &webhook_url {
@@ -152,7 +162,7 @@ pub async fn create(
     }
     let mut view = CompanyView::from(c);
     view.webhook_url = webhook_url;
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok(view)
 }
 
 /// `PATCH /companies/{slug}` body: only the keys present change.

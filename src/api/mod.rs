@@ -25,7 +25,7 @@ use axum::Router;
 use crate::app::AppState;
 
 pub use auth::{generate_token, hash_token, token_name, Access, ApiCaller, Role};
-pub use companies::{full_view as company_view, CompanyView};
+pub use companies::{create_company, full_view as company_view, CompanyView, NewCompanyBody};
 pub use error::{ApiError, ErrorBody};
 pub use events::{page as event_page, EventPage, EventView};
 pub use health::{HealthView, ProblemView};

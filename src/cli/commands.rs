@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::output::TextTable;
-use super::{Cli, Command, CompanyCommand, EventsArgs, EventsCommand, JobsCommand, TokenCommand, UserCommand};
+use super::{AdminCommand, Cli, Command, CompanyCommand, EventsArgs, EventsCommand, JobsCommand, TokenCommand, UserCommand};
 use crate::app::{self, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
@@ -64,6 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Jobs(c) => jobs(&open(&settings).await?, c).await,
         Command::Token(c) => token(&open(&settings).await?, c).await,
+        Command::Admin(c) => admin(&open(&settings).await?, c).await,
         Command::Events(a) => events(&open(&settings).await?, a).await,
         Command::Doctor => super::doctor::run(&settings).await,
         Command::Qwc { username, output, link, reset_password } => {
@@ -376,18 +377,68 @@ fn disabled_text(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
     }
 }
 
-/// A password from stdin (first line), or a generated one.
-fn password_input(from_stdin: bool) -> anyhow::Result<(SecretString, bool)> {
+/// The shortest Web Connector password accepted from stdin.
+const USER_PASSWORD_MIN_CHARS: usize = 8;
+
+/// A password from stdin (first line, at least `min_chars`), or a generated one.
+fn password_input(from_stdin: bool, min_chars: usize) -> anyhow::Result<(SecretString, bool)> {
     if !from_stdin {
         return Ok((crate::auth::generate_password(), true));
     }
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).context("cannot read the password from stdin")?;
     let pw = line.trim_end_matches(['\r', '\n']).to_owned();
-    if pw.len() < 8 {
-        bail!("the password must be at least 8 characters");
+    if pw.chars().count() < min_chars {
+        bail!("the password must be at least {min_chars} characters");
     }
     Ok((SecretString::from(pw), false))
+}
+
+async fn admin(store: &SqlStore, cmd: AdminCommand) -> anyhow::Result<()> {
+    let now = SystemClock.now();
+    match cmd {
+        AdminCommand::Add { name, password_stdin } => {
+            crate::admins::check_name(&name)?;
+            let (password, generated) = password_input(password_stdin, crate::admins::MIN_PASSWORD_CHARS)?;
+            let shown = password.expose_secret().to_owned();
+            let a = crate::admins::add(store, &name, password, now).await?;
+            crate::outln!("admin {} added; log in at /admin/login", a.name)?;
+            if generated {
+                crate::outln!("password (shown once): {shown}")?;
+            }
+        }
+        AdminCommand::List { json } => {
+            let list = crate::admins::list(store).await?;
+            if json {
+                super::output::json(&list)?;
+            } else {
+                let mut t = TextTable::new(&["ADMIN", "CREATED", "PASSWORD CHANGED", "LAST LOGIN"]);
+                for a in list {
+                    t.row([
+                        a.name,
+                        when(Some(a.created_at)),
+                        when(Some(a.password_changed_at)),
+                        when(a.last_login_at),
+                    ]);
+                }
+                t.print("no console admins; add one with qbwcd admin add NAME")?;
+            }
+        }
+        AdminCommand::Remove { name } => {
+            crate::admins::remove(store, &name).await?;
+            crate::outln!("admin {name} removed; its console sessions ended")?;
+        }
+        AdminCommand::Passwd { name, password_stdin } => {
+            let (password, generated) = password_input(password_stdin, crate::admins::MIN_PASSWORD_CHARS)?;
+            let shown = password.expose_secret().to_owned();
+            crate::admins::passwd(store, &name, password, now).await?;
+            crate::outln!("password of admin {name} changed; its console sessions ended")?;
+            if generated {
+                crate::outln!("new password (shown once): {shown}")?;
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn hash(password: SecretString) -> anyhow::Result<String> {
@@ -401,7 +452,7 @@ async fn user(store: &SqlStore, settings: &Settings, cmd: UserCommand) -> anyhow
             let username = Username::parse(&username)?;
             let company = find_company(store, &company).await?;
             let schedule = crate::onboarding::check_schedule(run_every_minutes, run_every_seconds)?;
-            let (password, generated) = password_input(password_stdin)?;
+            let (password, generated) = password_input(password_stdin, USER_PASSWORD_MIN_CHARS)?;
             let shown = password.expose_secret().to_owned();
             let new = NewUser {
                 username,
@@ -496,7 +547,7 @@ async fn user(store: &SqlStore, settings: &Settings, cmd: UserCommand) -> anyhow
         UserCommand::Passwd { username, password_stdin } => {
             let username = Username::parse(&username)?;
             find_user(store, username.as_str()).await?;
-            let (password, generated) = password_input(password_stdin)?;
+            let (password, generated) = password_input(password_stdin, USER_PASSWORD_MIN_CHARS)?;
             let shown = password.expose_secret().to_owned();
             store.set_password(&username, &hash(password).await?, now).await?;
             crate::outln!("password of {username} changed; the user's .qwc file stays valid")?;

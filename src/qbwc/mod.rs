@@ -58,6 +58,11 @@ impl Qbwc {
         Qbwc { store, clock, settings, verifier }
     }
 
+    /// The bounded password queue, which the console's logins share.
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
     /// Answers one call. Never fails: every problem has an in-band answer.
     pub async fn handle(&self, call: Call, ctx: &CallContext) -> Reply {
         match call {

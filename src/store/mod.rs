@@ -5,6 +5,8 @@
 //! any call. Every time comparison takes `now` from the caller, so tests can
 //! drive expiry with a controlled clock.
 
+mod admins;
+mod console;
 mod models;
 mod notify;
 mod ops;
@@ -22,6 +24,8 @@ pub use models::{
 pub use models::{LockoutRule, LoginFailure, LoginLockout, LoginLocks, OpenWork, Problem, QwcLink, Removed};
 pub use models::{WebhookAttempt, WebhookDelivery};
 pub use notify::{JobNotifier, JobSubscription};
+pub use admins::{Admin, AdminLogin, AdminSession, AdminStore};
+pub use console::ConsoleStore;
 pub use sql::{Backend, SqlStore};
 
 pub use ops::{JobCount, OpsStore, SchemaStatus};
@@ -84,7 +88,17 @@ pub type Result<T = ()> = std::result::Result<T, StoreError>;
 
 /// Everything qbwcd keeps: the four parts below, on one database.
 pub trait Store:
-    AccountStore + SessionStore + JobStore + ExchangeStore + EventStore + TokenStore + FinishStore + OpsStore + LinkStore
+    AccountStore
+    + SessionStore
+    + JobStore
+    + ExchangeStore
+    + EventStore
+    + TokenStore
+    + FinishStore
+    + OpsStore
+    + LinkStore
+    + AdminStore
+    + ConsoleStore
 {
 }
 impl<
@@ -96,7 +110,9 @@ impl<
             + TokenStore
             + FinishStore
             + OpsStore
-            + LinkStore,
+            + LinkStore
+            + AdminStore
+            + ConsoleStore,
     > Store for T
 {
 }

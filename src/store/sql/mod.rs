@@ -9,6 +9,8 @@
 //! side has its own statement.
 
 mod accounts;
+mod admins;
+mod console;
 mod events;
 mod exchange;
 mod jobs;

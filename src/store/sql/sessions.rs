@@ -11,7 +11,7 @@ use super::{by_backend, SqlStore};
 use crate::store::{NewSession, Recovered, Result, Session, SessionOpen, SessionStore};
 use crate::types::TicketHash;
 
-const SESSION: &str = "select s.ticket_hash, s.user_id, u.username, s.company_id, s.state, s.remote_addr, \
+pub(super) const SESSION: &str = "select s.ticket_hash, s.user_id, u.username, s.company_id, s.state, s.remote_addr, \
                        s.company_file_name, s.qbxml_version, s.jobs_done, s.jobs_failed, s.first_problem, \
                        s.last_error, s.created_at, s.last_seen_at, s.expires_at, s.last_work_at, s.queue_at_start \
                        from session s join app_user u on u.id = s.user_id";

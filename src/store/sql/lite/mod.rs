@@ -29,7 +29,7 @@ use std::time::Duration;
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OpenFlags, Statement};
 
-pub(crate) use row::{FromLite, Ts};
+pub(crate) use row::{Col, FromLite, Ts};
 
 use crate::store::{Result, StoreError};
 
