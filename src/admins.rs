@@ -105,7 +105,12 @@ fn stored(name: &str) -> impl FnOnce(StoreError) -> AdminError + '_ {
 ///
 /// # Errors
 /// A bad name or short password, a taken name, or the database.
-pub async fn add(store: &dyn Store, name: &str, password: SecretString, now: DateTime<Utc>) -> Result<AdminView, AdminError> {
+pub async fn add(
+    store: &dyn Store,
+    name: &str,
+    password: SecretString,
+    now: DateTime<Utc>,
+) -> Result<AdminView, AdminError> {
     check_name(name)?;
     check_password(&password)?;
     let hash = crate::auth::hash_password_off_runtime(password).await?;
@@ -132,7 +137,12 @@ pub async fn remove(store: &dyn Store, name: &str) -> Result<(), AdminError> {
 ///
 /// # Errors
 /// A short password, no such admin, or the database.
-pub async fn passwd(store: &dyn Store, name: &str, password: SecretString, now: DateTime<Utc>) -> Result<(), AdminError> {
+pub async fn passwd(
+    store: &dyn Store,
+    name: &str,
+    password: SecretString,
+    now: DateTime<Utc>,
+) -> Result<(), AdminError> {
     check_password(&password)?;
     if store.admin(name).await.map_err(AdminError::Store)?.is_none() {
         return Err(AdminError::NotFound(name.to_owned()));

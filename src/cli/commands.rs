@@ -8,7 +8,9 @@ use anyhow::{anyhow, bail, Context};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::output::TextTable;
-use super::{AdminCommand, Cli, Command, CompanyCommand, EventsArgs, EventsCommand, JobsCommand, TokenCommand, UserCommand};
+use super::{
+    AdminCommand, Cli, Command, CompanyCommand, EventsArgs, EventsCommand, JobsCommand, TokenCommand, UserCommand,
+};
 use crate::app::{self, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
@@ -414,12 +416,7 @@ async fn admin(store: &SqlStore, cmd: AdminCommand) -> anyhow::Result<()> {
             } else {
                 let mut t = TextTable::new(&["ADMIN", "CREATED", "PASSWORD CHANGED", "LAST LOGIN"]);
                 for a in list {
-                    t.row([
-                        a.name,
-                        when(Some(a.created_at)),
-                        when(Some(a.password_changed_at)),
-                        when(a.last_login_at),
-                    ]);
+                    t.row([a.name, when(Some(a.created_at)), when(Some(a.password_changed_at)), when(a.last_login_at)]);
                 }
                 t.print("no console admins; add one with qbwcd admin add NAME")?;
             }

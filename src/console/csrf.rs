@@ -86,9 +86,8 @@ fn multipart_field(content_type: &str, body: &[u8], name: &str) -> Option<String
     let wanted = format!("name=\"{name}\"");
     for part in text.split(delimiter.as_str()) {
         let Some((head, value)) = part.split_once("\r\n\r\n") else { continue };
-        let disposition_names_it = head
-            .lines()
-            .any(|l| l.to_ascii_lowercase().starts_with("content-disposition:") && l.contains(&wanted));
+        let disposition_names_it =
+            head.lines().any(|l| l.to_ascii_lowercase().starts_with("content-disposition:") && l.contains(&wanted));
         if disposition_names_it {
             return Some(value.trim_end_matches("\r\n").to_owned());
         }

@@ -98,7 +98,11 @@ pub struct HomeQuery {
 }
 
 /// `GET /admin`.
-pub async fn show(State(state): State<AppState>, console: Console, Query(query): Query<HomeQuery>) -> Result<Response, ConsoleError> {
+pub async fn show(
+    State(state): State<AppState>,
+    console: Console,
+    Query(query): Query<HomeQuery>,
+) -> Result<Response, ConsoleError> {
     let now = state.clock.now();
     let q = query.q.trim().to_ascii_lowercase();
     let after = query.after.filter(|a| !a.is_empty());
@@ -122,7 +126,8 @@ pub async fn show(State(state): State<AppState>, console: Console, Query(query):
             problems,
         });
     }
-    let page = HomePage { layout: console.layout(&state, "Companies", "companies"), q, rows, next, paged: after.is_some() };
+    let page =
+        HomePage { layout: console.layout(&state, "Companies", "companies"), q, rows, next, paged: after.is_some() };
     Ok(render(&page))
 }
 

@@ -12,6 +12,8 @@
 //! here. Every POST carries the session's CSRF token ([`csrf`]).
 
 mod csrf;
+mod diagnostics;
+mod events;
 mod home;
 mod page;
 pub mod session;
@@ -34,6 +36,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home::show))
         .route("/companies", post(home::create_company))
+        .route("/events", get(events::show))
+        .route("/diagnostics", get(diagnostics::show))
+        .route(
+            "/diagnostics/log",
+            post(diagnostics::read_log).layer(axum::extract::DefaultBodyLimit::max(csrf::FORM_MAX_BYTES)),
+        )
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/static/console.css", get(css))

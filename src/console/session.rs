@@ -336,7 +336,9 @@ pub async fn login(
 
 /// `POST /admin/logout`: the session ends and its cookie is cleared.
 pub async fn logout(State(state): State<AppState>, console: Console) -> Response {
-    console.record(&state, ConsoleEvent { kind: "console.logout", message: "logged out".into(), ..Default::default() }).await;
+    console
+        .record(&state, ConsoleEvent { kind: "console.logout", message: "logged out".into(), ..Default::default() })
+        .await;
     if let Err(e) = state.store.end_admin_session(&console.token_hash).await {
         return ConsoleError::from(e).into_response();
     }

@@ -12,7 +12,8 @@ use crate::store::{
 };
 use crate::types::{CompanySlug, Username};
 
-pub(super) const COMPANY: &str = "select id, slug, name, file_path, file_id, qbxml_version, qb_company_name, qb_product, \
+pub(super) const COMPANY: &str =
+    "select id, slug, name, file_path, file_id, qbxml_version, qb_company_name, qb_product, \
                        last_seen_at, created_at, disabled_at from company";
 
 /// A (name, address) pair's lockout, if it has not passed.
@@ -45,7 +46,8 @@ const FORGET_PAIRS: &str =
 const FORGET_ADDRS: &str =
     "delete from login_failure where last_failure_at < $1 and (locked_until is null or locked_until <= $2)";
 
-pub(super) const USER: &str = "select u.id, u.username, u.company_id, c.slug as company_slug, u.password_hash, u.enabled, \
+pub(super) const USER: &str =
+    "select u.id, u.username, u.company_id, c.slug as company_slug, u.password_hash, u.enabled, \
                     u.owner_id, u.last_seen_at, u.created_at, \
                     u.run_every_minutes, u.run_every_seconds, (c.disabled_at is not null) as company_disabled, \
                     u.last_message_set_id \

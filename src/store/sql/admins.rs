@@ -105,8 +105,7 @@ impl AdminStore for SqlStore {
             },
             |p| {
                 let mut tx = p.begin().await?;
-                let rows =
-                    sqlx::query(set).bind(&owned).bind(&hash).bind(now).execute(&mut *tx).await?.rows_affected();
+                let rows = sqlx::query(set).bind(&owned).bind(&hash).bind(now).execute(&mut *tx).await?.rows_affected();
                 sqlx::query(sessions).bind(&owned).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(rows)
@@ -116,7 +115,8 @@ impl AdminStore for SqlStore {
     }
 
     async fn record_admin_login(&self, login: AdminLogin) -> Result {
-        let session = "insert into admin_session (token_hash, admin_id, created_at, last_seen_at) values ($1, $2, $3, $3)";
+        let session =
+            "insert into admin_session (token_hash, admin_id, created_at, last_seen_at) values ($1, $2, $3, $3)";
         let admin = "update admin set last_login_at = $2 where id = $1";
         let idle = "delete from admin_session where last_seen_at < $1";
         let forget_pair = "delete from login_lockout where username = $1 and addr = $2";
@@ -152,11 +152,14 @@ impl AdminStore for SqlStore {
         idle_cutoff: DateTime<Utc>,
     ) -> Result<Option<AdminSession>> {
         let hash = token_hash.to_owned();
-        by_backend!(
-            self,
-            |c| c.opt(USE_SESSION, &[&hash, &Ts(now), &Ts(idle_cutoff)]),
-            |p| Ok(sqlx::query_as(USE_SESSION).bind(&hash).bind(now).bind(idle_cutoff).fetch_optional(p).await?)
+        by_backend!(self, |c| c.opt(USE_SESSION, &[&hash, &Ts(now), &Ts(idle_cutoff)]), |p| Ok(sqlx::query_as(
+            USE_SESSION
         )
+        .bind(&hash)
+        .bind(now)
+        .bind(idle_cutoff)
+        .fetch_optional(p)
+        .await?))
     }
 
     async fn set_admin_flash(&self, token_hash: &str, flash: &str) -> Result {

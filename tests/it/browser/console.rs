@@ -8,25 +8,12 @@ use std::time::Duration;
 use fantoccini::Locator;
 use qbwcd::queue::JobState;
 
-use super::fixture::{Installation, ADMIN, ADMIN_PASSWORD};
+use super::fixture::{log_in, Installation};
 use super::harness::Browser;
 use crate::both_backends;
 use crate::helpers::Backend;
 
 both_backends!(an_admin_fixes_a_company_and_settles_its_jobs_from_the_console);
-
-/// Logs in through the form and lands on the company list.
-async fn log_in(browser: &mut Browser, inst: &Installation) {
-    browser.goto(&inst.url("/admin")).await;
-    // Not logged in: the console sends the browser to its login page.
-    assert_eq!(browser.path().await, "/admin/login");
-    browser.shot("login").await;
-    browser.fill("Name", ADMIN).await;
-    browser.fill("Password", ADMIN_PASSWORD).await;
-    browser.press("Log in").await;
-    browser.wait_for_text("acme").await;
-    assert_eq!(browser.path().await, "/admin");
-}
 
 async fn an_admin_fixes_a_company_and_settles_its_jobs_from_the_console(b: Backend) {
     let name = format!("console-{b:?}").to_lowercase();

@@ -11,7 +11,7 @@ use qbwcd::queue::JobState;
 use qbwcd::store::{JobStore, SessionStore};
 use qbwcd::types::JobId;
 
-use super::harness::{qbwcd, Serve};
+use super::harness::{qbwcd, Browser, Serve};
 use crate::fake_qbwc::{FakeWebConnector, Script};
 use crate::helpers::{customer_add, Backend, TestDb, PASSWORD};
 
@@ -72,4 +72,17 @@ impl Installation {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.serve.base)
     }
+}
+
+/// Logs in through the form and lands on the company list.
+pub async fn log_in(browser: &mut Browser, inst: &Installation) {
+    browser.goto(&inst.url("/admin")).await;
+    // Not logged in: the console sends the browser to its login page.
+    assert_eq!(browser.path().await, "/admin/login");
+    browser.shot("login").await;
+    browser.fill("Name", ADMIN).await;
+    browser.fill("Password", ADMIN_PASSWORD).await;
+    browser.press("Log in").await;
+    browser.wait_for_text("acme").await;
+    assert_eq!(browser.path().await, "/admin");
 }

@@ -166,7 +166,13 @@ impl Browser {
 
     /// The page's visible text.
     pub async fn text(&self) -> String {
-        self.client.find(Locator::Css("body")).await.expect("body").text().await.expect("body text")
+        self.try_text().await.unwrap_or_else(|e| panic!("the page's text: {e}"))
+    }
+
+    /// The page's visible text, or why it could not be read (a page still
+    /// being replaced by the next one has a stale body).
+    async fn try_text(&self) -> Result<String, fantoccini::error::CmdError> {
+        self.client.find(Locator::Css("body")).await?.text().await
     }
 
     pub async fn path(&self) -> String {
@@ -174,13 +180,13 @@ impl Browser {
     }
 
     /// The form control whose `<label>` reads `label` (by `for=` or by
-    /// nesting).
+    /// nesting; a hint inside the label after its text is left out).
     pub async fn field(&self, label: &str) -> Element {
+        // A label's own text, before any hint inside it (`<span class=hint>`).
+        let label = format!("//label[normalize-space(text())={q} or normalize-space()={q}]", q = xpath_literal(label));
         let xpath = format!(
-            "//input[@id=//label[normalize-space()={q}]/@for] | //textarea[@id=//label[normalize-space()={q}]/@for] \
-             | //select[@id=//label[normalize-space()={q}]/@for] | //label[normalize-space(text())={q}]//input \
-             | //label[normalize-space(text())={q}]//textarea | //label[normalize-space(text())={q}]//select",
-            q = xpath_literal(label)
+            "//*[self::input or self::textarea or self::select][@id={label}/@for] \
+             | {label}//*[self::input or self::textarea or self::select]"
         );
         self.client.find(Locator::XPath(&xpath)).await.unwrap_or_else(|e| panic!("no field labelled {label:?}: {e}"))
     }
@@ -190,6 +196,17 @@ impl Browser {
         let f = self.field(label).await;
         f.clear().await.unwrap_or_else(|e| panic!("clear {label:?}: {e}"));
         f.send_keys(value).await.unwrap_or_else(|e| panic!("type into {label:?}: {e}"));
+    }
+
+    /// Puts `value` into the field labelled `label` as a paste does (typed
+    /// keys would turn a tab into a move to the next field).
+    pub async fn paste(&self, label: &str, value: &str) {
+        let f = self.field(label).await;
+        let arg = serde_json::to_value(&f).expect("element reference");
+        self.client
+            .execute("arguments[0].value = arguments[1];", vec![arg, serde_json::Value::from(value)])
+            .await
+            .unwrap_or_else(|e| panic!("paste into {label:?}: {e}"));
     }
 
     /// Clicks the first button (or submit input) whose text is `text`.
@@ -211,7 +228,7 @@ impl Browser {
     pub async fn wait_for_text(&self, needle: &str) -> String {
         let start = Instant::now();
         loop {
-            let text = self.text().await;
+            let text = self.try_text().await.unwrap_or_default();
             if text.contains(needle) {
                 return text;
             }

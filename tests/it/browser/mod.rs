@@ -4,6 +4,7 @@
 mod console;
 mod fixture;
 mod harness;
+mod pages;
 
 use harness::{Browser, Serve};
 
