@@ -136,6 +136,7 @@ async fn all(t: &TargetArgs) -> anyhow::Result<serde_json::Value> {
         events_per_company: 20,
         sessions_per_company: 5,
         requests: 50,
+        skip_missing: false,
     };
     out.push(console::run(&sqlite, &console).await?);
     Ok(json!(out))
