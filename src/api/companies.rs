@@ -441,14 +441,7 @@ pub async fn create_user(
 ) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
     let Json(body) = body?;
     let company = find(&state, &caller, &slug).await?;
-    let username =
-        Username::parse(&body.username).map_err(|e| ApiError::bad_request("invalid_username", e.to_string()))?;
-    let password: SecretString = crate::auth::generate_password();
-    let hash = crate::auth::hash_password_off_runtime(password.clone())
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    let new = NewUser { username, company_id: company.id, password_hash: hash, owner_id: uuid::Uuid::new_v4() };
-    let user = state.store.create_user(new, state.clock.now()).await?;
+    let (user, password) = add_user(&state, &company, &body.username).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedUser {
@@ -458,4 +451,25 @@ pub async fn create_user(
             owner_id: format!("{{{}}}", user.owner_id).to_uppercase(),
         }),
     ))
+}
+
+/// Adds a Web Connector user to a company with a generated password (the
+/// API's `createCompanyUser` and the console's form); the password is
+/// returned to be shown once and stored only as a hash.
+///
+/// # Errors
+/// A bad user name (400), a taken one (409), hashing or the database.
+pub async fn add_user(
+    state: &AppState,
+    company: &Company,
+    username: &str,
+) -> Result<(crate::store::User, SecretString), ApiError> {
+    let username = Username::parse(username).map_err(|e| ApiError::bad_request("invalid_username", e.to_string()))?;
+    let password: SecretString = crate::auth::generate_password();
+    let hash = crate::auth::hash_password_off_runtime(password.clone())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let new = NewUser { username, company_id: company.id, password_hash: hash, owner_id: uuid::Uuid::new_v4() };
+    let user = state.store.create_user(new, state.clock.now()).await?;
+    Ok((user, password))
 }

@@ -243,7 +243,7 @@ type QueryParams<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>
 
 /// The single-job view: the answer, the webhook delivery, and an
 /// iterator's pages (of the job's current attempt) in order.
-async fn full_view(state: &AppState, job: Job, slug: &str) -> Result<JobView, ApiError> {
+pub async fn full_view(state: &AppState, job: Job, slug: &str) -> Result<JobView, ApiError> {
     let pages = if job.iterates { Some(state.store.pages(job.id, job.attempt).await?) } else { None };
     let request = sent_request(state.store.as_ref(), &job).await?;
     let mut view = JobView::of(job, slug, true);

@@ -25,14 +25,14 @@ use axum::Router;
 use crate::app::AppState;
 
 pub use auth::{generate_token, hash_token, token_name, Access, ApiCaller, Role};
-pub use companies::{create_company, full_view as company_view, CompanyView, NewCompanyBody};
+pub use companies::{add_user, create_company, full_view as company_view, CompanyView, NewCompanyBody};
 pub use error::{ApiError, ErrorBody};
 pub use events::{page as event_page, EventPage, EventView};
-pub use health::{HealthView, ProblemView};
-pub use jobs::{page_cursor, sent_request, JobView, WebhookView};
+pub use health::{health_of, HealthView, ProblemView};
+pub use jobs::{full_view as job_view, page_cursor, sent_request, JobView, WebhookView};
 pub use links::router as links_router;
 pub use openapi::ApiDoc;
-pub use users::UserView;
+pub use users::{new_password, UserView};
 pub use wait::{listen_for_finished_jobs, settled, wait_for, WaitQuery};
 pub use webhooks::{
     backoff, check_webhook_url, deliver_webhooks, sign, verify, Deliverer, WebhookEvent, EVENT_ID_HEADER,

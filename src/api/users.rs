@@ -276,10 +276,20 @@ pub async fn reset_password(
     Path(username): Path<String>,
 ) -> Result<(StatusCode, Json<NewPassword>), ApiError> {
     let name = find_user(&state, &caller, &username).await?.username;
+    let password = new_password(&state, &name).await?;
+    Ok((StatusCode::CREATED, Json(NewPassword { username: name, password: password.expose_secret().to_owned() })))
+}
+
+/// Sets a new generated password, clearing any lockout (the API's
+/// `resetUserPassword` and the console's button); returned to be shown once.
+///
+/// # Errors
+/// Hashing, no such user (404), or the database.
+pub async fn new_password(state: &AppState, name: &Username) -> Result<secrecy::SecretString, ApiError> {
     let password = crate::auth::generate_password();
     let hash = crate::auth::hash_password_off_runtime(password.clone())
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    state.store.set_password(&name, &hash, state.clock.now()).await?;
-    Ok((StatusCode::CREATED, Json(NewPassword { username: name, password: password.expose_secret().to_owned() })))
+    state.store.set_password(name, &hash, state.clock.now()).await?;
+    Ok(password)
 }

@@ -11,10 +11,12 @@
 //! Access: a console session (see [`session`]); API tokens never log in
 //! here. Every POST carries the session's CSRF token ([`csrf`]).
 
+mod company;
 mod csrf;
 mod diagnostics;
 mod events;
 mod home;
+mod job;
 mod page;
 pub mod session;
 
@@ -42,6 +44,20 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/diagnostics/log",
             post(diagnostics::read_log).layer(axum::extract::DefaultBodyLimit::max(csrf::FORM_MAX_BYTES)),
         )
+        .route("/companies/{slug}", get(company::show))
+        .route("/companies/{slug}/edit", post(company::edit))
+        .route("/companies/{slug}/users", post(company::add_user))
+        .route("/companies/{slug}/jobs", get(company::jobs))
+        .route("/users/{username}/qwc", get(company::download_qwc))
+        .route("/users/{username}/link", post(company::create_link))
+        .route("/users/{username}/password", post(company::reset_password))
+        .route("/users/{username}/schedule", post(company::set_schedule))
+        .route("/users/{username}/enabled", post(company::set_enabled))
+        .route("/users/{username}/unlock", post(company::unlock))
+        .route("/jobs/{id}", get(job::show))
+        .route("/jobs/{id}/retry", post(job::retry))
+        .route("/jobs/{id}/cancel", post(job::cancel))
+        .route("/jobs/{id}/resolve", get(job::confirm_resolve).post(job::resolve))
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/static/console.css", get(css))

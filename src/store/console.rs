@@ -3,7 +3,25 @@
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+
 use super::{Company, Result, Session, User};
+use crate::types::JobId;
+
+/// A job as a session's timeline shows it (no bodies).
+#[derive(Clone, Debug)]
+pub struct SessionJob {
+    /// The job.
+    pub id: JobId,
+    /// Its state now.
+    pub state: String,
+    /// The `…Rq` names it carries.
+    pub request_names: String,
+    /// Its diagnostic code, if it failed.
+    pub diagnostic: Option<String>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
 
 /// Pages of companies, a company's users and its latest sessions.
 #[async_trait]
@@ -16,4 +34,7 @@ pub trait ConsoleStore: Send + Sync + 'static {
     async fn company_users(&self, company_id: i64) -> Result<Vec<User>>;
     /// A company's latest `limit` sessions, newest first.
     async fn company_sessions(&self, company_id: i64, limit: i64) -> Result<Vec<Session>>;
+    /// The first `limit` jobs last sent in a session (by its ticket hash),
+    /// in the order they were queued.
+    async fn session_jobs(&self, ticket_hash: &str, limit: i64) -> Result<Vec<SessionJob>>;
 }

@@ -3,10 +3,11 @@
 use async_trait::async_trait;
 
 use super::accounts::{COMPANY, USER};
-use super::lite::Sql;
+use super::lite::{Col, FromLite, Sql};
 use super::sessions::SESSION;
 use super::{by_backend, SqlStore};
-use crate::store::{Company, ConsoleStore, Result, Session, User};
+use crate::store::{Company, ConsoleStore, Result, Session, SessionJob, User};
+use crate::types::JobId;
 
 #[async_trait]
 impl ConsoleStore for SqlStore {
@@ -39,5 +40,41 @@ impl ConsoleStore for SqlStore {
             .bind(limit)
             .fetch_all(p)
             .await?))
+    }
+
+    async fn session_jobs(&self, ticket_hash: &str, limit: i64) -> Result<Vec<SessionJob>> {
+        let sql = "select id, state, request_names, diagnostic, updated_at from job where ticket_hash = $1 \
+                   order by seq limit $2";
+        let hash = ticket_hash.to_owned();
+        let rows: Vec<(uuid::Uuid, String, String, Option<String>, chrono::DateTime<chrono::Utc>)> = by_backend!(
+            read self,
+            |c| c.all::<SessionJob>(sql, &[&hash, &limit]).map(|v| v
+                .into_iter()
+                .map(|j| (j.id.0, j.state, j.request_names, j.diagnostic, j.updated_at))
+                .collect()),
+            |p| Ok(sqlx::query_as(sql).bind(&hash).bind(limit).fetch_all(p).await?)
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, state, request_names, diagnostic, updated_at)| SessionJob {
+                id: JobId(id),
+                state,
+                request_names,
+                diagnostic,
+                updated_at,
+            })
+            .collect())
+    }
+}
+
+impl FromLite for SessionJob {
+    fn from_lite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(SessionJob {
+            id: Col::col(row, "id")?,
+            state: Col::col(row, "state")?,
+            request_names: Col::col(row, "request_names")?,
+            diagnostic: Col::col(row, "diagnostic")?,
+            updated_at: Col::col(row, "updated_at")?,
+        })
     }
 }

@@ -239,20 +239,20 @@ impl Browser {
         }
     }
 
-    /// Waits for a downloaded file named `name` to be complete; returns it.
-    pub async fn downloaded(&self, name: &str) -> Vec<u8> {
-        let path = self.downloads().join(name);
-        let partial = self.downloads().join(format!("{name}.crdownload"));
+    /// Waits for a complete download whose name ends in `.{ext}`; returns
+    /// its name and bytes.
+    pub async fn downloaded_with_extension(&self, ext: &str) -> (String, Vec<u8>) {
         let start = Instant::now();
         loop {
-            if path.is_file() && !partial.exists() {
-                return std::fs::read(&path).expect("read download");
+            let names: Vec<String> = std::fs::read_dir(self.downloads())
+                .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+                .unwrap_or_default();
+            let partial = names.iter().any(|n| n.ends_with(".crdownload"));
+            if let Some(name) = names.iter().find(|n| n.ends_with(&format!(".{ext}"))).filter(|_| !partial) {
+                return (name.clone(), std::fs::read(self.downloads().join(name)).expect("read download"));
             }
             if start.elapsed() > Duration::from_secs(10) {
-                let seen: Vec<_> = std::fs::read_dir(self.downloads())
-                    .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
-                    .unwrap_or_default();
-                panic!("{name} was never downloaded; the folder holds {seen:?}");
+                panic!("no .{ext} file was downloaded; the folder holds {names:?}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
