@@ -32,8 +32,11 @@ async fn find(state: &AppState, slug: &str) -> Result<Company, ConsoleError> {
 }
 
 async fn find_user(state: &AppState, username: &str) -> Result<(User, Company), ConsoleError> {
-    let user =
-        state.store.user(username).await?.ok_or_else(|| ConsoleError::NotFound(format!("there is no user {username:?}")))?;
+    let user = state
+        .store
+        .user(username)
+        .await?
+        .ok_or_else(|| ConsoleError::NotFound(format!("there is no user {username:?}")))?;
     let company = state
         .store
         .company_by_id(user.company_id)
@@ -213,11 +216,16 @@ async fn job_page(
         Some(b) => Some(JobCursor::parse(b).map_err(ConsoleError::BadRequest)?.0),
         None => None,
     };
-    let filter = JobFilter { company_id: Some(company_id), state: job_state, before_seq: before, limit: Some(JOBS_PER_PAGE) };
+    let filter =
+        JobFilter { company_id: Some(company_id), state: job_state, before_seq: before, limit: Some(JOBS_PER_PAGE) };
     let jobs = state.store.list_jobs(&filter).await?;
     let next = crate::api::page_cursor(&jobs, JOBS_PER_PAGE);
     let now = state.clock.now();
-    Ok((jobs.iter().map(|j| JobRow::of(j, now)).collect(), next, job_state.map(|s| s.as_str().to_owned()).unwrap_or_default()))
+    Ok((
+        jobs.iter().map(|j| JobRow::of(j, now)).collect(),
+        next,
+        job_state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+    ))
 }
 
 /// `GET /admin/companies/{slug}/jobs`: the job list alone is part of the
@@ -263,10 +271,7 @@ pub async fn edit(
         crate::api::check_webhook_url(webhook, &state.settings).await?;
     }
     let file_path = form.file_path.trim();
-    state
-        .store
-        .update_company(company.id, Some(name), Some((!file_path.is_empty()).then_some(file_path)), now)
-        .await?;
+    state.store.update_company(company.id, Some(name), Some((!file_path.is_empty()).then_some(file_path)), now).await?;
     state.store.set_company_webhook(company.id, (!webhook.is_empty()).then_some(webhook), now).await?;
     let enable = form.enabled != "disabled";
     if enable != company.disabled_at.is_none() {
@@ -276,7 +281,8 @@ pub async fn edit(
         "updated company {slug}: name {name:?}, file path {file_path:?}, webhook {webhook:?}, {}",
         if enable { "enabled" } else { "disabled" }
     );
-    let event = ConsoleEvent { kind: "console.company_updated", company_id: Some(company.id), message, ..Default::default() };
+    let event =
+        ConsoleEvent { kind: "console.company_updated", company_id: Some(company.id), message, ..Default::default() };
     Ok(console.done(&state, &format!("/admin/companies/{slug}"), event, "Company settings saved.".into()).await)
 }
 
@@ -371,7 +377,13 @@ pub async fn download_qwc(
         ..Default::default()
     };
     console.record(&state, event).await;
-    Ok(([(header::CONTENT_TYPE, crate::qwc::CONTENT_TYPE.to_owned()), (header::CONTENT_DISPOSITION, file.content_disposition)], file.body)
+    Ok((
+        [
+            (header::CONTENT_TYPE, crate::qwc::CONTENT_TYPE.to_owned()),
+            (header::CONTENT_DISPOSITION, file.content_disposition),
+        ],
+        file.body,
+    )
         .into_response())
 }
 
@@ -447,7 +459,10 @@ pub async fn set_schedule(
 ) -> Result<Response, ConsoleError> {
     let (user, company) = find_user(&state, &username).await?;
     let every = || {
-        form.every.trim().parse::<u32>().map_err(|_| ConsoleError::BadRequest(format!("{:?} is not a whole number", form.every)))
+        form.every
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| ConsoleError::BadRequest(format!("{:?} is not a whole number", form.every)))
     };
     let (minutes, seconds) = match form.unit.as_str() {
         "minutes" => (Some(every()?), None),
@@ -455,7 +470,8 @@ pub async fn set_schedule(
         "default" => (None, None),
         other => return Err(ConsoleError::BadRequest(format!("unknown unit {other:?}"))),
     };
-    let (m, s) = crate::onboarding::check_schedule(minutes, seconds).map_err(|e| ConsoleError::from(ApiError::from(e)))?;
+    let (m, s) =
+        crate::onboarding::check_schedule(minutes, seconds).map_err(|e| ConsoleError::from(ApiError::from(e)))?;
     state.store.set_user_schedule(&user.username, m, s, state.clock.now()).await?;
     let said = match (m, s) {
         (Some(m), _) => format!("every {m} minute(s)"),
@@ -469,7 +485,10 @@ pub async fn set_schedule(
         message: format!("set the schedule of {} to {said}", user.username),
         ..Default::default()
     };
-    let flash = format!("{} now runs {said}. Download its .qwc again and add it to the Web Connector to apply it.", user.username);
+    let flash = format!(
+        "{} now runs {said}. Download its .qwc again and add it to the Web Connector to apply it.",
+        user.username
+    );
     Ok(console.done(&state, &format!("/admin/companies/{}", company.slug), event, flash).await)
 }
 

@@ -87,7 +87,11 @@ async fn load(state: &AppState, id: &str) -> Result<(Job, String), ConsoleError>
 }
 
 /// `GET /admin/jobs/{id}`.
-pub async fn show(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Response, ConsoleError> {
+pub async fn show(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+) -> Result<Response, ConsoleError> {
     let now = state.clock.now();
     let (job, slug) = load(&state, &id).await?;
     let submitted = job.request.clone();
@@ -119,7 +123,11 @@ fn resolvable(job: &Job) -> bool {
 }
 
 /// `POST /admin/jobs/{id}/retry`: failed or cancelled → queued.
-pub async fn retry(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Response, ConsoleError> {
+pub async fn retry(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+) -> Result<Response, ConsoleError> {
     let (job, _) = load(&state, &id).await?;
     let job = state.store.retry_job(job.id, state.clock.now()).await?;
     let event = event("console.job_retried", &job, format!("queued job {} again", job.id));
@@ -127,7 +135,11 @@ pub async fn retry(State(state): State<AppState>, console: Console, Path(id): Pa
 }
 
 /// `POST /admin/jobs/{id}/cancel`: queued or held → cancelled.
-pub async fn cancel(State(state): State<AppState>, console: Console, Path(id): Path<String>) -> Result<Response, ConsoleError> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+) -> Result<Response, ConsoleError> {
     let (job, _) = load(&state, &id).await?;
     let job = state.store.cancel_job(job.id, state.clock.now()).await?;
     let event = event("console.job_cancelled", &job, format!("cancelled job {}", job.id));

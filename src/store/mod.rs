@@ -17,6 +17,8 @@ pub use sql::{redact_url, sqlite_readable_by_others, PoolOptions};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use admins::{Admin, AdminLogin, AdminSession, AdminStore};
+pub use console::{ConsoleStore, SessionJob};
 pub use models::{
     ApiToken, Company, CompanyFacts, Event, EventFilter, NewCompany, NewEvent, NewSession, NewToken, NewUser,
     Recovered, Session, SessionOpen, User,
@@ -24,8 +26,6 @@ pub use models::{
 pub use models::{LockoutRule, LoginFailure, LoginLockout, LoginLocks, OpenWork, Problem, QwcLink, Removed};
 pub use models::{WebhookAttempt, WebhookDelivery};
 pub use notify::{JobNotifier, JobSubscription};
-pub use admins::{Admin, AdminLogin, AdminSession, AdminStore};
-pub use console::{ConsoleStore, SessionJob};
 pub use sql::{Backend, SqlStore};
 
 pub use ops::{JobCount, OpsStore, SchemaStatus};

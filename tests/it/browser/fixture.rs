@@ -42,7 +42,8 @@ impl Installation {
         qbwcd(&db.url, &["company", "add", "acme"], "");
         qbwcd(&db.url, &["user", "add", "pc1", "--company", "acme", "--password-stdin"], &format!("{PASSWORD}\n"));
         qbwcd(&db.url, &["admin", "add", ADMIN, "--password-stdin"], &format!("{ADMIN_PASSWORD}\n"));
-        let serve = Serve::start(&db.url, &[]).await;
+        // Onboarding links need a secret to sign them.
+        let serve = Serve::start(&db.url, &[("QBWCD_LINK_SECRET", &"5e".repeat(32))]).await;
         let wc = FakeWebConnector::new(&format!("{}/qbwc", serve.base), "pc1", PASSWORD);
 
         // QuickBooks refuses the invoice: the user lacks the permission.

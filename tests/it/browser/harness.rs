@@ -58,6 +58,9 @@ impl Serve {
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .env("QBWCD_DATABASE_URL", db_url)
             .env("QBWCD_LOG_FORMAT", "pretty")
+            // Links and .qwc files name this server (a .qwc needs a host
+            // name, not an IP address); the browser itself uses 127.0.0.1.
+            .env("QBWCD_PUBLIC_URL", format!("http://localhost:{port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).expect("stderr file"));
