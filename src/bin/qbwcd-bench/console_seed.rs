@@ -105,6 +105,11 @@ impl<'a> Bulk<'a> {
     }
 }
 
+/// The ticket hash of company `c`'s session `s`.
+fn ticket_of(c: usize, s: usize) -> String {
+    format!("{:064x}", (c as u128) << 32 | s as u128)
+}
+
 fn uuid_blob() -> (uuid::Uuid, Arg) {
     let id = uuid::Uuid::new_v4();
     (id, Arg::Blob(id.as_bytes().to_vec()))
@@ -136,7 +141,6 @@ pub async fn seed(url: &str, shape: Shape, password_hash: &str) -> anyhow::Resul
         };
         let created = ts(now - Duration::days(30));
         let seen = last_seen.map_or(Arg::Null, |t| Arg::Text(ts(t)));
-        let seen2 = last_seen.map_or(Arg::Null, |t| Arg::Text(ts(t)));
         companies
             .row(
                 &mut tx,
@@ -152,6 +156,17 @@ pub async fn seed(url: &str, shape: Shape, password_hash: &str) -> anyhow::Resul
                 ],
             )
             .await?;
+    }
+    // Every company before any user: a user row names its company.
+    companies.flush(&mut tx).await?;
+    for c in 0..shape.companies {
+        let id = base + c as i64 + 1;
+        let seen2 = match c % 10 {
+            8 => Arg::Null,
+            9 => Arg::Text(ts(now - Duration::days(3))),
+            _ => Arg::Text(ts(now - Duration::seconds(c as i64 % 600))),
+        };
+        let created = ts(now - Duration::days(30));
         users
             .row(
                 &mut tx,
@@ -169,7 +184,6 @@ pub async fn seed(url: &str, shape: Shape, password_hash: &str) -> anyhow::Resul
             )
             .await?;
     }
-    companies.flush(&mut tx).await?;
     users.flush(&mut tx).await?;
     tx.commit().await?;
 
@@ -188,8 +202,8 @@ pub async fn seed(url: &str, shape: Shape, password_hash: &str) -> anyhow::Resul
     let mut seeded = Seeded { troubled_slug: "co0".into(), failed_job: uuid::Uuid::nil(), held_job: uuid::Uuid::nil() };
     let mut jobs = Bulk::new(
         "insert into job (id, company_id, state, kind, priority, request, on_error, request_names, attempt, max_attempts, \
-         response, statuses, diagnostic, error, hold_reason, created_at, updated_at, completed_at, iterates)",
-        19,
+         response, statuses, diagnostic, error, hold_reason, created_at, updated_at, completed_at, iterates, ticket_hash)",
+        20,
     );
     let start = now - Duration::days(7);
     let step = (7 * 24 * 3600 * 1000) / total.max(1) as i64;
@@ -252,6 +266,13 @@ pub async fn seed(url: &str, shape: Shape, password_hash: &str) -> anyhow::Resul
                 Arg::Text(at.clone()),
                 if done || failed { Arg::Text(at) } else { Arg::Null },
                 Arg::Int(0),
+                // A finished job names the session that ran it, as the
+                // timeline reads them.
+                if (done || failed) && shape.sessions_per_company > 0 && c % 10 != 8 {
+                    Arg::Text(ticket_of(c, j % shape.sessions_per_company))
+                } else {
+                    Arg::Null
+                },
             ],
         )
         .await?;
@@ -283,7 +304,7 @@ pub async fn seed(url: &str, shape: Shape, password_hash: &str) -> anyhow::Resul
                 .row(
                     &mut tx,
                     vec![
-                        Arg::Text(format!("{:064x}", (c as u128) << 32 | s as u128)),
+                        Arg::Text(ticket_of(c, s)),
                         Arg::Int(id),
                         Arg::Int(id),
                         Arg::Text("closed".into()),
