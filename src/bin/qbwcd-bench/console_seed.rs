@@ -198,7 +198,7 @@ pub async fn seed(url: &str, shape: Shape, password_hash: &str) -> anyhow::Resul
     let response = "<?xml version=\"1.0\" ?><QBXML><QBXMLMsgsRs><CustomerQueryRs requestID=\"1\" statusCode=\"0\" \
                     statusSeverity=\"Info\" statusMessage=\"Status OK\"><CustomerRet><ListID>80000001-1</ListID>\
                     <Name>Acme</Name></CustomerRet></CustomerQueryRs></QBXMLMsgsRs></QBXML>";
-    let failed_statuses = r#"[{"request_id":"1","name":"InvoiceAddRs","code":3260,"severity":"Error","message":"Insufficient permission level to perform this action."}]"#;
+    let failed_statuses = r#"[{"name":"InvoiceAddRs","request_id":"1","status_code":3260,"severity":"Error","message":"Insufficient permission level to perform this action."}]"#;
     let mut seeded = Seeded { troubled_slug: "co0".into(), failed_job: uuid::Uuid::nil(), held_job: uuid::Uuid::nil() };
     let mut jobs = Bulk::new(
         "insert into job (id, company_id, state, kind, priority, request, on_error, request_names, attempt, max_attempts, \
