@@ -116,7 +116,7 @@ async fn measure(target: &TargetArgs, a: &ConsoleArgs, server: &mut Server) -> a
                 bail!("GET {path}: {status}, expected a page containing {expect:?}:\n{}", clip(&body));
             }
             if i >= 3 {
-                lat.record(*name, took);
+                lat.record(name, took);
             }
         }
     }
