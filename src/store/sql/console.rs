@@ -9,11 +9,6 @@ use super::{by_backend, SqlStore};
 use crate::store::{Company, ConsoleStore, Result, Session, SessionJob, User};
 use crate::types::JobId;
 
-/// A session's jobs in the order they were sent, found on `job_ticket_seq`
-/// (migration 0023).
-pub(super) const SESSION_JOBS: &str =
-    "select id, state, request_names, diagnostic, updated_at from job where ticket_hash = $1 order by seq limit $2";
-
 #[async_trait]
 impl ConsoleStore for SqlStore {
     async fn company_page(&self, prefix: &str, after: Option<&str>, limit: i64) -> Result<Vec<Company>> {
@@ -48,7 +43,8 @@ impl ConsoleStore for SqlStore {
     }
 
     async fn session_jobs(&self, ticket_hash: &str, limit: i64) -> Result<Vec<SessionJob>> {
-        let sql = SESSION_JOBS;
+        let sql = "select id, state, request_names, diagnostic, updated_at from job where ticket_hash = $1 \
+                   order by seq limit $2";
         let hash = ticket_hash.to_owned();
         let rows: Vec<(uuid::Uuid, String, String, Option<String>, chrono::DateTime<chrono::Utc>)> = by_backend!(
             read self,

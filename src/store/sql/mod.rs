@@ -524,17 +524,6 @@ mod tests {
         }
     }
 
-    /// The console's session timeline finds a session's jobs on their
-    /// ticket's index, in send order, without reading the job table.
-    #[tokio::test]
-    async fn a_sessions_jobs_are_read_through_the_ticket_index() {
-        let plans = plans(vec![("session jobs", console::SESSION_JOBS.to_owned())]).await;
-        for (name, details) in plans {
-            assert!(details.iter().any(|d| d.contains("USING INDEX job_ticket_seq")), "{name}: {details:?}");
-            assert!(!details.iter().any(|d| d.contains("TEMP B-TREE")), "{name} sorts: {details:?}");
-        }
-    }
-
     /// Both lease releases walk the index of leased jobs.
     #[tokio::test]
     async fn lease_releases_use_the_index_of_leased_jobs() {
