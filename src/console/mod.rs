@@ -13,6 +13,8 @@
 
 mod company;
 mod csrf;
+mod diagnostics;
+mod events;
 mod home;
 mod job;
 mod page;
@@ -36,6 +38,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home::show))
         .route("/companies", post(home::create_company))
+        .route("/events", get(events::show))
+        .route("/diagnostics", get(diagnostics::show))
+        .route(
+            "/diagnostics/log",
+            post(diagnostics::read_log).layer(axum::extract::DefaultBodyLimit::max(csrf::FORM_MAX_BYTES)),
+        )
         .route("/companies/{slug}", get(company::show))
         .route("/companies/{slug}/edit", post(company::edit))
         .route("/companies/{slug}/users", post(company::add_user))

@@ -1,4 +1,5 @@
-//! Reading a Web Connector log (QWCLog.txt) for `qbwcd diagnose FILE`.
+//! Reading a Web Connector log (QWCLog.txt) for `qbwcd diagnose FILE` and
+//! the console's diagnostics page.
 //!
 //! The log is free text written by the Web Connector. Errors show up as its
 //! own codes (`QBWC1012: …`), as QuickBooks HRESULTs (`HResult = 0x80040408`,
@@ -16,6 +17,37 @@ const MAX_LINE_CHARS: usize = 300;
 /// Shortest QuickBooks message matched as a phrase on a line without a code;
 /// shorter ones ("Unexpected error.") are too common to mean anything.
 const MIN_PHRASE_CHARS: usize = 20;
+
+/// The log as text. The Web Connector writes UTF-8, but a log saved again by
+/// a Windows tool is often UTF-16 (little-endian, with a byte-order mark);
+/// anything undecodable becomes U+FFFD rather than an error, because a
+/// damaged log still has useful lines.
+pub fn decode(bytes: &[u8]) -> String {
+    let utf16 = |rest: &[u8], le: bool| {
+        let units = rest.chunks(2).map(|c| {
+            let pair = [c[0], c.get(1).copied().unwrap_or(0)];
+            if le {
+                u16::from_le_bytes(pair)
+            } else {
+                u16::from_be_bytes(pair)
+            }
+        });
+        char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect::<String>()
+    };
+    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
+        return utf16(rest, true);
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
+        return utf16(rest, false);
+    }
+    let rest = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+    // UTF-16 LE without a mark: ASCII text with every second byte zero.
+    let sample = &rest[..rest.len().min(512)];
+    if sample.len() >= 4 && sample.iter().skip(1).step_by(2).all(|&b| b == 0) {
+        return utf16(rest, true);
+    }
+    String::from_utf8_lossy(rest).into_owned()
+}
 
 /// One problem found in a log, with the line it came from (1-based).
 #[derive(Clone, Debug, serde::Serialize)]
@@ -289,6 +321,18 @@ fn phrases(lower: &str, had_code: bool, found: &mut Vec<(usize, Finding)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utf16_logs_with_and_without_a_mark_decode_like_utf8() {
+        let text = "20240312 : QBWC1012: Authentication failed\r\nnext é";
+        let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert_eq!(decode(&[&[0xFF, 0xFE][..], &le].concat()), text);
+        assert_eq!(decode(&[&[0xFE, 0xFF][..], &be].concat()), text);
+        assert_eq!(decode(&le), text);
+        assert_eq!(decode(&[&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat()), text);
+        assert_eq!(decode(b"bad \xFF byte"), "bad \u{FFFD} byte");
+    }
 
     const SAMPLE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/QWCLog.sample.txt"));
 

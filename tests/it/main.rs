@@ -14,6 +14,7 @@ mod admin_cli;
 mod api;
 mod binary;
 mod branding;
+mod browser;
 mod captures;
 mod cli;
 mod cli_surface;

@@ -10,6 +10,8 @@
 mod big_answer;
 mod claim_scale;
 mod connector;
+mod console;
+mod console_seed;
 mod http;
 mod login_flood;
 mod qbxml;
@@ -53,6 +55,8 @@ enum Scenario {
     /// Schema validation and JSON conversion: a 1 MB request, a 64 MiB
     /// answer to JSON (peak RSS), enqueue with and without validation.
     QbxmlJson(qbxml_json::QbxmlJsonArgs),
+    /// The operator console's pages on a large installation (SQLite).
+    Console(console::ConsoleArgs),
     /// Every scenario of BENCHMARKS.md with its default figures, on SQLite
     /// and (throughput) Postgres.
     All,
@@ -100,6 +104,7 @@ async fn run(cli: &Cli) -> anyhow::Result<serde_json::Value> {
         Scenario::ClaimScale(a) => claim_scale::run(t, a).await?,
         Scenario::LoginFlood(a) => login_flood::run(t, a).await?,
         Scenario::QbxmlJson(a) => qbxml_json::run(a).await?,
+        Scenario::Console(a) => console::run(t, a).await?,
         Scenario::All => all(t).await?,
     })
 }
@@ -130,5 +135,14 @@ async fn all(t: &TargetArgs) -> anyhow::Result<serde_json::Value> {
     out.push(claim_scale::run(&sqlite, &claims).await?);
     let flood = login_flood::LoginFloodArgs { logins: 50, workers: 4, pace_ms: 2, seconds: 8 };
     out.push(login_flood::run(&sqlite, &flood).await?);
+    let console = console::ConsoleArgs {
+        companies: 10_000,
+        jobs: 1_000_000,
+        events_per_company: 20,
+        sessions_per_company: 5,
+        requests: 50,
+        skip_missing: false,
+    };
+    out.push(console::run(&sqlite, &console).await?);
     Ok(json!(out))
 }

@@ -359,7 +359,7 @@ mod tests {
     }
 
     /// The plans SQLite picks for `statements`, on a migrated database.
-    async fn plans(statements: Vec<(&'static str, String)>) -> Vec<(&'static str, Vec<String>)> {
+    pub(super) async fn plans(statements: Vec<(&'static str, String)>) -> Vec<(&'static str, Vec<String>)> {
         let (_dir, store) = migrated_sqlite().await;
         let Db::Writer { writer, .. } = &store.db else { unreachable!("a SQLite URL") };
         let out = writer
