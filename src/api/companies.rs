@@ -384,7 +384,7 @@ pub async fn full_view(
     c: Company,
     now: DateTime<Utc>,
 ) -> Result<CompanyView, crate::store::StoreError> {
-    let users: Vec<_> = store.list_users().await?.into_iter().filter(|u| u.company_id == c.id).collect();
+    let users = store.company_users(c.id).await?;
     let silent = crate::silence::silent_connectors(&users, qwc, now);
     let health = super::health::health_at(store, &c, now).await?;
     let webhook_url = store.company_webhook(c.id).await?;

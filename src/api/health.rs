@@ -172,7 +172,7 @@ pub async fn health_at(
     let mut problems: Vec<ProblemView> =
         store.open_problems(company.id).await?.into_iter().map(ProblemView::from).collect();
     if queue_depth > 0 {
-        let users: Vec<_> = store.list_users().await?.into_iter().filter(|u| u.company_id == company.id).collect();
+        let users = store.company_users(company.id).await?;
         if let Some(p) = connector_problem(&users, queue_depth, company.created_at, now) {
             problems.insert(0, p);
         }

@@ -149,7 +149,7 @@ pub async fn list_for_company(
     let company = find(&state, &caller, &slug).await?;
     let now = state.clock.now();
     let mut views = Vec::new();
-    for u in state.store.list_users().await?.into_iter().filter(|u| u.company_id == company.id) {
+    for u in state.store.company_users(company.id).await? {
         views.push(UserView::load(&*state.store, u, &state.settings, now).await?);
     }
     Ok(Json(views))

@@ -302,7 +302,7 @@ async fn company(store: &SqlStore, settings: &Settings, cmd: CompanyCommand) -> 
         }
         CompanyCommand::Show { slug, json } => {
             let c = find_company(store, &slug).await?;
-            let users: Vec<_> = store.list_users().await?.into_iter().filter(|u| u.company_id == c.id).collect();
+            let users = store.company_users(c.id).await?;
             let v = crate::api::company_view(store, &settings.qwc, c, now).await?;
             if json {
                 super::output::json(&v)?;

@@ -16,7 +16,7 @@ use super::session::{Console, ConsoleEvent};
 use crate::api::{ApiError, ProblemView, UserView};
 use crate::app::AppState;
 use crate::queue::{Job, JobCursor, JobFilter, JobState};
-use crate::store::{Company, User};
+use crate::store::{Company, SessionJob, User};
 use crate::types::{CompanySlug, Username};
 
 /// Jobs on one page of the company's list.
@@ -24,7 +24,9 @@ const JOBS_PER_PAGE: i64 = 25;
 /// Sessions on the timeline.
 const SESSIONS_SHOWN: i64 = 10;
 /// Jobs shown per session on the timeline.
-const JOBS_PER_SESSION: i64 = 20;
+const JOBS_PER_SESSION: usize = 20;
+/// The company's latest sent jobs the timeline sorts onto its sessions.
+const TIMELINE_JOBS: i64 = 200;
 
 async fn find(state: &AppState, slug: &str) -> Result<Company, ConsoleError> {
     let parsed = CompanySlug::parse(slug).map_err(|e| ConsoleError::NotFound(format!("company {slug:?}: {e}")))?;
@@ -151,14 +153,18 @@ pub async fn show(
         });
     }
     let mut sessions = Vec::new();
+    // The latest jobs sessions sent, sorted onto the sessions shown: a job
+    // older than that window is on the jobs list below, not the timeline.
+    let mut sent: std::collections::HashMap<String, Vec<SessionJob>> = std::collections::HashMap::new();
+    for j in state.store.recent_session_jobs(company.id, TIMELINE_JOBS).await? {
+        sent.entry(j.ticket_hash.clone()).or_default().push(j);
+    }
     for s in state.store.company_sessions(company.id, SESSIONS_SHOWN).await? {
-        let jobs = state
-            .store
-            .session_jobs(&s.ticket_hash.0, JOBS_PER_SESSION)
-            .await?
-            .into_iter()
-            .map(|j| (j.id.to_string(), j.state, j.request_names, j.diagnostic))
-            .collect();
+        let mut own = sent.remove(&s.ticket_hash.0).unwrap_or_default();
+        // Newest first from the store; the timeline reads in queue order.
+        own.truncate(JOBS_PER_SESSION);
+        own.reverse();
+        let jobs = own.into_iter().map(|j| (j.id.to_string(), j.state, j.request_names, j.diagnostic)).collect();
         let live = s.is_live(now);
         sessions.push(SessionRow {
             username: s.username,

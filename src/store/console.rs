@@ -5,12 +5,14 @@ use async_trait::async_trait;
 
 use chrono::{DateTime, Utc};
 
-use super::{Company, Result, Session, User};
+use super::{Company, Result, Session};
 use crate::types::JobId;
 
 /// A job as a session's timeline shows it (no bodies).
 #[derive(Clone, Debug)]
 pub struct SessionJob {
+    /// The hash of the ticket of the session that last sent it.
+    pub ticket_hash: String,
     /// The job.
     pub id: JobId,
     /// Its state now.
@@ -30,11 +32,13 @@ pub trait ConsoleStore: Send + Sync + 'static {
     /// page before), whose slug starts with `prefix` (empty: any); walks
     /// the slug's unique index.
     async fn company_page(&self, prefix: &str, after: Option<&str>, limit: i64) -> Result<Vec<Company>>;
-    /// A company's Web Connector users, by name.
-    async fn company_users(&self, company_id: i64) -> Result<Vec<User>>;
     /// A company's latest `limit` sessions, newest first.
     async fn company_sessions(&self, company_id: i64, limit: i64) -> Result<Vec<Session>>;
-    /// The first `limit` jobs last sent in a session (by its ticket hash),
-    /// in the order they were queued.
-    async fn session_jobs(&self, ticket_hash: &str, limit: i64) -> Result<Vec<SessionJob>>;
+    /// The company's latest `limit` jobs that a session has sent, newest
+    /// first, each with its session's ticket hash: the timeline sorts them
+    /// onto its sessions. One range read on `job_company_seq`, bounded by
+    /// `limit`, since no index leads with the ticket (it would cost every
+    /// claim an index write) and a walk per session would read the whole
+    /// history for a session that sent nothing.
+    async fn recent_session_jobs(&self, company_id: i64, limit: i64) -> Result<Vec<SessionJob>>;
 }

@@ -161,6 +161,8 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn user(&self, username: &str) -> Result<Option<User>>;
     /// All users, by name.
     async fn list_users(&self) -> Result<Vec<User>>;
+    /// A company's users, by name (on `app_user_company`).
+    async fn company_users(&self, company_id: i64) -> Result<Vec<User>>;
     /// Replaces a password hash and clears the user's lockouts at every
     /// address.
     async fn set_password(&self, username: &Username, password_hash: &str, now: DateTime<Utc>) -> Result;

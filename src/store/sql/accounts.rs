@@ -60,6 +60,8 @@ pub(super) const USER: &str =
                     from app_user u join company c on c.id = u.company_id";
 static USER_BY_NAME: LazyLock<String> = LazyLock::new(|| format!("{USER} where u.username = $1"));
 static USERS: LazyLock<String> = LazyLock::new(|| format!("{USER} order by u.username"));
+pub(super) static COMPANY_USERS: LazyLock<String> =
+    LazyLock::new(|| format!("{USER} where u.company_id = $1 order by u.username"));
 
 /// A name's failed-login rows, newest first; `$1` the name as sent.
 const LOCKOUTS_OF: &str = "select addr as address, failures, last_failure_at, locked_until from login_lockout \
@@ -317,6 +319,10 @@ impl AccountStore for SqlStore {
 
     async fn list_users(&self) -> Result<Vec<User>> {
         self.all(USERS.as_str(), args![]).await
+    }
+
+    async fn company_users(&self, company_id: i64) -> Result<Vec<User>> {
+        self.all(COMPANY_USERS.as_str(), args![company_id]).await
     }
 
     async fn set_password(&self, username: &Username, password_hash: &str, now: DateTime<Utc>) -> Result {

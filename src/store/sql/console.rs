@@ -2,11 +2,16 @@
 
 use async_trait::async_trait;
 
-use super::accounts::{COMPANY, USER};
+use super::accounts::COMPANY;
 use super::args::args;
 use super::sessions::SESSION;
 use super::SqlStore;
-use crate::store::{Company, ConsoleStore, Result, Session, SessionJob, User};
+use crate::store::{Company, ConsoleStore, Result, Session, SessionJob};
+
+/// [`ConsoleStore::recent_session_jobs`]: `$1` the company, `$2` how many.
+pub(super) const RECENT_SESSION_JOBS: &str =
+    "select ticket_hash, id, state, request_names, diagnostic, updated_at from job \
+     where company_id = $1 and ticket_hash is not null order by seq desc limit $2";
 
 #[async_trait]
 impl ConsoleStore for SqlStore {
@@ -19,18 +24,12 @@ impl ConsoleStore for SqlStore {
         self.read_all(sql, args![prefix, high, after.unwrap_or(""), limit]).await
     }
 
-    async fn company_users(&self, company_id: i64) -> Result<Vec<User>> {
-        self.read_all(format!("{USER} where u.company_id = $1 order by u.username"), args![company_id]).await
-    }
-
     async fn company_sessions(&self, company_id: i64, limit: i64) -> Result<Vec<Session>> {
         let sql = format!("{} where s.company_id = $1 order by s.created_at desc limit $2", *SESSION);
         self.read_all(sql, args![company_id, limit]).await
     }
 
-    async fn session_jobs(&self, ticket_hash: &str, limit: i64) -> Result<Vec<SessionJob>> {
-        let sql = "select id, state, request_names, diagnostic, updated_at from job where ticket_hash = $1 \
-                   order by seq limit $2";
-        self.read_all(sql, args![ticket_hash, limit]).await
+    async fn recent_session_jobs(&self, company_id: i64, limit: i64) -> Result<Vec<SessionJob>> {
+        self.read_all(RECENT_SESSION_JOBS, args![company_id, limit]).await
     }
 }

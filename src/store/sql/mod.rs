@@ -494,6 +494,21 @@ mod tests {
         }
     }
 
+    /// The console's company page reads a company's users and its latest
+    /// sent jobs on indexes, with no sort: a page stays fast however many
+    /// companies, users and jobs there are.
+    #[tokio::test]
+    async fn company_page_reads_walk_an_index() {
+        let statements = vec![
+            ("recent session jobs", console::RECENT_SESSION_JOBS.to_owned()),
+            ("company users", accounts::COMPANY_USERS.clone()),
+        ];
+        for (name, details) in plans(statements).await {
+            assert!(!details.iter().any(|d| d.starts_with("SCAN")), "{name} scans: {details:?}");
+            assert!(!details.iter().any(|d| d.contains("TEMP B-TREE")), "{name} sorts: {details:?}");
+        }
+    }
+
     /// Both lease releases walk the index of leased jobs.
     #[tokio::test]
     async fn lease_releases_use_the_index_of_leased_jobs() {

@@ -228,4 +228,4 @@ model_row!(Job {
 });
 model_row!(Page { attempt, page, response, statuses, created_at });
 model_row!(Admin { id, name, password_hash, created_at, password_changed_at, last_login_at });
-model_row!(SessionJob { id, state, request_names, diagnostic, updated_at });
+model_row!(SessionJob { ticket_hash, id, state, request_names, diagnostic, updated_at });
