@@ -237,9 +237,12 @@ async fn job_page(
 /// `GET /admin/companies/{slug}/jobs`: the job list alone is part of the
 /// company page; this keeps old links working by sending them there.
 pub async fn jobs(Path(slug): Path<String>, Query(q): Query<JobsQuery>) -> Response {
-    let mut to = format!("/admin/companies/{slug}?state={}", q.state);
+    // Re-encoded: the values arrive decoded, and `?`, `#` or `&` in them
+    // must not change where the redirect goes.
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let mut to = format!("/admin/companies/{}?state={}", enc(&slug), enc(&q.state));
     if let Some(b) = q.before {
-        to.push_str(&format!("&before={b}"));
+        to.push_str(&format!("&before={}", enc(&b)));
     }
     axum::response::Redirect::to(&format!("{to}#jobs")).into_response()
 }

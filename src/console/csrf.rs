@@ -2,7 +2,9 @@
 //! checks its own cookie): the browser must say the form came from this
 //! server (`Sec-Fetch-Site`/`Origin`, as onboarding links check), and the
 //! form must carry the session's token (field `csrf`). A forged or missing
-//! one is a 403 before any handler runs, so no action can forget it.
+//! one is a 403 before any handler runs, so no action can forget it. The
+//! session is checked before the body is read, so a client without a login
+//! cannot make the server buffer a form.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -12,12 +14,15 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
 
 use super::page::ConsoleError;
-use super::session::{constant_eq, cookie, csrf_of, SESSION_COOKIE};
+use super::session::{constant_eq, Console};
 use crate::app::AppState;
 use crate::onboarding::{check_same_origin, RequestOrigin};
 
-/// The largest console form (a pasted QWCLog.txt included).
+/// The largest console form: a pasted or uploaded QWCLog.txt.
 pub const FORM_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// The largest form of every other action (names, paths, a webhook URL).
+const SMALL_FORM_MAX_BYTES: usize = 64 * 1024;
 
 fn forbidden(why: &str) -> Response {
     ConsoleError::Forbidden(format!(
@@ -41,23 +46,27 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
     if check_same_origin(&state.settings, origin).is_err() {
         return forbidden("cross-site request refused");
     }
-    let expected = match cookie(headers, SESSION_COOKIE) {
-        Some(token) => csrf_of(token),
-        None => return forbidden("no console session"),
-    };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let (parts, body) = request.into_parts();
-    let bytes = match http_body_util::Limited::new(body, FORM_MAX_BYTES).collect().await {
+    let limit = if request.uri().path().ends_with("/diagnostics/log") { FORM_MAX_BYTES } else { SMALL_FORM_MAX_BYTES };
+    let (mut parts, body) = request.into_parts();
+    // A live session first: the handler's `Console` then comes from the
+    // request's extensions, without a second look-up.
+    let console = match Console::from_session(&mut parts, &state).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return forbidden("no console session"),
+        Err(refused) => return refused,
+    };
+    let bytes = match http_body_util::Limited::new(body, limit).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            return ConsoleError::BadRequest(format!("the form is larger than {} MiB", FORM_MAX_BYTES >> 20))
-                .into_response()
+            return ConsoleError::BadRequest(format!("the form is larger than {} KiB", limit >> 10)).into_response()
         }
     };
     let sent = form_token(&content_type, &bytes);
-    if !sent.is_some_and(|t| constant_eq(t.as_bytes(), expected.as_bytes())) {
+    if !sent.is_some_and(|t| constant_eq(t.as_bytes(), console.csrf.as_bytes())) {
         return forbidden("missing or wrong form token");
     }
+    parts.extensions.insert(console);
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 

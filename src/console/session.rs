@@ -149,32 +149,46 @@ fn idle_cutoff(state: &AppState) -> chrono::DateTime<chrono::Utc> {
     state.clock.now() - chrono::Duration::try_seconds(idle).unwrap_or(chrono::Duration::days(365))
 }
 
-impl FromRequestParts<AppState> for Console {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let to_login = || {
-            // Nested under /admin, the router sees the path without it.
-            let original = parts.extensions.get::<axum::extract::OriginalUri>().map(|o| &o.0).unwrap_or(&parts.uri);
-            let here = original.path_and_query().map(|p| p.as_str()).unwrap_or("/admin");
-            let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
-            Redirect::to(&format!("/admin/login?next={next}")).into_response()
-        };
+impl Console {
+    /// The admin of the request's live session, marking it used (or the
+    /// one the CSRF check already found); `None` without one.
+    ///
+    /// # Errors
+    /// The database's failure, as a page.
+    pub async fn from_session(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Response> {
+        if let Some(found) = parts.extensions.get::<Console>() {
+            return Ok(Some(found.clone()));
+        }
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
-            return Err(to_login());
+            return Ok(None);
         };
         let hash = token_hash(token);
         match state.store.use_admin_session(&hash, state.clock.now(), idle_cutoff(state)).await {
-            Ok(Some(s)) => Ok(Console {
+            Ok(Some(s)) => Ok(Some(Console {
                 admin_id: s.admin_id,
                 admin: s.admin_name,
                 csrf: csrf_of(token),
                 token_hash: hash,
                 flash: s.flash,
-            }),
-            Ok(None) => Err(to_login()),
+            })),
+            Ok(None) => Ok(None),
             Err(e) => Err(ConsoleError::from(e).into_response()),
         }
+    }
+}
+
+impl FromRequestParts<AppState> for Console {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        if let Some(console) = Console::from_session(parts, state).await? {
+            return Ok(console);
+        }
+        // Nested under /admin, the router sees the path without it.
+        let original = parts.extensions.get::<axum::extract::OriginalUri>().map(|o| &o.0).unwrap_or(&parts.uri);
+        let here = original.path_and_query().map(|p| p.as_str()).unwrap_or("/admin");
+        let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+        Err(Redirect::to(&format!("/admin/login?next={next}")).into_response())
     }
 }
 
@@ -197,7 +211,9 @@ pub struct Next {
 /// Only a console path is a place to go back to (no other site, no `//host`).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/admin") && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        // Only a page of this console, as a header can carry it: no other
+        // site, no control characters (a `Location` cannot hold them).
+        Some(n) if n.starts_with("/admin") && !n.contains('\\') && !n.chars().any(|c| c.is_control()) => n.to_owned(),
         _ => "/admin".to_owned(),
     }
 }

@@ -173,6 +173,20 @@ async fn forms_without_the_session_token_are_refused(b: Backend) {
     assert_eq!(forged.0, 403);
     assert_eq!(cross_site.status().as_u16(), 403);
     assert_eq!(fetch_site.status().as_u16(), 403);
+    // A made-up session cookie with the token derived from it: refused for
+    // want of a session before the body is read, however large.
+    let made_up = reqwest::Client::new()
+        .post(format!("{}/admin/companies", app.url))
+        .header("cookie", "qbwcd_console=made-up")
+        .form(&[("csrf", qbwcd::console::session::csrf_of("made-up").as_str()), ("slug", "evil")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made_up.status().as_u16(), 403);
+    assert!(made_up.text().await.unwrap().contains("no console session"));
+    // A logged-in form past the small-form limit is refused whole.
+    let (s, _, _) = browser.post("/admin/companies", &[("csrf", csrf.as_str()), ("slug", &"x".repeat(70_000))]).await;
+    assert_eq!(s, 400);
     assert!(app.store.list_companies().await.unwrap().is_empty(), "nothing was created");
     // The same form with the page's token works.
     let (s, _, to) = browser.post("/admin/companies", &[("csrf", &csrf), ("slug", "good")]).await;

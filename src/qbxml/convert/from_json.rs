@@ -100,8 +100,19 @@ impl Builder<'_> {
                 continue;
             }
             if let Some(attr) = key.strip_prefix('@') {
-                let ty = schema.attributes(decl).iter().find(|a| a.name == attr).map(|a| schema.simple_type(a.ty).base);
-                if let Some(text) = self.scalar(ty.unwrap_or(BaseType::String), v, &format!("{path}/{key}")) {
+                // Only attributes the schema declares, validated or not: a
+                // name is written into the qbXML as given, so an unknown one
+                // could carry markup of its own.
+                let Some(declared) = schema.attributes(decl).iter().find(|a| a.name == attr) else {
+                    self.push(
+                        &format!("{path}/{key}"),
+                        "unknown_attribute",
+                        format!("{name} has no attribute {attr:?}"),
+                    );
+                    continue;
+                };
+                let ty = schema.simple_type(declared.ty).base;
+                if let Some(text) = self.scalar(ty, v, &format!("{path}/{key}")) {
                     node.attrs.push((attr.to_owned(), text));
                 }
                 continue;

@@ -107,6 +107,21 @@ fn json_scalars_are_converted_per_type_and_mistakes_have_paths() {
 }
 
 #[test]
+fn unvalidated_json_still_needs_declared_attributes() {
+    // An attribute's name is written as given: an undeclared one is refused
+    // even unvalidated, so no key can carry markup into the qbXML.
+    let injected = json!({"CustomerAddRq": {
+        "@x=\"1\"><CustomerQueryRq y": "1",
+        "CustomerAdd": {"Name": "Ann"}}});
+    let err = json_to_qbxml(v16(), None, &[injected], OnError::Stop, false).unwrap_err();
+    assert_eq!(err.issues[0].code, "unknown_attribute", "{err:?}");
+    assert_eq!(err.issues[0].path, "CustomerAddRq/@x=\"1\"><CustomerQueryRq y");
+    let declared = json!({"CustomerAddRq": {"@requestID": "7", "CustomerAdd": {"Name": "Ann"}}});
+    let xml = json_to_qbxml(v16(), None, &[declared], OnError::Stop, false).expect("declared");
+    assert!(xml.contains("<CustomerAddRq requestID=\"7\">"), "{xml}");
+}
+
+#[test]
 fn unvalidated_json_still_needs_known_request_types_and_elements() {
     let long = json!({"CustomerAddRq": {"CustomerAdd": {"Name": "x".repeat(60)}}});
     assert!(json_to_qbxml(v16(), None, &[long], OnError::Stop, false).is_ok());
