@@ -80,6 +80,10 @@ fn refuse_body(state: &AppState, status: StatusCode, reason: &'static str, text:
 /// is answered 503 with `Retry-After`; a body must keep arriving: no piece
 /// may take longer than `body_read_timeout_seconds`, and after that grace
 /// it must average `body_min_bytes_per_second` (408 otherwise).
+/// Bytes of a body after which the rest of its declared length is
+/// reserved at once (smaller bodies grow as they arrive).
+const RESERVE_WHOLE_AFTER: usize = 1 << 20;
+
 async fn read_soap_body(state: &AppState, request: Request) -> Result<SoapBody, Response> {
     let s = &state.settings;
     let limit = soap_body_limit(s, request.headers());
@@ -102,6 +106,11 @@ async fn read_soap_body(state: &AppState, request: Request) -> Result<SoapBody, 
     let mut body = request.into_body();
     let mut buf = Vec::new();
     let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    // Bytes of the budget held so far. Once a large body has sent its
+    // first MiB, the rest it declared is taken from the budget and the
+    // buffer reserved whole: growing it by doubling kept the old and the
+    // new buffer alive at once, and the allocator kept the freed ones.
+    let mut covered = 0usize;
     loop {
         let by_rate = match rate {
             0 => None,
@@ -131,12 +140,25 @@ async fn read_soap_body(state: &AppState, request: Request) -> Result<SoapBody, 
         if buf.len() + data.len() > limit {
             return Err(too_large(state));
         }
-        let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let arrived = buf.len() + data.len();
+        let mut want = arrived;
+        if let Some(d) = declared.and_then(|d| usize::try_from(d).ok()) {
+            if covered < d && arrived >= RESERVE_WHOLE_AFTER && d >= arrived {
+                want = d;
+            }
+        }
+        let n = u32::try_from(want.saturating_sub(covered)).unwrap_or(u32::MAX);
         match state.body_budget.clone().try_acquire_many_owned(n) {
-            Ok(p) => match held.as_mut() {
-                Some(h) => h.merge(p),
-                None => held = Some(p),
-            },
+            Ok(p) => {
+                match held.as_mut() {
+                    Some(h) => h.merge(p),
+                    None => held = Some(p),
+                }
+                if want > arrived {
+                    buf.reserve_exact(want - buf.len());
+                }
+                covered = covered.max(want);
+            }
             Err(_) => {
                 return Err(refuse_body(
                     state,
