@@ -47,7 +47,7 @@ impl Installation {
         let wc = FakeWebConnector::new(&format!("{}/qbwc", serve.base), "pc1", PASSWORD);
 
         // QuickBooks refuses the invoice: the user lacks the permission.
-        let failed = enqueue(&db.url, "<InvoiceAddRq requestID=\"7\"><InvoiceAdd><CustomerRef><FullName>Acme</FullName></CustomerRef></InvoiceAdd></InvoiceAddRq>");
+        let failed = enqueue(&db.url, "<InvoiceAddRq requestID=\"7\"><InvoiceAdd><CustomerRef><FullName>Ann</FullName></CustomerRef></InvoiceAdd></InvoiceAddRq>");
         wc.qb.script(Script::Status(3260, "Error", "Insufficient permission level to perform this action."));
         wc.run_session().await;
 
