@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use chrono::{DateTime, Utc};
 
-use super::{Company, Result, Session};
+use super::{Company, Problem, Result, Session};
 use crate::types::JobId;
 
 /// A job as a session's timeline shows it (no bodies).
@@ -41,4 +41,12 @@ pub trait ConsoleStore: Send + Sync + 'static {
     /// claim an index write) and a walk per session would read the whole
     /// history for a session that sent nothing.
     async fn recent_session_jobs(&self, company_id: i64, limit: i64) -> Result<Vec<SessionJob>>;
+    /// The jobs of each of `company_ids` (a page of the company list)
+    /// counted by state, in one read: `(company id, state, count)` in
+    /// company and state order. A read per company would put a page's
+    /// rows one after another in the writer's queue.
+    async fn job_counts_of(&self, company_ids: &[i64]) -> Result<Vec<(i64, String, i64)>>;
+    /// The open problems of each of `company_ids`, in one read: in company
+    /// order, each company's latest first.
+    async fn open_problems_of(&self, company_ids: &[i64]) -> Result<Vec<Problem>>;
 }

@@ -69,6 +69,15 @@ impl Browser {
     }
 }
 
+/// The company list's row (`<tr>…</tr>`) of `slug`.
+fn row_of<'a>(html: &'a str, slug: &str) -> &'a str {
+    let link = format!("href=\"/admin/companies/{slug}\"");
+    let at = html.find(&link).unwrap_or_else(|| panic!("no row for {slug}: {html}"));
+    let start = html[..at].rfind("<tr").expect("a row");
+    let end = at + html[at..].find("</tr>").expect("the row's end");
+    &html[start..end]
+}
+
 fn csrf_in(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a form with a csrf token") + 19;
     html[at..].split('"').next().unwrap().to_owned()
@@ -313,8 +322,17 @@ async fn the_job_page_retries_a_failed_job_and_settles_a_lost_write(b: Backend) 
     assert!(page.contains("qbxml.3260"), "{page}");
     assert!(page.contains("Integrated Applications"), "the steps: {page}");
     assert!(page.contains("Authenticated as pc1"), "the session timeline: {page}");
+    // Each row of the company list has its own company's queue and
+    // problems (the page reads them for all its rows at once).
+    let bolt = app.company("bolt", None).await;
+    app.enqueue(&bolt, &customer_add("B")).await;
     let (_, home, _) = browser.get("/admin").await;
-    assert!(home.contains("attention"), "{home}");
+    let acme_row = row_of(&home, "acme");
+    assert!(acme_row.contains("attention") && acme_row.contains("qbxml.3260"), "{acme_row}");
+    assert!(acme_row.contains("failed</span> 1") && !acme_row.contains("queued"), "{acme_row}");
+    let bolt_row = row_of(&home, "bolt");
+    assert!(bolt_row.contains("queued</span> 1") && !bolt_row.contains("failed"), "{bolt_row}");
+    assert!(!bolt_row.contains("qbxml.3260") && !bolt_row.contains("attention"), "{bolt_row}");
 
     let job_page = format!("/admin/jobs/{}", failed.id);
     let (s, html, _) = browser.get(&job_page).await;

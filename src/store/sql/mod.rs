@@ -509,6 +509,33 @@ mod tests {
         }
     }
 
+    /// The console's company list reads its page of companies on the
+    /// slug's index, and the page's queue counts and open problems in one
+    /// read each on `job_claim` and `problem_open`: no scan of `company`,
+    /// `job` or `problem`, and no sort but of a page's open problems.
+    #[tokio::test]
+    async fn company_list_reads_walk_an_index() {
+        // A page of the list: 25 companies.
+        let page = 25;
+        let statements = vec![
+            ("company page", console::COMPANY_PAGE.clone()),
+            ("job counts", console::job_counts_sql(page)),
+            ("open problems", console::open_problems_sql(page)),
+        ];
+        for (name, details) in plans(statements).await {
+            assert!(!details.iter().any(|d| d.starts_with("SCAN")), "{name} scans: {details:?}");
+            let index = match name {
+                "company page" => "sqlite_autoindex_company_1",
+                "job counts" => "job_claim",
+                _ => "problem_open",
+            };
+            assert!(details.iter().any(|d| d.contains(&format!("INDEX {index} "))), "{name}: {details:?}");
+            if name != "open problems" {
+                assert!(!details.iter().any(|d| d.contains("TEMP B-TREE")), "{name} sorts: {details:?}");
+            }
+        }
+    }
+
     /// Both lease releases walk the index of leased jobs.
     #[tokio::test]
     async fn lease_releases_use_the_index_of_leased_jobs() {
