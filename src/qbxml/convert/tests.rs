@@ -383,3 +383,19 @@ fn paths_number_same_named_siblings_at_every_level() {
     assert_eq!(w.len(), 1, "{w:?}");
     assert_eq!(w[0].path, "InvoiceAddRq/InvoiceAdd/InvoiceLineAdd[2]/Desc");
 }
+
+/// JSON paths too are built only for values with a problem: repeated
+/// request types are numbered, attributes are `@name`, array items `[n]`.
+#[test]
+fn json_paths_name_repeated_requests_attributes_and_items() {
+    let reqs = [
+        json!({"CustomerAddRq": {"CustomerAdd": {"Name": {"x": 1}}}}),
+        json!({"CustomerAddRq": {"@requestID": {"a": 1}, "CustomerAdd": {"Name": "A"}}}),
+        json!("CustomerQueryRq"),
+    ];
+    let err = json_to_qbxml(v16(), None, &reqs, OnError::Stop, true).unwrap_err();
+    let codes: Vec<(&str, &str)> = err.issues.iter().map(|i| (i.path.as_str(), i.code.as_str())).collect();
+    assert!(codes.contains(&("CustomerAddRq[1]/CustomerAdd/Name/x", "unknown_element")), "{codes:?}");
+    assert!(codes.contains(&("CustomerAddRq[2]/@requestID", "wrong_json_type")), "{codes:?}");
+    assert!(codes.contains(&("requests[3]", "bad_request_shape")), "{codes:?}");
+}

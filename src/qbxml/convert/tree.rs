@@ -124,12 +124,11 @@ pub(crate) fn read_node(
                 }
             }
             Event::Text(t) => {
-                let text = match t.unescape() {
-                    Ok(s) => s.into_owned(),
-                    Err(_) => String::from_utf8_lossy(t.as_ref()).into_owned(),
-                };
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&text);
+                    match t.unescape() {
+                        Ok(s) => top.text.push_str(&s),
+                        Err(_) => top.text.push_str(&String::from_utf8_lossy(t.as_ref())),
+                    }
                 }
             }
             Event::CData(c) => {
