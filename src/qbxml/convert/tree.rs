@@ -153,7 +153,7 @@ pub(crate) fn read_node(
 }
 
 /// Whitespace between child elements is layout, not text.
-fn finish(mut node: Node) -> Node {
+pub(crate) fn finish(mut node: Node) -> Node {
     fn trim(n: &mut Node) {
         if !n.children.is_empty() && n.text.trim().is_empty() {
             n.text.clear();
