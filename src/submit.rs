@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::qbxml::convert::{check_qbxml, SchemaInvalid};
-use crate::qbxml::{parse_submission, OnError, QbxmlError, Schema, Version};
+use crate::qbxml::convert::{check_requests, SchemaInvalid};
+use crate::qbxml::{parse_submission, parse_submission_tree, OnError, QbxmlError, Schema, Version};
 use crate::queue::{Enqueued, JobKind, NewJob};
 use crate::store::{Company, Store, StoreError};
 use crate::types::JobId;
@@ -89,11 +89,15 @@ pub async fn submit(
     if opts.idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.chars().count() > 200) {
         return Err(SubmitError::BadIdempotencyKey);
     }
-    let sub = parse_submission(qbxml)?;
-    if !opts.skip_validation {
+    let sub = if opts.skip_validation {
+        parse_submission(qbxml)?
+    } else {
+        // One pass gives the submission and the trees the schema checks.
+        let (sub, requests) = parse_submission_tree(qbxml)?;
         let reported = reported_version(company);
-        check_qbxml(Schema::for_version(reported), reported, &sub.body)?;
-    }
+        check_requests(Schema::for_version(reported), reported, &requests)?;
+        sub
+    };
     let kind = if sub.is_read_only() { JobKind::Read } else { JobKind::Write };
     let hash = opts.idempotency_key.as_ref().map(|_| {
         submission_hash(

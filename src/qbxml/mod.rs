@@ -14,7 +14,7 @@ mod wrap;
 mod props;
 
 pub use hcp::{parse_hcp, same_guid, FileMode, Hcp};
-pub use request::{parse_submission, OnError, Submission};
+pub use request::{parse_submission, parse_submission_tree, OnError, Submission};
 pub use response::{parse_response, ParsedResponse, RequestStatus};
 pub use schema::Schema;
 pub use version::Version;

@@ -4,6 +4,8 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use serde::{Deserialize, Serialize};
 
+use super::convert::tree::{attributes, finish};
+use super::convert::Node;
 use super::{xml_error, QbxmlError, Version, MAX_DEPTH};
 
 /// `QBXMLMsgsRq/@onError`.
@@ -85,6 +87,23 @@ enum Mode {
 /// deep, contains no requests or something at request level that is not
 /// one, or sets message-set ids.
 pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
+    parse(text, None)
+}
+
+/// [`parse_submission`], and the `…Rq` elements as trees (what
+/// [`crate::qbxml::convert::read_messages`] would read from the body) in
+/// the same pass: validation at enqueue then needs no second parse.
+///
+/// # Errors
+/// As [`parse_submission`].
+pub fn parse_submission_tree(text: &str) -> Result<(Submission, Vec<Node>), QbxmlError> {
+    let mut requests = Vec::new();
+    let sub = parse(text, Some(&mut requests))?;
+    Ok((sub, requests))
+}
+
+/// The one pass of both: `tree`, when given, receives the requests' trees.
+fn parse(text: &str, mut tree: Option<&mut Vec<Node>>) -> Result<Submission, QbxmlError> {
     // A byte-order mark is skipped here, not by the reader: the reader's
     // positions would then not be offsets into `text`.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -102,6 +121,8 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
     // in `Rq` is a nested request.
     let mut current: Option<String> = None;
     let mut any_element = false;
+    // The open elements of the request being read, when building trees.
+    let mut open: Vec<Node> = Vec::new();
     loop {
         let before = pos(&reader);
         let event = reader.read_event().map_err(xml_error)?;
@@ -128,6 +149,7 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let is_empty = matches!(event, Event::Empty(_));
                 let name = local(e);
+                let in_request = current.is_some();
                 any_element = true;
                 if name != "QBXMLMsgsRq" {
                     refuse_message_set_attributes(e, &name)?;
@@ -157,6 +179,16 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
                     (Mode::Document, 2) => true,
                     _ => false,
                 };
+                if let Some(out) = tree.as_deref_mut().filter(|_| request_level || in_request) {
+                    let node = Node { name: name.clone(), attrs: attributes(e)?, ..Node::default() };
+                    if !is_empty {
+                        open.push(node);
+                    } else if let Some(parent) = open.last_mut() {
+                        parent.children.push(node);
+                    } else {
+                        out.push(node);
+                    }
+                }
                 if request_level {
                     if !name.ends_with("Rq") {
                         return Err(QbxmlError::NotARequest(name));
@@ -176,6 +208,13 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
             }
             Event::End(_) => {
                 depth = depth.saturating_sub(1);
+                if let Some(done) = open.pop() {
+                    match (open.last_mut(), tree.as_deref_mut()) {
+                        (Some(parent), _) => parent.children.push(done),
+                        (None, Some(out)) => out.push(finish(done)),
+                        (None, None) => {}
+                    }
+                }
                 let request_level_end = match mode {
                     Mode::Bare => depth == 0,
                     Mode::Document => depth == 2,
@@ -188,6 +227,9 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
             }
             Event::Text(t) => {
                 let unescaped = t.unescape().map_err(xml_error)?;
+                if let Some(top) = open.last_mut() {
+                    top.text.push_str(&unescaped);
+                }
                 let text = unescaped.trim();
                 if text.is_empty() {
                     continue;
@@ -202,6 +244,9 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
                 }
             }
             Event::CData(c) => {
+                if let Some(top) = open.last_mut() {
+                    top.text.push_str(&String::from_utf8_lossy(c.as_ref()));
+                }
                 let outside = match mode {
                     Mode::Undecided | Mode::Bare => depth == 0,
                     Mode::Document => depth <= 2,
@@ -287,6 +332,23 @@ fn pi_version(rest: &str) -> Result<Version, QbxmlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass trees are the ones the body reads into on its own.
+    #[test]
+    fn the_trees_of_one_pass_match_reading_the_body_again() {
+        let cases = [
+            "\u{feff}<CustomerQueryRq/>",
+            "  <CustomerAddRq requestID=\"1\"><CustomerAdd><Name>A &amp; B</Name><Notes/><Phone>  </Phone></CustomerAdd></CustomerAddRq>\n<CustomerQueryRq a=\"&lt;x\"/>  ",
+            "<?xml version=\"1.0\"?><?qbxml version=\"13.0\"?>\n<QBXML>\n <QBXMLMsgsRq onError=\"continueOnError\">\n  <InvoiceAddRq>\n   <InvoiceAdd>\n    <Memo>a<![CDATA[<b>]]>c</Memo>\n    <InvoiceLineAdd><Desc>x</Desc></InvoiceLineAdd>\n   </InvoiceAdd>\n  </InvoiceAddRq>\n  <CustomerQueryRq><MaxReturned>1</MaxReturned></CustomerQueryRq>\n </QBXMLMsgsRq>\n</QBXML>",
+        ];
+        for text in cases {
+            let (sub, tree) = parse_submission_tree(text).expect("accepted");
+            assert_eq!(sub, parse_submission(text).expect("accepted"), "{text:?}");
+            let again = crate::qbxml::convert::read_messages(&sub.body, "Rq").expect("reads");
+            assert_eq!(tree, again, "{text:?}");
+        }
+        assert_eq!(parse_submission_tree("<ARq><B></ARq>").map(|_| ()), parse_submission("<ARq><B></ARq>").map(|_| ()));
+    }
 
     /// Found by the `qbxml` fuzz target: a byte-order mark made the reader's
     /// positions fall inside it, and slicing there panicked.

@@ -29,19 +29,18 @@ pub fn requests_from_json(schema: &Schema, requests: &[Value]) -> (Vec<Node>, Ve
         let position = i + 1;
         let Some((name, body)) = r.as_object().filter(|o| o.len() == 1).and_then(|o| o.iter().next()) else {
             b.push(
-                &format!("requests[{position}]"),
+                format!("requests[{position}]"),
                 "bad_request_shape",
                 "a request is an object with exactly one key, the request type: {\"CustomerAddRq\": {…}}".into(),
             );
             continue;
         };
-        let path = if counts.get(name.as_str()).copied().unwrap_or(0) > 1 {
+        let item = (counts.get(name.as_str()).copied().unwrap_or(0) > 1).then(|| {
             let n = seen.entry(name.as_str()).or_insert(0);
             *n += 1;
-            format!("{name}[{n}]")
-        } else {
-            name.clone()
-        };
+            *n
+        });
+        let path = JsonAt { parent: None, key: name, item };
         let Some(rt) = schema.request(name) else {
             // The validator names the version that has it, if any.
             out.push(Node::named(name.clone()));
@@ -60,6 +59,30 @@ pub fn requests_from_json(schema: &Schema, requests: &[Value]) -> (Vec<Node>, Ve
     (out, b.issues)
 }
 
+/// Where a JSON value sits: its parent's place, its key and, for an item of
+/// an array of more than one, its 1-based position. Most values have no
+/// problem, so the path string is built only when an issue is reported.
+struct JsonAt<'a> {
+    parent: Option<&'a JsonAt<'a>>,
+    key: &'a str,
+    item: Option<usize>,
+}
+
+impl JsonAt<'_> {
+    fn child<'b>(&'b self, key: &'b str, item: Option<usize>) -> JsonAt<'b> {
+        JsonAt { parent: Some(self), key, item }
+    }
+
+    fn path(&self) -> String {
+        let mut out = self.parent.map_or_else(String::new, |p| p.path() + "/");
+        out.push_str(self.key);
+        if let Some(i) = self.item {
+            out.push_str(&format!("[{i}]"));
+        }
+        out
+    }
+}
+
 struct Builder<'s> {
     schema: &'s Schema,
     idx: &'static SchemaIndex,
@@ -67,14 +90,14 @@ struct Builder<'s> {
 }
 
 impl Builder<'_> {
-    fn push(&mut self, path: &str, code: &str, message: String) {
+    fn push(&mut self, path: String, code: &str, message: String) {
         if self.issues.len() < super::validate::MAX_ISSUES {
-            self.issues.push(Issue::new(path, code, message));
+            self.issues.push(Issue { path, code: code.to_owned(), message });
         }
     }
 
     /// One element from its JSON value (never an array: the caller spreads those).
-    fn element(&mut self, decl: ElementId, name: &str, value: &Value, path: &str) -> Option<Node> {
+    fn element(&mut self, decl: ElementId, name: &str, value: &Value, path: &JsonAt<'_>) -> Option<Node> {
         let schema = self.schema;
         let mut node = Node::named(name);
         let (base, fields) = match (&schema.element(decl).kind, value) {
@@ -86,7 +109,7 @@ impl Builder<'_> {
             (ElementKind::Complex(_), Value::Object(o)) => (None, o),
             (ElementKind::Complex(_), other) => {
                 self.push(
-                    path,
+                    path.path(),
                     "wrong_json_type",
                     format!("{name} holds elements: give an object, not {}", kind_of(other)),
                 );
@@ -105,14 +128,14 @@ impl Builder<'_> {
                 // could carry markup of its own.
                 let Some(declared) = schema.attributes(decl).iter().find(|a| a.name == attr) else {
                     self.push(
-                        &format!("{path}/{key}"),
+                        path.child(key, None).path(),
                         "unknown_attribute",
                         format!("{name} has no attribute {attr:?}"),
                     );
                     continue;
                 };
                 let ty = schema.simple_type(declared.ty).base;
-                if let Some(text) = self.scalar(ty, v, &format!("{path}/{key}")) {
+                if let Some(text) = self.scalar(ty, v, &path.child(key, None)) {
                     node.attrs.push((attr.to_owned(), text));
                 }
                 continue;
@@ -120,7 +143,9 @@ impl Builder<'_> {
             if key == "#text" {
                 match base {
                     Some(base) => node.text = self.scalar(base, v, path).unwrap_or_default(),
-                    None => self.push(path, "wrong_content", format!("{name} holds elements, not a value (#text)")),
+                    None => {
+                        self.push(path.path(), "wrong_content", format!("{name} holds elements, not a value (#text)"))
+                    }
                 }
                 continue;
             }
@@ -134,7 +159,7 @@ impl Builder<'_> {
                     .map(|n| format!(" (did you mean {n}?)"))
                     .unwrap_or_default();
                 self.push(
-                    &format!("{path}/{key}"),
+                    path.child(key, None).path(),
                     "unknown_element",
                     format!("{name} has no element {key}{hint}; {allowed}"),
                 );
@@ -145,10 +170,10 @@ impl Builder<'_> {
                 Value::Array(items) => {
                     let many = items.len() > 1;
                     for (i, item) in items.iter().enumerate() {
-                        let item_path = if many { format!("{path}/{key}[{}]", i + 1) } else { format!("{path}/{key}") };
+                        let item_path = path.child(key, many.then_some(i + 1));
                         if item.is_array() {
                             self.push(
-                                &item_path,
+                                item_path.path(),
                                 "wrong_json_type",
                                 "an array inside an array: give each item once".into(),
                             );
@@ -160,7 +185,7 @@ impl Builder<'_> {
                     }
                 }
                 other => {
-                    if let Some(child) = self.element(element, key, other, &format!("{path}/{key}")) {
+                    if let Some(child) = self.element(element, key, other, &path.child(key, None)) {
                         children.push((order, child));
                     }
                 }
@@ -173,14 +198,14 @@ impl Builder<'_> {
     }
 
     /// A leaf value as qbXML text, converted per its type.
-    fn scalar(&mut self, base: BaseType, v: &Value, path: &str) -> Option<String> {
+    fn scalar(&mut self, base: BaseType, v: &Value, path: &JsonAt<'_>) -> Option<String> {
         let text = match v {
             Value::String(s) => s.clone(),
             Value::Bool(b) if matches!(base, BaseType::Boolean | BaseType::String | BaseType::Enum) => b.to_string(),
             Value::Number(n) if base == BaseType::Integer => match n.as_i64() {
                 Some(i) => i.to_string(),
                 None => {
-                    self.push(path, "bad_integer", format!("must be a whole number; got {n}"));
+                    self.push(path.path(), "bad_integer", format!("must be a whole number; got {n}"));
                     return None;
                 }
             },
@@ -189,7 +214,7 @@ impl Builder<'_> {
             }
             other => {
                 self.push(
-                    path,
+                    path.path(),
                     "wrong_json_type",
                     format!("a {} value: give a {}, not {}", base.label(), json_kind_for(base), kind_of(other)),
                 );

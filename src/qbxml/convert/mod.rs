@@ -6,7 +6,7 @@
 mod from_json;
 mod index;
 mod to_json;
-mod tree;
+pub(crate) mod tree;
 mod validate;
 mod values;
 
@@ -90,11 +90,20 @@ fn first(issues: &[Issue]) -> String {
 pub fn check_qbxml(schema: &Schema, reported: Option<Version>, text: &str) -> Result<(), SchemaInvalid> {
     let invalid = |issues| SchemaInvalid { version: schema.version(), issues };
     let requests = read_messages(text, "Rq").map_err(|e| invalid(vec![Issue::new("", "malformed", e.to_string())]))?;
-    let issues = validate_requests(schema, reported, &requests, true);
+    check_requests(schema, reported, &requests)
+}
+
+/// [`check_qbxml`] for requests already read into trees (by
+/// [`crate::qbxml::parse_submission_tree`]).
+///
+/// # Errors
+/// [`SchemaInvalid`] with every issue.
+pub fn check_requests(schema: &Schema, reported: Option<Version>, requests: &[Node]) -> Result<(), SchemaInvalid> {
+    let issues = validate_requests(schema, reported, requests, true);
     if issues.is_empty() {
         Ok(())
     } else {
-        Err(invalid(issues))
+        Err(SchemaInvalid { version: schema.version(), issues })
     }
 }
 

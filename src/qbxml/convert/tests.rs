@@ -368,3 +368,49 @@ fn a_leaf_with_attributes_takes_text_and_attributes_both_ways() {
     let txn = &back[0]["ReceivePaymentAddRq"]["ReceivePaymentAdd"]["AppliedToTxnAdd"][0]["TxnID"];
     assert_eq!(txn, &json!({"@useMacro": "TxnID:inv", "#text": "1A-1"}));
 }
+
+/// Paths are built only for nodes with a problem, from the node's place
+/// among its siblings: the position counts same-named siblings only, and a
+/// name that occurs once has none.
+#[test]
+fn paths_number_same_named_siblings_at_every_level() {
+    let line = |desc: &str, amount: &str| {
+        format!("<InvoiceLineAdd><ItemRef><FullName>W</FullName></ItemRef><Desc>{desc}</Desc><Amount>{amount}</Amount></InvoiceLineAdd>")
+    };
+    let text = format!(
+        "<InvoiceAddRq><InvoiceAdd><CustomerRef><FullName>C</FullName></CustomerRef><Memo>m</Memo>{}{}<InvoiceLineGroupAdd><ItemGroupRef><FullName>G</FullName></ItemGroupRef></InvoiceLineGroupAdd>{}</InvoiceAdd></InvoiceAddRq>\
+         <CustomerQueryRq><Bogus/></CustomerQueryRq>",
+        line("a", "1.00"),
+        line("b 😀", "1.234"),
+        line("c", "x"),
+    );
+    let got = issues(v16(), &text);
+    let codes: Vec<(&str, &str)> = got.iter().map(|i| (i.path.as_str(), i.code.as_str())).collect();
+    assert_eq!(
+        codes,
+        [
+            ("InvoiceAddRq/InvoiceAdd/InvoiceLineAdd[2]/Amount", "bad_decimal"),
+            ("InvoiceAddRq/InvoiceAdd/InvoiceLineAdd[3]/Amount", "bad_decimal"),
+            ("CustomerQueryRq/Bogus", "unknown_element"),
+        ]
+    );
+    let w = qbxml_warnings(&text);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].path, "InvoiceAddRq/InvoiceAdd/InvoiceLineAdd[2]/Desc");
+}
+
+/// JSON paths too are built only for values with a problem: repeated
+/// request types are numbered, attributes are `@name`, array items `[n]`.
+#[test]
+fn json_paths_name_repeated_requests_attributes_and_items() {
+    let reqs = [
+        json!({"CustomerAddRq": {"CustomerAdd": {"Name": {"x": 1}}}}),
+        json!({"CustomerAddRq": {"@requestID": {"a": 1}, "CustomerAdd": {"Name": "A"}}}),
+        json!("CustomerQueryRq"),
+    ];
+    let err = json_to_qbxml(v16(), None, &reqs, OnError::Stop, true).unwrap_err();
+    let codes: Vec<(&str, &str)> = err.issues.iter().map(|i| (i.path.as_str(), i.code.as_str())).collect();
+    assert!(codes.contains(&("CustomerAddRq[1]/CustomerAdd/Name/x", "unknown_element")), "{codes:?}");
+    assert!(codes.contains(&("CustomerAddRq[2]/@requestID", "wrong_json_type")), "{codes:?}");
+    assert!(codes.contains(&("requests[3]", "bad_request_shape")), "{codes:?}");
+}

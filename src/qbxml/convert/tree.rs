@@ -124,12 +124,11 @@ pub(crate) fn read_node(
                 }
             }
             Event::Text(t) => {
-                let text = match t.unescape() {
-                    Ok(s) => s.into_owned(),
-                    Err(_) => String::from_utf8_lossy(t.as_ref()).into_owned(),
-                };
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&text);
+                    match t.unescape() {
+                        Ok(s) => top.text.push_str(&s),
+                        Err(_) => top.text.push_str(&String::from_utf8_lossy(t.as_ref())),
+                    }
                 }
             }
             Event::CData(c) => {
@@ -154,7 +153,7 @@ pub(crate) fn read_node(
 }
 
 /// Whitespace between child elements is layout, not text.
-fn finish(mut node: Node) -> Node {
+pub(crate) fn finish(mut node: Node) -> Node {
     fn trim(n: &mut Node) {
         if !n.children.is_empty() && n.text.trim().is_empty() {
             n.text.clear();

@@ -1,8 +1,6 @@
 //! Validation of requests against a compiled schema: every problem found,
 //! each with the path of the element it is about.
 
-use std::collections::HashMap;
-
 use super::index::{index, Content, SchemaIndex};
 use super::tree::Node;
 use super::values;
@@ -25,13 +23,11 @@ pub fn validate_requests(
     check_values: bool,
 ) -> Vec<Issue> {
     let mut v = Validator { schema, idx: index(schema), issues: Vec::new(), check_values };
-    let counts = name_counts(requests);
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for rq in requests {
-        let path = step(&rq.name, &counts, &mut seen);
+    for (i, rq) in requests.iter().enumerate() {
+        let at = At { parent: None, siblings: requests, index: i };
         match schema.request(&rq.name) {
-            Some(rt) => v.element(rt.request, rq, &path),
-            None => v.unknown_request(rq, &path, reported),
+            Some(rt) => v.element(rt.request, rq, &at),
+            None => v.unknown_request(rq, &at, reported),
         }
         if v.issues.len() >= MAX_ISSUES {
             break;
@@ -44,29 +40,26 @@ pub fn validate_requests(
 /// Characters QuickBooks cannot store, with their paths: warnings, not
 /// errors (QuickBooks takes the request and stores a substitute).
 pub fn storage_warnings(requests: &[Node]) -> Vec<Issue> {
-    fn walk(node: &Node, path: &str, out: &mut Vec<Issue>) {
+    fn walk(at: &At<'_>, out: &mut Vec<Issue>) {
+        let node = at.node();
         for (k, v) in &node.attrs {
             if let Some(c) = values::unstorable(v) {
-                out.push(warning(&format!("{path}/@{k}"), c));
+                out.push(warning(&format!("{}/@{k}", at.path()), c));
             }
         }
         if let Some(c) = values::unstorable(&node.text) {
-            out.push(warning(path, c));
+            out.push(warning(&at.path(), c));
         }
-        let counts = name_counts(&node.children);
-        let mut seen = HashMap::new();
-        for child in &node.children {
+        for i in 0..node.children.len() {
             if out.len() >= MAX_ISSUES {
                 return;
             }
-            walk(child, &format!("{path}/{}", step(&child.name, &counts, &mut seen)), out);
+            walk(&At { parent: Some(at), siblings: &node.children, index: i }, out);
         }
     }
     let mut out = Vec::new();
-    let counts = name_counts(requests);
-    let mut seen = HashMap::new();
-    for rq in requests {
-        walk(rq, &step(&rq.name, &counts, &mut seen), &mut out);
+    for i in 0..requests.len() {
+        walk(&At { parent: None, siblings: requests, index: i }, &mut out);
     }
     out
 }
@@ -82,23 +75,33 @@ fn warning(path: &str, c: char) -> Issue {
     )
 }
 
-fn name_counts(nodes: &[Node]) -> HashMap<&str, usize> {
-    let mut counts = HashMap::new();
-    for n in nodes {
-        *counts.entry(n.name.as_str()).or_insert(0) += 1;
-    }
-    counts
+/// Where a node sits: its parent's place, its siblings and its index among
+/// them. Most nodes have no problem, so the path string is built only when
+/// an issue is reported (building one per node was most of the cost of
+/// validating a large request).
+struct At<'n> {
+    parent: Option<&'n At<'n>>,
+    siblings: &'n [Node],
+    index: usize,
 }
 
-/// A path step: the name, with its 1-based position among same-named
-/// siblings when there is more than one.
-fn step<'a>(name: &'a str, counts: &HashMap<&str, usize>, seen: &mut HashMap<&'a str, usize>) -> String {
-    if counts.get(name).copied().unwrap_or(0) > 1 {
-        let n = seen.entry(name).or_insert(0);
-        *n += 1;
-        format!("{name}[{n}]")
-    } else {
-        name.to_owned()
+impl At<'_> {
+    fn node(&self) -> &Node {
+        &self.siblings[self.index]
+    }
+
+    /// Element names from the request element, `/`-separated; `[n]` is the
+    /// 1-based position among same-named siblings when there is more than one.
+    fn path(&self) -> String {
+        let mut out = self.parent.map_or_else(String::new, |p| p.path() + "/");
+        let name = self.node().name.as_str();
+        out.push_str(name);
+        let same = |n: &&Node| n.name == name;
+        if self.siblings.iter().filter(same).count() > 1 {
+            let nth = self.siblings[..=self.index].iter().filter(same).count();
+            out.push_str(&format!("[{nth}]"));
+        }
+        out
     }
 }
 
@@ -110,19 +113,19 @@ struct Validator<'s> {
 }
 
 impl Validator<'_> {
-    fn push(&mut self, path: &str, code: &str, message: String) {
+    fn push(&mut self, path: String, code: &str, message: String) {
         if self.issues.len() < MAX_ISSUES {
-            self.issues.push(Issue::new(path, code, message));
+            self.issues.push(Issue { path, code: code.to_owned(), message });
         }
     }
 
-    fn unknown_request(&mut self, rq: &Node, path: &str, reported: Option<Version>) {
+    fn unknown_request(&mut self, rq: &Node, at: &At<'_>, reported: Option<Version>) {
         let version = self.schema.version();
         if let Some(newer) = Schema::all().iter().find(|s| s.version() > version && s.request(&rq.name).is_some()) {
             let since = newer.request(&rq.name).map_or(newer.version(), |r| r.since);
             let had = reported.map_or_else(|| version.to_string(), |r| r.to_string());
             self.push(
-                path,
+                at.path(),
                 "request_needs_version",
                 format!(
                     "{} needs qbXML {since}; this company's QuickBooks reported qbXML {had} (validated against {version})",
@@ -139,10 +142,10 @@ impl Validator<'_> {
             .map(|r| format!(" (did you mean {}?)", r.name))
             .unwrap_or_default();
         let what = if rq.name.ends_with("Rq") { "request type" } else { "request (request names end in Rq)" };
-        self.push(path, "unknown_request", format!("{} is not a qbXML {version} {what}{hint}", rq.name));
+        self.push(at.path(), "unknown_request", format!("{} is not a qbXML {version} {what}{hint}", rq.name));
     }
 
-    fn element(&mut self, decl: ElementId, node: &Node, path: &str) {
+    fn element(&mut self, decl: ElementId, node: &Node, at: &At<'_>) {
         let schema = self.schema;
         let attrs = schema.attributes(decl);
         for (k, v) in &node.attrs {
@@ -155,14 +158,14 @@ impl Validator<'_> {
                         format!("it has {}", known.join(", "))
                     };
                     self.push(
-                        &format!("{path}/@{k}"),
+                        format!("{}/@{k}", at.path()),
                         "unknown_attribute",
                         format!("<{}> has no attribute {k}; {allowed}", node.name),
                     );
                 }
                 Some(a) if self.check_values => {
                     if let Err((code, msg)) = values::check(schema.simple_type(a.ty), v) {
-                        self.push(&format!("{path}/@{k}"), code, msg);
+                        self.push(format!("{}/@{k}", at.path()), code, msg);
                     }
                 }
                 Some(_) => {}
@@ -171,7 +174,7 @@ impl Validator<'_> {
         for a in attrs.iter().filter(|a| a.required) {
             if node.attr(&a.name).is_none() {
                 self.push(
-                    &format!("{path}/@{}", a.name),
+                    format!("{}/@{}", at.path(), a.name),
                     "missing_attribute",
                     format!("attribute {} is required", a.name),
                 );
@@ -182,37 +185,35 @@ impl Validator<'_> {
                 if !node.children.is_empty() {
                     let first = &node.children[0].name;
                     self.push(
-                        path,
+                        at.path(),
                         "wrong_content",
                         format!("{} holds a value, not elements (found <{first}>)", node.name),
                     );
                 } else if self.check_values {
                     if let Err((code, msg)) = values::check(schema.simple_type(*ty), &node.text) {
-                        self.push(path, code, msg);
+                        self.push(at.path(), code, msg);
                     }
                 }
             }
             ElementKind::Complex(_) => {
                 if !node.text.trim().is_empty() {
-                    self.push(path, "wrong_content", format!("{} holds elements, not a value", node.name));
+                    self.push(at.path(), "wrong_content", format!("{} holds elements, not a value", node.name));
                 }
-                self.children(decl, node, path);
+                self.children(decl, node, at);
             }
         }
     }
 
-    fn children(&mut self, decl: ElementId, node: &Node, path: &str) {
+    fn children(&mut self, decl: ElementId, node: &Node, at: &At<'_>) {
         let Some(content) = self.idx.content(self.schema, decl) else { return };
-        let counts = name_counts(&node.children);
-        let mut seen = HashMap::new();
         let mut known: Vec<(usize, &Node)> = Vec::new();
-        let mut paths = Vec::new();
-        for child in &node.children {
-            let child_path = format!("{path}/{}", step(&child.name, &counts, &mut seen));
+        // Each known child's index among the children and its declaration.
+        let mut decls = Vec::new();
+        for (i, child) in node.children.iter().enumerate() {
             match content.slot(&child.name) {
                 Some(slot) => {
                     known.push((slot.order, child));
-                    paths.push((child_path, slot.element));
+                    decls.push((i, slot.element));
                 }
                 None => {
                     let hint = content
@@ -227,7 +228,7 @@ impl Validator<'_> {
                         format!("it allows {}", super::allowed_names(&content.names))
                     };
                     self.push(
-                        &child_path,
+                        At { parent: Some(at), siblings: &node.children, index: i }.path(),
                         "unknown_element",
                         format!("<{}> has no element {}{hint}; {allowed}", node.name, child.name),
                     );
@@ -235,20 +236,24 @@ impl Validator<'_> {
             }
         }
         if let Some(model) = self.schema.content(decl) {
-            self.structure(model, node, path, &known, content);
+            self.structure(model, node, at, &known, content);
         } else if let Some((_, first)) = known.first() {
-            self.push(path, "wrong_content", format!("{} has no child elements (found <{}>)", node.name, first.name));
+            self.push(
+                at.path(),
+                "wrong_content",
+                format!("{} has no child elements (found <{}>)", node.name, first.name),
+            );
         }
-        for ((child_path, element), (_, child)) in paths.into_iter().zip(known.iter()) {
+        for ((i, element), (_, child)) in decls.into_iter().zip(known.iter()) {
             if self.issues.len() >= MAX_ISSUES {
                 return;
             }
-            self.element(element, child, &child_path);
+            self.element(element, child, &At { parent: Some(at), siblings: &node.children, index: i });
         }
     }
 
     /// Order, cardinality and choices of the known children.
-    fn structure(&mut self, model: &Particle, node: &Node, path: &str, known: &[(usize, &Node)], content: &Content) {
+    fn structure(&mut self, model: &Particle, node: &Node, at: &At<'_>, known: &[(usize, &Node)], content: &Content) {
         let order = &content.names;
         let schema = self.schema;
         let mut names: Vec<(usize, &str)> = known.iter().map(|(o, n)| (*o, n.name.as_str())).collect();
@@ -256,7 +261,7 @@ impl Validator<'_> {
         let mut dropped: Vec<&str> = Vec::new();
         for (a, b) in conflicts(content, &names) {
             self.push(
-                &format!("{path}/{b}"),
+                format!("{}/{b}", at.path()),
                 "choice_conflict",
                 format!("{a} and {b} are alternatives in <{}>: give only one of them", node.name),
             );
@@ -279,7 +284,7 @@ impl Validator<'_> {
                 let mut got: Vec<&str> = names.iter().map(|(_, n)| *n).collect();
                 got.dedup();
                 self.push(
-                    path,
+                    at.path(),
                     "wrong_order",
                     format!(
                         "the elements of <{}> are out of order: expected {}; got {}",
@@ -304,18 +309,22 @@ impl Validator<'_> {
                         ),
                     )
                 };
-                self.push(&format!("{path}/{extra}"), code, msg);
+                self.push(format!("{}/{extra}", at.path()), code, msg);
             }
             m = s;
         }
         for missing in m.missing {
             match missing {
-                Missing::Element(name) => {
-                    self.push(&format!("{path}/{name}"), "missing_element", format!("<{}> requires {name}", node.name))
-                }
-                Missing::OneOf(names) => {
-                    self.push(path, "missing_element", format!("<{}> requires one of {}", node.name, names.join(", ")))
-                }
+                Missing::Element(name) => self.push(
+                    format!("{}/{name}", at.path()),
+                    "missing_element",
+                    format!("<{}> requires {name}", node.name),
+                ),
+                Missing::OneOf(names) => self.push(
+                    at.path(),
+                    "missing_element",
+                    format!("<{}> requires one of {}", node.name, names.join(", ")),
+                ),
             }
         }
     }
