@@ -80,11 +80,16 @@ struct JobPage {
     submitted: String,
 }
 
+/// A job by its id as the URL gives it.
+async fn find(state: &AppState, id: &str) -> Result<Job, ConsoleError> {
+    let parsed = JobId::parse(id).map_err(|_| ConsoleError::NotFound(format!("{id:?} is not a job id")))?;
+    state.store.job(parsed).await?.ok_or_else(|| ConsoleError::NotFound(format!("there is no job {id}")))
+}
+
 /// A job and its company's slug and reported qbXML version (the schema its
 /// result is read with).
 async fn load(state: &AppState, id: &str) -> Result<(Job, String, Option<Version>), ConsoleError> {
-    let parsed = JobId::parse(id).map_err(|_| ConsoleError::NotFound(format!("{id:?} is not a job id")))?;
-    let job = state.store.job(parsed).await?.ok_or_else(|| ConsoleError::NotFound(format!("there is no job {id}")))?;
+    let job = find(state, id).await?;
     let company = state.store.company_by_id(job.company_id).await?;
     let reported = company.as_ref().and_then(crate::submit::reported_version);
     Ok((job, company.map(|c| c.slug.to_string()).unwrap_or_default(), reported))
@@ -99,7 +104,7 @@ pub async fn show(
     let now = state.clock.now();
     let (job, slug, reported) = load(&state, &id).await?;
     let submitted = job.request.clone();
-    let can_resolve = resolvable(&job);
+    let can_resolve = job.awaits_verdict();
     let view = crate::api::job_view(&state, job, &slug, reported).await?;
     let page = JobPage {
         layout: console.layout(&state, format!("Job {}", view.id), "companies"),
@@ -120,19 +125,13 @@ pub async fn show(
     Ok(render(&page))
 }
 
-/// A job awaiting an operator's verdict, as `resolve_job` accepts it:
-/// `unknown`, or held for an operator (not for its dependencies).
-fn resolvable(job: &Job) -> bool {
-    job.state == JobState::Unknown || (job.state == JobState::Held && job.hold_reason.as_deref() == Some("operator"))
-}
-
 /// `POST /admin/jobs/{id}/retry`: failed or cancelled → queued.
 pub async fn retry(
     State(state): State<AppState>,
     console: Console,
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    let (job, _, _) = load(&state, &id).await?;
+    let job = find(&state, &id).await?;
     let job = state.store.retry_job(job.id, state.clock.now()).await?;
     let event = event("console.job_retried", &job, format!("queued job {} again", job.id));
     Ok(console.done(&state, &format!("/admin/jobs/{}", job.id), event, "Job queued again.".into()).await)
@@ -144,7 +143,7 @@ pub async fn cancel(
     console: Console,
     Path(id): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    let (job, _, _) = load(&state, &id).await?;
+    let job = find(&state, &id).await?;
     let job = state.store.cancel_job(job.id, state.clock.now()).await?;
     let event = event("console.job_cancelled", &job, format!("cancelled job {}", job.id));
     Ok(console.done(&state, &format!("/admin/jobs/{}", job.id), event, "Job cancelled.".into()).await)
@@ -175,7 +174,7 @@ pub async fn confirm_resolve(
 ) -> Result<Response, ConsoleError> {
     let now = state.clock.now();
     let (job, slug, reported) = load(&state, &id).await?;
-    let awaiting = resolvable(&job);
+    let awaiting = job.awaits_verdict();
     let view = crate::api::job_view(&state, job, &slug, reported).await?;
     if !awaiting {
         return Err(ConsoleError::Conflict(format!(
@@ -215,7 +214,7 @@ pub async fn resolve(
         "not_applied" => false,
         other => return Err(ConsoleError::BadRequest(format!("unknown verdict {other:?}"))),
     };
-    let (job, _, _) = load(&state, &id).await?;
+    let job = find(&state, &id).await?;
     let job = state.store.resolve_job(job.id, applied, state.clock.now()).await?;
     let (said, flash) = if applied {
         ("applied (marked done)", "Marked done: the write is in QuickBooks.")

@@ -254,6 +254,13 @@ pub struct Job {
 }
 
 impl Job {
+    /// Whether the job waits for a person's verdict on a lost write: unknown,
+    /// or held for an operator (`jobs resolve`, the console's settle page).
+    pub fn awaits_verdict(&self) -> bool {
+        self.state == JobState::Unknown
+            || (self.state == JobState::Held && self.hold_reason.as_deref() == Some("operator"))
+    }
+
     /// The lease this job is under, if it was ever sent.
     pub fn lease(&self) -> Option<Lease> {
         self.ticket_hash.as_ref().map(|t| Lease {

@@ -230,9 +230,7 @@ impl JobStore for SqlStore {
 
     async fn resolve_job(&self, id: JobId, applied: bool, now: DateTime<Utc>) -> Result<Job> {
         let job = self.job(id).await?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))?;
-        let awaiting_verdict = job.state == JobState::Unknown
-            || (job.state == JobState::Held && job.hold_reason.as_deref() == Some("operator"));
-        if !awaiting_verdict {
+        if !job.awaits_verdict() {
             return Err(not_allowed(&job, "resolved", "unknown (or held for an operator)"));
         }
         // The verdict replaces error recovery: the old message-set id is
