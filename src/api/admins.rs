@@ -28,20 +28,6 @@ impl From<AdminError> for ApiError {
     }
 }
 
-fn unlimited(caller: &ApiCaller) -> Result<(), ApiError> {
-    match caller.company_ids {
-        None => Ok(()),
-        Some(_) => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "the token {:?} is limited to some companies; only an unlimited admin token manages console admins",
-                caller.token_name
-            ),
-        )),
-    }
-}
-
 /// `POST /admins` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -71,7 +57,7 @@ pub struct AdminPasswordBody {
     security(("bearer" = []))
 )]
 pub async fn list(State(state): State<AppState>, caller: ApiCaller) -> Result<Json<Vec<AdminView>>, ApiError> {
-    unlimited(&caller)?;
+    caller.require_unlimited("console admins")?;
     Ok(Json(crate::admins::list(state.store.as_ref()).await?))
 }
 
@@ -93,7 +79,7 @@ pub async fn create(
     caller: ApiCaller,
     body: Result<Json<NewAdminBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<AdminView>), ApiError> {
-    unlimited(&caller)?;
+    caller.require_unlimited("console admins")?;
     let Json(body) = body?;
     let made =
         crate::admins::add(state.store.as_ref(), &body.name, SecretString::from(body.password), state.clock.now())
@@ -118,7 +104,7 @@ pub async fn remove(
     caller: ApiCaller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    unlimited(&caller)?;
+    caller.require_unlimited("console admins")?;
     crate::admins::remove(state.store.as_ref(), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -144,7 +130,7 @@ pub async fn passwd(
     Path(name): Path<String>,
     body: Result<Json<AdminPasswordBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    unlimited(&caller)?;
+    caller.require_unlimited("console admins")?;
     let Json(body) = body?;
     crate::admins::passwd(state.store.as_ref(), &name, SecretString::from(body.password), state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)

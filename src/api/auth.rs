@@ -77,6 +77,26 @@ pub struct ApiCaller {
 }
 
 impl ApiCaller {
+    /// Refuses a token limited to some companies: only an unlimited admin
+    /// token manages what spans every company (`what`: "tokens", "console
+    /// admins").
+    ///
+    /// # Errors
+    /// 403 for a limited token.
+    pub fn require_unlimited(&self, what: &str) -> Result<(), ApiError> {
+        match self.company_ids {
+            None => Ok(()),
+            Some(_) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "the token {:?} is limited to some companies; only an unlimited admin token manages {what}",
+                    self.token_name
+                ),
+            )),
+        }
+    }
+
     /// Whether it may see the company with this row id.
     pub fn sees(&self, company_id: i64) -> bool {
         self.company_ids.as_ref().is_none_or(|ids| ids.contains(&company_id))

@@ -87,21 +87,6 @@ pub struct CreatedToken {
     pub view: TokenView,
 }
 
-/// Only an unlimited admin manages tokens.
-fn unlimited(caller: &ApiCaller) -> Result<(), ApiError> {
-    match caller.company_ids {
-        None => Ok(()),
-        Some(_) => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "the token {:?} is limited to some companies; only an unlimited admin token manages tokens",
-                caller.token_name
-            ),
-        )),
-    }
-}
-
 async fn slugs(state: &AppState) -> Result<HashMap<i64, String>, ApiError> {
     Ok(state.store.list_companies().await?.into_iter().map(|c| (c.id, c.slug.to_string())).collect())
 }
@@ -117,7 +102,7 @@ async fn slugs(state: &AppState) -> Result<HashMap<i64, String>, ApiError> {
     security(("bearer" = []))
 )]
 pub async fn list(State(state): State<AppState>, caller: ApiCaller) -> Result<Json<Vec<TokenView>>, ApiError> {
-    unlimited(&caller)?;
+    caller.require_unlimited("tokens")?;
     let (slugs, now) = (slugs(&state).await?, state.clock.now());
     let tokens = state.store.list_tokens().await?;
     Ok(Json(tokens.into_iter().map(|t| TokenView::of(t, &slugs, now)).collect()))
@@ -141,7 +126,7 @@ pub async fn create(
     caller: ApiCaller,
     body: Result<Json<NewTokenBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    unlimited(&caller)?;
+    caller.require_unlimited("tokens")?;
     let Json(body) = body?;
     let name = super::auth::token_name(&body.name).map_err(|e| ApiError::bad_request("invalid_name", e))?;
     let company_ids = match &body.companies {
@@ -203,7 +188,7 @@ pub async fn revoke(
     caller: ApiCaller,
     Path(name): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
-    unlimited(&caller)?;
+    caller.require_unlimited("tokens")?;
     let now = state.clock.now();
     state.store.revoke_token(&name, now).await?;
     let token = state.store.list_tokens().await?.into_iter().find(|t| t.name == name);
