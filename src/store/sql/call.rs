@@ -117,6 +117,20 @@ pub(crate) fn finish_now<T>(body: impl Future<Output = Result<T>>) -> Result<T> 
     }
 }
 
+/// The SQLite side of both call forms: the body as one task of the writer
+/// thread, inside the writer's transaction.
+macro_rules! on_writer {
+    ($writer:expr, |$tx:ident| $body:expr) => {
+        $writer
+            .call(move |conn: &rusqlite::Connection| {
+                let $tx = &mut $crate::store::sql::call::LiteTx(conn);
+                $crate::store::sql::call::finish_now(async move { $body })
+            })
+            .await
+    };
+}
+pub(crate) use on_writer;
+
 /// Runs `$body` with `$tx` bound to a [`Statements`] connection, as one
 /// transaction on both backends: on SQLite one task of the writer thread,
 /// on Postgres `begin` … `commit`. An `Err` undoes every statement of the
@@ -126,14 +140,7 @@ pub(crate) fn finish_now<T>(body: impl Future<Output = Result<T>>) -> Result<T> 
 macro_rules! atomic {
     ($self:expr, |$tx:ident| $body:expr) => {
         match &$self.db {
-            $crate::store::sql::Db::Writer { writer, .. } => {
-                writer
-                    .call(move |conn: &rusqlite::Connection| {
-                        let $tx = &mut $crate::store::sql::call::LiteTx(conn);
-                        $crate::store::sql::call::finish_now(async move { $body })
-                    })
-                    .await
-            }
+            $crate::store::sql::Db::Writer { writer, .. } => $crate::store::sql::call::on_writer!(writer, |$tx| $body),
             $crate::store::sql::Db::Postgres(pool) => {
                 let result: $crate::store::Result<_> = async {
                     let mut transaction = pool.begin().await?;
@@ -171,14 +178,7 @@ pub(crate) use atomic;
 macro_rules! sequence {
     ($self:expr, |$tx:ident| $body:expr) => {
         match &$self.db {
-            $crate::store::sql::Db::Writer { writer, .. } => {
-                writer
-                    .call(move |conn: &rusqlite::Connection| {
-                        let $tx = &mut $crate::store::sql::call::LiteTx(conn);
-                        $crate::store::sql::call::finish_now(async move { $body })
-                    })
-                    .await
-            }
+            $crate::store::sql::Db::Writer { writer, .. } => $crate::store::sql::call::on_writer!(writer, |$tx| $body),
             $crate::store::sql::Db::Postgres(pool) => {
                 let result: $crate::store::Result<_> = async {
                     let mut conn = pool.acquire().await?;
