@@ -13,6 +13,7 @@ both_backends!(
     a_request_type_newer_than_the_company_s_quickbooks_is_refused,
     validation_can_be_skipped_and_warnings_are_shown,
     an_iterator_job_result_has_one_array_over_all_pages,
+    lines_and_line_groups_listed_in_ordered_keep_their_order,
 );
 
 async fn a_customer_and_an_invoice_are_created_and_read_back_as_json(b: Backend) {
@@ -66,6 +67,36 @@ async fn a_customer_and_an_invoice_are_created_and_read_back_as_json(b: Backend)
     assert_eq!(result[1]["InvoiceQueryRs"]["@requestID"], "2");
     assert!(result[1]["InvoiceQueryRs"]["InvoiceRet"].is_array());
     assert_eq!(q["statuses"][1]["request_id"], "2");
+}
+
+async fn lines_and_line_groups_listed_in_ordered_keep_their_order(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let acme = app.company("acme", None).await;
+    app.user("api", &acme).await;
+    let api = app.api().await;
+    let line = |item: &str| json!({"InvoiceLineAdd": {"ItemRef": {"FullName": item}, "Amount": 5}});
+    let kit = json!({"InvoiceLineGroupAdd": {"ItemGroupRef": {"FullName": "Kit"}, "Quantity": 2}});
+    let body = json!({"request": {"InvoiceAddRq": {"InvoiceAdd": {
+        "#ordered": [line("Bread"), kit, line("Delivery")], "CustomerRef": {"FullName": "Ann's Bakery"}}}}});
+    let (s, job) = api.post("/companies/acme/jobs", body).await;
+    assert_eq!(s, 201, "{job}");
+    app.connector("api").run_session().await;
+    let (_, job) = api.get(&format!("/jobs/{}", job["id"].as_str().unwrap())).await;
+    assert_eq!(job["state"], "done", "{job}");
+    let sent = job["request"].as_str().unwrap();
+    let at = |needle: &str| sent.find(needle).unwrap_or_else(|| panic!("{needle} in {sent}"));
+    assert!(at("<CustomerRef>") < at("<FullName>Bread<"), "{sent}");
+    assert!(
+        at("<FullName>Bread<") < at("<FullName>Kit<") && at("<FullName>Kit<") < at("<FullName>Delivery<"),
+        "{sent}"
+    );
+    // Lines given both ways are refused, with the key's path.
+    let both = json!({"request": {"InvoiceAddRq": {"InvoiceAdd": {"CustomerRef": {"FullName": "A"},
+        "InvoiceLineAdd": {"Amount": 1}, "#ordered": [line("Bread")]}}}});
+    let (s, e) = api.post("/companies/acme/jobs", both).await;
+    assert_eq!(s, 422, "{e}");
+    assert_eq!(e["errors"][0]["path"], "InvoiceAddRq/InvoiceAdd/InvoiceLineAdd");
+    assert_eq!(e["errors"][0]["code"], "bad_ordered");
 }
 
 async fn every_schema_problem_is_refused_with_its_path(b: Backend) {

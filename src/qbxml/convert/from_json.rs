@@ -4,11 +4,11 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::index::{index, SchemaIndex};
+use super::index::{index, Content, SchemaIndex};
 use super::tree::Node;
 use super::values::normalize;
 use super::Issue;
-use crate::qbxml::schema::{BaseType, ElementId, ElementKind, Schema};
+use crate::qbxml::schema::{BaseType, ElementId, ElementKind, Schema, ORDERED};
 
 /// Builds the `…Rq` elements of `requests` (each an object with one key,
 /// the request type). Problems the JSON itself has (an unknown key, an
@@ -118,8 +118,17 @@ impl Builder<'_> {
         };
         let content = self.idx.content(schema, decl);
         let mut children: Vec<(usize, Node)> = Vec::new();
+        // Keys naming members of interleaved groups, and whether `#ordered`
+        // lists some too: an element says its order one way only.
+        let mut grouped_keys: Vec<&str> = Vec::new();
+        let mut ordered = false;
         for (key, v) in fields {
             if v.is_null() {
+                continue;
+            }
+            if key == ORDERED {
+                ordered = true;
+                self.ordered(name, content, v, path, &mut children);
                 continue;
             }
             if let Some(attr) = key.strip_prefix('@') {
@@ -150,21 +159,12 @@ impl Builder<'_> {
                 continue;
             }
             let Some(slot) = content.and_then(|c| c.slot(key)) else {
-                let allowed = content.map_or_else(
-                    || "it holds a value; give it as a string, number or boolean".to_owned(),
-                    |c| format!("it allows {}", super::allowed_names(&c.names)),
-                );
-                let hint = content
-                    .and_then(|c| c.names.iter().find(|n| n.eq_ignore_ascii_case(key)))
-                    .map(|n| format!(" (did you mean {n}?)"))
-                    .unwrap_or_default();
-                self.push(
-                    path.child(key, None).path(),
-                    "unknown_element",
-                    format!("{name} has no element {key}{hint}; {allowed}"),
-                );
+                self.unknown_element(&path.child(key, None), name, key, content);
                 continue;
             };
+            if slot.group.is_some() {
+                grouped_keys.push(key);
+            }
             let (order, element) = (slot.order, slot.element);
             match v {
                 Value::Array(items) => {
@@ -191,10 +191,111 @@ impl Builder<'_> {
                 }
             }
         }
-        // Schema order whatever the key order; items of one array keep theirs.
+        if ordered {
+            for key in grouped_keys {
+                self.push(
+                    path.child(key, None).path(),
+                    "bad_ordered",
+                    format!(
+                        "{key} is given as a key and {name} also has {ORDERED}: list every {} of {name} in {ORDERED}, \
+                         in the order wanted",
+                        group_names(content, key)
+                    ),
+                );
+            }
+        }
+        // Schema order whatever the key order; items of one array, and the
+        // members of a group listed in `#ordered`, keep theirs.
         children.sort_by_key(|(o, _)| *o);
         node.children = children.into_iter().map(|(_, c)| c).collect();
         Some(node)
+    }
+
+    /// The items of an element's `#ordered` list: members of its
+    /// interleaved groups, each at its group's place, in the order given.
+    fn ordered(
+        &mut self,
+        name: &str,
+        content: Option<&Content>,
+        value: &Value,
+        path: &JsonAt<'_>,
+        children: &mut Vec<(usize, Node)>,
+    ) {
+        let groups = content.map_or(&[][..], |c| &c.groups[..]);
+        let Some(first) = groups.first() else {
+            self.push(
+                path.child(ORDERED, None).path(),
+                "bad_ordered",
+                format!("{name} has no elements that interleave; give its elements as keys"),
+            );
+            return;
+        };
+        let example = || {
+            let (a, b) = (&first.names[0], &first.names[1]);
+            format!("[{{\"{a}\": {{…}}}}, {{\"{b}\": {{…}}}}, {{\"{a}\": {{…}}}}]")
+        };
+        let Value::Array(items) = value else {
+            self.push(
+                path.child(ORDERED, None).path(),
+                "bad_ordered",
+                format!("{ORDERED} is a list of one-key objects, {}; not {}", example(), kind_of(value)),
+            );
+            return;
+        };
+        for (i, item) in items.iter().enumerate() {
+            let at = path.child(ORDERED, Some(i + 1));
+            let Some((key, v)) = item.as_object().filter(|o| o.len() == 1).and_then(|o| o.iter().next()) else {
+                if !item.is_null() {
+                    self.push(
+                        at.path(),
+                        "bad_ordered",
+                        format!("each item of {ORDERED} is an object with one key, the element: {}", example()),
+                    );
+                }
+                continue;
+            };
+            let Some(slot) = content.and_then(|c| c.slot(key)) else {
+                self.unknown_element(&at.child(key, None), name, key, content);
+                continue;
+            };
+            let Some(group) = slot.group.and_then(|g| groups.get(g)) else {
+                let listed: Vec<String> = groups.iter().flat_map(|g| g.names.iter().cloned()).collect();
+                self.push(
+                    at.child(key, None).path(),
+                    "bad_ordered",
+                    format!(
+                        "{key} has one place in {name}: give it as a key; {ORDERED} lists {}",
+                        super::allowed_names(&listed)
+                    ),
+                );
+                continue;
+            };
+            match v {
+                Value::Null => {}
+                Value::Array(_) => self.push(
+                    at.child(key, None).path(),
+                    "wrong_json_type",
+                    format!("one element per item of {ORDERED}: give each {key} as an item of its own"),
+                ),
+                other => {
+                    if let Some(child) = self.element(slot.element, key, other, &at.child(key, None)) {
+                        children.push((group.order, child));
+                    }
+                }
+            }
+        }
+    }
+
+    fn unknown_element(&mut self, at: &JsonAt<'_>, name: &str, key: &str, content: Option<&Content>) {
+        let allowed = content.map_or_else(
+            || "it holds a value; give it as a string, number or boolean".to_owned(),
+            |c| format!("it allows {}", super::allowed_names(&c.names)),
+        );
+        let hint = content
+            .and_then(|c| c.names.iter().find(|n| n.eq_ignore_ascii_case(key)))
+            .map(|n| format!(" (did you mean {n}?)"))
+            .unwrap_or_default();
+        self.push(at.path(), "unknown_element", format!("{name} has no element {key}{hint}; {allowed}"));
     }
 
     /// A leaf value as qbXML text, converted per its type.
@@ -222,6 +323,15 @@ impl Builder<'_> {
             }
         };
         Some(normalize(base, text))
+    }
+}
+
+/// The members of the group `key` belongs to, for a message.
+fn group_names(content: Option<&Content>, key: &str) -> String {
+    let group = content.and_then(|c| c.slot(key)?.group.and_then(|g| c.groups.get(g)));
+    match group.map(|g| g.names.as_slice()) {
+        Some([init @ .., last]) if !init.is_empty() => format!("{} and {last}", init.join(", ")),
+        _ => key.to_owned(),
     }
 }
 

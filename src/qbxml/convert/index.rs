@@ -1,7 +1,8 @@
 //! Lookups the schema model does not carry, built once per compiled schema:
 //! for each content model, its element names in schema order (what JSON
-//! keys are sorted by and what an unknown name is told against) and whether
-//! each may repeat; and the response types by name.
+//! keys are sorted by and what an unknown name is told against), whether
+//! each may repeat and the interleaved group it belongs to; and the
+//! response types by name.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -18,6 +19,20 @@ pub struct Slot {
     /// Whether it may occur more than once in its parent: its own
     /// `maxOccurs`, or that of a sequence or choice around it.
     pub repeatable: bool,
+    /// The interleaved group it belongs to (an index into
+    /// [`Content::groups`]), if any.
+    pub group: Option<usize>,
+}
+
+/// Elements whose relative order matters and may interleave (see
+/// [`Schema::interleaved_groups`]).
+#[derive(Debug)]
+pub struct Group {
+    /// Their names in schema order.
+    pub names: Vec<String>,
+    /// Where the group sits among its parent's children: the schema order
+    /// of its first name.
+    pub order: usize,
 }
 
 /// The names of one content model.
@@ -29,6 +44,8 @@ pub struct Content {
     /// Each choice made at most once (and inside no repetition): for each
     /// alternative, the names found in it and in no other alternative.
     pub choices: Vec<Vec<Vec<String>>>,
+    /// The groups whose elements a JSON request lists in `"#ordered"`.
+    pub groups: Vec<Group>,
 }
 
 impl Content {
@@ -77,6 +94,17 @@ fn build(schema: &Schema) -> SchemaIndex {
             if let Some(p) = &ct.content {
                 walk(schema, p, false, &mut c);
                 choices(schema, p, &mut c.choices);
+                for (g, members) in schema.interleaved_groups(p).into_iter().enumerate() {
+                    let mut names = Vec::new();
+                    for (name, _) in members {
+                        if let Some(slot) = c.by_name.get_mut(name) {
+                            slot.group = Some(g);
+                        }
+                        names.push(name.to_owned());
+                    }
+                    let order = names.iter().filter_map(|n| c.by_name.get(n)).map(|s| s.order).min().unwrap_or(0);
+                    c.groups.push(Group { names, order });
+                }
             }
             c
         })
@@ -93,7 +121,7 @@ fn walk(schema: &Schema, p: &Particle, repeated: bool, out: &mut Content) {
             let name = &schema.element(*element).name;
             // A name in two alternatives of a choice keeps its first place.
             if !out.by_name.contains_key(name) {
-                let slot = Slot { element: *element, order: out.names.len(), repeatable: repeated };
+                let slot = Slot { element: *element, order: out.names.len(), repeatable: repeated, group: None };
                 out.by_name.insert(name.clone(), slot);
                 out.names.push(name.clone());
             }

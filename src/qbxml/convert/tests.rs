@@ -414,3 +414,223 @@ fn json_paths_name_repeated_requests_attributes_and_items() {
     assert!(codes.contains(&("CustomerAddRq[2]/@requestID", "wrong_json_type")), "{codes:?}");
     assert!(codes.contains(&("requests[3]", "bad_request_shape")), "{codes:?}");
 }
+
+fn line(item: &str) -> Value {
+    json!({"ItemRef": {"FullName": item}, "Amount": "1.00"})
+}
+
+fn group(item: &str) -> Value {
+    json!({"ItemGroupRef": {"FullName": item}, "Quantity": 1})
+}
+
+/// Invoice lines and line groups interleave in `#ordered`, keep their
+/// order into the qbXML and come back the same way from `to-json`.
+#[test]
+fn ordered_lists_interleave_lines_and_groups_both_ways() {
+    let req = json!({"InvoiceAddRq": {"InvoiceAdd": {
+        "#ordered": [{"InvoiceLineAdd": line("A")}, {"InvoiceLineGroupAdd": group("G")}, {"InvoiceLineAdd": line("B")}],
+        "Memo": "m", "CustomerRef": {"FullName": "C"}}}});
+    let xml = json_to_qbxml(v16(), None, &[req], OnError::Stop, true).expect("valid");
+    let body = "<InvoiceAdd><CustomerRef><FullName>C</FullName></CustomerRef><Memo>m</Memo>\
+         <InvoiceLineAdd><ItemRef><FullName>A</FullName></ItemRef><Amount>1.00</Amount></InvoiceLineAdd>\
+         <InvoiceLineGroupAdd><ItemGroupRef><FullName>G</FullName></ItemGroupRef><Quantity>1</Quantity></InvoiceLineGroupAdd>\
+         <InvoiceLineAdd><ItemRef><FullName>B</FullName></ItemRef><Amount>1.00</Amount></InvoiceLineAdd></InvoiceAdd>";
+    assert_eq!(
+        xml,
+        format!("<QBXML><QBXMLMsgsRq onError=\"stopOnError\"><InvoiceAddRq requestID=\"1\">{body}</InvoiceAddRq></QBXMLMsgsRq></QBXML>")
+    );
+    let back: Value = serde_json::from_str(&requests_to_json(v16(), &xml).expect("to json")).expect("json");
+    let add = &back[0]["InvoiceAddRq"]["InvoiceAdd"];
+    assert_eq!(
+        add["#ordered"][1],
+        json!({"InvoiceLineGroupAdd": {"ItemGroupRef": {"FullName": "G"}, "Quantity": "1"}})
+    );
+    assert!(add.get("InvoiceLineAdd").is_none(), "{add}");
+    assert_eq!(json_to_qbxml(v16(), None, &requests_of(&back), OnError::Stop, true).expect("valid"), xml);
+
+    // Lines that do not interleave stay keys: one array per name.
+    let plain = "<InvoiceAddRq><InvoiceAdd><CustomerRef><FullName>C</FullName></CustomerRef>\
+         <InvoiceLineAdd><Amount>1.00</Amount></InvoiceLineAdd><InvoiceLineAdd><Amount>2.00</Amount></InvoiceLineAdd>\
+         <InvoiceLineGroupAdd><ItemGroupRef><FullName>G</FullName></ItemGroupRef></InvoiceLineGroupAdd></InvoiceAdd></InvoiceAddRq>";
+    let back: Value = serde_json::from_str(&requests_to_json(v16(), plain).expect("to json")).expect("json");
+    let add = &back[0]["InvoiceAddRq"]["InvoiceAdd"];
+    assert!(add.get("#ordered").is_none(), "{add}");
+    assert_eq!(add["InvoiceLineAdd"].as_array().map(Vec::len), Some(2), "{add}");
+}
+
+/// Every way to misuse `#ordered` is an issue with its path, and a value
+/// inside an item is reported under the item.
+#[test]
+fn ordered_lists_are_refused_with_paths_when_misused() {
+    let cases = [
+        (
+            json!({"InvoiceLineAdd": line("A"), "#ordered": [{"InvoiceLineGroupAdd": group("G")}]}),
+            "InvoiceAddRq/InvoiceAdd/InvoiceLineAdd",
+            "bad_ordered",
+        ),
+        (json!({"#ordered": [{"Memo": "m"}]}), "InvoiceAddRq/InvoiceAdd/#ordered[1]/Memo", "bad_ordered"),
+        (json!({"#ordered": {"InvoiceLineAdd": line("A")}}), "InvoiceAddRq/InvoiceAdd/#ordered", "bad_ordered"),
+        (
+            json!({"#ordered": [{"InvoiceLineAdd": line("A"), "InvoiceLineGroupAdd": group("G")}]}),
+            "InvoiceAddRq/InvoiceAdd/#ordered[1]",
+            "bad_ordered",
+        ),
+        (
+            json!({"#ordered": [{"InvoiceLineAdd": [line("A"), line("B")]}]}),
+            "InvoiceAddRq/InvoiceAdd/#ordered[1]/InvoiceLineAdd",
+            "wrong_json_type",
+        ),
+        (
+            json!({"#ordered": [{"InvoiceLine": line("A")}]}),
+            "InvoiceAddRq/InvoiceAdd/#ordered[1]/InvoiceLine",
+            "unknown_element",
+        ),
+        (
+            json!({"#ordered": [{"InvoiceLineAdd": line("A")}, {"InvoiceLineAdd": {"Amount": "1.234"}}]}),
+            "InvoiceAddRq/InvoiceAdd/InvoiceLineAdd[2]/Amount",
+            "bad_decimal",
+        ),
+        (
+            json!({"#ordered": [{"InvoiceLineAdd": {"Quantity": true}}]}),
+            "InvoiceAddRq/InvoiceAdd/#ordered[1]/InvoiceLineAdd/Quantity",
+            "wrong_json_type",
+        ),
+    ];
+    for (fields, path, code) in cases {
+        let mut add = json!({"CustomerRef": {"FullName": "C"}});
+        add.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        let req = json!({"InvoiceAddRq": {"InvoiceAdd": add}});
+        let err = json_to_qbxml(v16(), None, &[req], OnError::Stop, true).unwrap_err();
+        let got: Vec<(&str, &str)> = err.issues.iter().map(|i| (i.path.as_str(), i.code.as_str())).collect();
+        assert!(got.contains(&(path, code)), "{fields}: {got:?}");
+    }
+    // An element without interleaved groups has no list.
+    let err = json_to_qbxml(
+        v16(),
+        None,
+        &[json!({"CustomerAddRq": {"CustomerAdd": {"Name": "A", "#ordered": []}}})],
+        OnError::Stop,
+        true,
+    )
+    .unwrap_err();
+    assert_eq!(
+        (err.issues[0].path.as_str(), err.issues[0].code.as_str()),
+        ("CustomerAddRq/CustomerAdd/#ordered", "bad_ordered")
+    );
+    assert!(err.issues[0].message.contains("no elements that interleave"), "{}", err.issues[0].message);
+}
+
+/// One valid occurrence of an interleaved group's particle: every element
+/// of a sequence, the `alt`-th alternative of a choice (the last when
+/// fewer).
+fn occurrence(schema: &Schema, p: &Particle, alt: usize, out: &mut Vec<Node>) {
+    match p {
+        Particle::Element { element, .. } => out.push(minimal(schema, *element)),
+        Particle::Sequence { items, .. } => items.iter().for_each(|i| occurrence(schema, i, alt, out)),
+        Particle::Choice { items, .. } => {
+            if let Some(i) = items.get(alt.min(items.len().saturating_sub(1))) {
+                occurrence(schema, i, alt, out)
+            }
+        }
+    }
+}
+
+/// The outermost repeatable sequences and choices naming two or more
+/// elements: what `Schema::interleaved_groups` finds, as particles.
+fn group_particles<'p>(p: &'p Particle, out: &mut Vec<&'p Particle>) {
+    let (Particle::Sequence { items, occurs } | Particle::Choice { items, occurs }) = p else { return };
+    if occurs.repeatable() {
+        out.push(p);
+        return;
+    }
+    items.iter().for_each(|i| group_particles(i, out));
+}
+
+/// For every interleaved group of every request type's own aggregate (the
+/// `…Add`, `…Mod` or query element and the request itself), a minimal
+/// instance with the group's members interleaved (the last alternative
+/// first, then the first, then the last again) validates, goes to JSON with
+/// `#ordered`, and comes back as the same qbXML.
+#[test]
+fn every_interleaved_group_keeps_its_order_through_json() {
+    let mut checked = 0;
+    for schema in Schema::all() {
+        let idx = super::index::index(schema);
+        for rt in schema.requests() {
+            let mut rq = minimal(schema, rt.request);
+            if schema.attributes(rt.request).iter().any(|a| a.name == "requestID") {
+                rq.attrs.push(("requestID".into(), "1".into()));
+            }
+            // The request and its first child aggregate, where groups sit.
+            let mut targets = vec![(rt.request, vec![])];
+            if let Some(Particle::Sequence { items, .. }) = schema.content(rt.request) {
+                if let Some(Particle::Element { element, .. }) = items.first() {
+                    if schema.content(*element).is_some() && !rq.children.is_empty() {
+                        targets.push((*element, vec![0]));
+                    }
+                }
+            }
+            for (decl, at) in targets {
+                let Some(model) = schema.content(decl) else { continue };
+                let mut groups = Vec::new();
+                group_particles(model, &mut groups);
+                let content = idx.content(schema, decl).expect("aggregate");
+                assert_eq!(
+                    groups
+                        .iter()
+                        .filter(|g| {
+                            let mut n = Vec::new();
+                            occurrence(schema, g, 0, &mut n);
+                            occurrence(schema, g, usize::MAX, &mut n);
+                            n.iter().map(|x| &x.name).collect::<std::collections::HashSet<_>>().len() > 1
+                        })
+                        .count(),
+                    content.groups.len(),
+                    "{} {}",
+                    schema.version(),
+                    rt.name
+                );
+                for (g, particle) in groups.iter().enumerate() {
+                    let mut members = Vec::new();
+                    occurrence(schema, particle, usize::MAX, &mut members);
+                    occurrence(schema, particle, 0, &mut members);
+                    occurrence(schema, particle, usize::MAX, &mut members);
+                    let names: std::collections::HashSet<&str> = members.iter().map(|m| m.name.as_str()).collect();
+                    if names.len() < 2 {
+                        continue;
+                    }
+                    let mut case = rq.clone();
+                    let node = at.iter().fold(&mut case, |n, i| &mut n.children[*i]);
+                    // Minimal members of the group already present make way.
+                    node.children.retain(|c| content.slot(&c.name).is_none_or(|s| s.group.is_none()));
+                    let order = content.groups.get(g).map_or(0, |gr| gr.order);
+                    let pos = node
+                        .children
+                        .iter()
+                        .take_while(|c| content.slot(&c.name).is_some_and(|s| s.order < order))
+                        .count();
+                    node.children.splice(pos..pos, members);
+                    let mut xml = String::new();
+                    case.write_xml(&mut xml);
+                    let v = schema.version();
+                    assert_eq!(check_qbxml(schema, Some(v), &xml), Ok(()), "{v} {}: {xml}", rt.name);
+                    let as_json = requests_to_json(schema, &xml).expect("to json");
+                    assert!(as_json.contains("\"#ordered\""), "{v} {}: {as_json}", rt.name);
+                    let parsed: Value = serde_json::from_str(&as_json).expect("valid json");
+                    let back = json_to_qbxml(schema, Some(v), &requests_of(&parsed), OnError::Stop, true)
+                        .unwrap_or_else(|e| panic!("{v} {}: {e}\n{as_json}", rt.name));
+                    assert_eq!(
+                        back,
+                        format!("<QBXML><QBXMLMsgsRq onError=\"stopOnError\">{xml}</QBXMLMsgsRq></QBXML>")
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    // The Add and Mod requests of invoices, sales receipts, estimates,
+    // sales and purchase orders, credit memos, bills, checks, card charges
+    // and credits, item receipts and vendor credits, and JournalEntryAdd's
+    // debit and credit lines: 25 request types in each version.
+    assert_eq!(checked, 50, "groups checked");
+}

@@ -6,17 +6,20 @@
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::index::{index, SchemaIndex};
+use super::index::{index, Content, SchemaIndex};
 use super::tree::{attributes, local_name, read_messages, read_node, Node};
-use crate::qbxml::schema::{BaseType, ElementId, ElementKind, Schema};
+use crate::qbxml::schema::{BaseType, ElementId, ElementKind, Schema, ORDERED};
 use crate::qbxml::{xml_error, QbxmlError};
 
 /// The `…Rq` elements of a qbXML text as the JSON a job takes as `requests`.
+/// Members of an interleaved group whose order keys cannot keep (an
+/// invoice's lines and line groups, mixed) are listed in `"#ordered"`, so
+/// the JSON gives back the same qbXML.
 ///
 /// # Errors
 /// When the text is not well-formed XML.
 pub fn requests_to_json(schema: &Schema, text: &str) -> Result<String, QbxmlError> {
-    let w = Writer { schema, idx: index(schema) };
+    let w = Writer { schema, idx: index(schema), ordered: true };
     let mut out = String::from("[");
     for (i, rq) in read_messages(text, "Rq")?.iter().enumerate() {
         if i > 0 {
@@ -49,7 +52,7 @@ struct Response<'a> {
 /// # Errors
 /// When an answer is not well-formed XML.
 pub fn answer_to_json(schema: &Schema, pages: &[&str]) -> Result<String, QbxmlError> {
-    let w = Writer { schema, idx: index(schema) };
+    let w = Writer { schema, idx: index(schema), ordered: false };
     let mut entries: Vec<Vec<Response<'_>>> = Vec::new();
     for page in pages {
         for (i, rs) in responses(page)?.into_iter().enumerate() {
@@ -127,6 +130,10 @@ fn child_names(body: &str) -> Result<Vec<(String, usize)>, QbxmlError> {
 struct Writer<'s> {
     schema: &'s Schema,
     idx: &'static SchemaIndex,
+    /// Whether interleaved groups are written in `#ordered` when keys would
+    /// lose their order: for requests, which go back to qbXML. A result
+    /// keeps one array per record type, as documented for clients.
+    ordered: bool,
 }
 
 impl Writer<'_> {
@@ -244,6 +251,7 @@ impl Writer<'_> {
             scalar(simple, &node.text, out);
         }
         let content = decl.and_then(|d| self.idx.content(self.schema, d));
+        let ordered = if self.ordered { content.filter(|c| interleaved(c, &node.children)) } else { None };
         let mut groups: Vec<(&str, Vec<&Node>)> = Vec::new();
         for c in &node.children {
             match groups.iter_mut().find(|(n, _)| *n == c.name) {
@@ -251,8 +259,17 @@ impl Writer<'_> {
                 None => groups.push((c.name.as_str(), vec![c])),
             }
         }
+        let mut ordered_written = false;
         for (name, items) in groups {
             let slot = content.and_then(|c| c.slot(name));
+            if let Some(content) = ordered.filter(|_| slot.is_some_and(|s| s.group.is_some())) {
+                if !ordered_written {
+                    ordered_written = true;
+                    sep(&mut first, out);
+                    self.ordered_list(content, &node.children, out);
+                }
+                continue;
+            }
             let array = slot.map_or(items.len() > 1, |s| s.repeatable || items.len() > 1);
             sep(&mut first, out);
             string(name, out);
@@ -273,6 +290,39 @@ impl Writer<'_> {
         }
         out.push('}');
     }
+}
+
+impl Writer<'_> {
+    /// `"#ordered":[{"InvoiceLineAdd":{…}},{"InvoiceLineGroupAdd":{…}},…]`:
+    /// every member of an interleaved group, in document order.
+    fn ordered_list(&self, content: &Content, children: &[Node], out: &mut String) {
+        string(ORDERED, out);
+        out.push_str(":[");
+        let mut first = true;
+        for c in children {
+            let Some(slot) = content.slot(&c.name).filter(|s| s.group.is_some()) else { continue };
+            sep(&mut first, out);
+            out.push('{');
+            string(&c.name, out);
+            out.push(':');
+            self.node(Some(slot.element), c, out);
+            out.push('}');
+        }
+        out.push(']');
+    }
+}
+
+/// Whether keys would reorder the members of an interleaved group: one
+/// comes after a member that schema order puts later.
+fn interleaved(content: &Content, children: &[Node]) -> bool {
+    let mut last = 0;
+    for slot in children.iter().filter_map(|c| content.slot(&c.name)).filter(|s| s.group.is_some()) {
+        if slot.order < last {
+            return true;
+        }
+        last = slot.order;
+    }
+    false
 }
 
 fn sep(first: &mut bool, out: &mut String) {

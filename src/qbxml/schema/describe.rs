@@ -3,7 +3,7 @@
 //! choices ("one of" … "or" …), maximum lengths, enumeration values and
 //! types. `qbwcd qbxml describe` prints it as a table.
 
-use super::{BaseType, ElementId, Occurs, Particle, Schema, SimpleType};
+use super::{BaseType, ElementId, Occurs, Particle, Schema, SimpleType, ORDERED};
 
 /// One line of the tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,27 +90,38 @@ fn element(schema: &Schema, id: ElementId, occurs: Occurs, deprecated: bool, dep
             // The usual top-level sequence is the element's own children.
             Particle::Sequence { items, occurs } if *occurs == Occurs::ONCE => {
                 for i in items {
-                    particle(schema, i, depth + 1, rows);
+                    particle(schema, i, depth + 1, false, rows);
                 }
             }
-            p => particle(schema, p, depth + 1, rows),
+            p => particle(schema, p, depth + 1, false, rows),
         }
     }
 }
 
-fn particle(schema: &Schema, p: &Particle, depth: usize, rows: &mut Vec<Row>) {
+/// `repeated`: inside a repeatable sequence or choice of the same parent.
+fn particle(schema: &Schema, p: &Particle, depth: usize, repeated: bool, rows: &mut Vec<Row>) {
+    // An interleaved group (see `Schema::interleaved_groups`) says how JSON
+    // keeps its members' order.
+    let group = |occurs: Occurs| {
+        if !repeated && occurs.repeatable() && schema.interleaved_groups(p).len() == 1 {
+            format!("in any order; in JSON, list them in {ORDERED} to keep it")
+        } else {
+            String::new()
+        }
+    };
+    let repeated = repeated || p.occurs().repeatable();
     match p {
         Particle::Element { element: id, occurs, deprecated } => {
             element(schema, *id, *occurs, *deprecated, depth, rows)
         }
         Particle::Sequence { items, occurs } => {
-            rows.push(Row { depth, field: "all of".to_owned(), usage: usage(*occurs), ty: String::new() });
+            rows.push(Row { depth, field: "all of".to_owned(), usage: usage(*occurs), ty: group(*occurs) });
             for i in items {
-                particle(schema, i, depth + 1, rows);
+                particle(schema, i, depth + 1, repeated, rows);
             }
         }
         Particle::Choice { items, occurs } => {
-            rows.push(Row { depth, field: "one of".to_owned(), usage: usage(*occurs), ty: String::new() });
+            rows.push(Row { depth, field: "one of".to_owned(), usage: usage(*occurs), ty: group(*occurs) });
             for (n, i) in items.iter().enumerate() {
                 if n > 0 {
                     rows.push(Row { depth, field: "or".to_owned(), usage: String::new(), ty: String::new() });
@@ -120,10 +131,10 @@ fn particle(schema: &Schema, p: &Particle, depth: usize, rows: &mut Vec<Row>) {
                     // choice, between its "or" markers.
                     Particle::Sequence { items, occurs } if *occurs == Occurs::ONCE => {
                         for j in items {
-                            particle(schema, j, depth + 1, rows);
+                            particle(schema, j, depth + 1, repeated, rows);
                         }
                     }
-                    other => particle(schema, other, depth + 1, rows),
+                    other => particle(schema, other, depth + 1, repeated, rows),
                 }
             }
         }

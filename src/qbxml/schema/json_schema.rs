@@ -6,7 +6,10 @@
 //! bare), scalars typed per the leaf type.
 //!
 //! The schemas describe shape and values; element order does not exist in
-//! JSON (qbwcd writes children in schema order). A choice becomes a `oneOf`
+//! JSON objects (qbwcd writes children in schema order), except where it
+//! means something: the members of an interleaved group (an invoice's
+//! lines and line groups) may instead be listed in `"#ordered"`, an array
+//! of one-key objects written in the order given. A choice becomes a `oneOf`
 //! over which alternative's keys are present. The request schema is never
 //! looser than qbwcd: every instance it accepts, qbwcd accepts. qbwcd also
 //! takes spellings the schema leaves out so that generated clients get
@@ -19,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
-use super::{Attribute, BaseType, ElementId, ElementKind, Occurs, Particle, RequestType, Schema, SimpleType};
+use super::{Attribute, BaseType, ElementId, ElementKind, Occurs, Particle, RequestType, Schema, SimpleType, ORDERED};
 
 /// The JSON Schema dialect.
 pub const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -201,16 +204,59 @@ impl<'s> Builder<'s> {
         let mut props = Map::new();
         let mut required = self.attributes(schema.attributes(id), &mut props);
         let mut constraints = Vec::new();
+        let mut ordered_keys = Vec::new();
         if let Some(p) = schema.content(id) {
             let outer = std::mem::replace(&mut self.repeated_names, repeated_names(schema, p));
             self.particle(p, Occurs::ONCE, true, &mut props, &mut required, &mut constraints);
             self.repeated_names = outer;
+            if self.side == Side::Request {
+                ordered_keys = self.ordered(p, &mut props);
+            }
         }
         let mut obj = object(props, required, self.side);
+        let o = obj.as_object_mut().expect("an object");
         if !constraints.is_empty() {
-            obj.as_object_mut().expect("an object").insert("allOf".into(), Value::Array(constraints));
+            o.insert("allOf".into(), Value::Array(constraints));
+        }
+        if !ordered_keys.is_empty() {
+            // An element says its members' order one way: keys or the list.
+            let keys: Vec<Value> = ordered_keys.iter().map(|k| json!({ "required": [k] })).collect();
+            o.insert("dependentSchemas".into(), json!({ ORDERED: { "not": { "anyOf": keys } } }));
         }
         obj
+    }
+
+    /// The `#ordered` property of an aggregate with interleaved groups:
+    /// an array of one-key objects, each one member. Returns the members'
+    /// names.
+    fn ordered(&mut self, model: &Particle, props: &mut Map<String, Value>) -> Vec<String> {
+        let schema = self.schema;
+        let members: Vec<(String, ElementId)> =
+            schema.interleaved_groups(model).into_iter().flatten().map(|(name, id)| (name.to_owned(), id)).collect();
+        if members.is_empty() {
+            return Vec::new();
+        }
+        let items: Vec<Value> = members
+            .iter()
+            .map(|(name, id)| {
+                let mut one = Map::new();
+                one.insert(name.clone(), self.element_value(*id));
+                object(one, vec![name.clone()], Side::Request)
+            })
+            .collect();
+        let names: Vec<String> = members.into_iter().map(|(n, _)| n).collect();
+        props.insert(
+            ORDERED.into(),
+            json!({
+                "type": "array",
+                "items": { "oneOf": items },
+                "description": format!(
+                    "{} in the order wanted, each as its own one-key object (instead of giving them as keys)",
+                    names.join(", ")
+                ),
+            }),
+        );
+        names
     }
 
     /// Adds a particle's elements as properties. `outer` is the product of

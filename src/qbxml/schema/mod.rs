@@ -22,6 +22,10 @@ pub use model::{
 
 use super::Version;
 
+/// The key under which a JSON element lists the members of its
+/// interleaved groups in order (see [`Schema::interleaved_groups`]).
+pub const ORDERED: &str = "#ordered";
+
 /// The compiled files, oldest version first.
 const COMPILED: [&str; 2] = [include_str!("compiled/qbxml-13.0.json"), include_str!("compiled/qbxml-16.0.json")];
 
@@ -150,6 +154,45 @@ impl Schema {
             ElementKind::Simple { .. } => None,
             ElementKind::Complex(c) => self.complex_type(*c).content.as_ref(),
         }
+    }
+
+    /// The groups of a content model whose elements may interleave: each
+    /// outermost repeatable sequence or choice that names two or more
+    /// elements, such as an invoice's `InvoiceLineAdd` and
+    /// `InvoiceLineGroupAdd`. Their relative order means something to
+    /// QuickBooks (the order of the lines), and JSON keys cannot say it, so
+    /// a JSON request lists them in `"#ordered"` (docs/architecture.md,
+    /// "qbXML as JSON"). Each group is its distinct element names with their
+    /// first declarations, in schema order.
+    pub fn interleaved_groups(&self, model: &Particle) -> Vec<Vec<(&str, ElementId)>> {
+        fn names<'s>(schema: &'s Schema, p: &Particle, out: &mut Vec<(&'s str, ElementId)>) {
+            match p {
+                Particle::Element { element, .. } => {
+                    let name = schema.element(*element).name.as_str();
+                    if !out.iter().any(|(n, _)| *n == name) {
+                        out.push((name, *element));
+                    }
+                }
+                Particle::Sequence { items, .. } | Particle::Choice { items, .. } => {
+                    items.iter().for_each(|i| names(schema, i, out))
+                }
+            }
+        }
+        fn walk<'s>(schema: &'s Schema, p: &Particle, out: &mut Vec<Vec<(&'s str, ElementId)>>) {
+            let (Particle::Sequence { items, occurs } | Particle::Choice { items, occurs }) = p else { return };
+            if occurs.repeatable() {
+                let mut group = Vec::new();
+                names(schema, p, &mut group);
+                if group.len() > 1 {
+                    out.push(group);
+                }
+                return;
+            }
+            items.iter().for_each(|i| walk(schema, i, out));
+        }
+        let mut out = Vec::new();
+        walk(self, model, &mut out);
+        out
     }
 }
 

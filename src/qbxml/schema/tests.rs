@@ -187,5 +187,24 @@ fn describe_marks_deprecated_fields_and_choices() {
     assert!(discount.usage.contains("deprecated"), "{discount:?}");
     let lines = rows.iter().find(|r| r.field == "InvoiceLineAdd").unwrap();
     assert!(lines.usage.contains("required"), "an alternative of a repeated OR group: {lines:?}");
-    assert!(rows.iter().any(|r| r.field == "one of" && r.usage == "optional, repeatable"));
+    let group = rows.iter().find(|r| r.field == "one of" && r.usage == "optional, repeatable").unwrap();
+    assert!(group.ty.contains("#ordered"), "the lines' group says how JSON keeps their order: {group:?}");
+    assert_eq!(rows.iter().filter(|r| r.ty.contains("#ordered")).count(), 1);
+}
+
+#[test]
+fn interleaved_groups_are_the_outermost_repeated_choices_of_several_elements() {
+    let s = Schema::for_version(None);
+    let names = |element: ElementId| -> Vec<Vec<&str>> {
+        let groups = s.interleaved_groups(s.content(element).unwrap());
+        groups.into_iter().map(|g| g.into_iter().map(|(n, _)| n).collect()).collect()
+    };
+    let add = child(s, s.content(s.request("InvoiceAddRq").unwrap().request).unwrap(), "InvoiceAdd").unwrap().1;
+    assert_eq!(names(add), [["InvoiceLineAdd", "InvoiceLineGroupAdd"]]);
+    let journal = child(s, s.content(s.request("JournalEntryAddRq").unwrap().request).unwrap(), "JournalEntryAdd");
+    assert_eq!(names(journal.unwrap().1), [["JournalDebitLine", "JournalCreditLine"]]);
+    // A repeated element alone, and a choice made once, are no groups.
+    let customer = child(s, s.content(s.request("CustomerAddRq").unwrap().request).unwrap(), "CustomerAdd");
+    assert!(names(customer.unwrap().1).is_empty());
+    assert!(names(s.request("CustomerQueryRq").unwrap().request).is_empty());
 }
