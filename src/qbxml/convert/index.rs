@@ -1,13 +1,19 @@
 //! Lookups the schema model does not carry, built once per compiled schema:
 //! for each content model, its element names in schema order (what JSON
 //! keys are sorted by and what an unknown name is told against), whether
-//! each may repeat and the interleaved group it belongs to; and the
-//! response types by name.
+//! each may repeat and the interleaved group it belongs to, and the model
+//! compiled for matching (names as their schema-order numbers, each
+//! particle with the names that can start it); and the response types by
+//! name.
+//!
+//! Validation looks up every child's name here and matches every parent's
+//! children against its model, so both are built to cost no string
+//! comparisons and no allocation per element (BENCHMARKS.md, #16).
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use crate::qbxml::schema::{ElementId, ElementKind, Particle, Schema};
+use crate::qbxml::schema::{ElementId, ElementKind, Occurs, Particle, Schema};
 
 /// One element name a content model allows.
 #[derive(Clone, Debug)]
@@ -40,12 +46,123 @@ pub struct Group {
 pub struct Content {
     /// Names in schema order.
     pub names: Vec<String>,
-    by_name: HashMap<String, Slot>,
+    by_name: foldhash::HashMap<String, Slot>,
     /// Each choice made at most once (and inside no repetition): for each
-    /// alternative, the names found in it and in no other alternative.
-    pub choices: Vec<Vec<Vec<String>>>,
+    /// alternative, the names (as schema order numbers) found in it and in
+    /// no other alternative.
+    pub choices: Vec<Vec<Vec<usize>>>,
     /// The groups whose elements a JSON request lists in `"#ordered"`.
     pub groups: Vec<Group>,
+    /// The content model compiled for matching; `None` for an element with
+    /// attributes only.
+    pub model: Option<Model>,
+}
+
+/// A content model as a tree of [`Part`]s in one table (the root first),
+/// its element names replaced by their schema-order numbers.
+#[derive(Debug)]
+pub struct Model {
+    parts: Vec<Part>,
+    /// Words of one part's start set.
+    words: usize,
+}
+
+/// One particle of a [`Model`].
+#[derive(Debug)]
+pub struct Part {
+    /// What it is.
+    pub kind: PartKind,
+    /// How often it may occur.
+    pub occurs: Occurs,
+    /// Whether it may match nothing.
+    pub nullable: bool,
+    /// The names that can start it: bit `order` set.
+    first: Vec<u64>,
+}
+
+/// The kinds of [`Part`]; children are indexes into the model's table.
+#[derive(Debug)]
+pub enum PartKind {
+    /// The element with this schema-order number.
+    Element(usize),
+    /// These parts in order.
+    Sequence(Vec<usize>),
+    /// One of these parts per occurrence.
+    Choice(Vec<usize>),
+}
+
+impl Model {
+    /// The root part.
+    pub const ROOT: usize = 0;
+
+    /// Part `i`.
+    pub fn part(&self, i: usize) -> &Part {
+        &self.parts[i]
+    }
+
+    /// Whether the name numbered `order` can start part `i`.
+    pub fn can_start(&self, i: usize, order: usize) -> bool {
+        self.parts[i].first.get(order / 64).is_some_and(|w| w & (1 << (order % 64)) != 0)
+    }
+
+    /// The names that can start part `i`, in schema order.
+    pub fn first_names(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.words * 64).filter(move |o| self.can_start(i, *o))
+    }
+
+    fn compile(p: &Particle, schema: &Schema, by_name: &foldhash::HashMap<String, Slot>, words: usize) -> Model {
+        let mut m = Model { parts: Vec::new(), words };
+        m.add(p, schema, by_name);
+        m
+    }
+
+    /// Adds `p` and its parts; returns its index (parents before children,
+    /// so the first call's part is the root).
+    fn add(&mut self, p: &Particle, schema: &Schema, by_name: &foldhash::HashMap<String, Slot>) -> usize {
+        let at = self.parts.len();
+        self.parts.push(Part {
+            kind: PartKind::Element(0),
+            occurs: p.occurs(),
+            nullable: false,
+            first: vec![0; self.words],
+        });
+        let (kind, nullable, first) = match p {
+            Particle::Element { element, .. } => {
+                let order = by_name.get(&schema.element(*element).name).map_or(0, |s| s.order);
+                let mut first = vec![0; self.words];
+                first[order / 64] |= 1 << (order % 64);
+                (PartKind::Element(order), false, first)
+            }
+            Particle::Sequence { items, .. } => {
+                let items: Vec<usize> = items.iter().map(|i| self.add(i, schema, by_name)).collect();
+                // A sequence starts with its first item, or a later one
+                // when every item before it may be left out.
+                let mut first = vec![0; self.words];
+                for &i in &items {
+                    first.iter_mut().zip(&self.parts[i].first).for_each(|(a, b)| *a |= b);
+                    if !self.parts[i].nullable {
+                        break;
+                    }
+                }
+                let nullable = items.iter().all(|&i| self.parts[i].nullable);
+                (PartKind::Sequence(items), nullable, first)
+            }
+            Particle::Choice { items, .. } => {
+                let items: Vec<usize> = items.iter().map(|i| self.add(i, schema, by_name)).collect();
+                let mut first = vec![0; self.words];
+                for &i in &items {
+                    first.iter_mut().zip(&self.parts[i].first).for_each(|(a, b)| *a |= b);
+                }
+                let nullable = items.iter().any(|&i| self.parts[i].nullable);
+                (PartKind::Choice(items), nullable, first)
+            }
+        };
+        let part = &mut self.parts[at];
+        part.nullable = nullable || part.occurs.min == 0;
+        part.kind = kind;
+        part.first = first;
+        at
+    }
 }
 
 impl Content {
@@ -93,7 +210,11 @@ fn build(schema: &Schema) -> SchemaIndex {
             let mut c = Content::default();
             if let Some(p) = &ct.content {
                 walk(schema, p, false, &mut c);
-                choices(schema, p, &mut c.choices);
+                let mut named = Vec::new();
+                choices(schema, p, &mut named);
+                let order = |n: &String| c.by_name.get(n).map_or(0, |s| s.order);
+                c.choices =
+                    named.iter().map(|alts| alts.iter().map(|alt| alt.iter().map(order).collect()).collect()).collect();
                 for (g, members) in schema.interleaved_groups(p).into_iter().enumerate() {
                     let mut names = Vec::new();
                     for (name, _) in members {
@@ -105,6 +226,7 @@ fn build(schema: &Schema) -> SchemaIndex {
                     let order = names.iter().filter_map(|n| c.by_name.get(n)).map(|s| s.order).min().unwrap_or(0);
                     c.groups.push(Group { names, order });
                 }
+                c.model = Some(Model::compile(p, schema, &c.by_name, c.names.len().div_ceil(64).max(1)));
             }
             c
         })

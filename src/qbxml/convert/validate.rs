@@ -1,11 +1,11 @@
 //! Validation of requests against a compiled schema: every problem found,
 //! each with the path of the element it is about.
 
-use super::index::{index, Content, SchemaIndex};
+use super::index::{index, Content, Model, PartKind, SchemaIndex};
 use super::tree::Node;
 use super::values;
 use super::Issue;
-use crate::qbxml::schema::{ElementId, ElementKind, Particle, Schema};
+use crate::qbxml::schema::{ElementId, ElementKind, Schema};
 use crate::qbxml::Version;
 
 /// The most issues reported for one submission: enough to fix a generated
@@ -22,7 +22,14 @@ pub fn validate_requests(
     requests: &[Node],
     check_values: bool,
 ) -> Vec<Issue> {
-    let mut v = Validator { schema, idx: index(schema), issues: Vec::new(), check_values };
+    let mut v = Validator {
+        schema,
+        idx: index(schema),
+        issues: Vec::new(),
+        check_values,
+        known: Vec::new(),
+        orders: Vec::new(),
+    };
     for (i, rq) in requests.iter().enumerate() {
         let at = At { parent: None, siblings: requests, index: i };
         match schema.request(&rq.name) {
@@ -110,6 +117,10 @@ struct Validator<'s> {
     idx: &'static SchemaIndex,
     issues: Vec<Issue>,
     check_values: bool,
+    /// Spare vectors for [`Validator::children`] and
+    /// [`Validator::structure`], one per level in use.
+    known: Vec<Vec<Known>>,
+    orders: Vec<Vec<usize>>,
 }
 
 impl Validator<'_> {
@@ -206,15 +217,12 @@ impl Validator<'_> {
 
     fn children(&mut self, decl: ElementId, node: &Node, at: &At<'_>) {
         let Some(content) = self.idx.content(self.schema, decl) else { return };
-        let mut known: Vec<(usize, &Node)> = Vec::new();
-        // Each known child's index among the children and its declaration.
-        let mut decls = Vec::new();
+        // Each known child's schema order, index among the children and
+        // declaration; the vectors are reused from parent to parent.
+        let mut known = self.known.pop().unwrap_or_default();
         for (i, child) in node.children.iter().enumerate() {
             match content.slot(&child.name) {
-                Some(slot) => {
-                    known.push((slot.order, child));
-                    decls.push((i, slot.element));
-                }
+                Some(slot) => known.push(Known { order: slot.order, index: i, element: slot.element }),
                 None => {
                     let hint = content
                         .names
@@ -235,112 +243,132 @@ impl Validator<'_> {
                 }
             }
         }
-        if let Some(model) = self.schema.content(decl) {
+        if let Some(model) = &content.model {
             self.structure(model, node, at, &known, content);
-        } else if let Some((_, first)) = known.first() {
+        } else if let Some(first) = known.first() {
             self.push(
                 at.path(),
                 "wrong_content",
-                format!("{} has no child elements (found <{}>)", node.name, first.name),
+                format!("{} has no child elements (found <{}>)", node.name, node.children[first.index].name),
             );
         }
-        for ((i, element), (_, child)) in decls.into_iter().zip(known.iter()) {
+        for k in &known {
             if self.issues.len() >= MAX_ISSUES {
-                return;
+                break;
             }
-            self.element(element, child, &At { parent: Some(at), siblings: &node.children, index: i });
+            self.element(
+                k.element,
+                &node.children[k.index],
+                &At { parent: Some(at), siblings: &node.children, index: k.index },
+            );
         }
+        known.clear();
+        self.known.push(known);
     }
 
     /// Order, cardinality and choices of the known children.
-    fn structure(&mut self, model: &Particle, node: &Node, at: &At<'_>, known: &[(usize, &Node)], content: &Content) {
-        let order = &content.names;
-        let schema = self.schema;
-        let mut names: Vec<(usize, &str)> = known.iter().map(|(o, n)| (*o, n.name.as_str())).collect();
+    fn structure(&mut self, model: &Model, node: &Node, at: &At<'_>, known: &[Known], content: &Content) {
+        let names = &content.names;
+        let mut kids = self.orders.pop().unwrap_or_default();
+        kids.extend(known.iter().map(|k| k.order));
         // Two alternatives of one choice (outside any repetition).
-        let mut dropped: Vec<&str> = Vec::new();
-        for (a, b) in conflicts(content, &names) {
-            self.push(
-                format!("{}/{b}", at.path()),
-                "choice_conflict",
-                format!("{a} and {b} are alternatives in <{}>: give only one of them", node.name),
-            );
-            dropped.push(b);
+        if kids.len() > 1 && !content.choices.is_empty() {
+            let mut dropped: Vec<usize> = Vec::new();
+            for (a, b) in conflicts(content, &kids) {
+                self.push(
+                    format!("{}/{}", at.path(), names[b]),
+                    "choice_conflict",
+                    format!("{} and {} are alternatives in <{}>: give only one of them", names[a], names[b], node.name),
+                );
+                dropped.push(b);
+            }
+            kids.retain(|o| !dropped.contains(o));
         }
-        names.retain(|(_, n)| !dropped.contains(n));
-        let mut m = Matcher::new(schema, names.iter().map(|(_, n)| *n).collect());
-        m.particle(model);
-        if m.at < m.kids.len() {
+        let mut m = Matcher::new(model, &kids);
+        m.part(Model::ROOT);
+        let mut missing = std::mem::take(&mut m.missing);
+        if m.at < kids.len() {
             // The same names in schema order: if they fit, the order was the
             // only problem, and the message says which order it must be.
-            let mut sorted = names.clone();
-            sorted.sort_by_key(|(o, _)| *o);
-            let mut s = Matcher::new(schema, sorted.iter().map(|(_, n)| *n).collect());
-            s.particle(model);
-            let wrong_order = names != sorted;
-            if wrong_order {
-                let mut expected: Vec<&str> = sorted.iter().map(|(_, n)| *n).collect();
-                expected.dedup();
-                let mut got: Vec<&str> = names.iter().map(|(_, n)| *n).collect();
-                got.dedup();
+            let mut sorted = kids.clone();
+            sorted.sort_unstable();
+            let mut s = Matcher::new(model, &sorted);
+            s.part(Model::ROOT);
+            if kids != sorted {
+                let list = |orders: &[usize]| {
+                    let mut n: Vec<&str> = orders.iter().map(|o| names[*o].as_str()).collect();
+                    n.dedup();
+                    n.join(", ")
+                };
                 self.push(
                     at.path(),
                     "wrong_order",
                     format!(
                         "the elements of <{}> are out of order: expected {}; got {}",
                         node.name,
-                        expected.join(", "),
-                        got.join(", ")
+                        list(&sorted),
+                        list(&kids)
                     ),
                 );
             }
             if s.at < s.kids.len() {
                 let extra = s.kids[s.at];
                 let count = s.kids.iter().filter(|k| **k == extra).count();
+                let name = &names[extra];
                 let (code, msg) = if count > 1 && s.kids[..s.at].contains(&extra) {
-                    ("too_many", format!("{extra} may not occur {count} times in <{}>", node.name))
+                    ("too_many", format!("{name} may not occur {count} times in <{}>", node.name))
                 } else {
                     (
                         "unexpected_element",
                         format!(
-                            "{extra} is not allowed here in <{}> (schema order: {})",
+                            "{name} is not allowed here in <{}> (schema order: {})",
                             node.name,
-                            super::allowed_names(order)
+                            super::allowed_names(names)
                         ),
                     )
                 };
-                self.push(format!("{}/{extra}", at.path()), code, msg);
+                self.push(format!("{}/{name}", at.path()), code, msg);
             }
-            m = s;
+            missing = s.missing;
         }
-        for missing in m.missing {
-            match missing {
-                Missing::Element(name) => self.push(
-                    format!("{}/{name}", at.path()),
+        for miss in missing {
+            match miss {
+                Missing::Element(o) => self.push(
+                    format!("{}/{}", at.path(), names[o]),
                     "missing_element",
-                    format!("<{}> requires {name}", node.name),
+                    format!("<{}> requires {}", node.name, names[o]),
                 ),
-                Missing::OneOf(names) => self.push(
-                    at.path(),
-                    "missing_element",
-                    format!("<{}> requires one of {}", node.name, names.join(", ")),
-                ),
+                Missing::OneOf(part) => {
+                    let one_of: Vec<&str> = model.first_names(part).map(|o| names[o].as_str()).collect();
+                    self.push(
+                        at.path(),
+                        "missing_element",
+                        format!("<{}> requires one of {}", node.name, one_of.join(", ")),
+                    )
+                }
             }
         }
+        kids.clear();
+        self.orders.push(kids);
     }
 }
 
-/// Pairs of names present in `names` that sit in different alternatives of
+/// A child the content model names: its schema order, its index among its
+/// siblings and its declaration.
+struct Known {
+    order: usize,
+    index: usize,
+    element: ElementId,
+}
+
+/// Pairs of names present in `kids` that sit in different alternatives of
 /// one choice that may be made only once (and is inside no repetition).
-fn conflicts<'a>(content: &Content, names: &[(usize, &'a str)]) -> Vec<(&'a str, &'a str)> {
+fn conflicts(content: &Content, kids: &[usize]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
-    if names.len() < 2 {
-        return out;
-    }
     for choice in &content.choices {
-        let mut first: Option<&'a str> = None;
+        let mut first: Option<usize> = None;
         for exclusive in choice {
-            if let Some(present) = names.iter().map(|(_, n)| *n).find(|n| exclusive.iter().any(|e| e == n)) {
+            if let Some(present) = kids.iter().copied().find(|n| exclusive.contains(n)) {
                 match first {
                     None => first = Some(present),
                     Some(f) => out.push((f, present)),
@@ -352,41 +380,43 @@ fn conflicts<'a>(content: &Content, names: &[(usize, &'a str)]) -> Vec<(&'a str,
 }
 
 enum Missing {
-    Element(String),
-    OneOf(Vec<String>),
+    /// The element with this schema order.
+    Element(usize),
+    /// One of the names that start this part.
+    OneOf(usize),
 }
 
-/// A greedy match of child names against a content model. qbXML's models
-/// are deterministic (each name decides the branch), so no backtracking.
-struct Matcher<'s, 'k> {
-    schema: &'s Schema,
-    kids: Vec<&'k str>,
+/// A greedy match of child names (schema-order numbers) against a compiled
+/// content model. qbXML's models are deterministic (each name decides the
+/// branch), so no backtracking.
+struct Matcher<'m> {
+    model: &'m Model,
+    kids: &'m [usize],
     at: usize,
     missing: Vec<Missing>,
 }
 
-impl<'s, 'k> Matcher<'s, 'k> {
-    fn new(schema: &'s Schema, kids: Vec<&'k str>) -> Self {
-        Matcher { schema, kids, at: 0, missing: Vec::new() }
+impl<'m> Matcher<'m> {
+    fn new(model: &'m Model, kids: &'m [usize]) -> Self {
+        Matcher { model, kids, at: 0, missing: Vec::new() }
     }
 
-    fn next(&self) -> Option<&'k str> {
-        self.kids.get(self.at).copied()
+    fn starts(&self, part: usize) -> bool {
+        self.kids.get(self.at).is_some_and(|n| self.model.can_start(part, *n))
     }
 
-    fn particle(&mut self, p: &Particle) {
-        let occurs = p.occurs();
+    fn part(&mut self, i: usize) {
+        let occurs = self.model.part(i).occurs;
         let mut reps = 0u32;
         loop {
             if occurs.max.is_some_and(|m| reps >= m) {
                 break;
             }
-            let starts = self.next().is_some_and(|n| can_start(self.schema, p, n));
-            if reps >= occurs.min && !starts {
+            if reps >= occurs.min && !self.starts(i) {
                 break;
             }
             let before = self.at;
-            self.once(p);
+            self.once(i);
             reps += 1;
             if self.at == before {
                 break;
@@ -394,92 +424,36 @@ impl<'s, 'k> Matcher<'s, 'k> {
         }
     }
 
-    /// One occurrence of `p`.
-    fn once(&mut self, p: &Particle) {
-        match p {
-            Particle::Element { element, .. } => {
-                let name = self.schema.element(*element).name.as_str();
-                if self.next() == Some(name) {
+    /// One occurrence of part `i`.
+    fn once(&mut self, i: usize) {
+        let model = self.model;
+        match &model.part(i).kind {
+            PartKind::Element(order) => {
+                if self.kids.get(self.at) == Some(order) {
                     self.at += 1;
                 } else {
-                    self.missing.push(Missing::Element(name.to_owned()));
+                    self.missing.push(Missing::Element(*order));
                 }
             }
-            Particle::Sequence { items, .. } => {
-                for item in items {
+            PartKind::Sequence(items) => {
+                for &item in items {
                     self.item(item);
                 }
             }
-            Particle::Choice { items, .. } => {
-                let next = self.next();
-                match next.and_then(|n| items.iter().find(|a| can_start(self.schema, a, n))) {
-                    Some(alt) => self.item(alt),
-                    None if items.iter().any(nullable) => {}
-                    None => {
-                        let mut names = Vec::new();
-                        items.iter().for_each(|a| first_names(self.schema, a, &mut names));
-                        names.dedup();
-                        self.missing.push(Missing::OneOf(names.into_iter().map(str::to_owned).collect()));
-                    }
-                }
-            }
+            PartKind::Choice(items) => match items.iter().copied().find(|&a| self.starts(a)) {
+                Some(alt) => self.item(alt),
+                None if items.iter().any(|&a| model.part(a).nullable) => {}
+                None => self.missing.push(Missing::OneOf(i)),
+            },
         }
     }
 
-    /// A particle inside a sequence or choice: left out when optional and
-    /// the next name does not start it.
-    fn item(&mut self, p: &Particle) {
-        let starts = self.next().is_some_and(|n| can_start(self.schema, p, n));
-        if !starts && nullable(p) {
+    /// A part inside a sequence or choice: left out when optional and the
+    /// next name does not start it.
+    fn item(&mut self, i: usize) {
+        if !self.starts(i) && self.model.part(i).nullable {
             return;
         }
-        self.particle(p);
-    }
-}
-
-/// Whether `name` can be the first element of `p`.
-fn can_start(schema: &Schema, p: &Particle, name: &str) -> bool {
-    match p {
-        Particle::Element { element, .. } => schema.element(*element).name == name,
-        Particle::Choice { items, .. } => items.iter().any(|i| can_start(schema, i, name)),
-        Particle::Sequence { items, .. } => {
-            for i in items {
-                if can_start(schema, i, name) {
-                    return true;
-                }
-                if !nullable(i) {
-                    return false;
-                }
-            }
-            false
-        }
-    }
-}
-
-/// Whether `p` may match nothing.
-fn nullable(p: &Particle) -> bool {
-    if p.occurs().min == 0 {
-        return true;
-    }
-    match p {
-        Particle::Element { .. } => false,
-        Particle::Sequence { items, .. } => items.iter().all(nullable),
-        Particle::Choice { items, .. } => items.iter().any(nullable),
-    }
-}
-
-/// The names that can start `p` (for "requires one of …").
-fn first_names<'s>(schema: &'s Schema, p: &Particle, out: &mut Vec<&'s str>) {
-    match p {
-        Particle::Element { element, .. } => out.push(schema.element(*element).name.as_str()),
-        Particle::Choice { items, .. } => items.iter().for_each(|i| first_names(schema, i, out)),
-        Particle::Sequence { items, .. } => {
-            for i in items {
-                first_names(schema, i, out);
-                if !nullable(i) {
-                    break;
-                }
-            }
-        }
+        self.part(i);
     }
 }
