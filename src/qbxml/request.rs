@@ -1,10 +1,12 @@
 //! Submitted qbXML: a whole `<QBXML>` document or bare `…Rq` elements.
 
+use std::borrow::Cow;
+
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use serde::{Deserialize, Serialize};
 
-use super::convert::tree::{attributes, finish};
+use super::convert::tree::{attributes, finish, lend, local_name};
 use super::convert::Node;
 use super::{xml_error, QbxmlError, Version, MAX_DEPTH};
 
@@ -96,14 +98,14 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
 ///
 /// # Errors
 /// As [`parse_submission`].
-pub fn parse_submission_tree(text: &str) -> Result<(Submission, Vec<Node>), QbxmlError> {
+pub fn parse_submission_tree(text: &str) -> Result<(Submission, Vec<Node<'_>>), QbxmlError> {
     let mut requests = Vec::new();
     let sub = parse(text, Some(&mut requests))?;
     Ok((sub, requests))
 }
 
 /// The one pass of both: `tree`, when given, receives the requests' trees.
-fn parse(text: &str, mut tree: Option<&mut Vec<Node>>) -> Result<Submission, QbxmlError> {
+fn parse<'a>(text: &'a str, mut tree: Option<&mut Vec<Node<'a>>>) -> Result<Submission, QbxmlError> {
     // A byte-order mark is skipped here, not by the reader: the reader's
     // positions would then not be offsets into `text`.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -119,10 +121,10 @@ fn parse(text: &str, mut tree: Option<&mut Vec<Node>>) -> Result<Submission, Qbx
     let mut msgs_seen = false;
     // The request being read, if any: anything inside it whose name ends
     // in `Rq` is a nested request.
-    let mut current: Option<String> = None;
+    let mut current: Option<Cow<'a, str>> = None;
     let mut any_element = false;
     // The open elements of the request being read, when building trees.
-    let mut open: Vec<Node> = Vec::new();
+    let mut open: Vec<Node<'a>> = Vec::new();
     loop {
         let before = pos(&reader);
         let event = reader.read_event().map_err(xml_error)?;
@@ -148,14 +150,14 @@ fn parse(text: &str, mut tree: Option<&mut Vec<Node>>) -> Result<Submission, Qbx
             }
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let is_empty = matches!(event, Event::Empty(_));
-                let name = local(e);
+                let name = local_name(text, e);
                 let in_request = current.is_some();
                 any_element = true;
                 if name != "QBXMLMsgsRq" {
                     refuse_message_set_attributes(e, &name)?;
                 }
                 if let Some(outer) = current.as_ref().filter(|_| name.ends_with("Rq")) {
-                    return Err(QbxmlError::NestedRequest { outer: outer.clone(), inner: name });
+                    return Err(QbxmlError::NestedRequest { outer: outer.to_string(), inner: name.into_owned() });
                 }
                 let request_level = match (&mode, depth) {
                     (Mode::Undecided, 0) if name == "QBXML" => {
@@ -167,10 +169,10 @@ fn parse(text: &str, mut tree: Option<&mut Vec<Node>>) -> Result<Submission, Qbx
                         true
                     }
                     (Mode::Bare, 0) => true,
-                    (Mode::Document, 0) => return Err(QbxmlError::BadDocument(name)),
+                    (Mode::Document, 0) => return Err(QbxmlError::BadDocument(name.into_owned())),
                     (Mode::Document, 1) => {
                         if name != "QBXMLMsgsRq" || msgs_seen {
-                            return Err(QbxmlError::BadDocument(name));
+                            return Err(QbxmlError::BadDocument(name.into_owned()));
                         }
                         msgs_seen = true;
                         on_error = msgs_attributes(e)?;
@@ -180,7 +182,7 @@ fn parse(text: &str, mut tree: Option<&mut Vec<Node>>) -> Result<Submission, Qbx
                     _ => false,
                 };
                 if let Some(out) = tree.as_deref_mut().filter(|_| request_level || in_request) {
-                    let node = Node { name: name.clone(), attrs: attributes(e)?, ..Node::default() };
+                    let node = Node { name: name.clone(), attrs: attributes(text, e)?, ..Node::default() };
                     if !is_empty {
                         open.push(node);
                     } else if let Some(parent) = open.last_mut() {
@@ -191,10 +193,10 @@ fn parse(text: &str, mut tree: Option<&mut Vec<Node>>) -> Result<Submission, Qbx
                 }
                 if request_level {
                     if !name.ends_with("Rq") {
-                        return Err(QbxmlError::NotARequest(name));
+                        return Err(QbxmlError::NotARequest(name.into_owned()));
                     }
                     starts_iterator |= attr(e, "iterator")?.as_deref() == Some("Start");
-                    names.push(name.clone());
+                    names.push(name.to_string());
                     first.get_or_insert(before);
                     if is_empty {
                         last = pos(&reader);
@@ -227,25 +229,24 @@ fn parse(text: &str, mut tree: Option<&mut Vec<Node>>) -> Result<Submission, Qbx
             }
             Event::Text(t) => {
                 let unescaped = t.unescape().map_err(xml_error)?;
+                let trimmed = unescaped.trim();
+                if !trimmed.is_empty() {
+                    let excerpt = || trimmed.chars().take(40).collect::<String>();
+                    match mode {
+                        // Stray text before anything else: not a request at all.
+                        Mode::Undecided | Mode::Bare if !any_element => return Err(QbxmlError::NotARequest(excerpt())),
+                        Mode::Bare if depth == 0 => return Err(QbxmlError::TextBetweenRequests(excerpt())),
+                        Mode::Document if depth <= 2 => return Err(QbxmlError::TextBetweenRequests(excerpt())),
+                        _ => {}
+                    }
+                }
                 if let Some(top) = open.last_mut() {
-                    top.text.push_str(&unescaped);
-                }
-                let text = unescaped.trim();
-                if text.is_empty() {
-                    continue;
-                }
-                let excerpt = || text.chars().take(40).collect::<String>();
-                match mode {
-                    // Stray text before anything else: not a request at all.
-                    Mode::Undecided | Mode::Bare if !any_element => return Err(QbxmlError::NotARequest(excerpt())),
-                    Mode::Bare if depth == 0 => return Err(QbxmlError::TextBetweenRequests(excerpt())),
-                    Mode::Document if depth <= 2 => return Err(QbxmlError::TextBetweenRequests(excerpt())),
-                    _ => {}
+                    top.push_text(unescaped);
                 }
             }
             Event::CData(c) => {
                 if let Some(top) = open.last_mut() {
-                    top.text.push_str(&String::from_utf8_lossy(c.as_ref()));
+                    top.push_text(lend(text, &c));
                 }
                 let outside = match mode {
                     Mode::Undecided | Mode::Bare => depth == 0,
@@ -280,10 +281,6 @@ fn pos(reader: &Reader<&[u8]>) -> usize {
     usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX)
 }
 
-fn local(e: &BytesStart<'_>) -> String {
-    String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
-}
-
 pub(super) fn attr(e: &BytesStart<'_>, name: &str) -> Result<Option<String>, QbxmlError> {
     for a in e.attributes() {
         let a = a.map_err(xml_error)?;
@@ -301,9 +298,12 @@ const MESSAGE_SET_ATTRIBUTES: [&str; 3] = ["onError", "newMessageSetID", "oldMes
 fn refuse_message_set_attributes(e: &BytesStart<'_>, element: &str) -> Result<(), QbxmlError> {
     for a in e.attributes() {
         let a = a.map_err(xml_error)?;
-        let key = String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned();
-        if MESSAGE_SET_ATTRIBUTES.contains(&key.as_str()) {
-            return Err(QbxmlError::MessageSetAttribute { attribute: key, element: element.to_owned() });
+        let key = a.key.local_name().into_inner();
+        if let Some(attribute) = MESSAGE_SET_ATTRIBUTES.iter().find(|m| m.as_bytes() == key) {
+            return Err(QbxmlError::MessageSetAttribute {
+                attribute: (*attribute).to_owned(),
+                element: element.to_owned(),
+            });
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! JSON requests into qbXML element trees, children in schema order.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_json::Value;
@@ -15,7 +16,7 @@ use crate::qbxml::schema::{BaseType, ElementId, ElementKind, Schema, ORDERED};
 /// object where a value belongs, a request that is not one key) are
 /// returned as issues; schema checks of the values are the validator's.
 /// A request without `@requestID` gets its 1-based position in the job.
-pub fn requests_from_json(schema: &Schema, requests: &[Value]) -> (Vec<Node>, Vec<Issue>) {
+pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value]) -> (Vec<Node<'a>>, Vec<Issue>) {
     let mut b = Builder { schema, idx: index(schema), issues: Vec::new() };
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for r in requests {
@@ -43,16 +44,16 @@ pub fn requests_from_json(schema: &Schema, requests: &[Value]) -> (Vec<Node>, Ve
         let path = JsonAt { parent: None, key: name, item };
         let Some(rt) = schema.request(name) else {
             // The validator names the version that has it, if any.
-            out.push(Node::named(name.clone()));
+            out.push(Node::named(name.as_str()));
             continue;
         };
         let mut node = match body {
-            Value::Null => Node::named(name.clone()),
-            _ => b.element(rt.request, name, body, &path).unwrap_or_else(|| Node::named(name.clone())),
+            Value::Null => Node::named(name.as_str()),
+            _ => b.element(rt.request, name, body, &path).unwrap_or_else(|| Node::named(name.as_str())),
         };
         let has_request_id = schema.attributes(rt.request).iter().any(|a| a.name == "requestID");
         if has_request_id && node.attr("requestID").is_none() {
-            node.attrs.insert(0, ("requestID".to_owned(), position.to_string()));
+            node.attrs.insert(0, (Cow::Borrowed("requestID"), Cow::Owned(position.to_string())));
         }
         out.push(node);
     }
@@ -97,7 +98,7 @@ impl Builder<'_> {
     }
 
     /// One element from its JSON value (never an array: the caller spreads those).
-    fn element(&mut self, decl: ElementId, name: &str, value: &Value, path: &JsonAt<'_>) -> Option<Node> {
+    fn element<'a>(&mut self, decl: ElementId, name: &'a str, value: &'a Value, path: &JsonAt<'_>) -> Option<Node<'a>> {
         let schema = self.schema;
         let mut node = Node::named(name);
         let (base, fields) = match (&schema.element(decl).kind, value) {
@@ -117,7 +118,7 @@ impl Builder<'_> {
             }
         };
         let content = self.idx.content(schema, decl);
-        let mut children: Vec<(usize, Node)> = Vec::new();
+        let mut children: Vec<(usize, Node<'a>)> = Vec::new();
         // Keys naming members of interleaved groups, and whether `#ordered`
         // lists some too: an element says its order one way only.
         let mut grouped_keys: Vec<&str> = Vec::new();
@@ -145,7 +146,7 @@ impl Builder<'_> {
                 };
                 let ty = schema.simple_type(declared.ty).base;
                 if let Some(text) = self.scalar(ty, v, &path.child(key, None)) {
-                    node.attrs.push((attr.to_owned(), text));
+                    node.attrs.push((Cow::Borrowed(attr), text));
                 }
                 continue;
             }
@@ -213,13 +214,13 @@ impl Builder<'_> {
 
     /// The items of an element's `#ordered` list: members of its
     /// interleaved groups, each at its group's place, in the order given.
-    fn ordered(
+    fn ordered<'a>(
         &mut self,
         name: &str,
         content: Option<&Content>,
-        value: &Value,
+        value: &'a Value,
         path: &JsonAt<'_>,
-        children: &mut Vec<(usize, Node)>,
+        children: &mut Vec<(usize, Node<'a>)>,
     ) {
         let groups = content.map_or(&[][..], |c| &c.groups[..]);
         let Some(first) = groups.first() else {
@@ -299,19 +300,21 @@ impl Builder<'_> {
     }
 
     /// A leaf value as qbXML text, converted per its type.
-    fn scalar(&mut self, base: BaseType, v: &Value, path: &JsonAt<'_>) -> Option<String> {
+    fn scalar<'a>(&mut self, base: BaseType, v: &'a Value, path: &JsonAt<'_>) -> Option<Cow<'a, str>> {
         let text = match v {
-            Value::String(s) => s.clone(),
-            Value::Bool(b) if matches!(base, BaseType::Boolean | BaseType::String | BaseType::Enum) => b.to_string(),
+            Value::String(s) => Cow::Borrowed(s.as_str()),
+            Value::Bool(b) if matches!(base, BaseType::Boolean | BaseType::String | BaseType::Enum) => {
+                Cow::Borrowed(if *b { "true" } else { "false" })
+            }
             Value::Number(n) if base == BaseType::Integer => match n.as_i64() {
-                Some(i) => i.to_string(),
+                Some(i) => Cow::Owned(i.to_string()),
                 None => {
                     self.push(path.path(), "bad_integer", format!("must be a whole number; got {n}"));
                     return None;
                 }
             },
             Value::Number(n) if !matches!(base, BaseType::Boolean | BaseType::Date | BaseType::DateTime) => {
-                n.to_string()
+                Cow::Owned(n.to_string())
             }
             other => {
                 self.push(

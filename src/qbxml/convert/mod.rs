@@ -98,7 +98,7 @@ pub fn check_qbxml(schema: &Schema, reported: Option<Version>, text: &str) -> Re
 ///
 /// # Errors
 /// [`SchemaInvalid`] with every issue.
-pub fn check_requests(schema: &Schema, reported: Option<Version>, requests: &[Node]) -> Result<(), SchemaInvalid> {
+pub fn check_requests(schema: &Schema, reported: Option<Version>, requests: &[Node<'_>]) -> Result<(), SchemaInvalid> {
     let issues = validate_requests(schema, reported, requests, true);
     if issues.is_empty() {
         Ok(())

@@ -216,11 +216,11 @@ fn sample(ty: &SimpleType) -> String {
 
 /// The smallest instance of `decl`: required children only, the first
 /// alternative of each choice.
-fn minimal(schema: &Schema, decl: ElementId) -> Node {
+fn minimal(schema: &Schema, decl: ElementId) -> Node<'static> {
     let el = schema.element(decl);
     let mut node = Node::named(el.name.clone());
     match &el.kind {
-        ElementKind::Simple { ty, .. } => node.text = sample(schema.simple_type(*ty)),
+        ElementKind::Simple { ty, .. } => node.text = sample(schema.simple_type(*ty)).into(),
         ElementKind::Complex(_) => {
             if let Some(p) = schema.content(decl) {
                 fill(schema, p, &mut node.children);
@@ -230,7 +230,7 @@ fn minimal(schema: &Schema, decl: ElementId) -> Node {
     node
 }
 
-fn fill(schema: &Schema, p: &Particle, out: &mut Vec<Node>) {
+fn fill(schema: &Schema, p: &Particle, out: &mut Vec<Node<'static>>) {
     let times = p.occurs().min;
     for _ in 0..times {
         match p {
@@ -248,7 +248,7 @@ fn fill(schema: &Schema, p: &Particle, out: &mut Vec<Node>) {
     }
 }
 
-fn fill_once(schema: &Schema, p: &Particle, out: &mut Vec<Node>) {
+fn fill_once(schema: &Schema, p: &Particle, out: &mut Vec<Node<'static>>) {
     match p {
         Particle::Element { element, occurs, .. } => {
             for _ in 0..occurs.min.max(1) {
@@ -523,7 +523,7 @@ fn ordered_lists_are_refused_with_paths_when_misused() {
 /// One valid occurrence of an interleaved group's particle: every element
 /// of a sequence, the `alt`-th alternative of a choice (the last when
 /// fewer).
-fn occurrence(schema: &Schema, p: &Particle, alt: usize, out: &mut Vec<Node>) {
+fn occurrence(schema: &Schema, p: &Particle, alt: usize, out: &mut Vec<Node<'static>>) {
     match p {
         Particle::Element { element, .. } => out.push(minimal(schema, *element)),
         Particle::Sequence { items, .. } => items.iter().for_each(|i| occurrence(schema, i, alt, out)),
@@ -595,7 +595,7 @@ fn every_interleaved_group_keeps_its_order_through_json() {
                     occurrence(schema, particle, usize::MAX, &mut members);
                     occurrence(schema, particle, 0, &mut members);
                     occurrence(schema, particle, usize::MAX, &mut members);
-                    let names: std::collections::HashSet<&str> = members.iter().map(|m| m.name.as_str()).collect();
+                    let names: std::collections::HashSet<&str> = members.iter().map(|m| m.name.as_ref()).collect();
                     if names.len() < 2 {
                         continue;
                     }

@@ -3,11 +3,13 @@
 //! read record by record and written straight to the output, so a large
 //! answer costs its text, the JSON and one record (see BENCHMARKS.md).
 
+use std::borrow::Cow;
+
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
 use super::index::{index, Content, SchemaIndex};
-use super::tree::{attributes, local_name, read_messages, read_node, Node};
+use super::tree::{attributes, local_name, read_messages, read_node, Attr, Node};
 use crate::qbxml::schema::{BaseType, ElementId, ElementKind, Schema, ORDERED};
 use crate::qbxml::{xml_error, QbxmlError};
 
@@ -37,8 +39,8 @@ pub fn requests_to_json(schema: &Schema, text: &str) -> Result<String, QbxmlErro
 
 /// One `…Rs` element of an answer: where its content is.
 struct Response<'a> {
-    name: String,
-    attrs: Vec<(String, String)>,
+    name: Cow<'a, str>,
+    attrs: Vec<Attr<'a>>,
     /// The text between its tags (empty for `<XRs …/>`).
     body: &'a str,
 }
@@ -82,18 +84,18 @@ fn responses(text: &str) -> Result<Vec<Response<'_>>, QbxmlError> {
     loop {
         match reader.read_event().map_err(xml_error)? {
             Event::Start(e) => {
-                let name = local_name(&e);
+                let name = local_name(text, &e);
                 if name.ends_with("Rs") && !name.starts_with("QBXMLMsgs") {
-                    let attrs = attributes(&e)?;
+                    let attrs = attributes(text, &e)?;
                     let span = reader.read_to_end(e.name()).map_err(xml_error)?;
                     let body = text.get(span.start as usize..span.end as usize).unwrap_or_default();
                     out.push(Response { name, attrs, body });
                 }
             }
             Event::Empty(e) => {
-                let name = local_name(&e);
+                let name = local_name(text, &e);
                 if name.ends_with("Rs") && !name.starts_with("QBXMLMsgs") {
-                    out.push(Response { name, attrs: attributes(&e)?, body: "" });
+                    out.push(Response { name, attrs: attributes(text, &e)?, body: "" });
                 }
             }
             Event::DocType(_) => return Err(QbxmlError::Doctype),
@@ -106,16 +108,16 @@ fn responses(text: &str) -> Result<Vec<Response<'_>>, QbxmlError> {
 
 /// The names of the elements directly inside `body`, in order of first
 /// appearance.
-fn child_names(body: &str) -> Result<Vec<(String, usize)>, QbxmlError> {
+fn child_names(body: &str) -> Result<Vec<(Cow<'_, str>, usize)>, QbxmlError> {
     let mut reader = Reader::from_str(body);
-    let mut names: Vec<(String, usize)> = Vec::new();
+    let mut names: Vec<(Cow<'_, str>, usize)> = Vec::new();
     loop {
         let name = match reader.read_event().map_err(xml_error)? {
             Event::Start(e) => {
                 reader.read_to_end(e.name()).map_err(xml_error)?;
-                local_name(&e)
+                local_name(body, &e)
             }
-            Event::Empty(e) => local_name(&e),
+            Event::Empty(e) => local_name(body, &e),
             Event::Eof => break,
             _ => continue,
         };
@@ -150,7 +152,7 @@ impl Writer<'_> {
                     .iter()
                     .filter_map(|p| p.attrs.iter().find(|(a, _)| a == k)?.1.trim().parse::<i64>().ok())
                     .sum();
-                total.to_string()
+                Cow::Owned(total.to_string())
             } else {
                 v.clone()
             };
@@ -161,7 +163,7 @@ impl Writer<'_> {
         }
         // Records of one name together, in order of first appearance: a
         // response mixing record types (ItemQueryRs) is read once per type.
-        let mut names: Vec<(String, usize)> = Vec::new();
+        let mut names: Vec<(Cow<'_, str>, usize)> = Vec::new();
         for p in parts {
             for (n, c) in child_names(p.body)? {
                 match names.iter_mut().find(|(m, _)| *m == n) {
@@ -190,13 +192,13 @@ impl Writer<'_> {
                         Event::Eof => break,
                         _ => continue,
                     };
-                    if local_name(&e) != *name {
+                    if e.local_name().as_ref() != name.as_bytes() {
                         if !empty {
                             reader.read_to_end(e.name()).map_err(xml_error)?;
                         }
                         continue;
                     }
-                    let node = read_node(&mut reader, &e, empty, 3)?;
+                    let node = read_node(p.body, &mut reader, &e, empty, 3)?;
                     if array {
                         sep(&mut first_item, out);
                     }
@@ -226,7 +228,7 @@ impl Writer<'_> {
     }
 
     /// An element as JSON, typed by its declaration when known.
-    fn node(&self, decl: Option<ElementId>, node: &Node, out: &mut String) {
+    fn node(&self, decl: Option<ElementId>, node: &Node<'_>, out: &mut String) {
         let kind = decl.map(|d| &self.schema.element(d).kind);
         let simple = match kind {
             Some(ElementKind::Simple { ty, .. }) => Some(self.schema.simple_type(*ty).base),
@@ -252,11 +254,11 @@ impl Writer<'_> {
         }
         let content = decl.and_then(|d| self.idx.content(self.schema, d));
         let ordered = if self.ordered { content.filter(|c| interleaved(c, &node.children)) } else { None };
-        let mut groups: Vec<(&str, Vec<&Node>)> = Vec::new();
+        let mut groups: Vec<(&str, Vec<&Node<'_>>)> = Vec::new();
         for c in &node.children {
             match groups.iter_mut().find(|(n, _)| *n == c.name) {
                 Some((_, v)) => v.push(c),
-                None => groups.push((c.name.as_str(), vec![c])),
+                None => groups.push((c.name.as_ref(), vec![c])),
             }
         }
         let mut ordered_written = false;
@@ -295,7 +297,7 @@ impl Writer<'_> {
 impl Writer<'_> {
     /// `"#ordered":[{"InvoiceLineAdd":{…}},{"InvoiceLineGroupAdd":{…}},…]`:
     /// every member of an interleaved group, in document order.
-    fn ordered_list(&self, content: &Content, children: &[Node], out: &mut String) {
+    fn ordered_list(&self, content: &Content, children: &[Node<'_>], out: &mut String) {
         string(ORDERED, out);
         out.push_str(":[");
         let mut first = true;
@@ -314,7 +316,7 @@ impl Writer<'_> {
 
 /// Whether keys would reorder the members of an interleaved group: one
 /// comes after a member that schema order puts later.
-fn interleaved(content: &Content, children: &[Node]) -> bool {
+fn interleaved(content: &Content, children: &[Node<'_>]) -> bool {
     let mut last = 0;
     for slot in children.iter().filter_map(|c| content.slot(&c.name)).filter(|s| s.group.is_some()) {
         if slot.order < last {

@@ -2,34 +2,60 @@
 //! built into before they are written as qbXML. Requests are bounded by
 //! `job_max_bytes`, and answers are read into a tree one record at a time
 //! (see `to_json`), so no whole answer is ever held as a tree.
+//!
+//! Names and texts are borrowed from what the tree was read from (the qbXML
+//! text, or the JSON values) and copied only when they had to change (an
+//! entity unescaped, an amount given two decimals): allocating a name and a
+//! text for each of a large request's ~40,000 elements was most of the cost
+//! of validating it (BENCHMARKS.md, #16).
 
-use quick_xml::events::{BytesStart, Event};
+use std::borrow::Cow;
+
+use quick_xml::events::{BytesStart, BytesText, Event};
 use quick_xml::Reader;
 
 use crate::qbxml::{xml_error, QbxmlError, MAX_DEPTH};
 
+/// An attribute: its local name and its value, unescaped.
+pub type Attr<'a> = (Cow<'a, str>, Cow<'a, str>);
+
 /// One element: its name, attributes in document order, children and text.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Node {
+pub struct Node<'a> {
     /// Local name as written (`CustomerAdd`).
-    pub name: String,
+    pub name: Cow<'a, str>,
     /// Attributes as written, unescaped.
-    pub attrs: Vec<(String, String)>,
+    pub attrs: Vec<Attr<'a>>,
     /// Child elements in document order.
-    pub children: Vec<Node>,
+    pub children: Vec<Node<'a>>,
     /// The element's text, unescaped (concatenated when split by children).
-    pub text: String,
+    pub text: Cow<'a, str>,
 }
 
-impl Node {
+impl<'a> Node<'a> {
     /// An element with a name and nothing else.
-    pub fn named(name: impl Into<String>) -> Self {
+    pub fn named(name: impl Into<Cow<'a, str>>) -> Self {
         Node { name: name.into(), ..Node::default() }
+    }
+
+    /// Appends text read after what the element already has (text split by
+    /// a child, a comment or CDATA); the first piece stays borrowed.
+    pub(crate) fn push_text(&mut self, piece: Cow<'a, str>) {
+        // Layout between children would only be joined to be thrown away
+        // by `finish`.
+        if !self.children.is_empty() && piece.trim().is_empty() && self.text.trim().is_empty() {
+            return;
+        }
+        if self.text.is_empty() {
+            self.text = piece;
+        } else {
+            self.text.to_mut().push_str(&piece);
+        }
     }
 
     /// The value of attribute `name`, if present.
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_ref())
     }
 
     /// Appends this element as qbXML text (no whitespace between elements).
@@ -60,52 +86,91 @@ impl Node {
     }
 }
 
-/// Escapes XML text (and, in attributes, quotes).
+/// Escapes XML text (and, in attributes, quotes): runs without a special
+/// character are copied whole.
 fn escape_into(s: &str, attr: bool, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' if attr => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
+    let mut rest = s;
+    while let Some(i) = rest.find(|c| matches!(c, '<' | '>' | '&') || (attr && c == '"')) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'&' => "&amp;",
+            _ => "&quot;",
+        });
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
+}
+
+/// `part` borrowed from `text` when it lies within it (the reader lends its
+/// events from the text it reads), else copied. Only addresses are
+/// compared: a range inside `text` is those very bytes.
+pub(crate) fn lend<'a>(text: &'a str, part: &[u8]) -> Cow<'a, str> {
+    let start = (part.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+    match start.checked_add(part.len()).and_then(|end| text.get(start..end)) {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(String::from_utf8_lossy(part).into_owned()),
     }
 }
 
-/// The local name of a start tag.
-pub(crate) fn local_name(e: &BytesStart<'_>) -> String {
-    String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
+/// The local name of a start tag read from `text`.
+pub(crate) fn local_name<'a>(text: &'a str, e: &BytesStart<'_>) -> Cow<'a, str> {
+    lend(text, e.local_name().into_inner())
 }
 
-/// The attributes of a start tag, unescaped (a value with an unknown
-/// entity is kept as written rather than refused: answers are never refused).
-pub(crate) fn attributes(e: &BytesStart<'_>) -> Result<Vec<(String, String)>, QbxmlError> {
+/// The attributes of a start tag read from `text`, unescaped (a value with
+/// an unknown entity is kept as written rather than refused: answers are
+/// never refused).
+pub(crate) fn attributes<'a>(text: &'a str, e: &BytesStart<'_>) -> Result<Vec<Attr<'a>>, QbxmlError> {
     let mut out = Vec::new();
     for a in e.attributes() {
         let a = a.map_err(xml_error)?;
-        let key = String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned();
-        let value = match a.unescape_value() {
-            Ok(v) => v.into_owned(),
-            Err(_) => String::from_utf8_lossy(&a.value).into_owned(),
+        let key = lend(text, a.key.local_name().into_inner());
+        let value = if a.value.contains(&b'&') {
+            match a.unescape_value() {
+                Ok(v) => Cow::Owned(v.into_owned()),
+                Err(_) => lend(text, &a.value),
+            }
+        } else {
+            lend(text, &a.value)
         };
         out.push((key, value));
     }
     Ok(out)
 }
 
+/// An element's text, unescaped; borrowed from the input unless an entity
+/// had to be replaced (one that cannot be is kept as written).
+pub(crate) fn text_of<'a>(t: BytesText<'a>) -> Cow<'a, str> {
+    match t.unescape() {
+        Ok(s) => s,
+        Err(_) => match t.into_inner() {
+            Cow::Borrowed(b) => String::from_utf8_lossy(b),
+            Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+        },
+    }
+}
+
+/// The element of start tag `e`, read from `text`, with nothing in it yet.
+pub(crate) fn start_node<'a>(text: &'a str, e: &BytesStart<'_>) -> Result<Node<'a>, QbxmlError> {
+    Ok(Node { name: local_name(text, e), attrs: attributes(text, e)?, ..Node::default() })
+}
+
 /// Reads the rest of the element whose start tag `start` was just read
-/// (`empty` when it was `<X/>`) into a [`Node`]; `depth` is its depth.
+/// (`empty` when it was `<X/>`) from `reader`, which reads `text`, into a
+/// [`Node`]; `depth` is its depth.
 ///
 /// # Errors
 /// When the XML is not well-formed or nests deeper than [`MAX_DEPTH`].
-pub(crate) fn read_node(
-    reader: &mut Reader<&[u8]>,
+pub(crate) fn read_node<'a>(
+    text: &'a str,
+    reader: &mut Reader<&'a [u8]>,
     start: &BytesStart<'_>,
     empty: bool,
     depth: usize,
-) -> Result<Node, QbxmlError> {
-    let mut stack = vec![Node { name: local_name(start), attrs: attributes(start)?, ..Node::default() }];
+) -> Result<Node<'a>, QbxmlError> {
+    let mut stack = vec![start_node(text, start)?];
     if empty {
         return Ok(stack.pop().unwrap_or_default());
     }
@@ -115,25 +180,22 @@ pub(crate) fn read_node(
                 if depth + stack.len() > MAX_DEPTH {
                     return Err(QbxmlError::TooDeep(MAX_DEPTH));
                 }
-                stack.push(Node { name: local_name(&e), attrs: attributes(&e)?, ..Node::default() });
+                stack.push(start_node(text, &e)?);
             }
             Event::Empty(e) => {
-                let node = Node { name: local_name(&e), attrs: attributes(&e)?, ..Node::default() };
+                let node = start_node(text, &e)?;
                 if let Some(top) = stack.last_mut() {
                     top.children.push(node);
                 }
             }
             Event::Text(t) => {
                 if let Some(top) = stack.last_mut() {
-                    match t.unescape() {
-                        Ok(s) => top.text.push_str(&s),
-                        Err(_) => top.text.push_str(&String::from_utf8_lossy(t.as_ref())),
-                    }
+                    top.push_text(text_of(t));
                 }
             }
             Event::CData(c) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&String::from_utf8_lossy(c.as_ref()));
+                    top.push_text(lend(text, &c));
                 }
             }
             Event::End(_) => {
@@ -153,10 +215,10 @@ pub(crate) fn read_node(
 }
 
 /// Whitespace between child elements is layout, not text.
-pub(crate) fn finish(mut node: Node) -> Node {
-    fn trim(n: &mut Node) {
-        if !n.children.is_empty() && n.text.trim().is_empty() {
-            n.text.clear();
+pub(crate) fn finish(mut node: Node<'_>) -> Node<'_> {
+    fn trim(n: &mut Node<'_>) {
+        if !n.children.is_empty() && !n.text.is_empty() && n.text.trim().is_empty() {
+            n.text = Cow::Borrowed("");
         }
         n.children.iter_mut().for_each(trim);
     }
@@ -170,7 +232,7 @@ pub(crate) fn finish(mut node: Node) -> Node {
 ///
 /// # Errors
 /// When the XML is not well-formed, has a DOCTYPE or nests too deep.
-pub fn read_messages(text: &str, suffix: &str) -> Result<Vec<Node>, QbxmlError> {
+pub fn read_messages<'a>(text: &'a str, suffix: &str) -> Result<Vec<Node<'a>>, QbxmlError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
@@ -180,9 +242,9 @@ pub fn read_messages(text: &str, suffix: &str) -> Result<Vec<Node>, QbxmlError> 
         match reader.read_event().map_err(xml_error)? {
             Event::DocType(_) => return Err(QbxmlError::Doctype),
             Event::Start(e) => {
-                let name = local_name(&e);
+                let name = local_name(text, &e);
                 if name.ends_with(suffix) && !name.starts_with("QBXMLMsgs") {
-                    out.push(read_node(&mut reader, &e, false, depth)?);
+                    out.push(read_node(text, &mut reader, &e, false, depth)?);
                 } else {
                     depth += 1;
                     if depth > MAX_DEPTH {
@@ -191,9 +253,9 @@ pub fn read_messages(text: &str, suffix: &str) -> Result<Vec<Node>, QbxmlError> 
                 }
             }
             Event::Empty(e) => {
-                let name = local_name(&e);
+                let name = local_name(text, &e);
                 if name.ends_with(suffix) && !name.starts_with("QBXMLMsgs") {
-                    out.push(read_node(&mut reader, &e, true, depth)?);
+                    out.push(read_node(text, &mut reader, &e, true, depth)?);
                 }
             }
             Event::End(_) => depth = depth.saturating_sub(1),

@@ -19,7 +19,7 @@ pub const MAX_ISSUES: usize = 1000;
 pub fn validate_requests(
     schema: &Schema,
     reported: Option<Version>,
-    requests: &[Node],
+    requests: &[Node<'_>],
     check_values: bool,
 ) -> Vec<Issue> {
     let mut v = Validator {
@@ -46,7 +46,7 @@ pub fn validate_requests(
 
 /// Characters QuickBooks cannot store, with their paths: warnings, not
 /// errors (QuickBooks takes the request and stores a substitute).
-pub fn storage_warnings(requests: &[Node]) -> Vec<Issue> {
+pub fn storage_warnings(requests: &[Node<'_>]) -> Vec<Issue> {
     fn walk(at: &At<'_>, out: &mut Vec<Issue>) {
         let node = at.node();
         for (k, v) in &node.attrs {
@@ -88,12 +88,12 @@ fn warning(path: &str, c: char) -> Issue {
 /// validating a large request).
 struct At<'n> {
     parent: Option<&'n At<'n>>,
-    siblings: &'n [Node],
+    siblings: &'n [Node<'n>],
     index: usize,
 }
 
 impl At<'_> {
-    fn node(&self) -> &Node {
+    fn node(&self) -> &Node<'_> {
         &self.siblings[self.index]
     }
 
@@ -101,9 +101,9 @@ impl At<'_> {
     /// 1-based position among same-named siblings when there is more than one.
     fn path(&self) -> String {
         let mut out = self.parent.map_or_else(String::new, |p| p.path() + "/");
-        let name = self.node().name.as_str();
+        let name = self.node().name.as_ref();
         out.push_str(name);
-        let same = |n: &&Node| n.name == name;
+        let same = |n: &&Node<'_>| n.name == name;
         if self.siblings.iter().filter(same).count() > 1 {
             let nth = self.siblings[..=self.index].iter().filter(same).count();
             out.push_str(&format!("[{nth}]"));
@@ -130,7 +130,7 @@ impl Validator<'_> {
         }
     }
 
-    fn unknown_request(&mut self, rq: &Node, at: &At<'_>, reported: Option<Version>) {
+    fn unknown_request(&mut self, rq: &Node<'_>, at: &At<'_>, reported: Option<Version>) {
         let version = self.schema.version();
         if let Some(newer) = Schema::all().iter().find(|s| s.version() > version && s.request(&rq.name).is_some()) {
             let since = newer.request(&rq.name).map_or(newer.version(), |r| r.since);
@@ -156,7 +156,7 @@ impl Validator<'_> {
         self.push(at.path(), "unknown_request", format!("{} is not a qbXML {version} {what}{hint}", rq.name));
     }
 
-    fn element(&mut self, decl: ElementId, node: &Node, at: &At<'_>) {
+    fn element(&mut self, decl: ElementId, node: &Node<'_>, at: &At<'_>) {
         let schema = self.schema;
         let attrs = schema.attributes(decl);
         for (k, v) in &node.attrs {
@@ -215,7 +215,7 @@ impl Validator<'_> {
         }
     }
 
-    fn children(&mut self, decl: ElementId, node: &Node, at: &At<'_>) {
+    fn children(&mut self, decl: ElementId, node: &Node<'_>, at: &At<'_>) {
         let Some(content) = self.idx.content(self.schema, decl) else { return };
         // Each known child's schema order, index among the children and
         // declaration; the vectors are reused from parent to parent.
@@ -267,7 +267,7 @@ impl Validator<'_> {
     }
 
     /// Order, cardinality and choices of the known children.
-    fn structure(&mut self, model: &Model, node: &Node, at: &At<'_>, known: &[Known], content: &Content) {
+    fn structure(&mut self, model: &Model, node: &Node<'_>, at: &At<'_>, known: &[Known], content: &Content) {
         let names = &content.names;
         let mut kids = self.orders.pop().unwrap_or_default();
         kids.extend(known.iter().map(|k| k.order));

@@ -1,6 +1,8 @@
 //! Leaf values: the checks a request's text must pass for its simple type,
 //! and the characters QuickBooks cannot store.
 
+use std::borrow::Cow;
+
 use crate::qbxml::schema::{BaseType, SimpleType};
 
 /// A leaf value that its type refuses: the issue code and what to change.
@@ -159,15 +161,16 @@ fn in_cp1252(c: char) -> bool {
 
 /// Normalizes a request value written from JSON: an amount gets two
 /// decimals (QuickBooks' own form); anything else is kept.
-pub fn normalize(base: BaseType, text: String) -> String {
+pub fn normalize(base: BaseType, text: Cow<'_, str>) -> Cow<'_, str> {
     if base != BaseType::Amount || !decimal(text.trim(), 13, 2) {
         return text;
     }
     let t = text.trim();
     match t.split_once('.') {
-        None => format!("{t}.00"),
-        Some((_, f)) if f.len() == 1 => format!("{t}0"),
-        _ => t.to_owned(),
+        None => Cow::Owned(format!("{t}.00")),
+        Some((_, f)) if f.len() == 1 => Cow::Owned(format!("{t}0")),
+        _ if t.len() == text.len() => text,
+        _ => Cow::Owned(t.to_owned()),
     }
 }
 
@@ -214,6 +217,7 @@ mod tests {
     fn amounts_from_json_get_two_decimals_and_cp1252_is_storable() {
         assert_eq!(normalize(BaseType::Amount, "12.5".into()), "12.50");
         assert_eq!(normalize(BaseType::Amount, "7".into()), "7.00");
+        assert_eq!(normalize(BaseType::Amount, " 7.25".into()), "7.25");
         assert_eq!(normalize(BaseType::Price, "7".into()), "7");
         assert_eq!(unstorable("Café – “ok” €"), None);
         assert_eq!(unstorable("hi 😀"), Some('😀'));
