@@ -6,8 +6,8 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use serde::{Deserialize, Serialize};
 
-use super::convert::tree::{attributes, finish, lend, local_name};
-use super::convert::Node;
+use super::convert::tree::{estimate, lend, local_name, open_start};
+use super::convert::Tree;
 use super::{xml_error, QbxmlError, Version, MAX_DEPTH};
 
 /// `QBXMLMsgsRq/@onError`.
@@ -98,14 +98,14 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
 ///
 /// # Errors
 /// As [`parse_submission`].
-pub fn parse_submission_tree(text: &str) -> Result<(Submission, Vec<Node<'_>>), QbxmlError> {
-    let mut requests = Vec::new();
+pub fn parse_submission_tree(text: &str) -> Result<(Submission, Tree<'_>), QbxmlError> {
+    let mut requests = Tree::with_capacity(estimate(text));
     let sub = parse(text, Some(&mut requests))?;
     Ok((sub, requests))
 }
 
 /// The one pass of both: `tree`, when given, receives the requests' trees.
-fn parse<'a>(text: &'a str, mut tree: Option<&mut Vec<Node<'a>>>) -> Result<Submission, QbxmlError> {
+fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submission, QbxmlError> {
     // A byte-order mark is skipped here, not by the reader: the reader's
     // positions would then not be offsets into `text`.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -124,7 +124,7 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Vec<Node<'a>>>) -> Result<Subm
     let mut current: Option<Cow<'a, str>> = None;
     let mut any_element = false;
     // The open elements of the request being read, when building trees.
-    let mut open: Vec<Node<'a>> = Vec::new();
+    let mut open: Vec<u32> = Vec::new();
     loop {
         let before = pos(&reader);
         let event = reader.read_event().map_err(xml_error)?;
@@ -182,13 +182,11 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Vec<Node<'a>>>) -> Result<Subm
                     _ => false,
                 };
                 if let Some(out) = tree.as_deref_mut().filter(|_| request_level || in_request) {
-                    let node = Node { name: name.clone(), attrs: attributes(text, e)?, ..Node::default() };
-                    if !is_empty {
-                        open.push(node);
-                    } else if let Some(parent) = open.last_mut() {
-                        parent.children.push(node);
+                    let id = open_start(out, text, e, open.is_empty())?;
+                    if is_empty {
+                        out.close(id);
                     } else {
-                        out.push(node);
+                        open.push(id);
                     }
                 }
                 if request_level {
@@ -210,12 +208,8 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Vec<Node<'a>>>) -> Result<Subm
             }
             Event::End(_) => {
                 depth = depth.saturating_sub(1);
-                if let Some(done) = open.pop() {
-                    match (open.last_mut(), tree.as_deref_mut()) {
-                        (Some(parent), _) => parent.children.push(done),
-                        (None, Some(out)) => out.push(finish(done)),
-                        (None, None) => {}
-                    }
+                if let (Some(done), Some(out)) = (open.pop(), tree.as_deref_mut()) {
+                    out.close(done);
                 }
                 let request_level_end = match mode {
                     Mode::Bare => depth == 0,
@@ -228,7 +222,8 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Vec<Node<'a>>>) -> Result<Subm
                 }
             }
             Event::Text(t) => {
-                let unescaped = t.unescape().map_err(xml_error)?;
+                // A slice of the text needs no decoding; only entities do.
+                let unescaped = if t.contains(&b'&') { t.unescape().map_err(xml_error)? } else { lend(text, &t) };
                 let trimmed = unescaped.trim();
                 if !trimmed.is_empty() {
                     let excerpt = || trimmed.chars().take(40).collect::<String>();
@@ -240,13 +235,13 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Vec<Node<'a>>>) -> Result<Subm
                         _ => {}
                     }
                 }
-                if let Some(top) = open.last_mut() {
-                    top.push_text(unescaped);
+                if let (Some(&top), Some(out)) = (open.last(), tree.as_deref_mut()) {
+                    out.push_text(top, unescaped);
                 }
             }
             Event::CData(c) => {
-                if let Some(top) = open.last_mut() {
-                    top.push_text(lend(text, &c));
+                if let (Some(&top), Some(out)) = (open.last(), tree.as_deref_mut()) {
+                    out.push_text(top, lend(text, &c));
                 }
                 let outside = match mode {
                     Mode::Undecided | Mode::Bare => depth == 0,

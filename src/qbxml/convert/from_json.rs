@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::index::{index, Content, SchemaIndex};
-use super::tree::Node;
+use super::tree::Tree;
 use super::values::normalize;
 use super::Issue;
 use crate::qbxml::schema::{BaseType, ElementId, ElementKind, Schema, ORDERED};
@@ -16,8 +16,8 @@ use crate::qbxml::schema::{BaseType, ElementId, ElementKind, Schema, ORDERED};
 /// object where a value belongs, a request that is not one key) are
 /// returned as issues; schema checks of the values are the validator's.
 /// A request without `@requestID` gets its 1-based position in the job.
-pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value]) -> (Vec<Node<'a>>, Vec<Issue>) {
-    let mut b = Builder { schema, idx: index(schema), issues: Vec::new() };
+pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value]) -> (Tree<'a>, Vec<Issue>) {
+    let mut b = Builder { schema, idx: index(schema), issues: Vec::new(), tree: Tree::new() };
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for r in requests {
         if let Some((k, _)) = r.as_object().filter(|o| o.len() == 1).and_then(|o| o.iter().next()) {
@@ -25,7 +25,6 @@ pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value]) -> (Vec<No
         }
     }
     let mut seen: HashMap<&str, usize> = HashMap::new();
-    let mut out = Vec::new();
     for (i, r) in requests.iter().enumerate() {
         let position = i + 1;
         let Some((name, body)) = r.as_object().filter(|o| o.len() == 1).and_then(|o| o.iter().next()) else {
@@ -44,20 +43,37 @@ pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value]) -> (Vec<No
         let path = JsonAt { parent: None, key: name, item };
         let Some(rt) = schema.request(name) else {
             // The validator names the version that has it, if any.
-            out.push(Node::named(name.as_str()));
+            let id = b.tree.open(Cow::Borrowed(name), true);
+            b.tree.close(id);
             continue;
         };
-        let mut node = match body {
-            Value::Null => Node::named(name.as_str()),
-            _ => b.element(rt.request, name, body, &path).unwrap_or_else(|| Node::named(name.as_str())),
-        };
         let has_request_id = schema.attributes(rt.request).iter().any(|a| a.name == "requestID");
-        if has_request_id && node.attr("requestID").is_none() {
-            node.attrs.insert(0, (Cow::Borrowed("requestID"), Cow::Owned(position.to_string())));
+        let request_id = has_request_id.then_some(position);
+        let built = !body.is_null() && b.element(rt.request, name, body, &path, Some(request_id));
+        if !built {
+            let id = b.tree.open(Cow::Borrowed(name), true);
+            if let Some(p) = request_id {
+                b.tree.push_attr(id, (Cow::Borrowed("requestID"), Cow::Owned(p.to_string())));
+            }
+            b.tree.close(id);
         }
-        out.push(node);
     }
-    (out, b.issues)
+    (b.tree, b.issues)
+}
+
+/// A child element found in a JSON object, built once its siblings are
+/// sorted into schema order.
+struct Pending<'a> {
+    /// Where it goes among its siblings: its schema order, or its group's
+    /// for an item of `#ordered`.
+    order: usize,
+    key: &'a str,
+    element: ElementId,
+    value: &'a Value,
+    /// Its position in an array of more than one, or in `#ordered`.
+    item: Option<usize>,
+    /// Listed in `#ordered` (its path goes through the list).
+    listed: bool,
 }
 
 /// Where a JSON value sits: its parent's place, its key and, for an item of
@@ -84,28 +100,41 @@ impl JsonAt<'_> {
     }
 }
 
-struct Builder<'s> {
+struct Builder<'s, 'a> {
     schema: &'s Schema,
     idx: &'static SchemaIndex,
     issues: Vec<Issue>,
+    tree: Tree<'a>,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'_, 'a> {
     fn push(&mut self, path: String, code: &str, message: String) {
         if self.issues.len() < super::validate::MAX_ISSUES {
             self.issues.push(Issue { path, code: code.to_owned(), message });
         }
     }
 
-    /// One element from its JSON value (never an array: the caller spreads those).
-    fn element<'a>(&mut self, decl: ElementId, name: &'a str, value: &'a Value, path: &JsonAt<'_>) -> Option<Node<'a>> {
+    /// One element from its JSON value (never an array: the caller spreads
+    /// those), added to the tree; false when it has no value to add.
+    /// `request`: it is a request element, with the `@requestID` to give it
+    /// when the JSON has none.
+    fn element(
+        &mut self,
+        decl: ElementId,
+        name: &'a str,
+        value: &'a Value,
+        path: &JsonAt<'_>,
+        request: Option<Option<usize>>,
+    ) -> bool {
         let schema = self.schema;
-        let mut node = Node::named(name);
         let (base, fields) = match (&schema.element(decl).kind, value) {
             (ElementKind::Simple { ty, .. }, Value::Object(o)) => (Some(schema.simple_type(*ty).base), o),
             (ElementKind::Simple { ty, .. }, v) => {
-                node.text = self.scalar(schema.simple_type(*ty).base, v, path)?;
-                return Some(node);
+                let Some(text) = self.scalar(schema.simple_type(*ty).base, v, path) else { return false };
+                let id = self.tree.open(Cow::Borrowed(name), request.is_some());
+                self.tree.set_text(id, text);
+                self.tree.close(id);
+                return true;
             }
             (ElementKind::Complex(_), Value::Object(o)) => (None, o),
             (ElementKind::Complex(_), other) => {
@@ -114,15 +143,17 @@ impl Builder<'_> {
                     "wrong_json_type",
                     format!("{name} holds elements: give an object, not {}", kind_of(other)),
                 );
-                return None;
+                return false;
             }
         };
+        let id = self.tree.open(Cow::Borrowed(name), request.is_some());
         let content = self.idx.content(schema, decl);
-        let mut children: Vec<(usize, Node<'a>)> = Vec::new();
+        let mut children: Vec<Pending<'a>> = Vec::new();
         // Keys naming members of interleaved groups, and whether `#ordered`
         // lists some too: an element says its order one way only.
         let mut grouped_keys: Vec<&str> = Vec::new();
         let mut ordered = false;
+        let mut has_request_id = false;
         for (key, v) in fields {
             if v.is_null() {
                 continue;
@@ -146,13 +177,17 @@ impl Builder<'_> {
                 };
                 let ty = schema.simple_type(declared.ty).base;
                 if let Some(text) = self.scalar(ty, v, &path.child(key, None)) {
-                    node.attrs.push((Cow::Borrowed(attr), text));
+                    has_request_id |= attr == "requestID";
+                    self.tree.push_attr(id, (Cow::Borrowed(attr), text));
                 }
                 continue;
             }
             if key == "#text" {
                 match base {
-                    Some(base) => node.text = self.scalar(base, v, path).unwrap_or_default(),
+                    Some(base) => {
+                        let text = self.scalar(base, v, path).unwrap_or_default();
+                        self.tree.set_text(id, text);
+                    }
                     None => {
                         self.push(path.path(), "wrong_content", format!("{name} holds elements, not a value (#text)"))
                     }
@@ -170,27 +205,24 @@ impl Builder<'_> {
             match v {
                 Value::Array(items) => {
                     let many = items.len() > 1;
-                    for (i, item) in items.iter().enumerate() {
-                        let item_path = path.child(key, many.then_some(i + 1));
-                        if item.is_array() {
+                    for (i, value) in items.iter().enumerate() {
+                        let item = many.then_some(i + 1);
+                        if value.is_array() {
                             self.push(
-                                item_path.path(),
+                                path.child(key, item).path(),
                                 "wrong_json_type",
                                 "an array inside an array: give each item once".into(),
                             );
-                        } else if !item.is_null() {
-                            if let Some(child) = self.element(element, key, item, &item_path) {
-                                children.push((order, child));
-                            }
+                        } else if !value.is_null() {
+                            children.push(Pending { order, key, element, value, item, listed: false });
                         }
                     }
                 }
-                other => {
-                    if let Some(child) = self.element(element, key, other, &path.child(key, None)) {
-                        children.push((order, child));
-                    }
-                }
+                value => children.push(Pending { order, key, element, value, item: None, listed: false }),
             }
+        }
+        if let Some(Some(position)) = request.filter(|_| !has_request_id) {
+            self.tree.insert_attr_first(id, (Cow::Borrowed("requestID"), Cow::Owned(position.to_string())));
         }
         if ordered {
             for key in grouped_keys {
@@ -207,20 +239,28 @@ impl Builder<'_> {
         }
         // Schema order whatever the key order; items of one array, and the
         // members of a group listed in `#ordered`, keep theirs.
-        children.sort_by_key(|(o, _)| *o);
-        node.children = children.into_iter().map(|(_, c)| c).collect();
-        Some(node)
+        children.sort_by_key(|c| c.order);
+        for c in children {
+            if c.listed {
+                let list = path.child(ORDERED, c.item);
+                self.element(c.element, c.key, c.value, &list.child(c.key, None), None);
+            } else {
+                self.element(c.element, c.key, c.value, &path.child(c.key, c.item), None);
+            }
+        }
+        self.tree.close(id);
+        true
     }
 
     /// The items of an element's `#ordered` list: members of its
     /// interleaved groups, each at its group's place, in the order given.
-    fn ordered<'a>(
+    fn ordered(
         &mut self,
         name: &str,
         content: Option<&Content>,
         value: &'a Value,
         path: &JsonAt<'_>,
-        children: &mut Vec<(usize, Node<'a>)>,
+        children: &mut Vec<Pending<'a>>,
     ) {
         let groups = content.map_or(&[][..], |c| &c.groups[..]);
         let Some(first) = groups.first() else {
@@ -278,11 +318,14 @@ impl Builder<'_> {
                     "wrong_json_type",
                     format!("one element per item of {ORDERED}: give each {key} as an item of its own"),
                 ),
-                other => {
-                    if let Some(child) = self.element(slot.element, key, other, &at.child(key, None)) {
-                        children.push((group.order, child));
-                    }
-                }
+                value => children.push(Pending {
+                    order: group.order,
+                    key,
+                    element: slot.element,
+                    value,
+                    item: Some(i + 1),
+                    listed: true,
+                }),
             }
         }
     }
@@ -300,7 +343,7 @@ impl Builder<'_> {
     }
 
     /// A leaf value as qbXML text, converted per its type.
-    fn scalar<'a>(&mut self, base: BaseType, v: &'a Value, path: &JsonAt<'_>) -> Option<Cow<'a, str>> {
+    fn scalar<'v>(&mut self, base: BaseType, v: &'v Value, path: &JsonAt<'_>) -> Option<Cow<'v, str>> {
         let text = match v {
             Value::String(s) => Cow::Borrowed(s.as_str()),
             Value::Bool(b) if matches!(base, BaseType::Boolean | BaseType::String | BaseType::Enum) => {

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 pub use from_json::requests_from_json;
 pub use to_json::{answer_to_json, requests_to_json};
-pub use tree::{read_messages, Node};
+pub use tree::{read_messages, Node, Tree};
 pub use validate::{storage_warnings, validate_requests, MAX_ISSUES};
 
 use super::schema::Schema;
@@ -98,7 +98,7 @@ pub fn check_qbxml(schema: &Schema, reported: Option<Version>, text: &str) -> Re
 ///
 /// # Errors
 /// [`SchemaInvalid`] with every issue.
-pub fn check_requests(schema: &Schema, reported: Option<Version>, requests: &[Node<'_>]) -> Result<(), SchemaInvalid> {
+pub fn check_requests(schema: &Schema, reported: Option<Version>, requests: &Tree<'_>) -> Result<(), SchemaInvalid> {
     let issues = validate_requests(schema, reported, requests, true);
     if issues.is_empty() {
         Ok(())
@@ -127,24 +127,24 @@ pub fn json_to_qbxml(
     on_error: OnError,
     validate: bool,
 ) -> Result<String, SchemaInvalid> {
-    let (nodes, mut issues) = requests_from_json(schema, requests);
+    let (tree, mut issues) = requests_from_json(schema, requests);
     // Unknown request types are refused even unvalidated: without the
     // schema there is no order to write their elements in.
-    let structure = validate_requests(schema, reported, &nodes, validate);
+    let structure = validate_requests(schema, reported, &tree, validate);
     issues.extend(
         structure.into_iter().filter(|i| validate || i.code.ends_with("request") || i.code == "request_needs_version"),
     );
-    if nodes.is_empty() && issues.is_empty() {
+    if tree.is_empty() && issues.is_empty() {
         issues.push(Issue::new("requests", "bad_request_shape", "no requests given".into()));
     }
     if !issues.is_empty() {
         issues.truncate(MAX_ISSUES);
         return Err(SchemaInvalid { version: schema.version(), issues });
     }
-    let mut out = format!("<QBXML><QBXMLMsgsRq onError=\"{}\">", on_error.as_str());
-    for n in &nodes {
-        n.write_xml(&mut out);
-    }
+    // About the size of a tree's qbXML: the names twice and a short text.
+    let mut out = String::with_capacity(64 + tree.len() * 48);
+    out.push_str(&format!("<QBXML><QBXMLMsgsRq onError=\"{}\">", on_error.as_str()));
+    tree.write_xml(&mut out);
     out.push_str("</QBXMLMsgsRq></QBXML>");
     Ok(out)
 }

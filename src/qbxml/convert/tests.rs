@@ -195,6 +195,34 @@ fn characters_quickbooks_cannot_store_are_warnings_with_paths() {
     assert_eq!(w[0].code, "unstorable_character");
 }
 
+/// An element built by a test, written as qbXML the way the tree writes
+/// one.
+#[derive(Clone, Debug)]
+struct El {
+    name: String,
+    attrs: Vec<(String, String)>,
+    children: Vec<El>,
+    text: String,
+}
+
+impl El {
+    fn named(name: &str) -> Self {
+        El { name: name.to_owned(), attrs: Vec::new(), children: Vec::new(), text: String::new() }
+    }
+
+    fn write_xml(&self, out: &mut String) {
+        let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        out.push_str(&format!("<{}", self.name));
+        for (k, v) in &self.attrs {
+            out.push_str(&format!(" {k}=\"{}\"", escape(v).replace('"', "&quot;")));
+        }
+        out.push('>');
+        out.push_str(&escape(&self.text));
+        self.children.iter().for_each(|c| c.write_xml(out));
+        out.push_str(&format!("</{}>", self.name));
+    }
+}
+
 /// A value its type accepts.
 fn sample(ty: &SimpleType) -> String {
     if let Some(first) = ty.enumeration.first() {
@@ -216,11 +244,11 @@ fn sample(ty: &SimpleType) -> String {
 
 /// The smallest instance of `decl`: required children only, the first
 /// alternative of each choice.
-fn minimal(schema: &Schema, decl: ElementId) -> Node<'static> {
+fn minimal(schema: &Schema, decl: ElementId) -> El {
     let el = schema.element(decl);
-    let mut node = Node::named(el.name.clone());
+    let mut node = El::named(&el.name);
     match &el.kind {
-        ElementKind::Simple { ty, .. } => node.text = sample(schema.simple_type(*ty)).into(),
+        ElementKind::Simple { ty, .. } => node.text = sample(schema.simple_type(*ty)),
         ElementKind::Complex(_) => {
             if let Some(p) = schema.content(decl) {
                 fill(schema, p, &mut node.children);
@@ -230,7 +258,7 @@ fn minimal(schema: &Schema, decl: ElementId) -> Node<'static> {
     node
 }
 
-fn fill(schema: &Schema, p: &Particle, out: &mut Vec<Node<'static>>) {
+fn fill(schema: &Schema, p: &Particle, out: &mut Vec<El>) {
     let times = p.occurs().min;
     for _ in 0..times {
         match p {
@@ -248,7 +276,7 @@ fn fill(schema: &Schema, p: &Particle, out: &mut Vec<Node<'static>>) {
     }
 }
 
-fn fill_once(schema: &Schema, p: &Particle, out: &mut Vec<Node<'static>>) {
+fn fill_once(schema: &Schema, p: &Particle, out: &mut Vec<El>) {
     match p {
         Particle::Element { element, occurs, .. } => {
             for _ in 0..occurs.min.max(1) {
@@ -523,7 +551,7 @@ fn ordered_lists_are_refused_with_paths_when_misused() {
 /// One valid occurrence of an interleaved group's particle: every element
 /// of a sequence, the `alt`-th alternative of a choice (the last when
 /// fewer).
-fn occurrence(schema: &Schema, p: &Particle, alt: usize, out: &mut Vec<Node<'static>>) {
+fn occurrence(schema: &Schema, p: &Particle, alt: usize, out: &mut Vec<El>) {
     match p {
         Particle::Element { element, .. } => out.push(minimal(schema, *element)),
         Particle::Sequence { items, .. } => items.iter().for_each(|i| occurrence(schema, i, alt, out)),

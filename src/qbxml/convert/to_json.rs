@@ -9,7 +9,7 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 
 use super::index::{index, Content, SchemaIndex};
-use super::tree::{attributes, local_name, read_messages, read_node, Attr, Node};
+use super::tree::{attributes, local_name, read_messages, read_node, Attr, Node, Tree};
 use crate::qbxml::schema::{BaseType, ElementId, ElementKind, Schema, ORDERED};
 use crate::qbxml::{xml_error, QbxmlError};
 
@@ -23,14 +23,15 @@ use crate::qbxml::{xml_error, QbxmlError};
 pub fn requests_to_json(schema: &Schema, text: &str) -> Result<String, QbxmlError> {
     let w = Writer { schema, idx: index(schema), ordered: true };
     let mut out = String::from("[");
-    for (i, rq) in read_messages(text, "Rq")?.iter().enumerate() {
+    let tree = read_messages(text, "Rq")?;
+    for (i, rq) in tree.roots().enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push('{');
-        string(&rq.name, &mut out);
+        string(rq.name(), &mut out);
         out.push(':');
-        w.node(schema.request(&rq.name).map(|r| r.request), rq, &mut out);
+        w.node(schema.request(rq.name()).map(|r| r.request), rq, &mut out);
         out.push('}');
     }
     out.push(']');
@@ -185,6 +186,8 @@ impl Writer<'_> {
             let mut first_item = true;
             for p in parts {
                 let mut reader = Reader::from_str(p.body);
+                // One record at a time, in a table reused from record to record.
+                let mut record = Tree::new();
                 loop {
                     let (e, empty) = match reader.read_event().map_err(xml_error)? {
                         Event::Start(e) => (e, false),
@@ -198,11 +201,14 @@ impl Writer<'_> {
                         }
                         continue;
                     }
-                    let node = read_node(p.body, &mut reader, &e, empty, 3)?;
+                    record.clear();
+                    read_node(&mut record, p.body, &mut reader, &e, empty, 3)?;
                     if array {
                         sep(&mut first_item, out);
                     }
-                    self.node(slot.map(|s| s.element), &node, out);
+                    if let Some(node) = record.roots().next() {
+                        self.node(slot.map(|s| s.element), node, out);
+                    }
                     if !array {
                         break;
                     }
@@ -228,37 +234,37 @@ impl Writer<'_> {
     }
 
     /// An element as JSON, typed by its declaration when known.
-    fn node(&self, decl: Option<ElementId>, node: &Node<'_>, out: &mut String) {
+    fn node(&self, decl: Option<ElementId>, node: Node<'_>, out: &mut String) {
         let kind = decl.map(|d| &self.schema.element(d).kind);
         let simple = match kind {
             Some(ElementKind::Simple { ty, .. }) => Some(self.schema.simple_type(*ty).base),
             _ => None,
         };
-        let leaf = node.children.is_empty() && !matches!(kind, Some(ElementKind::Complex(_)));
-        if leaf && node.attrs.is_empty() {
-            scalar(simple, &node.text, out);
+        let leaf = !node.has_children() && !matches!(kind, Some(ElementKind::Complex(_)));
+        if leaf && node.attrs().is_empty() {
+            scalar(simple, node.text(), out);
             return;
         }
         out.push('{');
         let mut first = true;
-        for (k, v) in &node.attrs {
+        for (k, v) in node.attrs() {
             sep(&mut first, out);
             string(&format!("@{k}"), out);
             out.push(':');
             self.attr_value(decl, k, v, out);
         }
-        if leaf || !node.text.trim().is_empty() {
+        if leaf || !node.text().trim().is_empty() {
             sep(&mut first, out);
             out.push_str("\"#text\":");
-            scalar(simple, &node.text, out);
+            scalar(simple, node.text(), out);
         }
         let content = decl.and_then(|d| self.idx.content(self.schema, d));
-        let ordered = if self.ordered { content.filter(|c| interleaved(c, &node.children)) } else { None };
-        let mut groups: Vec<(&str, Vec<&Node<'_>>)> = Vec::new();
-        for c in &node.children {
-            match groups.iter_mut().find(|(n, _)| *n == c.name) {
+        let ordered = if self.ordered { content.filter(|c| interleaved(c, node)) } else { None };
+        let mut groups: Vec<(&str, Vec<Node<'_>>)> = Vec::new();
+        for c in node.children() {
+            match groups.iter_mut().find(|(n, _)| *n == c.name()) {
                 Some((_, v)) => v.push(c),
-                None => groups.push((c.name.as_ref(), vec![c])),
+                None => groups.push((c.name(), vec![c])),
             }
         }
         let mut ordered_written = false;
@@ -268,7 +274,7 @@ impl Writer<'_> {
                 if !ordered_written {
                     ordered_written = true;
                     sep(&mut first, out);
-                    self.ordered_list(content, &node.children, out);
+                    self.ordered_list(content, node, out);
                 }
                 continue;
             }
@@ -279,7 +285,7 @@ impl Writer<'_> {
             let child_decl = slot.map(|s| s.element);
             if array {
                 out.push('[');
-                for (i, item) in items.iter().enumerate() {
+                for (i, item) in items.into_iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
@@ -297,15 +303,15 @@ impl Writer<'_> {
 impl Writer<'_> {
     /// `"#ordered":[{"InvoiceLineAdd":{…}},{"InvoiceLineGroupAdd":{…}},…]`:
     /// every member of an interleaved group, in document order.
-    fn ordered_list(&self, content: &Content, children: &[Node<'_>], out: &mut String) {
+    fn ordered_list(&self, content: &Content, parent: Node<'_>, out: &mut String) {
         string(ORDERED, out);
         out.push_str(":[");
         let mut first = true;
-        for c in children {
-            let Some(slot) = content.slot(&c.name).filter(|s| s.group.is_some()) else { continue };
+        for c in parent.children() {
+            let Some(slot) = content.slot(c.name()).filter(|s| s.group.is_some()) else { continue };
             sep(&mut first, out);
             out.push('{');
-            string(&c.name, out);
+            string(c.name(), out);
             out.push(':');
             self.node(Some(slot.element), c, out);
             out.push('}');
@@ -316,9 +322,9 @@ impl Writer<'_> {
 
 /// Whether keys would reorder the members of an interleaved group: one
 /// comes after a member that schema order puts later.
-fn interleaved(content: &Content, children: &[Node<'_>]) -> bool {
+fn interleaved(content: &Content, parent: Node<'_>) -> bool {
     let mut last = 0;
-    for slot in children.iter().filter_map(|c| content.slot(&c.name)).filter(|s| s.group.is_some()) {
+    for slot in parent.children().filter_map(|c| content.slot(c.name())).filter(|s| s.group.is_some()) {
         if slot.order < last {
             return true;
         }

@@ -19,70 +19,232 @@ use crate::qbxml::{xml_error, QbxmlError, MAX_DEPTH};
 /// An attribute: its local name and its value, unescaped.
 pub type Attr<'a> = (Cow<'a, str>, Cow<'a, str>);
 
-/// One element: its name, attributes in document order, children and text.
+/// Elements in document order in one table, each knowing where its
+/// descendants end, with their attributes in a second table: reading a
+/// large request costs two growing vectors rather than a vector of
+/// children per element, and nothing is moved once placed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Node<'a> {
-    /// Local name as written (`CustomerAdd`).
-    pub name: Cow<'a, str>,
-    /// Attributes as written, unescaped.
-    pub attrs: Vec<Attr<'a>>,
-    /// Child elements in document order.
-    pub children: Vec<Node<'a>>,
-    /// The element's text, unescaped (concatenated when split by children).
-    pub text: Cow<'a, str>,
+pub struct Tree<'a> {
+    items: Vec<Item<'a>>,
+    attrs: Vec<Attr<'a>>,
+    /// The top-level elements (the requests or responses), in order.
+    roots: Vec<u32>,
 }
 
-impl<'a> Node<'a> {
-    /// An element with a name and nothing else.
-    pub fn named(name: impl Into<Cow<'a, str>>) -> Self {
-        Node { name: name.into(), ..Node::default() }
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Item<'a> {
+    name: Cow<'a, str>,
+    /// Unescaped, concatenated when split by children, comments or CDATA.
+    text: Cow<'a, str>,
+    /// Its attributes: a range of [`Tree::attrs`].
+    attrs: (u32, u32),
+    /// One past its last descendant.
+    end: u32,
+}
+
+/// One element of a [`Tree`].
+#[derive(Clone, Copy, Debug)]
+pub struct Node<'t> {
+    tree: &'t Tree<'t>,
+    id: u32,
+}
+
+impl PartialEq for Node<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.tree, other.tree) && self.id == other.id
+    }
+}
+
+impl<'a> Tree<'a> {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Tree::default()
     }
 
-    /// Appends text read after what the element already has (text split by
-    /// a child, a comment or CDATA); the first piece stays borrowed.
-    pub(crate) fn push_text(&mut self, piece: Cow<'a, str>) {
+    /// An empty tree with room for about `elements` elements.
+    pub fn with_capacity(elements: usize) -> Self {
+        Tree { items: Vec::with_capacity(elements), ..Tree::default() }
+    }
+
+    /// The top-level elements, in order.
+    pub fn roots(&self) -> impl ExactSizeIterator<Item = Node<'_>> + Clone + '_ {
+        self.roots.iter().map(move |&id| Node { tree: self.shorten(), id })
+    }
+
+    /// How many elements the tree has.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether the tree has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.roots.is_empty()
+    }
+
+    /// Appends every top-level element as qbXML text.
+    pub fn write_xml(&self, out: &mut String) {
+        self.roots().for_each(|n| n.write_xml(out));
+    }
+
+    fn shorten(&self) -> &Tree<'_> {
+        self
+    }
+
+    /// Opens an element (its children and text follow, then
+    /// [`close`](Self::close)); `root` when it is a top-level element.
+    pub(crate) fn open(&mut self, name: Cow<'a, str>, root: bool) -> u32 {
+        let id = self.items.len() as u32;
+        let at = self.attrs.len() as u32;
+        self.items.push(Item { name, text: Cow::Borrowed(""), attrs: (at, at), end: id + 1 });
+        if root {
+            self.roots.push(id);
+        }
+        id
+    }
+
+    /// Adds an attribute to element `id`, which must be the last opened
+    /// and have no children yet.
+    pub(crate) fn push_attr(&mut self, id: u32, attr: Attr<'a>) {
+        self.attrs.push(attr);
+        self.items[id as usize].attrs.1 = self.attrs.len() as u32;
+    }
+
+    /// Puts an attribute first on element `id` (as [`push_attr`](Self::push_attr)).
+    pub(crate) fn insert_attr_first(&mut self, id: u32, attr: Attr<'a>) {
+        let start = self.items[id as usize].attrs.0 as usize;
+        self.attrs.insert(start, attr);
+        self.items[id as usize].attrs.1 = self.attrs.len() as u32;
+    }
+
+    /// Sets element `id`'s text.
+    pub(crate) fn set_text(&mut self, id: u32, text: Cow<'a, str>) {
+        self.items[id as usize].text = text;
+    }
+
+    /// Appends text read after what element `id` already has (text split
+    /// by a child, a comment or CDATA); the first piece stays borrowed.
+    pub(crate) fn push_text(&mut self, id: u32, piece: Cow<'a, str>) {
+        let has_children = self.items.len() > id as usize + 1;
+        let item = &mut self.items[id as usize];
         // Layout between children would only be joined to be thrown away
-        // by `finish`.
-        if !self.children.is_empty() && piece.trim().is_empty() && self.text.trim().is_empty() {
+        // by `close`.
+        if has_children && piece.trim().is_empty() && item.text.trim().is_empty() {
             return;
         }
-        if self.text.is_empty() {
-            self.text = piece;
+        if item.text.is_empty() {
+            item.text = piece;
         } else {
-            self.text.to_mut().push_str(&piece);
+            item.text.to_mut().push_str(&piece);
         }
+    }
+
+    /// Closes element `id`: everything added since it opened is inside it.
+    /// Whitespace between child elements is layout, not text.
+    pub(crate) fn close(&mut self, id: u32) {
+        let end = self.items.len() as u32;
+        let item = &mut self.items[id as usize];
+        item.end = end;
+        if end > id + 1 && !item.text.is_empty() && item.text.trim().is_empty() {
+            item.text = Cow::Borrowed("");
+        }
+    }
+
+    /// Empties the tree, keeping its tables' room.
+    pub(crate) fn clear(&mut self) {
+        self.items.clear();
+        self.attrs.clear();
+        self.roots.clear();
+    }
+}
+
+impl<'t> Node<'t> {
+    fn item(self) -> &'t Item<'t> {
+        &self.tree.items[self.id as usize]
+    }
+
+    /// Local name as written (`CustomerAdd`).
+    pub fn name(self) -> &'t str {
+        &self.item().name
+    }
+
+    /// The element's text, unescaped.
+    pub fn text(self) -> &'t str {
+        &self.item().text
+    }
+
+    /// Attributes as written, unescaped, in document order.
+    pub fn attrs(self) -> &'t [Attr<'t>] {
+        let (a, b) = self.item().attrs;
+        &self.tree.attrs[a as usize..b as usize]
     }
 
     /// The value of attribute `name`, if present.
-    pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_ref())
+    pub fn attr(self, name: &str) -> Option<&'t str> {
+        self.attrs().iter().find(|(k, _)| k == name).map(|(_, v)| v.as_ref())
+    }
+
+    /// Whether it has child elements.
+    pub fn has_children(self) -> bool {
+        self.item().end > self.id + 1
+    }
+
+    /// Its child elements, in document order.
+    pub fn children(self) -> Children<'t> {
+        Children { tree: self.tree, next: self.id + 1, end: self.item().end }
+    }
+
+    /// The top-level elements of its tree (its siblings when it is one).
+    pub fn roots(self) -> impl Iterator<Item = Node<'t>> + Clone {
+        let tree = self.tree;
+        tree.roots.iter().map(move |&id| Node { tree, id })
     }
 
     /// Appends this element as qbXML text (no whitespace between elements).
-    pub fn write_xml(&self, out: &mut String) {
+    pub fn write_xml(self, out: &mut String) {
         out.push('<');
-        out.push_str(&self.name);
-        for (k, v) in &self.attrs {
+        out.push_str(self.name());
+        for (k, v) in self.attrs() {
             out.push(' ');
             out.push_str(k);
             out.push_str("=\"");
             escape_into(v, true, out);
             out.push('"');
         }
-        if self.children.is_empty() && self.text.is_empty() {
+        if !self.has_children() && self.text().is_empty() {
             // An empty leaf (a Mod clearing a field) and an empty aggregate
             // are both written open and closed, as QuickBooks' own samples do.
             out.push_str("></");
         } else {
             out.push('>');
-            escape_into(&self.text, false, out);
-            for c in &self.children {
+            escape_into(self.text(), false, out);
+            for c in self.children() {
                 c.write_xml(out);
             }
             out.push_str("</");
         }
-        out.push_str(&self.name);
+        out.push_str(self.name());
         out.push('>');
+    }
+}
+
+/// The child elements of a [`Node`].
+#[derive(Clone, Debug)]
+pub struct Children<'t> {
+    tree: &'t Tree<'t>,
+    next: u32,
+    end: u32,
+}
+
+impl<'t> Iterator for Children<'t> {
+    type Item = Node<'t>;
+
+    fn next(&mut self) -> Option<Node<'t>> {
+        if self.next >= self.end {
+            return None;
+        }
+        let node = Node { tree: self.tree, id: self.next };
+        self.next = node.item().end;
+        Some(node)
     }
 }
 
@@ -124,6 +286,12 @@ pub(crate) fn local_name<'a>(text: &'a str, e: &BytesStart<'_>) -> Cow<'a, str> 
 /// never refused).
 pub(crate) fn attributes<'a>(text: &'a str, e: &BytesStart<'_>) -> Result<Vec<Attr<'a>>, QbxmlError> {
     let mut out = Vec::new();
+    each_attribute(text, e, |a| out.push(a))?;
+    Ok(out)
+}
+
+/// [`attributes`], each given to `f`.
+fn each_attribute<'a>(text: &'a str, e: &BytesStart<'_>, mut f: impl FnMut(Attr<'a>)) -> Result<(), QbxmlError> {
     for a in e.attributes() {
         let a = a.map_err(xml_error)?;
         let key = lend(text, a.key.local_name().into_inner());
@@ -135,14 +303,19 @@ pub(crate) fn attributes<'a>(text: &'a str, e: &BytesStart<'_>) -> Result<Vec<At
         } else {
             lend(text, &a.value)
         };
-        out.push((key, value));
+        f((key, value));
     }
-    Ok(out)
+    Ok(())
 }
 
-/// An element's text, unescaped; borrowed from the input unless an entity
-/// had to be replaced (one that cannot be is kept as written).
-pub(crate) fn text_of<'a>(t: BytesText<'a>) -> Cow<'a, str> {
+/// An element's text read from `text`, unescaped; borrowed from the input
+/// unless an entity had to be replaced (one that cannot be is kept as
+/// written).
+pub(crate) fn text_of<'a>(text: &'a str, t: BytesText<'a>) -> Cow<'a, str> {
+    if !t.contains(&b'&') {
+        // Nothing to replace, and a slice of a `str` needs no decoding.
+        return lend(text, &t);
+    }
     match t.unescape() {
         Ok(s) => s,
         Err(_) => match t.into_inner() {
@@ -152,57 +325,66 @@ pub(crate) fn text_of<'a>(t: BytesText<'a>) -> Cow<'a, str> {
     }
 }
 
-/// The element of start tag `e`, read from `text`, with nothing in it yet.
-pub(crate) fn start_node<'a>(text: &'a str, e: &BytesStart<'_>) -> Result<Node<'a>, QbxmlError> {
-    Ok(Node { name: local_name(text, e), attrs: attributes(text, e)?, ..Node::default() })
+/// Opens the element of start tag `e`, read from `text`.
+pub(crate) fn open_start<'a>(
+    tree: &mut Tree<'a>,
+    text: &'a str,
+    e: &BytesStart<'_>,
+    root: bool,
+) -> Result<u32, QbxmlError> {
+    let id = tree.open(local_name(text, e), root);
+    each_attribute(text, e, |a| tree.push_attr(id, a))?;
+    Ok(id)
 }
 
 /// Reads the rest of the element whose start tag `start` was just read
-/// (`empty` when it was `<X/>`) from `reader`, which reads `text`, into a
-/// [`Node`]; `depth` is its depth.
+/// (`empty` when it was `<X/>`) from `reader`, which reads `text`, into
+/// `tree` as a top-level element; `depth` is its depth.
 ///
 /// # Errors
 /// When the XML is not well-formed or nests deeper than [`MAX_DEPTH`].
 pub(crate) fn read_node<'a>(
+    tree: &mut Tree<'a>,
     text: &'a str,
     reader: &mut Reader<&'a [u8]>,
     start: &BytesStart<'_>,
     empty: bool,
     depth: usize,
-) -> Result<Node<'a>, QbxmlError> {
-    let mut stack = vec![start_node(text, start)?];
+) -> Result<(), QbxmlError> {
+    let root = open_start(tree, text, start, true)?;
     if empty {
-        return Ok(stack.pop().unwrap_or_default());
+        tree.close(root);
+        return Ok(());
     }
+    let mut open = vec![root];
     loop {
         match reader.read_event().map_err(xml_error)? {
             Event::Start(e) => {
-                if depth + stack.len() > MAX_DEPTH {
+                if depth + open.len() > MAX_DEPTH {
                     return Err(QbxmlError::TooDeep(MAX_DEPTH));
                 }
-                stack.push(start_node(text, &e)?);
+                open.push(open_start(tree, text, &e, false)?);
             }
             Event::Empty(e) => {
-                let node = start_node(text, &e)?;
-                if let Some(top) = stack.last_mut() {
-                    top.children.push(node);
-                }
+                let id = open_start(tree, text, &e, false)?;
+                tree.close(id);
             }
             Event::Text(t) => {
-                if let Some(top) = stack.last_mut() {
-                    top.push_text(text_of(t));
+                if let Some(&top) = open.last() {
+                    tree.push_text(top, text_of(text, t));
                 }
             }
             Event::CData(c) => {
-                if let Some(top) = stack.last_mut() {
-                    top.push_text(lend(text, &c));
+                if let Some(&top) = open.last() {
+                    tree.push_text(top, lend(text, &c));
                 }
             }
             Event::End(_) => {
-                let done = stack.pop().unwrap_or_default();
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(done),
-                    None => return Ok(finish(done)),
+                if let Some(done) = open.pop() {
+                    tree.close(done);
+                }
+                if open.is_empty() {
+                    return Ok(());
                 }
             }
             Event::Eof => {
@@ -214,37 +396,26 @@ pub(crate) fn read_node<'a>(
     }
 }
 
-/// Whitespace between child elements is layout, not text.
-pub(crate) fn finish(mut node: Node<'_>) -> Node<'_> {
-    fn trim(n: &mut Node<'_>) {
-        if !n.children.is_empty() && !n.text.is_empty() && n.text.trim().is_empty() {
-            n.text = Cow::Borrowed("");
-        }
-        n.children.iter_mut().for_each(trim);
-    }
-    trim(&mut node);
-    node
-}
-
 /// The `…Rq` (or `…Rs`) elements of a qbXML text: a whole document or bare
 /// elements. Anything at request level that is not an element ending in
 /// `suffix` is skipped here (the submission checks refuse it).
 ///
 /// # Errors
 /// When the XML is not well-formed, has a DOCTYPE or nests too deep.
-pub fn read_messages<'a>(text: &'a str, suffix: &str) -> Result<Vec<Node<'a>>, QbxmlError> {
+pub fn read_messages<'a>(text: &'a str, suffix: &str) -> Result<Tree<'a>, QbxmlError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
-    let mut out = Vec::new();
+    let mut out = Tree::with_capacity(estimate(text));
     let mut depth = 0usize;
     loop {
         match reader.read_event().map_err(xml_error)? {
             Event::DocType(_) => return Err(QbxmlError::Doctype),
             Event::Start(e) => {
-                let name = local_name(text, &e);
-                if name.ends_with(suffix) && !name.starts_with("QBXMLMsgs") {
-                    out.push(read_node(text, &mut reader, &e, false, depth)?);
+                let name = e.local_name();
+                let name = name.as_ref();
+                if name.ends_with(suffix.as_bytes()) && !name.starts_with(b"QBXMLMsgs") {
+                    read_node(&mut out, text, &mut reader, &e, false, depth)?;
                 } else {
                     depth += 1;
                     if depth > MAX_DEPTH {
@@ -253,9 +424,10 @@ pub fn read_messages<'a>(text: &'a str, suffix: &str) -> Result<Vec<Node<'a>>, Q
                 }
             }
             Event::Empty(e) => {
-                let name = local_name(text, &e);
-                if name.ends_with(suffix) && !name.starts_with("QBXMLMsgs") {
-                    out.push(read_node(text, &mut reader, &e, true, depth)?);
+                let name = e.local_name();
+                let name = name.as_ref();
+                if name.ends_with(suffix.as_bytes()) && !name.starts_with(b"QBXMLMsgs") {
+                    read_node(&mut out, text, &mut reader, &e, true, depth)?;
                 }
             }
             Event::End(_) => depth = depth.saturating_sub(1),
@@ -264,6 +436,12 @@ pub fn read_messages<'a>(text: &'a str, suffix: &str) -> Result<Vec<Node<'a>>, Q
         }
     }
     Ok(out)
+}
+
+/// About how many elements `text` has: one per two tags, so the table is
+/// sized once for a large request.
+pub(crate) fn estimate(text: &str) -> usize {
+    memchr::memchr_iter(b'<', text.as_bytes()).count() / 2 + 1
 }
 
 #[cfg(test)]
@@ -276,11 +454,12 @@ mod tests {
                     <CustomerAddRq requestID=\"1\"><CustomerAdd><Name>A &amp; B</Name><Notes/></CustomerAdd></CustomerAddRq>\n\
                     </QBXMLMsgsRq></QBXML>";
         let rq = read_messages(text, "Rq").expect("parses");
-        assert_eq!(rq.len(), 1);
-        assert_eq!(rq[0].attr("requestID"), Some("1"));
-        assert_eq!(rq[0].children[0].children[0].text, "A & B");
+        assert_eq!(rq.roots().len(), 1);
+        let first = rq.roots().next().unwrap();
+        assert_eq!(first.attr("requestID"), Some("1"));
+        assert_eq!(first.children().next().unwrap().children().next().unwrap().text(), "A & B");
         let mut out = String::new();
-        rq[0].write_xml(&mut out);
+        rq.write_xml(&mut out);
         assert_eq!(
             out,
             "<CustomerAddRq requestID=\"1\"><CustomerAdd><Name>A &amp; B</Name><Notes></Notes></CustomerAdd></CustomerAddRq>"

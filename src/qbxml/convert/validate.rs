@@ -2,7 +2,7 @@
 //! each with the path of the element it is about.
 
 use super::index::{index, Content, Model, PartKind, SchemaIndex};
-use super::tree::Node;
+use super::tree::{Node, Tree};
 use super::values;
 use super::Issue;
 use crate::qbxml::schema::{ElementId, ElementKind, Schema};
@@ -19,7 +19,7 @@ pub const MAX_ISSUES: usize = 1000;
 pub fn validate_requests(
     schema: &Schema,
     reported: Option<Version>,
-    requests: &[Node<'_>],
+    requests: &Tree<'_>,
     check_values: bool,
 ) -> Vec<Issue> {
     let mut v = Validator {
@@ -30,9 +30,9 @@ pub fn validate_requests(
         known: Vec::new(),
         orders: Vec::new(),
     };
-    for (i, rq) in requests.iter().enumerate() {
-        let at = At { parent: None, siblings: requests, index: i };
-        match schema.request(&rq.name) {
+    for rq in requests.roots() {
+        let at = At { parent: None, node: rq };
+        match schema.request(rq.name()) {
             Some(rt) => v.element(rt.request, rq, &at),
             None => v.unknown_request(rq, &at, reported),
         }
@@ -46,27 +46,27 @@ pub fn validate_requests(
 
 /// Characters QuickBooks cannot store, with their paths: warnings, not
 /// errors (QuickBooks takes the request and stores a substitute).
-pub fn storage_warnings(requests: &[Node<'_>]) -> Vec<Issue> {
+pub fn storage_warnings(requests: &Tree<'_>) -> Vec<Issue> {
     fn walk(at: &At<'_>, out: &mut Vec<Issue>) {
-        let node = at.node();
-        for (k, v) in &node.attrs {
+        let node = at.node;
+        for (k, v) in node.attrs() {
             if let Some(c) = values::unstorable(v) {
                 out.push(warning(&format!("{}/@{k}", at.path()), c));
             }
         }
-        if let Some(c) = values::unstorable(&node.text) {
+        if let Some(c) = values::unstorable(node.text()) {
             out.push(warning(&at.path(), c));
         }
-        for i in 0..node.children.len() {
+        for child in node.children() {
             if out.len() >= MAX_ISSUES {
                 return;
             }
-            walk(&At { parent: Some(at), siblings: &node.children, index: i }, out);
+            walk(&At { parent: Some(at), node: child }, out);
         }
     }
     let mut out = Vec::new();
-    for i in 0..requests.len() {
-        walk(&At { parent: None, siblings: requests, index: i }, &mut out);
+    for rq in requests.roots() {
+        walk(&At { parent: None, node: rq }, &mut out);
     }
     out
 }
@@ -82,65 +82,64 @@ fn warning(path: &str, c: char) -> Issue {
     )
 }
 
-/// Where a node sits: its parent's place, its siblings and its index among
-/// them. Most nodes have no problem, so the path string is built only when
-/// an issue is reported (building one per node was most of the cost of
-/// validating a large request).
+/// Where a node sits: its parent's place and the node. Most nodes have no
+/// problem, so the path string is built only when an issue is reported
+/// (building one per node was most of the cost of validating a large
+/// request).
 struct At<'n> {
     parent: Option<&'n At<'n>>,
-    siblings: &'n [Node<'n>],
-    index: usize,
+    node: Node<'n>,
 }
 
 impl At<'_> {
-    fn node(&self) -> &Node<'_> {
-        &self.siblings[self.index]
-    }
-
     /// Element names from the request element, `/`-separated; `[n]` is the
     /// 1-based position among same-named siblings when there is more than one.
     fn path(&self) -> String {
         let mut out = self.parent.map_or_else(String::new, |p| p.path() + "/");
-        let name = self.node().name.as_ref();
+        let name = self.node.name();
         out.push_str(name);
-        let same = |n: &&Node<'_>| n.name == name;
-        if self.siblings.iter().filter(same).count() > 1 {
-            let nth = self.siblings[..=self.index].iter().filter(same).count();
+        let siblings: Vec<Node<'_>> = match self.parent {
+            Some(p) => p.node.children().collect(),
+            None => self.node.roots().collect(),
+        };
+        let same: Vec<&Node<'_>> = siblings.iter().filter(|n| n.name() == name).collect();
+        if same.len() > 1 {
+            let nth = same.iter().position(|n| **n == self.node).map_or(0, |i| i + 1);
             out.push_str(&format!("[{nth}]"));
         }
         out
     }
 }
 
-struct Validator<'s> {
+struct Validator<'s, 't> {
     schema: &'s Schema,
     idx: &'static SchemaIndex,
     issues: Vec<Issue>,
     check_values: bool,
     /// Spare vectors for [`Validator::children`] and
     /// [`Validator::structure`], one per level in use.
-    known: Vec<Vec<Known>>,
+    known: Vec<Vec<Known<'t>>>,
     orders: Vec<Vec<usize>>,
 }
 
-impl Validator<'_> {
+impl<'t> Validator<'_, 't> {
     fn push(&mut self, path: String, code: &str, message: String) {
         if self.issues.len() < MAX_ISSUES {
             self.issues.push(Issue { path, code: code.to_owned(), message });
         }
     }
 
-    fn unknown_request(&mut self, rq: &Node<'_>, at: &At<'_>, reported: Option<Version>) {
+    fn unknown_request(&mut self, rq: Node<'_>, at: &At<'_>, reported: Option<Version>) {
         let version = self.schema.version();
-        if let Some(newer) = Schema::all().iter().find(|s| s.version() > version && s.request(&rq.name).is_some()) {
-            let since = newer.request(&rq.name).map_or(newer.version(), |r| r.since);
+        if let Some(newer) = Schema::all().iter().find(|s| s.version() > version && s.request(rq.name()).is_some()) {
+            let since = newer.request(rq.name()).map_or(newer.version(), |r| r.since);
             let had = reported.map_or_else(|| version.to_string(), |r| r.to_string());
             self.push(
                 at.path(),
                 "request_needs_version",
                 format!(
                     "{} needs qbXML {since}; this company's QuickBooks reported qbXML {had} (validated against {version})",
-                    rq.name
+                    rq.name()
                 ),
             );
             return;
@@ -149,17 +148,17 @@ impl Validator<'_> {
             .schema
             .requests()
             .iter()
-            .find(|r| r.name.eq_ignore_ascii_case(&rq.name))
+            .find(|r| r.name.eq_ignore_ascii_case(rq.name()))
             .map(|r| format!(" (did you mean {}?)", r.name))
             .unwrap_or_default();
-        let what = if rq.name.ends_with("Rq") { "request type" } else { "request (request names end in Rq)" };
-        self.push(at.path(), "unknown_request", format!("{} is not a qbXML {version} {what}{hint}", rq.name));
+        let what = if rq.name().ends_with("Rq") { "request type" } else { "request (request names end in Rq)" };
+        self.push(at.path(), "unknown_request", format!("{} is not a qbXML {version} {what}{hint}", rq.name()));
     }
 
-    fn element(&mut self, decl: ElementId, node: &Node<'_>, at: &At<'_>) {
+    fn element(&mut self, decl: ElementId, node: Node<'t>, at: &At<'_>) {
         let schema = self.schema;
         let attrs = schema.attributes(decl);
-        for (k, v) in &node.attrs {
+        for (k, v) in node.attrs() {
             match attrs.iter().find(|a| &a.name == k) {
                 None => {
                     let known: Vec<&str> = attrs.iter().map(|a| a.name.as_str()).collect();
@@ -171,7 +170,7 @@ impl Validator<'_> {
                     self.push(
                         format!("{}/@{k}", at.path()),
                         "unknown_attribute",
-                        format!("<{}> has no attribute {k}; {allowed}", node.name),
+                        format!("<{}> has no attribute {k}; {allowed}", node.name()),
                     );
                 }
                 Some(a) if self.check_values => {
@@ -193,41 +192,40 @@ impl Validator<'_> {
         }
         match &schema.element(decl).kind {
             ElementKind::Simple { ty, .. } => {
-                if !node.children.is_empty() {
-                    let first = &node.children[0].name;
+                if let Some(first) = node.children().next() {
                     self.push(
                         at.path(),
                         "wrong_content",
-                        format!("{} holds a value, not elements (found <{first}>)", node.name),
+                        format!("{} holds a value, not elements (found <{}>)", node.name(), first.name()),
                     );
                 } else if self.check_values {
-                    if let Err((code, msg)) = values::check(schema.simple_type(*ty), &node.text) {
+                    if let Err((code, msg)) = values::check(schema.simple_type(*ty), node.text()) {
                         self.push(at.path(), code, msg);
                     }
                 }
             }
             ElementKind::Complex(_) => {
-                if !node.text.trim().is_empty() {
-                    self.push(at.path(), "wrong_content", format!("{} holds elements, not a value", node.name));
+                if !node.text().trim().is_empty() {
+                    self.push(at.path(), "wrong_content", format!("{} holds elements, not a value", node.name()));
                 }
                 self.children(decl, node, at);
             }
         }
     }
 
-    fn children(&mut self, decl: ElementId, node: &Node<'_>, at: &At<'_>) {
+    fn children(&mut self, decl: ElementId, node: Node<'t>, at: &At<'_>) {
         let Some(content) = self.idx.content(self.schema, decl) else { return };
-        // Each known child's schema order, index among the children and
-        // declaration; the vectors are reused from parent to parent.
+        // Each known child's schema order, node and declaration; the
+        // vectors are reused from parent to parent.
         let mut known = self.known.pop().unwrap_or_default();
-        for (i, child) in node.children.iter().enumerate() {
-            match content.slot(&child.name) {
-                Some(slot) => known.push(Known { order: slot.order, index: i, element: slot.element }),
+        for child in node.children() {
+            match content.slot(child.name()) {
+                Some(slot) => known.push(Known { order: slot.order, node: child, element: slot.element }),
                 None => {
                     let hint = content
                         .names
                         .iter()
-                        .find(|n| n.eq_ignore_ascii_case(&child.name))
+                        .find(|n| n.eq_ignore_ascii_case(child.name()))
                         .map(|n| format!(" (did you mean {n}?)"))
                         .unwrap_or_default();
                     let allowed = if content.names.is_empty() {
@@ -236,9 +234,9 @@ impl Validator<'_> {
                         format!("it allows {}", super::allowed_names(&content.names))
                     };
                     self.push(
-                        At { parent: Some(at), siblings: &node.children, index: i }.path(),
+                        At { parent: Some(at), node: child }.path(),
                         "unknown_element",
-                        format!("<{}> has no element {}{hint}; {allowed}", node.name, child.name),
+                        format!("<{}> has no element {}{hint}; {allowed}", node.name(), child.name()),
                     );
                 }
             }
@@ -249,25 +247,21 @@ impl Validator<'_> {
             self.push(
                 at.path(),
                 "wrong_content",
-                format!("{} has no child elements (found <{}>)", node.name, node.children[first.index].name),
+                format!("{} has no child elements (found <{}>)", node.name(), first.node.name()),
             );
         }
         for k in &known {
             if self.issues.len() >= MAX_ISSUES {
                 break;
             }
-            self.element(
-                k.element,
-                &node.children[k.index],
-                &At { parent: Some(at), siblings: &node.children, index: k.index },
-            );
+            self.element(k.element, k.node, &At { parent: Some(at), node: k.node });
         }
         known.clear();
         self.known.push(known);
     }
 
     /// Order, cardinality and choices of the known children.
-    fn structure(&mut self, model: &Model, node: &Node<'_>, at: &At<'_>, known: &[Known], content: &Content) {
+    fn structure(&mut self, model: &Model, node: Node<'_>, at: &At<'_>, known: &[Known<'_>], content: &Content) {
         let names = &content.names;
         let mut kids = self.orders.pop().unwrap_or_default();
         kids.extend(known.iter().map(|k| k.order));
@@ -278,7 +272,12 @@ impl Validator<'_> {
                 self.push(
                     format!("{}/{}", at.path(), names[b]),
                     "choice_conflict",
-                    format!("{} and {} are alternatives in <{}>: give only one of them", names[a], names[b], node.name),
+                    format!(
+                        "{} and {} are alternatives in <{}>: give only one of them",
+                        names[a],
+                        names[b],
+                        node.name()
+                    ),
                 );
                 dropped.push(b);
             }
@@ -305,7 +304,7 @@ impl Validator<'_> {
                     "wrong_order",
                     format!(
                         "the elements of <{}> are out of order: expected {}; got {}",
-                        node.name,
+                        node.name(),
                         list(&sorted),
                         list(&kids)
                     ),
@@ -316,13 +315,13 @@ impl Validator<'_> {
                 let count = s.kids.iter().filter(|k| **k == extra).count();
                 let name = &names[extra];
                 let (code, msg) = if count > 1 && s.kids[..s.at].contains(&extra) {
-                    ("too_many", format!("{name} may not occur {count} times in <{}>", node.name))
+                    ("too_many", format!("{name} may not occur {count} times in <{}>", node.name()))
                 } else {
                     (
                         "unexpected_element",
                         format!(
                             "{name} is not allowed here in <{}> (schema order: {})",
-                            node.name,
+                            node.name(),
                             super::allowed_names(names)
                         ),
                     )
@@ -336,14 +335,14 @@ impl Validator<'_> {
                 Missing::Element(o) => self.push(
                     format!("{}/{}", at.path(), names[o]),
                     "missing_element",
-                    format!("<{}> requires {}", node.name, names[o]),
+                    format!("<{}> requires {}", node.name(), names[o]),
                 ),
                 Missing::OneOf(part) => {
                     let one_of: Vec<&str> = model.first_names(part).map(|o| names[o].as_str()).collect();
                     self.push(
                         at.path(),
                         "missing_element",
-                        format!("<{}> requires one of {}", node.name, one_of.join(", ")),
+                        format!("<{}> requires one of {}", node.name(), one_of.join(", ")),
                     )
                 }
             }
@@ -353,11 +352,11 @@ impl Validator<'_> {
     }
 }
 
-/// A child the content model names: its schema order, its index among its
-/// siblings and its declaration.
-struct Known {
+/// A child the content model names: its schema order, the child and its
+/// declaration.
+struct Known<'t> {
     order: usize,
-    index: usize,
+    node: Node<'t>,
     element: ElementId,
 }
 
