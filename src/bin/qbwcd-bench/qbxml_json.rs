@@ -62,6 +62,20 @@ pub async fn run(a: &QbxmlJsonArgs) -> anyhow::Result<serde_json::Value> {
     // Runs alternate between the two paths, so a burst of noise from a
     // shared machine falls on both; the best run says what the code costs
     // when nothing else is running, the median what it costs here.
+    // For a profiler: `QBWCD_BENCH_ONLY=json` (or `raw`) runs one path
+    // `QBWCD_BENCH_N` times (400) and nothing else (BENCHMARKS.md, #16).
+    if let Ok(which) = std::env::var("QBWCD_BENCH_ONLY") {
+        let n: usize = std::env::var("QBWCD_BENCH_N").ok().and_then(|n| n.parse().ok()).unwrap_or(400);
+        for _ in 0..n {
+            if which == "json" {
+                let _ = json_to_qbxml(schema, None, &request, OnError::Stop, true);
+            } else {
+                let parsed = parse_submission_tree(&xml).ok();
+                let _ = parsed.map(|(_, requests)| check_requests(schema, None, &requests));
+            }
+        }
+        return Ok(serde_json::Value::Null);
+    }
     let runs = 41;
     let (mut json_times, mut raw_times) = (Vec::new(), Vec::new());
     for _ in 0..runs {

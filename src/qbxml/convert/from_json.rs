@@ -17,7 +17,8 @@ use crate::qbxml::schema::{BaseType, ElementId, ElementKind, Schema, ORDERED};
 /// returned as issues; schema checks of the values are the validator's.
 /// A request without `@requestID` gets its 1-based position in the job.
 pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value]) -> (Tree<'a>, Vec<Issue>) {
-    let mut b = Builder { schema, idx: index(schema), issues: Vec::new(), tree: Tree::new() };
+    let elements: usize = requests.iter().map(values).sum();
+    let mut b = Builder { schema, idx: index(schema), issues: Vec::new(), tree: Tree::with_capacity(elements) };
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for r in requests {
         if let Some((k, _)) = r.as_object().filter(|o| o.len() == 1).and_then(|o| o.iter().next()) {
@@ -59,6 +60,16 @@ pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value]) -> (Tree<'
         }
     }
     (b.tree, b.issues)
+}
+
+/// How many values `v` holds, itself included: about how many elements it
+/// becomes, so the tree is sized once.
+fn values(v: &Value) -> usize {
+    match v {
+        Value::Object(o) => 1 + o.values().map(values).sum::<usize>(),
+        Value::Array(a) => a.iter().map(values).sum(),
+        _ => 1,
+    }
 }
 
 /// A child element found in a JSON object, built once its siblings are
@@ -148,7 +159,8 @@ impl<'a> Builder<'_, 'a> {
         };
         let id = self.tree.open(Cow::Borrowed(name), request.is_some());
         let content = self.idx.content(schema, decl);
-        let mut children: Vec<Pending<'a>> = Vec::new();
+        let items = fields.values().map(|v| v.as_array().map_or(1, Vec::len)).sum();
+        let mut children: Vec<Pending<'a>> = Vec::with_capacity(items);
         // Keys naming members of interleaved groups, and whether `#ordered`
         // lists some too: an element says its order one way only.
         let mut grouped_keys: Vec<&str> = Vec::new();

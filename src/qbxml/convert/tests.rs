@@ -662,3 +662,25 @@ fn every_interleaved_group_keeps_its_order_through_json() {
     // debit and credit lines: 25 request types in each version.
     assert_eq!(checked, 50, "groups checked");
 }
+
+/// A child sequence already found valid is not matched again, and that
+/// hides nothing: values are still checked in every line, and a line
+/// whose children differ is matched on its own.
+#[test]
+fn lines_with_the_same_children_are_matched_once_and_still_checked() {
+    let good = "<InvoiceLineAdd><ItemRef><FullName>W</FullName></ItemRef><Amount>1.00</Amount></InvoiceLineAdd>";
+    let bad_value = "<InvoiceLineAdd><ItemRef><FullName>W</FullName></ItemRef><Amount>1.001</Amount></InvoiceLineAdd>";
+    let misordered = "<InvoiceLineAdd><Amount>1.00</Amount><ItemRef><FullName>W</FullName></ItemRef></InvoiceLineAdd>";
+    let text = format!(
+        "<InvoiceAddRq><InvoiceAdd><CustomerRef><FullName>C</FullName></CustomerRef>{good}{good}{bad_value}{misordered}{good}</InvoiceAdd></InvoiceAddRq>"
+    );
+    let got = issues(v16(), &text);
+    let codes: Vec<(&str, &str)> = got.iter().map(|i| (i.path.as_str(), i.code.as_str())).collect();
+    assert_eq!(
+        codes,
+        [
+            ("InvoiceAddRq/InvoiceAdd/InvoiceLineAdd[3]/Amount", "bad_decimal"),
+            ("InvoiceAddRq/InvoiceAdd/InvoiceLineAdd[4]", "wrong_order"),
+        ]
+    );
+}

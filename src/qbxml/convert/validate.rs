@@ -29,6 +29,8 @@ pub fn validate_requests(
         check_values,
         known: Vec::new(),
         orders: Vec::new(),
+        fits: foldhash::HashMap::default(),
+        fitting: 0,
     };
     for rq in requests.roots() {
         let at = At { parent: None, node: rq };
@@ -120,6 +122,10 @@ struct Validator<'s, 't> {
     /// [`Validator::structure`], one per level in use.
     known: Vec<Vec<Known<'t>>>,
     orders: Vec<Vec<usize>>,
+    /// Child sequences found valid, per content model (by address), and
+    /// how many in all.
+    fits: foldhash::HashMap<usize, foldhash::HashSet<Vec<usize>>>,
+    fitting: usize,
 }
 
 impl<'t> Validator<'_, 't> {
@@ -265,6 +271,15 @@ impl<'t> Validator<'_, 't> {
         let names = &content.names;
         let mut kids = self.orders.pop().unwrap_or_default();
         kids.extend(known.iter().map(|k| k.order));
+        // The lines of a large request mostly have the same children: a
+        // sequence this model already found valid is valid again.
+        let model_id = std::ptr::from_ref(model) as usize;
+        if self.fits.get(&model_id).is_some_and(|seen| seen.contains(kids.as_slice())) {
+            kids.clear();
+            self.orders.push(kids);
+            return;
+        }
+        let issues_before = self.issues.len();
         // Two alternatives of one choice (outside any repetition).
         if kids.len() > 1 && !content.choices.is_empty() {
             let mut dropped: Vec<usize> = Vec::new();
@@ -347,10 +362,18 @@ impl<'t> Validator<'_, 't> {
                 }
             }
         }
+        if self.issues.len() == issues_before && self.fitting < MAX_FITS {
+            self.fitting += 1;
+            self.fits.entry(model_id).or_default().insert(kids.clone());
+        }
         kids.clear();
         self.orders.push(kids);
     }
 }
+
+/// The most valid child sequences remembered in one validation, so a
+/// hostile request of ever-different sequences cannot grow the memo.
+const MAX_FITS: usize = 4096;
 
 /// A child the content model names: its schema order, the child and its
 /// declaration.
