@@ -6,7 +6,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use serde::{Deserialize, Serialize};
 
-use super::convert::tree::{estimate, lend, local_name, open_start};
+use super::convert::tree::{estimate, lend, local_name, open_named};
 use super::convert::Tree;
 use super::{xml_error, QbxmlError, Version, MAX_DEPTH};
 
@@ -182,7 +182,7 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
                     _ => false,
                 };
                 if let Some(out) = tree.as_deref_mut().filter(|_| request_level || in_request) {
-                    let id = open_start(out, text, e, open.is_empty())?;
+                    let id = open_named(out, text, name.clone(), e, open.is_empty())?;
                     if is_empty {
                         out.close(id);
                     } else {

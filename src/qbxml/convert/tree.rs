@@ -332,7 +332,18 @@ pub(crate) fn open_start<'a>(
     e: &BytesStart<'_>,
     root: bool,
 ) -> Result<u32, QbxmlError> {
-    let id = tree.open(local_name(text, e), root);
+    open_named(tree, text, local_name(text, e), e, root)
+}
+
+/// [`open_start`] with the name already read.
+pub(crate) fn open_named<'a>(
+    tree: &mut Tree<'a>,
+    text: &'a str,
+    name: Cow<'a, str>,
+    e: &BytesStart<'_>,
+    root: bool,
+) -> Result<u32, QbxmlError> {
+    let id = tree.open(name, root);
     each_attribute(text, e, |a| tree.push_attr(id, a))?;
     Ok(id)
 }

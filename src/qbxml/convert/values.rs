@@ -14,9 +14,12 @@ pub type ValueProblem = (&'static str, String);
 /// The issue code (`too_long`, `bad_enum`, `bad_integer`, …) and a message.
 pub fn check(ty: &SimpleType, text: &str) -> Result<(), ValueProblem> {
     if let Some(max) = ty.max_length {
-        let n = text.chars().count();
-        if n > max as usize {
-            return Err(("too_long", format!("at most {max} characters; got {n}")));
+        // A character is at least one byte: only a longer text is counted.
+        if text.len() > max as usize {
+            let n = text.chars().count();
+            if n > max as usize {
+                return Err(("too_long", format!("at most {max} characters; got {n}")));
+            }
         }
     }
     if !ty.enumeration.is_empty() && !ty.enumeration.iter().any(|e| e == text) {
