@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::webhooks::check_webhook_url;
 use super::{ApiCaller, ApiError, ErrorBody};
 use crate::app::AppState;
-use crate::store::{Company, NewCompany, NewUser, OpenWork, Removed};
+use crate::store::{Company, CompanyChanges, NewCompany, NewUser, OpenWork, Removed};
 use crate::types::{CompanySlug, Username};
 
 /// `POST /companies` body.
@@ -220,13 +220,9 @@ pub async fn update(
     if let Some(Some(u)) = &webhook_url {
         check_webhook_url(u, &state.settings).await?;
     }
-    let now = state.clock.now();
-    if name.is_some() || file_path.is_some() {
-        state.store.update_company(c.id, name, file_path, now).await?;
-    }
-    if let Some(url) = webhook_url {
-        state.store.set_company_webhook(c.id, url.as_deref(), now).await?;
-    }
+    let changes =
+        CompanyChanges { name, file_path, webhook_url: webhook_url.as_ref().map(|u| u.as_deref()), enabled: None };
+    state.store.update_company(c.id, &changes, state.clock.now()).await?;
     let c = find(&state, &caller, &slug).await?;
     Ok(Json(view_of(&state, c).await?))
 }

@@ -17,8 +17,8 @@ use crate::config::Settings;
 use crate::diagnostics::catalog;
 use crate::queue::{Job, JobCursor, JobFilter, JobState};
 use crate::store::{
-    redact_url, AccountStore, Backend, EventFilter, EventStore, JobStore, NewCompany, NewToken, NewUser, OpsStore,
-    PoolOptions, SqlStore, StoreError, TokenStore,
+    redact_url, AccountStore, Backend, CompanyChanges, EventFilter, EventStore, JobStore, NewCompany, NewToken,
+    NewUser, OpsStore, PoolOptions, SqlStore, StoreError, TokenStore,
 };
 use crate::submit::{submit, SubmitOptions};
 use crate::types::{CompanySlug, EventId, JobId, Username};
@@ -347,7 +347,7 @@ async fn company(store: &SqlStore, settings: &Settings, cmd: CompanyCommand) -> 
             if name.is_none() && file_path.is_none() {
                 bail!("nothing to change: give --name, --file-path or --no-file-path");
             }
-            store.update_company(c.id, name, file_path, now).await?;
+            store.update_company(c.id, &CompanyChanges { name, file_path, ..Default::default() }, now).await?;
             let c = find_company(store, &slug).await?;
             crate::outln!(
                 "company {} updated: name {:?}, file {}",

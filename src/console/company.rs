@@ -16,7 +16,7 @@ use super::session::{Console, ConsoleEvent};
 use crate::api::{ApiError, ProblemView, UserView};
 use crate::app::AppState;
 use crate::queue::{Job, JobCursor, JobFilter, JobState};
-use crate::store::{Company, SessionJob, User};
+use crate::store::{Company, CompanyChanges, SessionJob, User};
 use crate::types::{CompanySlug, Username};
 
 /// Jobs on one page of the company's list.
@@ -280,12 +280,15 @@ pub async fn edit(
         crate::api::check_webhook_url(webhook, &state.settings).await?;
     }
     let file_path = form.file_path.trim();
-    state.store.update_company(company.id, Some(name), Some((!file_path.is_empty()).then_some(file_path)), now).await?;
-    state.store.set_company_webhook(company.id, (!webhook.is_empty()).then_some(webhook), now).await?;
     let enable = form.enabled != "disabled";
-    if enable != company.disabled_at.is_none() {
-        state.store.set_company_enabled(company.id, enable, now).await?;
-    }
+    let changes = CompanyChanges {
+        name: Some(name),
+        file_path: Some((!file_path.is_empty()).then_some(file_path)),
+        webhook_url: Some((!webhook.is_empty()).then_some(webhook)),
+        // Saving an enabled company again does not touch when it was disabled.
+        enabled: (enable != company.disabled_at.is_none()).then_some(enable),
+    };
+    state.store.update_company(company.id, &changes, now).await?;
     let message = format!(
         "updated company {slug}: name {name:?}, file path {file_path:?}, webhook {webhook:?}, {}",
         if enable { "enabled" } else { "disabled" }

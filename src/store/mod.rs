@@ -20,8 +20,8 @@ use chrono::{DateTime, Utc};
 pub use admins::{Admin, AdminLogin, AdminSession, AdminStore};
 pub use console::{ConsoleStore, SessionJob};
 pub use models::{
-    ApiToken, Company, CompanyFacts, Event, EventFilter, NewCompany, NewEvent, NewSession, NewToken, NewUser,
-    Recovered, Session, SessionOpen, User,
+    ApiToken, Company, CompanyChanges, CompanyFacts, Event, EventFilter, NewCompany, NewEvent, NewSession, NewToken,
+    NewUser, Recovered, Session, SessionOpen, User,
 };
 pub use models::{LockoutRule, LoginFailure, LoginLockout, LoginLocks, OpenWork, Problem, QwcLink, Removed};
 pub use models::{WebhookAttempt, WebhookDelivery};
@@ -134,16 +134,10 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn company_by_id(&self, id: i64) -> Result<Option<Company>>;
     /// All companies, by slug.
     async fn list_companies(&self) -> Result<Vec<Company>>;
-    /// Changes a company's name and file path; `None` leaves a field as it
-    /// is, `Some(None)` clears the file path. [`StoreError::NotFound`] if
-    /// there is no such company.
-    async fn update_company(
-        &self,
-        id: i64,
-        name: Option<&str>,
-        file_path: Option<Option<&str>>,
-        now: DateTime<Utc>,
-    ) -> Result;
+    /// Changes a company's settings in one statement, so an edit applies
+    /// whole or not at all. [`StoreError::NotFound`] if there is no such
+    /// company.
+    async fn update_company(&self, id: i64, changes: &CompanyChanges<'_>, now: DateTime<Utc>) -> Result;
     /// Enables or disables a company (its users are refused at
     /// `authenticate` while it is disabled; its jobs stay queued).
     async fn set_company_enabled(&self, id: i64, enabled: bool, now: DateTime<Utc>) -> Result;

@@ -89,6 +89,22 @@ impl std::fmt::Display for OpenWork {
     }
 }
 
+/// What [`AccountStore::update_company`](super::AccountStore::update_company)
+/// changes: `None` leaves a field as it is; `Some(None)` clears the file
+/// path or the webhook.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CompanyChanges<'a> {
+    /// A new display name.
+    pub name: Option<&'a str>,
+    /// A new company file path, or none (the file open in QuickBooks).
+    pub file_path: Option<Option<&'a str>>,
+    /// A new webhook URL, or none.
+    pub webhook_url: Option<Option<&'a str>>,
+    /// Enabled or disabled (as
+    /// [`AccountStore::set_company_enabled`](super::AccountStore::set_company_enabled)).
+    pub enabled: Option<bool>,
+}
+
 /// A company to add.
 #[derive(Clone, Debug)]
 pub struct NewCompany {

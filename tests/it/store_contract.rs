@@ -8,8 +8,8 @@ use chrono::Duration;
 use qbwcd::qbxml::OnError;
 use qbwcd::queue::{Completion, Enqueued, JobKind, JobState, NewJob};
 use qbwcd::store::{
-    AccountStore, AnswerCompletion, Company, ExchangeStore, JobStore, NewSession, NewUser, SessionOpen, SessionStore,
-    SqlStore, StoreError,
+    AccountStore, AnswerCompletion, Company, CompanyChanges, ExchangeStore, JobStore, NewSession, NewUser, SessionOpen,
+    SessionStore, SqlStore, StoreError, WebhookStore,
 };
 use qbwcd::types::{JobId, Ticket, Username};
 
@@ -28,6 +28,7 @@ both_backends!(
     operator_actions_follow_the_state_rules,
     login_failures_count_atomically_per_name_and_address,
     a_call_that_fails_midway_keeps_nothing,
+    a_company_edit_applies_whole_and_leaves_what_it_does_not_name,
 );
 
 struct Fixture {
@@ -499,4 +500,53 @@ async fn a_call_that_fails_midway_keeps_nothing(b: Backend) {
     // Released as a lease ends without an answer.
     let released = if claimed.kind == JobKind::Write { JobState::Unknown } else { JobState::Queued };
     assert_eq!(store.job(first).await.unwrap().unwrap().state, released);
+}
+
+/// One statement changes every field an edit names (so a failure leaves
+/// none changed) and nothing it does not name.
+async fn a_company_edit_applies_whole_and_leaves_what_it_does_not_name(b: Backend) {
+    let f = fixture(b).await;
+    let store = &f.store;
+    let id = f.company.id;
+    let all = CompanyChanges {
+        name: Some("Acme Ltd"),
+        file_path: Some(Some("C:\\QB\\acme.qbw")),
+        webhook_url: Some(Some("https://hooks.example.com/qb")),
+        enabled: Some(false),
+    };
+    store.update_company(id, &all, f.now).await.unwrap();
+    let c = store.company_by_id(id).await.unwrap().unwrap();
+    assert_eq!((c.name.as_str(), c.file_path.as_deref()), ("Acme Ltd", Some("C:\\QB\\acme.qbw")));
+    assert_eq!(c.disabled_at.map(|t| t.timestamp()), Some(f.now.timestamp()));
+    assert_eq!(store.company_webhook(id).await.unwrap().as_deref(), Some("https://hooks.example.com/qb"));
+
+    // Disabling again keeps the first time; unnamed fields stay.
+    let later = f.now + Duration::minutes(5);
+    store
+        .update_company(id, &CompanyChanges { name: Some("Acme"), enabled: Some(false), ..Default::default() }, later)
+        .await
+        .unwrap();
+    let c = store.company_by_id(id).await.unwrap().unwrap();
+    assert_eq!((c.name.as_str(), c.file_path.as_deref()), ("Acme", Some("C:\\QB\\acme.qbw")));
+    assert_eq!(c.disabled_at.map(|t| t.timestamp()), Some(f.now.timestamp()));
+    assert!(store.company_webhook(id).await.unwrap().is_some());
+
+    // `Some(None)` clears; enabling clears the time.
+    let clear =
+        CompanyChanges { file_path: Some(None), webhook_url: Some(None), enabled: Some(true), ..Default::default() };
+    store.update_company(id, &clear, later).await.unwrap();
+    let c = store.company_by_id(id).await.unwrap().unwrap();
+    assert_eq!((c.file_path, c.disabled_at), (None, None));
+    assert_eq!(store.company_webhook(id).await.unwrap(), None);
+
+    // A statement that fails changes nothing at all.
+    inject_failure(&f, b, "company", "update").await;
+    assert!(store.update_company(id, &all, later).await.is_err());
+    clear_failure(&f, b, "company").await;
+    let c = store.company_by_id(id).await.unwrap().unwrap();
+    assert_eq!((c.name.as_str(), c.file_path, c.disabled_at), ("Acme", None, None));
+    assert_eq!(store.company_webhook(id).await.unwrap(), None);
+
+    let missing = store.update_company(id + 1000, &CompanyChanges::default(), later).await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
 }

@@ -10,8 +10,8 @@ use super::call::{atomic, sequence, Statements};
 use super::jobs::{settle_dependents, RELEASE_BY_USER};
 use super::{found, unique_conflict, Backend, SqlStore};
 use crate::store::{
-    AccountStore, Company, CompanyFacts, LoginFailure, LoginLockout, LoginLocks, NewCompany, NewUser, OpenWork,
-    Removed, Result, StoreError, User,
+    AccountStore, Company, CompanyChanges, CompanyFacts, LoginFailure, LoginLockout, LoginLocks, NewCompany, NewUser,
+    OpenWork, Removed, Result, StoreError, User,
 };
 use crate::types::{CompanySlug, Username};
 
@@ -174,18 +174,21 @@ fn tally(removed: &mut Removed, counts: Counts, n: u64) {
 
 #[async_trait]
 impl AccountStore for SqlStore {
-    async fn update_company(
-        &self,
-        id: i64,
-        name: Option<&str>,
-        file_path: Option<Option<&str>>,
-        now: DateTime<Utc>,
-    ) -> Result {
-        // $3 says whether the file path changes, so `null` can clear it.
+    async fn update_company(&self, id: i64, changes: &CompanyChanges<'_>, now: DateTime<Utc>) -> Result {
+        // One statement: an edit applies whole or not at all. $3, $5 and $7
+        // say whether a field changes, so `null` can clear one; disabling a
+        // disabled company keeps the first time.
         let sql = "update company set name = coalesce($2, name), \
-                   file_path = case when $3 then $4 else file_path end, updated_at = $5 where id = $1";
-        let (set_path, path) = (file_path.is_some(), file_path.flatten());
-        let rows = self.exec(sql, args![id, name, set_path, path, now]).await?;
+                   file_path = case when $3 then $4 else file_path end, \
+                   webhook_url = case when $5 then $6 else webhook_url end, \
+                   disabled_at = case when not $7 then disabled_at when $8 then null \
+                   else coalesce(disabled_at, $9) end, \
+                   updated_at = $9 where id = $1";
+        let (set_path, path) = (changes.file_path.is_some(), changes.file_path.flatten());
+        let (set_webhook, webhook) = (changes.webhook_url.is_some(), changes.webhook_url.flatten());
+        let (set_enabled, enabled) = (changes.enabled.is_some(), changes.enabled.unwrap_or(true));
+        let args = args![id, changes.name, set_path, path, set_webhook, webhook, set_enabled, enabled, now];
+        let rows = self.exec(sql, args).await?;
         found(rows, || format!("company {id}"))
     }
 
