@@ -63,8 +63,9 @@ pub async fn run(a: &QbxmlJsonArgs) -> anyhow::Result<serde_json::Value> {
     // shared machine falls on both; the best run says what the code costs
     // when nothing else is running, the median what it costs here.
     // For a profiler: `QBWCD_BENCH_ONLY=json` (or `raw`) runs one path
-    // `QBWCD_BENCH_N` times (400) and nothing else (BENCHMARKS.md, #16).
+    // `QBWCD_BENCH_N` times (400) and nothing else, and reports nothing.
     if let Ok(which) = std::env::var("QBWCD_BENCH_ONLY") {
+        anyhow::ensure!(which == "json" || which == "raw", "QBWCD_BENCH_ONLY is json or raw, not {which:?}");
         let n: usize = std::env::var("QBWCD_BENCH_N").ok().and_then(|n| n.parse().ok()).unwrap_or(400);
         for _ in 0..n {
             if which == "json" {

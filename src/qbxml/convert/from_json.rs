@@ -50,7 +50,7 @@ pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value]) -> (Tree<'
         };
         let has_request_id = schema.attributes(rt.request).iter().any(|a| a.name == "requestID");
         let request_id = has_request_id.then_some(position);
-        let built = !body.is_null() && b.element(rt.request, name, body, &path, Some(request_id));
+        let built = !body.is_null() && b.element(rt.request, name, body, &path, Place::Request { request_id });
         if !built {
             let id = b.tree.open(Cow::Borrowed(name), true);
             if let Some(p) = request_id {
@@ -60,6 +60,16 @@ pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value]) -> (Tree<'
         }
     }
     (b.tree, b.issues)
+}
+
+/// Where an element built from JSON goes.
+#[derive(Clone, Copy)]
+enum Place {
+    /// A top-level request, with the `@requestID` to give it when the JSON
+    /// has none (`None` when its type has no such attribute).
+    Request { request_id: Option<usize> },
+    /// A child of another element.
+    Child,
 }
 
 /// How many values `v` holds, itself included: about how many elements it
@@ -127,22 +137,15 @@ impl<'a> Builder<'_, 'a> {
 
     /// One element from its JSON value (never an array: the caller spreads
     /// those), added to the tree; false when it has no value to add.
-    /// `request`: it is a request element, with the `@requestID` to give it
-    /// when the JSON has none.
-    fn element(
-        &mut self,
-        decl: ElementId,
-        name: &'a str,
-        value: &'a Value,
-        path: &JsonAt<'_>,
-        request: Option<Option<usize>>,
-    ) -> bool {
+    /// `place`: a request (with the `@requestID` to give it when the JSON
+    /// has none) or a child.
+    fn element(&mut self, decl: ElementId, name: &'a str, value: &'a Value, path: &JsonAt<'_>, place: Place) -> bool {
         let schema = self.schema;
         let (base, fields) = match (&schema.element(decl).kind, value) {
             (ElementKind::Simple { ty, .. }, Value::Object(o)) => (Some(schema.simple_type(*ty).base), o),
             (ElementKind::Simple { ty, .. }, v) => {
                 let Some(text) = self.scalar(schema.simple_type(*ty).base, v, path) else { return false };
-                let id = self.tree.open(Cow::Borrowed(name), request.is_some());
+                let id = self.tree.open(Cow::Borrowed(name), matches!(place, Place::Request { .. }));
                 self.tree.set_text(id, text);
                 self.tree.close(id);
                 return true;
@@ -157,7 +160,7 @@ impl<'a> Builder<'_, 'a> {
                 return false;
             }
         };
-        let id = self.tree.open(Cow::Borrowed(name), request.is_some());
+        let id = self.tree.open(Cow::Borrowed(name), matches!(place, Place::Request { .. }));
         let content = self.idx.content(schema, decl);
         let items = fields.values().map(|v| v.as_array().map_or(1, Vec::len)).sum();
         let mut children: Vec<Pending<'a>> = Vec::with_capacity(items);
@@ -233,7 +236,7 @@ impl<'a> Builder<'_, 'a> {
                 value => children.push(Pending { order, key, element, value, item: None, listed: false }),
             }
         }
-        if let Some(Some(position)) = request.filter(|_| !has_request_id) {
+        if let (Place::Request { request_id: Some(position) }, false) = (place, has_request_id) {
             self.tree.insert_attr_first(id, (Cow::Borrowed("requestID"), Cow::Owned(position.to_string())));
         }
         if ordered {
@@ -255,9 +258,9 @@ impl<'a> Builder<'_, 'a> {
         for c in children {
             if c.listed {
                 let list = path.child(ORDERED, c.item);
-                self.element(c.element, c.key, c.value, &list.child(c.key, None), None);
+                self.element(c.element, c.key, c.value, &list.child(c.key, None), Place::Child);
             } else {
-                self.element(c.element, c.key, c.value, &path.child(c.key, c.item), None);
+                self.element(c.element, c.key, c.value, &path.child(c.key, c.item), Place::Child);
             }
         }
         self.tree.close(id);

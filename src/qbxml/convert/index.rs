@@ -8,7 +8,7 @@
 //!
 //! Validation looks up every child's name here and matches every parent's
 //! children against its model, so both are built to cost no string
-//! comparisons and no allocation per element (BENCHMARKS.md, #16).
+//! comparisons and no allocation per element.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -119,6 +119,8 @@ impl Model {
     /// Adds `p` and its parts; returns its index (parents before children,
     /// so the first call's part is the root).
     fn add(&mut self, p: &Particle, schema: &Schema, by_name: &foldhash::HashMap<String, Slot>) -> usize {
+        // The parent's place is taken before its children's, so the first
+        // call's part is the root; it is filled in once they are added.
         let at = self.parts.len();
         self.parts.push(Part {
             kind: PartKind::Element(0),

@@ -486,8 +486,9 @@ fn ordered_lists_interleave_lines_and_groups_both_ways() {
     assert_eq!(add["InvoiceLineAdd"].as_array().map(Vec::len), Some(2), "{add}");
 }
 
-/// Every way to misuse `#ordered` is an issue with its path, and a value
-/// inside an item is reported under the item.
+/// Every way to misuse `#ordered` is an issue with its path. A JSON problem
+/// inside an item (a wrong type) has the item's JSON path; a value the
+/// schema refuses has its element path, as in raw qbXML.
 #[test]
 fn ordered_lists_are_refused_with_paths_when_misused() {
     let cases = [

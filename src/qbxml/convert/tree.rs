@@ -3,11 +3,11 @@
 //! `job_max_bytes`, and answers are read into a tree one record at a time
 //! (see `to_json`), so no whole answer is ever held as a tree.
 //!
-//! Names and texts are borrowed from what the tree was read from (the qbXML
-//! text, or the JSON values) and copied only when they had to change (an
-//! entity unescaped, an amount given two decimals): allocating a name and a
-//! text for each of a large request's ~40,000 elements was most of the cost
-//! of validating it (BENCHMARKS.md, #16).
+//! A 1 MB request has ~40,000 elements, so what each costs decides what
+//! validating it costs: names and texts are borrowed from what the tree was
+//! read from (the qbXML text, or the JSON values) and copied only when they
+//! had to change (an entity unescaped, an amount given two decimals), and
+//! elements sit in one table rather than in a vector of children each.
 
 use std::borrow::Cow;
 
@@ -21,8 +21,8 @@ pub type Attr<'a> = (Cow<'a, str>, Cow<'a, str>);
 
 /// Elements in document order in one table, each knowing where its
 /// descendants end, with their attributes in a second table: reading a
-/// large request costs two growing vectors rather than a vector of
-/// children per element, and nothing is moved once placed.
+/// large request costs two vectors rather than a vector of children per
+/// element, and no element is copied into its parent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tree<'a> {
     items: Vec<Item<'a>>,
@@ -68,7 +68,7 @@ impl<'a> Tree<'a> {
 
     /// The top-level elements, in order.
     pub fn roots(&self) -> impl ExactSizeIterator<Item = Node<'_>> + Clone + '_ {
-        self.roots.iter().map(move |&id| Node { tree: self.shorten(), id })
+        self.roots.iter().map(move |&id| Node { tree: self, id })
     }
 
     /// How many elements the tree has.
@@ -78,16 +78,12 @@ impl<'a> Tree<'a> {
 
     /// Whether the tree has no elements.
     pub fn is_empty(&self) -> bool {
-        self.roots.is_empty()
+        self.items.is_empty()
     }
 
     /// Appends every top-level element as qbXML text.
     pub fn write_xml(&self, out: &mut String) {
         self.roots().for_each(|n| n.write_xml(out));
-    }
-
-    fn shorten(&self) -> &Tree<'_> {
-        self
     }
 
     /// Opens an element (its children and text follow, then
@@ -103,14 +99,16 @@ impl<'a> Tree<'a> {
     }
 
     /// Adds an attribute to element `id`, which must be the last opened
-    /// and have no children yet.
+    /// and have no children yet (its attributes end the table).
     pub(crate) fn push_attr(&mut self, id: u32, attr: Attr<'a>) {
+        debug_assert_eq!(self.items.len(), id as usize + 1, "attributes go to the last element opened");
         self.attrs.push(attr);
         self.items[id as usize].attrs.1 = self.attrs.len() as u32;
     }
 
     /// Puts an attribute first on element `id` (as [`push_attr`](Self::push_attr)).
     pub(crate) fn insert_attr_first(&mut self, id: u32, attr: Attr<'a>) {
+        debug_assert_eq!(self.items.len(), id as usize + 1, "attributes go to the last element opened");
         let start = self.items[id as usize].attrs.0 as usize;
         self.attrs.insert(start, attr);
         self.items[id as usize].attrs.1 = self.attrs.len() as u32;
@@ -452,7 +450,9 @@ pub fn read_messages<'a>(text: &'a str, suffix: &str) -> Result<Tree<'a>, QbxmlE
 /// About how many elements `text` has: one per two tags, so the table is
 /// sized once for a large request.
 pub(crate) fn estimate(text: &str) -> usize {
-    memchr::memchr_iter(b'<', text.as_bytes()).count() / 2 + 1
+    // Capped: `<` in comments or CDATA would otherwise reserve room for
+    // elements that do not exist; a larger tree grows as it reads.
+    (memchr::memchr_iter(b'<', text.as_bytes()).count() / 2 + 1).min(1 << 16)
 }
 
 #[cfg(test)]

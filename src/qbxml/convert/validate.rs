@@ -27,10 +27,10 @@ pub fn validate_requests(
         idx: index(schema),
         issues: Vec::new(),
         check_values,
-        known: Vec::new(),
-        orders: Vec::new(),
-        fits: foldhash::HashMap::default(),
-        fitting: 0,
+        known_pool: Vec::new(),
+        order_pool: Vec::new(),
+        valid_sequences: foldhash::HashMap::default(),
+        remembered: 0,
     };
     for rq in requests.roots() {
         let at = At { parent: None, node: rq };
@@ -120,12 +120,12 @@ struct Validator<'s, 't> {
     check_values: bool,
     /// Spare vectors for [`Validator::children`] and
     /// [`Validator::structure`], one per level in use.
-    known: Vec<Vec<Known<'t>>>,
-    orders: Vec<Vec<usize>>,
-    /// Child sequences found valid, per content model (by address), and
-    /// how many in all.
-    fits: foldhash::HashMap<usize, foldhash::HashSet<Vec<usize>>>,
-    fitting: usize,
+    known_pool: Vec<Vec<Known<'t>>>,
+    order_pool: Vec<Vec<usize>>,
+    /// Child sequences (as schema orders) found valid, per content model
+    /// (by address), and how many in all.
+    valid_sequences: foldhash::HashMap<usize, foldhash::HashSet<Vec<usize>>>,
+    remembered: usize,
 }
 
 impl<'t> Validator<'_, 't> {
@@ -223,7 +223,7 @@ impl<'t> Validator<'_, 't> {
         let Some(content) = self.idx.content(self.schema, decl) else { return };
         // Each known child's schema order, node and declaration; the
         // vectors are reused from parent to parent.
-        let mut known = self.known.pop().unwrap_or_default();
+        let mut known = self.known_pool.pop().unwrap_or_default();
         for child in node.children() {
             match content.slot(child.name()) {
                 Some(slot) => known.push(Known { order: slot.order, node: child, element: slot.element }),
@@ -263,20 +263,20 @@ impl<'t> Validator<'_, 't> {
             self.element(k.element, k.node, &At { parent: Some(at), node: k.node });
         }
         known.clear();
-        self.known.push(known);
+        self.known_pool.push(known);
     }
 
     /// Order, cardinality and choices of the known children.
     fn structure(&mut self, model: &Model, node: Node<'_>, at: &At<'_>, known: &[Known<'_>], content: &Content) {
         let names = &content.names;
-        let mut kids = self.orders.pop().unwrap_or_default();
+        let mut kids = self.order_pool.pop().unwrap_or_default();
         kids.extend(known.iter().map(|k| k.order));
         // The lines of a large request mostly have the same children: a
         // sequence this model already found valid is valid again.
         let model_id = std::ptr::from_ref(model) as usize;
-        if self.fits.get(&model_id).is_some_and(|seen| seen.contains(kids.as_slice())) {
+        if self.valid_sequences.get(&model_id).is_some_and(|seen| seen.contains(kids.as_slice())) {
             kids.clear();
-            self.orders.push(kids);
+            self.order_pool.push(kids);
             return;
         }
         let issues_before = self.issues.len();
@@ -362,18 +362,18 @@ impl<'t> Validator<'_, 't> {
                 }
             }
         }
-        if self.issues.len() == issues_before && self.fitting < MAX_FITS {
-            self.fitting += 1;
-            self.fits.entry(model_id).or_default().insert(kids.clone());
+        if self.issues.len() == issues_before && self.remembered < MAX_REMEMBERED {
+            self.remembered += 1;
+            self.valid_sequences.entry(model_id).or_default().insert(kids.clone());
         }
         kids.clear();
-        self.orders.push(kids);
+        self.order_pool.push(kids);
     }
 }
 
 /// The most valid child sequences remembered in one validation, so a
 /// hostile request of ever-different sequences cannot grow the memo.
-const MAX_FITS: usize = 4096;
+const MAX_REMEMBERED: usize = 4096;
 
 /// A child the content model names: its schema order, the child and its
 /// declaration.

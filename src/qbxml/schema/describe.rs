@@ -25,6 +25,13 @@ pub fn describe(schema: &Schema, id: ElementId) -> Vec<Row> {
     element(schema, id, Occurs::ONCE, false, 0, &mut rows);
     // The element described has no context to be required in.
     rows[0].usage.clear();
+    if schema.element(id).name.ends_with("Rs") {
+        // Results keep one array per element name; only requests take
+        // `#ordered`.
+        for r in rows.iter_mut().filter(|r| r.ty.contains(ORDERED)) {
+            r.ty = "in any order; a JSON result has one array per element".to_owned();
+        }
+    }
     rows
 }
 

@@ -1,6 +1,6 @@
 //! JSON Schema (2020-12) of a request type's JSON form and of its response's,
 //! following the mapping qbwcd uses for JSON requests and results
-//! (docs/architecture.md, "qbXML as JSON"): element names as qbXML spells
+//! (docs/architecture.md, "qbXML validation and JSON"): element names as qbXML spells
 //! them, attributes as `"@name"`, a leaf with attributes as an object with
 //! `"#text"`, repeatable elements as arrays (a request may give one item
 //! bare), scalars typed per the leaf type.

@@ -162,7 +162,7 @@ impl Schema {
     /// `InvoiceLineGroupAdd`. Their relative order means something to
     /// QuickBooks (the order of the lines), and JSON keys cannot say it, so
     /// a JSON request lists them in `"#ordered"` (docs/architecture.md,
-    /// "qbXML as JSON"). Each group is its distinct element names with their
+    /// "qbXML validation and JSON"). Each group is its distinct element names with their
     /// first declarations, in schema order.
     pub fn interleaved_groups(&self, model: &Particle) -> Vec<Vec<(&str, ElementId)>> {
         fn names<'s>(schema: &'s Schema, p: &Particle, out: &mut Vec<(&'s str, ElementId)>) {

@@ -190,6 +190,9 @@ fn describe_marks_deprecated_fields_and_choices() {
     let group = rows.iter().find(|r| r.field == "one of" && r.usage == "optional, repeatable").unwrap();
     assert!(group.ty.contains("#ordered"), "the lines' group says how JSON keeps their order: {group:?}");
     assert_eq!(rows.iter().filter(|r| r.ty.contains("#ordered")).count(), 1);
+    let answer = describe::describe(s, s.request("InvoiceAddRq").unwrap().response.unwrap());
+    assert!(answer.iter().all(|r| !r.ty.contains("#ordered")), "results never use #ordered");
+    assert!(answer.iter().any(|r| r.ty.contains("one array per element")));
 }
 
 #[test]
