@@ -315,6 +315,19 @@ impl<'s> Builder<'s> {
                 // expressible over key presence when no key of an
                 // alternative occurs anywhere else in the content model and
                 // a choice is made at most once.
+                // A required choice that may repeat needs one of its
+                // elements at least: as a key or, for an interleaved group,
+                // in `#ordered`.
+                if self.side == Side::Request && must && !occurs.optional() && inner.max != Some(1) {
+                    let keys: Vec<Value> = alternatives.iter().flatten().map(|k| json!({ "required": [k] })).collect();
+                    if !keys.is_empty() {
+                        let listed = json!({ "required": [ORDERED],
+                            "properties": { ORDERED: { "contains": { "anyOf": keys.clone() } } } });
+                        let mut any = keys;
+                        any.push(listed);
+                        constraints.push(json!({ "anyOf": any }));
+                    }
+                }
                 let disjoint = alternatives.iter().flatten().all(|k| !self.repeated_names.contains(k));
                 if inner.max == Some(1) && disjoint && alternatives.iter().all(|a| !a.is_empty()) {
                     let present = |keys: &[String]| -> Value {
