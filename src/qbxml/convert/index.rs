@@ -116,6 +116,15 @@ impl Model {
         m
     }
 
+    /// The names that can start any of `items`.
+    fn starts_of(&self, items: &[usize]) -> Vec<u64> {
+        let mut first = vec![0; self.words];
+        for &i in items {
+            first.iter_mut().zip(&self.parts[i].first).for_each(|(a, b)| *a |= b);
+        }
+        first
+    }
+
     /// Adds `p` and its parts; returns its index (parents before children,
     /// so the first call's part is the root).
     fn add(&mut self, p: &Particle, schema: &Schema, by_name: &foldhash::HashMap<String, Slot>) -> usize {
@@ -139,22 +148,14 @@ impl Model {
                 let items: Vec<usize> = items.iter().map(|i| self.add(i, schema, by_name)).collect();
                 // A sequence starts with its first item, or a later one
                 // when every item before it may be left out.
-                let mut first = vec![0; self.words];
-                for &i in &items {
-                    first.iter_mut().zip(&self.parts[i].first).for_each(|(a, b)| *a |= b);
-                    if !self.parts[i].nullable {
-                        break;
-                    }
-                }
+                let upto = items.iter().position(|&i| !self.parts[i].nullable).map_or(items.len(), |p| p + 1);
+                let first = self.starts_of(&items[..upto]);
                 let nullable = items.iter().all(|&i| self.parts[i].nullable);
                 (PartKind::Sequence(items), nullable, first)
             }
             Particle::Choice { items, .. } => {
                 let items: Vec<usize> = items.iter().map(|i| self.add(i, schema, by_name)).collect();
-                let mut first = vec![0; self.words];
-                for &i in &items {
-                    first.iter_mut().zip(&self.parts[i].first).for_each(|(a, b)| *a |= b);
-                }
+                let first = self.starts_of(&items);
                 let nullable = items.iter().any(|&i| self.parts[i].nullable);
                 (PartKind::Choice(items), nullable, first)
             }
