@@ -32,6 +32,11 @@ pub enum QbxmlError {
     /// Elements nested deeper than the limit.
     #[error("elements are nested deeper than {0} levels")]
     TooDeep(usize),
+    /// A text too large to read into a tree (whose indexes are 32-bit):
+    /// far above any `job_max_bytes` in use, so only a file given to the
+    /// CLI can be.
+    #[error("a qbXML text of {0} bytes is too large to read (at most 4 GiB)")]
+    TooLarge(usize),
     /// The text has no `…Rq` request at all.
     #[error("no qbXML request found: expected a <QBXML> document or one or more <…Rq> elements")]
     NoRequests,

@@ -6,7 +6,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use serde::{Deserialize, Serialize};
 
-use super::convert::tree::{estimate, lend, local_name, open_named};
+use super::convert::tree::{estimate, fits_a_tree, lend, local_name, open_named};
 use super::convert::Tree;
 use super::{xml_error, QbxmlError, Version, MAX_DEPTH};
 
@@ -99,6 +99,7 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
 /// # Errors
 /// As [`parse_submission`].
 pub fn parse_submission_tree(text: &str) -> Result<(Submission, Tree<'_>), QbxmlError> {
+    fits_a_tree(text)?;
     let mut requests = Tree::with_capacity(estimate(text));
     let sub = parse(text, Some(&mut requests))?;
     Ok((sub, requests))

@@ -18,6 +18,11 @@ use crate::qbxml::schema::{BaseType, ElementId, ElementKind, Schema, ORDERED};
 /// A request without `@requestID` gets its 1-based position in the job.
 pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value]) -> (Tree<'a>, Vec<Issue>) {
     let elements: usize = requests.iter().map(values).sum();
+    if elements > u32::MAX as usize / 2 {
+        // The tree's indexes are 32-bit (elements and attributes both).
+        let issue = Issue::new("requests", "bad_request_shape", format!("{elements} values are too many for one job"));
+        return (Tree::new(), vec![issue]);
+    }
     let mut b = Builder { schema, idx: index(schema), issues: Vec::new(), tree: Tree::with_capacity(elements) };
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for r in requests {

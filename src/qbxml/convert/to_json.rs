@@ -58,6 +58,7 @@ pub fn answer_to_json(schema: &Schema, pages: &[&str]) -> Result<String, QbxmlEr
     let w = Writer { schema, idx: index(schema), ordered: false };
     let mut entries: Vec<Vec<Response<'_>>> = Vec::new();
     for page in pages {
+        super::tree::fits_a_tree(page)?;
         for (i, rs) in responses(page)?.into_iter().enumerate() {
             match entries.get_mut(i) {
                 Some(e) => e.push(rs),

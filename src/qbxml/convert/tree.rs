@@ -412,6 +412,7 @@ pub(crate) fn read_node<'a>(
 /// # Errors
 /// When the XML is not well-formed, has a DOCTYPE or nests too deep.
 pub fn read_messages<'a>(text: &'a str, suffix: &str) -> Result<Tree<'a>, QbxmlError> {
+    fits_a_tree(text)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
@@ -445,6 +446,15 @@ pub fn read_messages<'a>(text: &'a str, suffix: &str) -> Result<Tree<'a>, QbxmlE
         }
     }
     Ok(out)
+}
+
+/// Refuses a text whose elements or attributes could outnumber the tree's
+/// 32-bit indexes (each takes at least four bytes, so under 4 GiB is safe).
+pub(crate) fn fits_a_tree(text: &str) -> Result<(), QbxmlError> {
+    if text.len() > u32::MAX as usize {
+        return Err(QbxmlError::TooLarge(text.len()));
+    }
+    Ok(())
 }
 
 /// About how many elements `text` has: one per two tags, so the table is
