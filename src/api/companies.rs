@@ -153,13 +153,9 @@ pub async fn create_company(state: &AppState, body: NewCompanyBody) -> Result<Co
         slug,
         file_path: body.file_path.filter(|p| !p.trim().is_empty()),
         file_id: uuid::Uuid::new_v4(),
+        webhook_url: webhook_url.clone(),
     };
     let c = state.store.create_company(new, state.clock.now()).await?;
-    if let Some(url) = &webhook_url {
-        // A second statement: a failure here leaves the company without
-        // its default webhook, which the error tells the caller to PATCH.
-        state.store.set_company_webhook(c.id, Some(url), state.clock.now()).await?;
-    }
     let mut view = CompanyView::from(c);
     view.webhook_url = webhook_url;
     Ok(view)

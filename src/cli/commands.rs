@@ -277,6 +277,7 @@ async fn company(store: &SqlStore, settings: &Settings, cmd: CompanyCommand) -> 
                 slug,
                 file_path: file_path.filter(|p| !p.trim().is_empty()),
                 file_id: uuid::Uuid::new_v4(),
+                webhook_url: None,
             };
             let c = store.create_company(new, now).await?;
             crate::outln!("company {} added (FileID {{{}}})", c.slug, c.file_id)?;

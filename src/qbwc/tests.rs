@@ -43,6 +43,7 @@ impl Harness {
             name: "Acme".into(),
             file_path: Some(FILE.into()),
             file_id: uuid::Uuid::new_v4(),
+            webhook_url: None,
         };
         let company = store.create_company(new, clock.now()).await.unwrap();
         let user = NewUser {

@@ -116,6 +116,9 @@ pub struct NewCompany {
     pub file_path: Option<String>,
     /// `FileID`.
     pub file_id: Uuid,
+    /// The default webhook for its jobs, stored with the company in one
+    /// statement.
+    pub webhook_url: Option<String>,
 }
 
 /// What the HCP told about a company file.

@@ -184,6 +184,7 @@ impl TestApp {
             name: format!("{slug} Inc."),
             file_path: file_path.map(str::to_owned),
             file_id: uuid::Uuid::new_v4(),
+            webhook_url: None,
         };
         self.store.create_company(new, self.now()).await.expect("create company")
     }
@@ -330,6 +331,7 @@ pub async fn seed_company(store: &SqlStore, slug: &str, now: chrono::DateTime<ch
         name: format!("{slug} Inc."),
         file_path: None,
         file_id: uuid::Uuid::new_v4(),
+        webhook_url: None,
     };
     store.create_company(new, now).await.expect("create company")
 }

@@ -113,6 +113,7 @@ async fn hostile_names_are_escaped_and_survive_a_round_trip(b: Backend) {
                 name: name.into(),
                 file_path: None,
                 file_id: uuid::Uuid::new_v4(),
+                webhook_url: None,
             },
             app.now(),
         )

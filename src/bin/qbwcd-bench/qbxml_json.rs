@@ -144,6 +144,7 @@ pub async fn run(a: &QbxmlJsonArgs) -> anyhow::Result<serde_json::Value> {
                 name: "Bench".into(),
                 file_path: None,
                 file_id: uuid::Uuid::new_v4(),
+                webhook_url: None,
             },
             Utc::now(),
         )

@@ -70,8 +70,13 @@ impl Seeder {
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
             let slug = CompanySlug::parse(&format!("{prefix}{i}"))?;
-            let new =
-                NewCompany { slug, name: format!("Test Company {i}"), file_path: None, file_id: uuid::Uuid::new_v4() };
+            let new = NewCompany {
+                slug,
+                name: format!("Test Company {i}"),
+                file_path: None,
+                file_id: uuid::Uuid::new_v4(),
+                webhook_url: None,
+            };
             let company = self.store.create_company(new, now).await?;
             let username = format!("{prefix}user{i}");
             let owner_id = uuid::Uuid::new_v4();

@@ -276,10 +276,10 @@ impl AccountStore for SqlStore {
     }
 
     async fn create_company(&self, new: NewCompany, now: DateTime<Utc>) -> Result<Company> {
-        let sql = "insert into company (slug, name, file_path, file_id, created_at, updated_at) \
-                   values ($1, $2, $3, $4, $5, $5) returning id";
+        let sql = "insert into company (slug, name, file_path, file_id, webhook_url, created_at, updated_at) \
+                   values ($1, $2, $3, $4, $5, $6, $6) returning id";
         let id: i64 = self
-            .one(sql, args![new.slug.as_str(), &new.name, &new.file_path, new.file_id, now])
+            .one(sql, args![new.slug.as_str(), &new.name, &new.file_path, new.file_id, &new.webhook_url, now])
             .await
             .map_err(|e| unique_conflict(e, || format!("company {} already exists", new.slug)))?;
         self.company_by_id(id).await?.ok_or_else(|| StoreError::NotFound(format!("company {id}")))

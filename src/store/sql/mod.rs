@@ -398,6 +398,7 @@ mod tests {
             name: "Acme".into(),
             file_path: None,
             file_id: uuid::Uuid::new_v4(),
+            webhook_url: None,
         };
         let company = store.create_company(new_company, now).await.unwrap();
         let job = |kind, name: &str| NewJob {
