@@ -17,7 +17,7 @@ use super::session::{Console, ConsoleEvent};
 use crate::api::JobView;
 use crate::app::AppState;
 use crate::qbxml::Version;
-use crate::queue::{Job, JobState};
+use crate::queue::Job;
 use crate::types::JobId;
 
 /// Bodies longer than this are folded (a `<details>` closed by default).
@@ -116,8 +116,8 @@ pub async fn show(
         request: view.request.as_deref().map(Body::of),
         response: view.response.as_deref().map(Body::of),
         webhook_next: Time::opt(view.webhook.as_ref().and_then(|w| w.next_attempt_at), now),
-        can_retry: matches!(view.state, JobState::Failed | JobState::Cancelled),
-        can_cancel: matches!(view.state, JobState::Queued | JobState::Held),
+        can_retry: view.state.can_retry(),
+        can_cancel: view.state.can_cancel(),
         can_resolve,
         submitted: pretty(&submitted),
         job: view,

@@ -66,6 +66,17 @@ impl JobState {
     pub fn is_settled(self) -> bool {
         self.is_final() || self == JobState::Unknown
     }
+
+    /// Whether an operator may queue the job again: it failed or was
+    /// cancelled.
+    pub fn can_retry(self) -> bool {
+        matches!(self, JobState::Failed | JobState::Cancelled)
+    }
+
+    /// Whether an operator may cancel the job: it has not been sent.
+    pub fn can_cancel(self) -> bool {
+        matches!(self, JobState::Queued | JobState::Held)
+    }
 }
 
 impl fmt::Display for JobState {

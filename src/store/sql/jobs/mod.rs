@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 pub(super) use claim::{claim, Claim, LEASED};
 pub(super) use complete::{complete, CompleteCounted};
 pub(super) use depth::DEPTH_AT_MOST;
-pub(super) use release::{settle_dependents, RELEASE_BY_TICKET, RELEASE_BY_USER, RELEASE_LAPSED};
+pub(super) use release::{release_ticket, settle_dependents, RELEASE_BY_TICKET, RELEASE_BY_USER, RELEASE_LAPSED};
 #[cfg(test)]
 pub(super) use {
     claim::{CLAIM_SQLITE, NEXT_SQLITE},
@@ -183,13 +183,7 @@ impl JobStore for SqlStore {
 
     async fn release_leases(&self, ticket: &TicketHash, now: DateTime<Utc>) -> Result<u64> {
         let ticket = ticket.0.clone();
-        let released = atomic!(self, |tx| {
-            let released = tx.exec(&RELEASE_BY_TICKET, args![now, ticket]).await?;
-            if released > 0 {
-                settle_dependents(tx, now).await?;
-            }
-            Ok(released)
-        })?;
+        let released = atomic!(self, |tx| release_ticket(tx, &ticket, now).await)?;
         if released > 0 {
             self.notifier.notify_all();
         }
@@ -208,7 +202,7 @@ impl JobStore for SqlStore {
 
     async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> Result<Job> {
         let job = self.job(id).await?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))?;
-        if !matches!(job.state, JobState::Failed | JobState::Cancelled) {
+        if !job.state.can_retry() {
             return Err(not_allowed(&job, "retried", "failed or cancelled"));
         }
         // Held while any dependency is not done; RELEASE_DEPENDENTS queues it.
@@ -220,7 +214,7 @@ impl JobStore for SqlStore {
 
     async fn cancel_job(&self, id: JobId, now: DateTime<Utc>) -> Result<Job> {
         let job = self.job(id).await?.ok_or_else(|| StoreError::NotFound(format!("job {id}")))?;
-        if !matches!(job.state, JobState::Queued | JobState::Held) {
+        if !job.state.can_cancel() {
             return Err(not_allowed(&job, "cancelled", "queued or held"));
         }
         let sql = "update job set state = 'cancelled', hold_reason = null, completed_at = $2, updated_at = $2 \
