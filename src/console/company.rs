@@ -261,8 +261,8 @@ pub struct EditForm {
 }
 
 /// `POST /admin/companies/{slug}/edit`: name, file path, webhook and
-/// whether its Web Connectors may log in, each through the store call
-/// `company update`/`PATCH /companies/{slug}` uses.
+/// whether its Web Connectors may log in, in one store call (the one
+/// `company update` and `PATCH /companies/{slug}` make).
 pub async fn edit(
     State(state): State<AppState>,
     console: Console,

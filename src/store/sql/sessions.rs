@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::args::args;
 use super::call::{atomic, sequence, Statements};
-use super::jobs::{settle_dependents, RELEASE_BY_TICKET, RELEASE_LAPSED};
+use super::jobs::{release_ticket, settle_dependents, RELEASE_BY_TICKET, RELEASE_LAPSED};
 use super::SqlStore;
 use crate::store::{NewSession, Recovered, Result, Session, SessionOpen, SessionStore, StoreError};
 use crate::types::TicketHash;
@@ -199,11 +199,7 @@ impl SessionStore for SqlStore {
             if tx.exec(close, args![&hash, now]).await? > 0 {
                 tx.exec(CLEAR_AFTER_CLEAN_SESSION, args![&hash, now]).await?;
             }
-            let released = tx.exec(&RELEASE_BY_TICKET, args![now, &hash]).await?;
-            if released > 0 {
-                settle_dependents(tx, now).await?;
-            }
-            Ok(released)
+            release_ticket(tx, &hash, now).await
         })?;
         if released > 0 {
             self.notifier.notify_all();

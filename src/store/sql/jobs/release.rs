@@ -57,6 +57,21 @@ pub(in crate::store::sql) const RELEASE_DEPENDENTS: &str =
     where state = 'held' and hold_reason = 'dependencies' and not exists (select 1 from job_dependency d \
     join job p on p.id = d.depends_on where d.job_id = job.id and p.state <> 'done')";
 
+/// Releases the leases of one ticket and, when any was released, settles
+/// held dependents; the number released. Runs inside the caller's
+/// transaction.
+pub(in crate::store::sql) async fn release_ticket(
+    tx: &mut impl Statements,
+    ticket: &str,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let released = tx.exec(&RELEASE_BY_TICKET, args![now, ticket]).await?;
+    if released > 0 {
+        settle_dependents(tx, now).await?;
+    }
+    Ok(released)
+}
+
 /// Settles held dependents after jobs reached final states: failures
 /// cascade down chains (one level per pass), then fully satisfied jobs are
 /// queued. Runs inside the caller's transaction.
