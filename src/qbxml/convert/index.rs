@@ -267,11 +267,7 @@ fn choices(schema: &Schema, p: &Particle, out: &mut Vec<Vec<Vec<String>>>) {
         Particle::Choice { items, .. } => {
             let names: Vec<Vec<String>> = items
                 .iter()
-                .map(|alt| {
-                    let mut n = Vec::new();
-                    element_names(schema, alt, &mut n);
-                    n
-                })
+                .map(|alt| schema.elements_in(alt).into_iter().map(|(n, _)| n.to_owned()).collect())
                 .collect();
             let exclusive = names
                 .iter()
@@ -285,15 +281,6 @@ fn choices(schema: &Schema, p: &Particle, out: &mut Vec<Vec<Vec<String>>>) {
                 .collect();
             out.push(exclusive);
             items.iter().for_each(|i| choices(schema, i, out));
-        }
-    }
-}
-
-fn element_names(schema: &Schema, p: &Particle, out: &mut Vec<String>) {
-    match p {
-        Particle::Element { element, .. } => out.push(schema.element(*element).name.clone()),
-        Particle::Sequence { items, .. } | Particle::Choice { items, .. } => {
-            items.iter().for_each(|i| element_names(schema, i, out))
         }
     }
 }

@@ -156,6 +156,27 @@ impl Schema {
         }
     }
 
+    /// The distinct element names a particle contains, each with its first
+    /// declaration, in schema order.
+    pub fn elements_in(&self, p: &Particle) -> Vec<(&str, ElementId)> {
+        fn walk<'s>(schema: &'s Schema, p: &Particle, out: &mut Vec<(&'s str, ElementId)>) {
+            match p {
+                Particle::Element { element, .. } => {
+                    let name = schema.element(*element).name.as_str();
+                    if !out.iter().any(|(n, _)| *n == name) {
+                        out.push((name, *element));
+                    }
+                }
+                Particle::Sequence { items, .. } | Particle::Choice { items, .. } => {
+                    items.iter().for_each(|i| walk(schema, i, out))
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, p, &mut out);
+        out
+    }
+
     /// The groups of a content model whose elements may interleave: each
     /// outermost repeatable sequence or choice that names two or more
     /// elements, such as an invoice's `InvoiceLineAdd` and
@@ -165,24 +186,10 @@ impl Schema {
     /// "qbXML validation and JSON"). Each group is its distinct element names with their
     /// first declarations, in schema order.
     pub fn interleaved_groups(&self, model: &Particle) -> Vec<Vec<(&str, ElementId)>> {
-        fn names<'s>(schema: &'s Schema, p: &Particle, out: &mut Vec<(&'s str, ElementId)>) {
-            match p {
-                Particle::Element { element, .. } => {
-                    let name = schema.element(*element).name.as_str();
-                    if !out.iter().any(|(n, _)| *n == name) {
-                        out.push((name, *element));
-                    }
-                }
-                Particle::Sequence { items, .. } | Particle::Choice { items, .. } => {
-                    items.iter().for_each(|i| names(schema, i, out))
-                }
-            }
-        }
         fn walk<'s>(schema: &'s Schema, p: &Particle, out: &mut Vec<Vec<(&'s str, ElementId)>>) {
             let (Particle::Sequence { items, occurs } | Particle::Choice { items, occurs }) = p else { return };
             if occurs.repeatable() {
-                let mut group = Vec::new();
-                names(schema, p, &mut group);
+                let group = schema.elements_in(p);
                 if group.len() > 1 {
                     out.push(group);
                 }
