@@ -1,12 +1,10 @@
 //! Submitted qbXML: a whole `<QBXML>` document or bare `…Rq` elements.
 
-use std::borrow::Cow;
-
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use serde::{Deserialize, Serialize};
 
-use super::convert::tree::{estimate, fits_a_tree, lend, local_name, open_named};
+use super::convert::tree::{estimate, fits_a_tree, has_attributes, lend, local_name, open_named, unescape_text};
 use super::convert::Tree;
 use super::{xml_error, QbxmlError, Version, MAX_DEPTH};
 
@@ -122,7 +120,7 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
     let mut msgs_seen = false;
     // The request being read, if any: anything inside it whose name ends
     // in `Rq` is a nested request.
-    let mut current: Option<Cow<'a, str>> = None;
+    let mut current: Option<&'a str> = None;
     let mut any_element = false;
     // The open elements of the request being read, when building trees.
     let mut open: Vec<u32> = Vec::new();
@@ -151,14 +149,14 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
             }
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let is_empty = matches!(event, Event::Empty(_));
-                let name = local_name(text, e);
+                let name = local_name(text, e)?;
                 let in_request = current.is_some();
                 any_element = true;
                 if name != "QBXMLMsgsRq" {
-                    refuse_message_set_attributes(e, &name)?;
+                    refuse_message_set_attributes(e, name)?;
                 }
                 if let Some(outer) = current.as_ref().filter(|_| name.ends_with("Rq")) {
-                    return Err(QbxmlError::NestedRequest { outer: outer.to_string(), inner: name.into_owned() });
+                    return Err(QbxmlError::NestedRequest { outer: outer.to_string(), inner: name.to_owned() });
                 }
                 let request_level = match (&mode, depth) {
                     (Mode::Undecided, 0) if name == "QBXML" => {
@@ -170,10 +168,10 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
                         true
                     }
                     (Mode::Bare, 0) => true,
-                    (Mode::Document, 0) => return Err(QbxmlError::BadDocument(name.into_owned())),
+                    (Mode::Document, 0) => return Err(QbxmlError::BadDocument(name.to_owned())),
                     (Mode::Document, 1) => {
                         if name != "QBXMLMsgsRq" || msgs_seen {
-                            return Err(QbxmlError::BadDocument(name.into_owned()));
+                            return Err(QbxmlError::BadDocument(name.to_owned()));
                         }
                         msgs_seen = true;
                         on_error = msgs_attributes(e)?;
@@ -183,7 +181,7 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
                     _ => false,
                 };
                 if let Some(out) = tree.as_deref_mut().filter(|_| request_level || in_request) {
-                    let id = open_named(out, text, name.clone(), e, open.is_empty())?;
+                    let id = open_named(out, text, name, e, open.is_empty())?;
                     if is_empty {
                         out.close(id);
                     } else {
@@ -192,7 +190,7 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
                 }
                 if request_level {
                     if !name.ends_with("Rq") {
-                        return Err(QbxmlError::NotARequest(name.into_owned()));
+                        return Err(QbxmlError::NotARequest(name.to_owned()));
                     }
                     starts_iterator |= attr(e, "iterator")?.as_deref() == Some("Start");
                     names.push(name.to_string());
@@ -224,7 +222,7 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
             }
             Event::Text(t) => {
                 // A slice of the text needs no decoding; only entities do.
-                let unescaped = if t.contains(&b'&') { t.unescape().map_err(xml_error)? } else { lend(text, &t) };
+                let unescaped = unescape_text(text, &t).map_err(xml_error)?;
                 let trimmed = unescaped.trim();
                 if !trimmed.is_empty() {
                     let excerpt = || trimmed.chars().take(40).collect::<String>();
@@ -292,6 +290,9 @@ pub(super) fn attr(e: &BytesStart<'_>, name: &str) -> Result<Option<String>, Qbx
 const MESSAGE_SET_ATTRIBUTES: [&str; 3] = ["onError", "newMessageSetID", "oldMessageSetID"];
 
 fn refuse_message_set_attributes(e: &BytesStart<'_>, element: &str) -> Result<(), QbxmlError> {
+    if !has_attributes(e) {
+        return Ok(());
+    }
     for a in e.attributes() {
         let a = a.map_err(xml_error)?;
         let key = a.key.local_name().into_inner();

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::index::{index, Content, SchemaIndex};
+use super::index::{index, Content, SchemaIndex, Slot};
 use super::tree::Tree;
 use super::values::normalize;
 use super::Issue;
@@ -23,7 +23,13 @@ pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value]) -> (Tree<'
         let issue = Issue::new("requests", "bad_request_shape", format!("{elements} values are too many for one job"));
         return (Tree::new(), vec![issue]);
     }
-    let mut b = Builder { schema, idx: index(schema), issues: Vec::new(), tree: Tree::with_capacity(elements) };
+    let mut b = Builder {
+        schema,
+        idx: index(schema),
+        issues: Vec::new(),
+        tree: Tree::with_capacity(elements),
+        pending_pool: Vec::new(),
+    };
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for r in requests {
         if let Some((k, _)) = r.as_object().filter(|o| o.len() == 1).and_then(|o| o.iter().next()) {
@@ -49,15 +55,15 @@ pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value]) -> (Tree<'
         let path = JsonAt { parent: None, key: name, item };
         let Some(rt) = schema.request(name) else {
             // The validator names the version that has it, if any.
-            let id = b.tree.open(Cow::Borrowed(name), true);
+            let id = b.tree.open(name, true);
             b.tree.close(id);
             continue;
         };
         let has_request_id = schema.attributes(rt.request).iter().any(|a| a.name == "requestID");
         let request_id = has_request_id.then_some(position);
-        let built = !body.is_null() && b.element(rt.request, name, body, &path, Place::Request { request_id });
+        let built = !body.is_null() && b.element(rt.request, name, body, &path, Place::Request { request_id }, None);
         if !built {
-            let id = b.tree.open(Cow::Borrowed(name), true);
+            let id = b.tree.open(name, true);
             if let Some(p) = request_id {
                 b.tree.push_attr(id, (Cow::Borrowed("requestID"), Cow::Owned(p.to_string())));
             }
@@ -94,7 +100,8 @@ struct Pending<'a> {
     /// for an item of `#ordered`.
     order: usize,
     key: &'a str,
-    element: ElementId,
+    /// Its place in the parent's content model.
+    slot: &'static Slot,
     value: &'a Value,
     /// Its position in an array of more than one, or in `#ordered`.
     item: Option<usize>,
@@ -131,6 +138,9 @@ struct Builder<'s, 'a> {
     idx: &'static SchemaIndex,
     issues: Vec<Issue>,
     tree: Tree<'a>,
+    /// Spare vectors for [`Builder::element`]'s children, one per level in
+    /// use.
+    pending_pool: Vec<Vec<Pending<'a>>>,
 }
 
 impl<'a> Builder<'_, 'a> {
@@ -143,14 +153,22 @@ impl<'a> Builder<'_, 'a> {
     /// One element from its JSON value (never an array: the caller spreads
     /// those), added to the tree; false when it has no value to add.
     /// `place`: a request (with the `@requestID` to give it when the JSON
-    /// has none) or a child.
-    fn element(&mut self, decl: ElementId, name: &'a str, value: &'a Value, path: &JsonAt<'_>, place: Place) -> bool {
+    /// has none) or a child; `slot`: a child's place in its parent's model.
+    fn element(
+        &mut self,
+        decl: ElementId,
+        name: &'a str,
+        value: &'a Value,
+        path: &JsonAt<'_>,
+        place: Place,
+        slot: Option<&'static Slot>,
+    ) -> bool {
         let schema = self.schema;
         let (base, fields) = match (&schema.element(decl).kind, value) {
             (ElementKind::Simple { ty, .. }, Value::Object(o)) => (Some(schema.simple_type(*ty).base), o),
             (ElementKind::Simple { ty, .. }, v) => {
                 let Some(text) = self.scalar(schema.simple_type(*ty).base, v, path) else { return false };
-                let id = self.tree.open(Cow::Borrowed(name), matches!(place, Place::Request { .. }));
+                let id = self.tree.open_in(name, matches!(place, Place::Request { .. }), slot);
                 self.tree.set_text(id, text);
                 self.tree.close(id);
                 return true;
@@ -165,10 +183,9 @@ impl<'a> Builder<'_, 'a> {
                 return false;
             }
         };
-        let id = self.tree.open(Cow::Borrowed(name), matches!(place, Place::Request { .. }));
+        let id = self.tree.open_in(name, matches!(place, Place::Request { .. }), slot);
         let content = self.idx.content(schema, decl);
-        let items = fields.values().map(|v| v.as_array().map_or(1, Vec::len)).sum();
-        let mut children: Vec<Pending<'a>> = Vec::with_capacity(items);
+        let mut children = self.pending_pool.pop().unwrap_or_default();
         // Keys naming members of interleaved groups, and whether `#ordered`
         // lists some too: an element says its order one way only.
         let mut grouped_keys: Vec<&str> = Vec::new();
@@ -221,7 +238,7 @@ impl<'a> Builder<'_, 'a> {
             if slot.group.is_some() {
                 grouped_keys.push(key);
             }
-            let (order, element) = (slot.order, slot.element);
+            let order = slot.order;
             match v {
                 Value::Array(items) => {
                     let many = items.len() > 1;
@@ -234,11 +251,11 @@ impl<'a> Builder<'_, 'a> {
                                 "an array inside an array: give each item once".into(),
                             );
                         } else if !value.is_null() {
-                            children.push(Pending { order, key, element, value, item, listed: false });
+                            children.push(Pending { order, key, slot, value, item, listed: false });
                         }
                     }
                 }
-                value => children.push(Pending { order, key, element, value, item: None, listed: false }),
+                value => children.push(Pending { order, key, slot, value, item: None, listed: false }),
             }
         }
         if let (Place::Request { request_id: Some(position) }, false) = (place, has_request_id) {
@@ -260,14 +277,16 @@ impl<'a> Builder<'_, 'a> {
         // Schema order whatever the key order; items of one array, and the
         // members of a group listed in `#ordered`, keep theirs.
         children.sort_by_key(|c| c.order);
-        for c in children {
+        for c in children.drain(..) {
+            let (decl, slot) = (c.slot.element, Some(c.slot));
             if c.listed {
                 let list = path.child(ORDERED, c.item);
-                self.element(c.element, c.key, c.value, &list.child(c.key, None), Place::Child);
+                self.element(decl, c.key, c.value, &list.child(c.key, None), Place::Child, slot);
             } else {
-                self.element(c.element, c.key, c.value, &path.child(c.key, c.item), Place::Child);
+                self.element(decl, c.key, c.value, &path.child(c.key, c.item), Place::Child, slot);
             }
         }
+        self.pending_pool.push(children);
         self.tree.close(id);
         true
     }
@@ -277,7 +296,7 @@ impl<'a> Builder<'_, 'a> {
     fn ordered(
         &mut self,
         name: &str,
-        content: Option<&Content>,
+        content: Option<&'static Content>,
         value: &'a Value,
         path: &JsonAt<'_>,
         children: &mut Vec<Pending<'a>>,
@@ -338,14 +357,9 @@ impl<'a> Builder<'_, 'a> {
                     "wrong_json_type",
                     format!("one element per item of {ORDERED}: give each {key} as an item of its own"),
                 ),
-                value => children.push(Pending {
-                    order: group.order,
-                    key,
-                    element: slot.element,
-                    value,
-                    item: Some(i + 1),
-                    listed: true,
-                }),
+                value => {
+                    children.push(Pending { order: group.order, key, slot, value, item: Some(i + 1), listed: true })
+                }
             }
         }
     }
@@ -370,14 +384,19 @@ impl<'a> Builder<'_, 'a> {
                 Cow::Borrowed(if *b { "true" } else { "false" })
             }
             Value::Number(n) if base == BaseType::Integer => match n.as_i64() {
-                Some(i) => Cow::Owned(i.to_string()),
+                Some(i) => Cow::Owned(itoa::Buffer::new().format(i).to_owned()),
                 None => {
                     self.push(path.path(), "bad_integer", format!("must be a whole number; got {n}"));
                     return None;
                 }
             },
             Value::Number(n) if !matches!(base, BaseType::Boolean | BaseType::Date | BaseType::DateTime) => {
-                Cow::Owned(n.to_string())
+                match (n.as_i64(), n.as_u64()) {
+                    (Some(i), _) => Cow::Owned(itoa::Buffer::new().format(i).to_owned()),
+                    (_, Some(u)) => Cow::Owned(itoa::Buffer::new().format(u).to_owned()),
+                    // A fraction or an exponent: serde_json's own form.
+                    _ => Cow::Owned(n.to_string()),
+                }
             }
             other => {
                 self.push(

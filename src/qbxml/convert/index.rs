@@ -46,7 +46,10 @@ pub struct Group {
 pub struct Content {
     /// Names in schema order.
     pub names: Vec<String>,
-    by_name: foldhash::HashMap<String, Slot>,
+    /// Their slots, in the same order.
+    slots: Vec<Slot>,
+    /// Each name's place in [`names`](Self::names) and `slots`.
+    by_name: foldhash::HashMap<String, usize>,
     /// Each choice made at most once (and inside no repetition): for each
     /// alternative, the names (as schema order numbers) found in it and in
     /// no other alternative.
@@ -110,7 +113,7 @@ impl Model {
         (0..self.words * 64).filter(move |o| self.can_start(i, *o))
     }
 
-    fn compile(p: &Particle, schema: &Schema, by_name: &foldhash::HashMap<String, Slot>, words: usize) -> Model {
+    fn compile(p: &Particle, schema: &Schema, by_name: &foldhash::HashMap<String, usize>, words: usize) -> Model {
         let mut m = Model { parts: Vec::new(), words };
         m.add(p, schema, by_name);
         m
@@ -127,7 +130,7 @@ impl Model {
 
     /// Adds `p` and its parts; returns its index (parents before children,
     /// so the first call's part is the root).
-    fn add(&mut self, p: &Particle, schema: &Schema, by_name: &foldhash::HashMap<String, Slot>) -> usize {
+    fn add(&mut self, p: &Particle, schema: &Schema, by_name: &foldhash::HashMap<String, usize>) -> usize {
         // The parent's place is taken before its children's, so the first
         // call's part is the root; it is filled in once they are added.
         let at = self.parts.len();
@@ -139,7 +142,7 @@ impl Model {
         });
         let (kind, nullable, first) = match p {
             Particle::Element { element, .. } => {
-                let order = by_name.get(&schema.element(*element).name).map_or(0, |s| s.order);
+                let order = by_name.get(&schema.element(*element).name).copied().unwrap_or(0);
                 let mut first = vec![0; self.words];
                 first[order / 64] |= 1 << (order % 64);
                 (PartKind::Element(order), false, first)
@@ -171,7 +174,13 @@ impl Model {
 impl Content {
     /// The slot of child `name`, if the model has one.
     pub fn slot(&self, name: &str) -> Option<&Slot> {
-        self.by_name.get(name)
+        self.by_name.get(name).map(|&i| &self.slots[i])
+    }
+
+    /// Whether `slot` is one of this model's own (a slot found earlier,
+    /// perhaps for another parent, is trusted only then).
+    pub fn owns(&self, slot: &Slot) -> bool {
+        self.slots.get(slot.order).is_some_and(|s| std::ptr::eq(s, slot))
     }
 }
 
@@ -215,18 +224,18 @@ fn build(schema: &Schema) -> SchemaIndex {
                 walk(schema, p, false, &mut c);
                 let mut named = Vec::new();
                 choices(schema, p, &mut named);
-                let order = |n: &String| c.by_name.get(n).map_or(0, |s| s.order);
+                let order = |n: &String| c.by_name.get(n).copied().unwrap_or(0);
                 c.choices =
                     named.iter().map(|alts| alts.iter().map(|alt| alt.iter().map(order).collect()).collect()).collect();
                 for (g, members) in schema.interleaved_groups(p).into_iter().enumerate() {
                     let mut names = Vec::new();
                     for (name, _) in members {
-                        if let Some(slot) = c.by_name.get_mut(name) {
-                            slot.group = Some(g);
+                        if let Some(&i) = c.by_name.get(name) {
+                            c.slots[i].group = Some(g);
                         }
                         names.push(name.to_owned());
                     }
-                    let order = names.iter().filter_map(|n| c.by_name.get(n)).map(|s| s.order).min().unwrap_or(0);
+                    let order = names.iter().filter_map(|n| c.by_name.get(n)).copied().min().unwrap_or(0);
                     c.groups.push(Group { names, order });
                 }
                 c.model = Some(Model::compile(p, schema, &c.by_name, c.names.len().div_ceil(64).max(1)));
@@ -246,8 +255,9 @@ fn walk(schema: &Schema, p: &Particle, repeated: bool, out: &mut Content) {
             let name = &schema.element(*element).name;
             // A name in two alternatives of a choice keeps its first place.
             if !out.by_name.contains_key(name) {
-                let slot = Slot { element: *element, order: out.names.len(), repeatable: repeated, group: None };
-                out.by_name.insert(name.clone(), slot);
+                let order = out.names.len();
+                out.slots.push(Slot { element: *element, order, repeatable: repeated, group: None });
+                out.by_name.insert(name.clone(), order);
                 out.names.push(name.clone());
             }
         }

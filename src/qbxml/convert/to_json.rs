@@ -86,7 +86,7 @@ fn responses(text: &str) -> Result<Vec<Response<'_>>, QbxmlError> {
     loop {
         match reader.read_event().map_err(xml_error)? {
             Event::Start(e) => {
-                let name = local_name(text, &e);
+                let name = Cow::Borrowed(local_name(text, &e)?);
                 if name.ends_with("Rs") && !name.starts_with("QBXMLMsgs") {
                     let attrs = attributes(text, &e)?;
                     let span = reader.read_to_end(e.name()).map_err(xml_error)?;
@@ -95,7 +95,7 @@ fn responses(text: &str) -> Result<Vec<Response<'_>>, QbxmlError> {
                 }
             }
             Event::Empty(e) => {
-                let name = local_name(text, &e);
+                let name = Cow::Borrowed(local_name(text, &e)?);
                 if name.ends_with("Rs") && !name.starts_with("QBXMLMsgs") {
                     out.push(Response { name, attrs: attributes(text, &e)?, body: "" });
                 }
@@ -117,9 +117,9 @@ fn child_names(body: &str) -> Result<Vec<(Cow<'_, str>, usize)>, QbxmlError> {
         let name = match reader.read_event().map_err(xml_error)? {
             Event::Start(e) => {
                 reader.read_to_end(e.name()).map_err(xml_error)?;
-                local_name(body, &e)
+                Cow::Borrowed(local_name(body, &e)?)
             }
-            Event::Empty(e) => local_name(body, &e),
+            Event::Empty(e) => Cow::Borrowed(local_name(body, &e)?),
             Event::Eof => break,
             _ => continue,
         };

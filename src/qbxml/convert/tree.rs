@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use quick_xml::events::{BytesStart, BytesText, Event};
 use quick_xml::Reader;
 
+use super::index::Slot;
 use crate::qbxml::{xml_error, QbxmlError, MAX_DEPTH};
 
 /// An attribute: its local name and its value, unescaped.
@@ -31,16 +32,30 @@ pub struct Tree<'a> {
     roots: Vec<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 struct Item<'a> {
-    name: Cow<'a, str>,
+    /// Names are always borrowed: element names hold no entities.
+    name: &'a str,
     /// Unescaped, concatenated when split by children, comments or CDATA.
     text: Cow<'a, str>,
     /// Its attributes: a range of [`Tree::attrs`].
     attrs: (u32, u32),
     /// One past its last descendant.
     end: u32,
+    /// Its place in its parent's content model, when whoever built the tree
+    /// already looked it up (JSON requests are built from the schema), so
+    /// validation need not look it up again.
+    slot: Option<&'static Slot>,
 }
+
+impl PartialEq for Item<'_> {
+    /// The slot is a cache of the name's lookup, not part of the element.
+    fn eq(&self, other: &Self) -> bool {
+        (self.name, &self.text, self.attrs, self.end) == (other.name, &other.text, other.attrs, other.end)
+    }
+}
+
+impl Eq for Item<'_> {}
 
 /// One element of a [`Tree`].
 #[derive(Clone, Copy, Debug)]
@@ -88,10 +103,16 @@ impl<'a> Tree<'a> {
 
     /// Opens an element (its children and text follow, then
     /// [`close`](Self::close)); `root` when it is a top-level element.
-    pub(crate) fn open(&mut self, name: Cow<'a, str>, root: bool) -> u32 {
+    pub(crate) fn open(&mut self, name: &'a str, root: bool) -> u32 {
+        self.open_in(name, root, None)
+    }
+
+    /// [`open`](Self::open) for an element whose slot in its parent's
+    /// content model is known.
+    pub(crate) fn open_in(&mut self, name: &'a str, root: bool, slot: Option<&'static Slot>) -> u32 {
         let id = self.items.len() as u32;
         let at = self.attrs.len() as u32;
-        self.items.push(Item { name, text: Cow::Borrowed(""), attrs: (at, at), end: id + 1 });
+        self.items.push(Item { name, text: Cow::Borrowed(""), attrs: (at, at), end: id + 1, slot });
         if root {
             self.roots.push(id);
         }
@@ -162,7 +183,13 @@ impl<'t> Node<'t> {
 
     /// Local name as written (`CustomerAdd`).
     pub fn name(self) -> &'t str {
-        &self.item().name
+        self.item().name
+    }
+
+    /// Its slot in its parent's content model, if the tree's builder
+    /// looked it up.
+    pub(crate) fn slot(self) -> Option<&'static Slot> {
+        self.item().slot
     }
 
     /// The element's text, unescaped.
@@ -249,18 +276,35 @@ impl<'t> Iterator for Children<'t> {
 /// Escapes XML text (and, in attributes, quotes): runs without a special
 /// character are copied whole.
 fn escape_into(s: &str, attr: bool, out: &mut String) {
-    let mut rest = s;
-    while let Some(i) = rest.find(|c| matches!(c, '<' | '>' | '&') || (attr && c == '"')) {
-        out.push_str(&rest[..i]);
-        out.push_str(match rest.as_bytes()[i] {
+    // Texts are short and most have nothing to escape: one table lookup per
+    // byte costs less than starting a vectorised search per run.
+    const SPECIAL: [u8; 256] = {
+        let mut t = [0u8; 256];
+        t[b'<' as usize] = 1;
+        t[b'>' as usize] = 1;
+        t[b'&' as usize] = 1;
+        t[b'"' as usize] = 2;
+        t
+    };
+    let stop = if attr { 3 } else { 1 };
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if SPECIAL[b as usize] & stop == 0 {
+            continue;
+        }
+        // Each special character is one ASCII byte, so both cuts fall on
+        // character boundaries.
+        out.push_str(&s[from..i]);
+        out.push_str(match b {
             b'<' => "&lt;",
             b'>' => "&gt;",
             b'&' => "&amp;",
             _ => "&quot;",
         });
-        rest = &rest[i + 1..];
+        from = i + 1;
     }
-    out.push_str(rest);
+    out.push_str(&s[from..]);
 }
 
 /// `part` borrowed from `text` when it lies within it (the reader lends its
@@ -275,8 +319,19 @@ pub(crate) fn lend<'a>(text: &'a str, part: &[u8]) -> Cow<'a, str> {
 }
 
 /// The local name of a start tag read from `text`.
-pub(crate) fn local_name<'a>(text: &'a str, e: &BytesStart<'_>) -> Cow<'a, str> {
-    lend(text, e.local_name().into_inner())
+///
+/// # Errors
+/// When the name does not lie within `text`: a reader of a `&str` lends
+/// every name from it, so this would be a reader used wrongly.
+pub(crate) fn local_name<'a>(text: &'a str, e: &BytesStart<'_>) -> Result<&'a str, QbxmlError> {
+    // After the first colon, as quick-xml's `local_name`; names are short,
+    // so a plain scan costs less than its vectorised search.
+    let name = e.name().into_inner();
+    let local = name.iter().position(|&b| b == b':').map_or(name, |i| &name[i + 1..]);
+    match lend(text, local) {
+        Cow::Borrowed(name) => Ok(name),
+        Cow::Owned(_) => Err(QbxmlError::Malformed("an element name was not read from the text".into())),
+    }
 }
 
 /// The attributes of a start tag read from `text`, unescaped (a value with
@@ -288,8 +343,18 @@ pub(crate) fn attributes<'a>(text: &'a str, e: &BytesStart<'_>) -> Result<Vec<At
     Ok(out)
 }
 
+/// Whether a start tag has anything after its name but whitespace: most
+/// elements of a request have no attributes, and this is cheaper than
+/// starting to read them.
+pub(crate) fn has_attributes(e: &BytesStart<'_>) -> bool {
+    !e.attributes_raw().iter().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+}
+
 /// [`attributes`], each given to `f`.
 fn each_attribute<'a>(text: &'a str, e: &BytesStart<'_>, mut f: impl FnMut(Attr<'a>)) -> Result<(), QbxmlError> {
+    if !has_attributes(e) {
+        return Ok(());
+    }
     for a in e.attributes() {
         let a = a.map_err(xml_error)?;
         let key = lend(text, a.key.local_name().into_inner());
@@ -310,17 +375,48 @@ fn each_attribute<'a>(text: &'a str, e: &BytesStart<'_>, mut f: impl FnMut(Attr<
 /// unless an entity had to be replaced (one that cannot be is kept as
 /// written).
 pub(crate) fn text_of<'a>(text: &'a str, t: BytesText<'a>) -> Cow<'a, str> {
-    if !t.contains(&b'&') {
+    unescape_text(text, &t).unwrap_or_else(|_| match t.into_inner() {
+        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+    })
+}
+
+/// A text event read from `text`, unescaped: borrowed when it has no
+/// reference, and the predefined entities replaced here (the common case:
+/// `&amp;` in a name); anything else is left to quick-xml.
+///
+/// # Errors
+/// An unknown or unterminated entity, or a bad character reference.
+pub(crate) fn unescape_text<'a>(text: &'a str, t: &BytesText<'a>) -> Result<Cow<'a, str>, quick_xml::Error> {
+    let raw = lend(text, t);
+    if !raw.contains('&') {
         // Nothing to replace, and a slice of a `str` needs no decoding.
-        return lend(text, &t);
+        return Ok(raw);
     }
-    match t.unescape() {
-        Ok(s) => s,
-        Err(_) => match t.into_inner() {
-            Cow::Borrowed(b) => String::from_utf8_lossy(b),
-            Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
-        },
+    match unescape_predefined(&raw) {
+        Some(s) => Ok(Cow::Owned(s)),
+        None => t.unescape(),
     }
+}
+
+/// `raw` with the five predefined entities replaced, or `None` when it
+/// holds any other reference (a character reference, an unknown or
+/// unterminated entity), which quick-xml then reads or refuses.
+fn unescape_predefined(raw: &str) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(i) = memchr::memchr(b'&', rest.as_bytes()) {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let (c, len) = [("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>'), ("&quot;", '"'), ("&apos;", '\'')]
+            .iter()
+            .find(|(entity, _)| rest.starts_with(entity))
+            .map(|(entity, c)| (*c, entity.len()))?;
+        out.push(c);
+        rest = &rest[len..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// Opens the element of start tag `e`, read from `text`.
@@ -330,14 +426,14 @@ pub(crate) fn open_start<'a>(
     e: &BytesStart<'_>,
     root: bool,
 ) -> Result<u32, QbxmlError> {
-    open_named(tree, text, local_name(text, e), e, root)
+    open_named(tree, text, local_name(text, e)?, e, root)
 }
 
 /// [`open_start`] with the name already read.
 pub(crate) fn open_named<'a>(
     tree: &mut Tree<'a>,
     text: &'a str,
-    name: Cow<'a, str>,
+    name: &'a str,
     e: &BytesStart<'_>,
     root: bool,
 ) -> Result<u32, QbxmlError> {
@@ -468,6 +564,51 @@ pub(crate) fn estimate(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn predefined_entities_are_read_as_quick_xml_reads_them() {
+        let cases = [
+            "A &amp; B",
+            "&lt;x&gt;",
+            "&quot;q&quot; &apos;a&apos;",
+            "&amp;amp;",
+            "x&amp;",
+            "&amp;",
+            "plain",
+            "&#38; &#x26;",
+            "&nbsp;",
+            "&amp",
+            "a & b",
+            "&lt;&#60;",
+        ];
+        for raw in cases {
+            let ours = unescape_predefined(raw);
+            let theirs = quick_xml::escape::unescape(raw).ok().map(Cow::into_owned);
+            if ours.is_some() {
+                assert_eq!(ours, theirs, "{raw:?}");
+            } else {
+                assert!(raw.contains("&#") || theirs.is_none(), "{raw:?} is left to quick-xml");
+            }
+        }
+        let doc = "<R><N>A &amp; B &#233;</N><M>&bogus;</M></R>";
+        let tree = read_messages(doc, "R").expect("a bad entity in an answer is kept, not refused");
+        let texts: Vec<&str> = tree.roots().next().unwrap().children().map(|c| c.text()).collect();
+        assert_eq!(texts, ["A & B é", "&bogus;"]);
+    }
+
+    #[test]
+    fn texts_and_attributes_escape_their_markup_characters() {
+        let esc = |s: &str, attr| {
+            let mut out = String::new();
+            escape_into(s, attr, &mut out);
+            out
+        };
+        assert_eq!(esc("Müller & Söhne <Nord> \"x\"", false), "Müller &amp; Söhne &lt;Nord&gt; \"x\"");
+        assert_eq!(esc("Müller & Söhne <Nord> \"x\"", true), "Müller &amp; Söhne &lt;Nord&gt; &quot;x&quot;");
+        assert_eq!(esc("&&", false), "&amp;&amp;");
+        assert_eq!(esc("plain – ü", true), "plain – ü");
+        assert_eq!(esc("", false), "");
+    }
 
     #[test]
     fn a_document_reads_into_requests_and_writes_back() {

@@ -31,6 +31,8 @@ pub fn validate_requests(
         order_pool: Vec::new(),
         valid_sequences: foldhash::HashMap::default(),
         remembered: 0,
+        recent: Default::default(),
+        recent_next: 0,
     };
     for rq in requests.roots() {
         let at = At { parent: None, node: rq };
@@ -126,6 +128,11 @@ struct Validator<'s, 't> {
     /// (by address), and how many in all.
     valid_sequences: foldhash::HashMap<usize, foldhash::HashSet<Vec<usize>>>,
     remembered: usize,
+    /// The last few of them found valid (model, sequence), compared before
+    /// the memo is hashed: a large request's lines alternate between a few
+    /// models (a line, its item reference), so these mostly answer.
+    recent: [(usize, Vec<usize>); 4],
+    recent_next: usize,
 }
 
 impl<'t> Validator<'_, 't> {
@@ -225,7 +232,11 @@ impl<'t> Validator<'_, 't> {
         // vectors are reused from parent to parent.
         let mut known = self.known_pool.pop().unwrap_or_default();
         for child in node.children() {
-            match content.slot(child.name()) {
+            // A tree built from JSON carries each child's slot: it is used
+            // when it is this model's own, as a lookup of the name would give.
+            let hint = child.slot().filter(|s| content.owns(s));
+            debug_assert!(hint.is_none_or(|s| content.names[s.order] == child.name()), "a slot is its name's");
+            match hint.or_else(|| content.slot(child.name())) {
                 Some(slot) => known.push(Known { order: slot.order, node: child, element: slot.element }),
                 None => {
                     let hint = content
@@ -274,7 +285,13 @@ impl<'t> Validator<'_, 't> {
         // The lines of a large request mostly have the same children: a
         // sequence this model already found valid is valid again.
         let model_id = std::ptr::from_ref(model) as usize;
+        if self.recent.iter().any(|(m, seq)| *m == model_id && *seq == kids) {
+            kids.clear();
+            self.order_pool.push(kids);
+            return;
+        }
         if self.valid_sequences.get(&model_id).is_some_and(|seen| seen.contains(kids.as_slice())) {
+            self.remember_recent(model_id, &kids);
             kids.clear();
             self.order_pool.push(kids);
             return;
@@ -365,9 +382,22 @@ impl<'t> Validator<'_, 't> {
         if self.issues.len() == issues_before && self.remembered < MAX_REMEMBERED {
             self.remembered += 1;
             self.valid_sequences.entry(model_id).or_default().insert(kids.clone());
+            self.remember_recent(model_id, &kids);
         }
         kids.clear();
         self.order_pool.push(kids);
+    }
+}
+
+impl Validator<'_, '_> {
+    /// Puts a valid sequence among [`Validator::recent`], in place of the
+    /// oldest (its vector is reused).
+    fn remember_recent(&mut self, model_id: usize, kids: &[usize]) {
+        let (m, seq) = &mut self.recent[self.recent_next];
+        *m = model_id;
+        seq.clear();
+        seq.extend_from_slice(kids);
+        self.recent_next = (self.recent_next + 1) % self.recent.len();
     }
 }
 

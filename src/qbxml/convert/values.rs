@@ -25,7 +25,7 @@ pub fn check(ty: &SimpleType, text: &str) -> Result<(), ValueProblem> {
     if !ty.enumeration.is_empty() && !ty.enumeration.iter().any(|e| e == text) {
         return Err(("bad_enum", format!("must be one of {}; got {:?}", list(&ty.enumeration), clip(text))));
     }
-    let t = text.trim();
+    let t = trimmed(text);
     let ok = match ty.base {
         BaseType::String | BaseType::Id | BaseType::Enum | BaseType::Uuid | BaseType::Macro => true,
         BaseType::Amount => t.is_empty() || decimal(t, 13, 2),
@@ -66,13 +66,28 @@ pub fn check(ty: &SimpleType, text: &str) -> Result<(), ValueProblem> {
 
 /// `[+-]?d{1,int}(.d{1,frac})?`
 fn decimal(t: &str, int: usize, frac: usize) -> bool {
-    let t = t.strip_prefix(['+', '-']).unwrap_or(t);
-    let (i, f) = match t.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (t, None),
-    };
-    let digits = |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit());
-    digits(i, int) && f.is_none_or(|f| digits(f, frac))
+    let b = t.as_bytes();
+    let b = b.strip_prefix(b"+").or_else(|| b.strip_prefix(b"-")).unwrap_or(b);
+    let i = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if i == 0 || i > int {
+        return false;
+    }
+    match &b[i..] {
+        [] => true,
+        [b'.', f @ ..] => !f.is_empty() && f.len() <= frac && f.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
+}
+
+/// `text` without the whitespace around it. Most values have none: when
+/// both ends are printable ASCII, the Unicode-aware trim is skipped.
+fn trimmed(text: &str) -> &str {
+    let plain = |b: &u8| (b'!'..=b'~').contains(b);
+    match text.as_bytes() {
+        [] => text,
+        [first, .., last] | [first @ last] if plain(first) && plain(last) => text,
+        _ => text.trim(),
+    }
 }
 
 /// The qbXML date-time pattern: a date, then optionally `Thh`, `:mm`, `:ss`
@@ -165,13 +180,17 @@ fn in_cp1252(c: char) -> bool {
 /// Normalizes a request value written from JSON: an amount gets two
 /// decimals (QuickBooks' own form); anything else is kept.
 pub fn normalize(base: BaseType, text: Cow<'_, str>) -> Cow<'_, str> {
-    if base != BaseType::Amount || !decimal(text.trim(), 13, 2) {
+    if base != BaseType::Amount {
         return text;
     }
-    let t = text.trim();
-    match t.split_once('.') {
+    let t = trimmed(&text);
+    if !decimal(t, 13, 2) {
+        return text;
+    }
+    // Decimals after the point, if there is one.
+    match t.bytes().position(|b| b == b'.').map(|p| t.len() - p - 1) {
         None => Cow::Owned(format!("{t}.00")),
-        Some((_, f)) if f.len() == 1 => Cow::Owned(format!("{t}0")),
+        Some(1) => Cow::Owned(format!("{t}0")),
         _ if t.len() == text.len() => text,
         _ => Cow::Owned(t.to_owned()),
     }
@@ -203,6 +222,20 @@ mod tests {
         assert!(check(&ty(BaseType::TimeInterval), "PT1H30M0S").is_ok());
         assert!(check(&ty(BaseType::Guid), "{0FBB0C1D-2C4B-4B43-9A1E-0123456789AB}").is_ok());
         assert_eq!(check(&ty(BaseType::Guid), "abc").unwrap_err().0, "bad_guid");
+    }
+
+    #[test]
+    fn decimals_take_one_sign_one_point_and_bounded_digits() {
+        for ok in ["0", "+1", "-1.5", "1234567890123", "1.25", " 7.25 ", "\u{a0}7.25\t"] {
+            assert!(check(&ty(BaseType::Amount), ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["", "+", "-", ".5", "1.", "1.2.3", "+-1", "12345678901234", "1.234", "1e3", "١", "7 .25"] {
+            let t = trimmed(bad);
+            assert!(!decimal(t, 13, 2), "{bad:?}");
+        }
+        assert_eq!(trimmed(" a "), "a");
+        assert_eq!(trimmed("a"), "a");
+        assert_eq!(trimmed("\u{2003}a\u{2003}"), "a");
     }
 
     #[test]
