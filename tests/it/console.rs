@@ -18,6 +18,7 @@ use crate::qwc::qwc_elements;
 
 both_backends!(
     login_locks_out_expires_when_idle_and_logs_out,
+    a_valid_login_does_not_reset_an_address_spraying_names,
     forms_without_the_session_token_are_refused,
     company_and_user_actions_take_effect_and_name_the_admin,
     the_job_page_retries_a_failed_job_and_settles_a_lost_write,
@@ -144,6 +145,23 @@ async fn login_locks_out_expires_when_idle_and_logs_out(b: Backend) {
         .await
         .unwrap();
     assert_eq!(browser.get("/admin").await.0, 303);
+}
+
+/// Guesses of other names from one address are counted across a valid
+/// login from it: an admin (or anyone holding one account) logging in
+/// between guesses does not make the address start over.
+async fn a_valid_login_does_not_reset_an_address_spraying_names(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| s.auth.address_lockout_threshold = 3).await;
+    admin(&app, "olga").await;
+    let browser = Browser::new(&app);
+    for name in ["nobody1", "nobody2"] {
+        assert_eq!(browser.login(name, "wrong password!").await.0, 401);
+    }
+    let (s, html, _) = browser.login("olga", ADMIN_PASSWORD).await;
+    assert_eq!(s, 303, "{html}");
+    assert_eq!(browser.login("nobody3", "wrong password!").await.0, 401, "the third guess locks the address");
+    let (s, html, _) = Browser::new(&app).login("olga", ADMIN_PASSWORD).await;
+    assert_eq!(s, 429, "the address is locked for every name: {html}");
 }
 
 async fn forms_without_the_session_token_are_refused(b: Backend) {

@@ -370,8 +370,8 @@ async fn operator_actions_follow_the_state_rules(b: Backend) {
 
 /// Concurrent failures for one (name, address) are each counted once and
 /// lock at the threshold; another address and another name stay free; a
-/// success forgets the pair and its address; a new password forgets the
-/// name everywhere.
+/// success forgets the pair but not its address's guesses; a new password
+/// forgets the name everywhere.
 async fn login_failures_count_atomically_per_name_and_address(b: Backend) {
     use qbwcd::store::{LockoutRule, LoginFailure};
     let f = fixture(b).await;
@@ -414,6 +414,19 @@ async fn login_failures_count_atomically_per_name_and_address(b: Backend) {
     assert!(locked("api", "192.0.2.9").await.is_some());
     f.store.set_password(&Username::parse("api").unwrap(), "y", f.now).await.unwrap();
     assert_eq!(locked("api", "192.0.2.9").await, None, "a new password clears the name's lockouts");
+    // A spray of names from one address: a valid login in between (a user
+    // of the attacker's own, say) does not make the address start over.
+    let spray = |name: &str| LoginFailure {
+        addr_rule: LockoutRule { threshold: 3, ..rule },
+        ..failure(name, "198.51.100.7", f.now)
+    };
+    for name in ["x1", "x2"] {
+        assert_eq!(f.store.record_login_failure(spray(name)).await.unwrap().addr_until, None);
+    }
+    f.store.record_login(f.user_id, "api", "198.51.100.7", f.now).await.unwrap();
+    let locks = f.store.record_login_failure(spray("x3")).await.unwrap();
+    assert!(locks.addr_until.is_some(), "the third guess locks the address, the login between notwithstanding");
+    assert!(locked("api", "198.51.100.7").await.is_some(), "the address lock holds for every name");
 }
 
 /// Makes every `event` (insert, update) on `table` fail, as a full disk or

@@ -393,15 +393,16 @@ impl AccountStore for SqlStore {
         let heard = "update problem set cleared_at = $2 where cleared_at is null \
                      and code = 'session.connector_silent' \
                      and company_id = (select company_id from app_user where id = $1)";
+        // Only this name's failures here: the address's count of guesses
+        // is left to its window, or one valid login would let a spray of
+        // other names from the same address start over.
         let forget_pair = "delete from login_lockout where username = $1 and addr = $2";
-        let forget_addr = "delete from login_failure where addr = $1";
         let (name, addr) = (username.to_owned(), addr.to_owned());
         atomic!(self, |tx| {
             for sql in [user, company, heard] {
                 tx.exec(sql, args![user_id, now]).await?;
             }
             tx.exec(forget_pair, args![&name, &addr]).await?;
-            tx.exec(forget_addr, args![&addr]).await?;
             Ok(())
         })
     }

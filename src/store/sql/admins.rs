@@ -74,9 +74,10 @@ impl AdminStore for SqlStore {
             )
             .await?;
             tx.exec("update admin set last_login_at = $2 where id = $1", args![l.admin_id, l.now]).await?;
+            // The name's failures only, as for a Web Connector login (see
+            // `record_login`): the address's guesses age out on their own.
             tx.exec("delete from login_lockout where username = $1 and addr = $2", args![&l.lockout_name, &l.addr])
                 .await?;
-            tx.exec("delete from login_failure where addr = $1", args![&l.addr]).await?;
             Ok(())
         })
     }
