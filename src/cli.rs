@@ -151,6 +151,10 @@ pub enum CompanyCommand {
         /// Without it, the Web Connector uses the file open in QuickBooks.
         #[arg(long, value_name = "PATH")]
         file_path: Option<String>,
+        /// Where its jobs without a webhook of their own report their final
+        /// state (held to `webhook_allow_hosts`; private addresses refused).
+        #[arg(long, value_name = "URL")]
+        webhook: Option<String>,
     },
     /// List companies.
     List {
@@ -166,7 +170,7 @@ pub enum CompanyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Change a company's name or file path (nothing else changes).
+    /// Change a company's name, file path or webhook (nothing else changes).
     Update {
         /// Company slug.
         slug: String,
@@ -179,6 +183,12 @@ pub enum CompanyCommand {
         /// Forget the file path: the Web Connector uses the file open in QuickBooks.
         #[arg(long)]
         no_file_path: bool,
+        /// The webhook its jobs without their own report to.
+        #[arg(long, value_name = "URL", conflicts_with = "no_webhook")]
+        webhook: Option<String>,
+        /// Remove the company's webhook.
+        #[arg(long)]
+        no_webhook: bool,
     },
     /// Disable a company: its Web Connectors are refused; its jobs stay queued.
     Disable {

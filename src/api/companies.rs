@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::webhooks::check_webhook_url;
 use super::{ApiCaller, ApiError, ErrorBody};
 use crate::app::AppState;
+use crate::config::Settings;
 use crate::store::{Company, CompanyChanges, NewCompany, NewUser, OpenWork, Removed};
 use crate::types::{CompanySlug, Username};
 
@@ -144,10 +145,7 @@ pub async fn create(
 /// A bad slug or webhook URL (400), a taken slug (409), the database.
 pub async fn create_company(state: &AppState, body: NewCompanyBody) -> Result<CompanyView, ApiError> {
     let slug = CompanySlug::parse(&body.slug).map_err(|e| ApiError::bad_request("invalid_slug", e.to_string()))?;
-    let webhook_url = body.webhook_url.filter(|u| !u.trim().is_empty());
-    if let Some(url) = &webhook_url {
-        check_webhook_url(url, &state.settings).await?;
-    }
+    let webhook_url = checked_webhook(&state.settings, body.webhook_url.as_deref()).await?.map(str::to_owned);
     let new = NewCompany {
         name: body.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| slug.to_string()),
         slug,
@@ -159,6 +157,45 @@ pub async fn create_company(state: &AppState, body: NewCompanyBody) -> Result<Co
     let mut view = CompanyView::from(c);
     view.webhook_url = webhook_url;
     Ok(view)
+}
+
+/// A company edit as `PATCH /companies/{slug}`, the console's form and
+/// `qbwcd company update` all take it, checked before anything is written:
+/// texts trimmed, an empty name refused, an empty file path or webhook URL
+/// meaning none, a webhook URL held to `webhook_allow_hosts` and refused
+/// when it points at a private or metadata address.
+///
+/// # Errors
+/// 400 for an empty name or a webhook URL that is refused.
+pub async fn checked_changes<'a>(
+    settings: &Settings,
+    edit: CompanyChanges<'a>,
+) -> Result<CompanyChanges<'a>, ApiError> {
+    let name = match edit.name.map(str::trim) {
+        Some("") => return Err(ApiError::bad_request("invalid_request", "name must not be empty")),
+        other => other,
+    };
+    let file_path = edit.file_path.map(|p| p.map(str::trim).filter(|p| !p.is_empty()));
+    let webhook_url = match edit.webhook_url {
+        Some(url) => Some(checked_webhook(settings, url).await?),
+        None => None,
+    };
+    Ok(CompanyChanges { name, file_path, webhook_url, enabled: edit.enabled })
+}
+
+/// A company's webhook URL as given, trimmed: none when empty, else checked
+/// (see [`checked_changes`]).
+///
+/// # Errors
+/// 400 for a URL that is refused.
+pub async fn checked_webhook<'a>(settings: &Settings, url: Option<&'a str>) -> Result<Option<&'a str>, ApiError> {
+    match url.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(u) => {
+            check_webhook_url(u, settings).await?;
+            Ok(Some(u))
+        }
+        None => Ok(None),
+    }
 }
 
 /// `PATCH /companies/{slug}` body: only the keys present change.
@@ -206,18 +243,13 @@ pub async fn update(
 ) -> Result<Json<CompanyView>, ApiError> {
     let Json(body) = body?;
     let c = find(&state, &caller, &slug).await?;
-    // Everything is checked before anything is written.
-    let name = match body.name.as_deref().map(str::trim) {
-        Some("") => return Err(ApiError::bad_request("invalid_request", "name must not be empty")),
-        other => other,
+    let edit = CompanyChanges {
+        name: body.name.as_deref(),
+        file_path: body.file_path.as_ref().map(Option::as_deref),
+        webhook_url: body.webhook_url.as_ref().map(Option::as_deref),
+        enabled: None,
     };
-    let file_path = body.file_path.as_ref().map(|p| p.as_deref().map(str::trim).filter(|p| !p.is_empty()));
-    let webhook_url = body.webhook_url.map(|url| url.filter(|u| !u.trim().is_empty()));
-    if let Some(Some(u)) = &webhook_url {
-        check_webhook_url(u, &state.settings).await?;
-    }
-    let changes =
-        CompanyChanges { name, file_path, webhook_url: webhook_url.as_ref().map(|u| u.as_deref()), enabled: None };
+    let changes = checked_changes(&state.settings, edit).await?;
     state.store.update_company(c.id, &changes, state.clock.now()).await?;
     let c = find(&state, &caller, &slug).await?;
     Ok(Json(view_of(&state, c).await?))

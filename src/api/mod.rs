@@ -28,7 +28,9 @@ use axum::Router;
 use crate::app::AppState;
 
 pub use auth::{generate_token, hash_token, token_name, Access, ApiCaller, Role};
-pub use companies::{add_user, create_company, full_view as company_view, CompanyView, NewCompanyBody};
+pub use companies::{
+    add_user, checked_changes, checked_webhook, create_company, full_view as company_view, CompanyView, NewCompanyBody,
+};
 pub use error::{ApiError, ErrorBody};
 pub use events::{page as event_page, EventPage, EventView};
 pub use health::{health_of, HealthView, ProblemView};

@@ -18,7 +18,7 @@ use crate::diagnostics::catalog;
 use crate::queue::{Job, JobCursor, JobFilter, JobState};
 use crate::store::{
     redact_url, AccountStore, Backend, CompanyChanges, EventFilter, EventStore, JobStore, NewCompany, NewToken,
-    NewUser, OpsStore, PoolOptions, SqlStore, StoreError, TokenStore,
+    NewUser, OpsStore, PoolOptions, SqlStore, StoreError, TokenStore, WebhookStore,
 };
 use crate::submit::{submit, SubmitOptions};
 use crate::types::{CompanySlug, EventId, JobId, Username};
@@ -270,14 +270,18 @@ async fn find_company(store: &SqlStore, slug: &str) -> anyhow::Result<crate::sto
 async fn company(store: &SqlStore, settings: &Settings, cmd: CompanyCommand) -> anyhow::Result<()> {
     let now = SystemClock.now();
     match cmd {
-        CompanyCommand::Add { slug, name, file_path } => {
+        CompanyCommand::Add { slug, name, file_path, webhook } => {
             let slug = CompanySlug::parse(&slug)?;
+            let webhook_url = crate::api::checked_webhook(settings, webhook.as_deref())
+                .await
+                .map_err(|e| anyhow!("--webhook: {}", e.message))?
+                .map(str::to_owned);
             let new = NewCompany {
-                name: name.unwrap_or_else(|| slug.to_string()),
+                name: name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| slug.to_string()),
                 slug,
                 file_path: file_path.filter(|p| !p.trim().is_empty()),
                 file_id: uuid::Uuid::new_v4(),
-                webhook_url: None,
+                webhook_url,
             };
             let c = store.create_company(new, now).await?;
             crate::outln!("company {} added (FileID {{{}}})", c.slug, c.file_id)?;
@@ -334,27 +338,29 @@ async fn company(store: &SqlStore, settings: &Settings, cmd: CompanyCommand) -> 
                 }
             }
         }
-        CompanyCommand::Update { slug, name, file_path, no_file_path } => {
+        CompanyCommand::Update { slug, name, file_path, no_file_path, webhook, no_webhook } => {
             let c = find_company(store, &slug).await?;
-            let name = name.as_deref().map(str::trim);
-            if name == Some("") {
-                bail!("--name must not be empty");
-            }
-            let file_path = match (file_path.as_deref().map(str::trim), no_file_path) {
-                (_, true) | (Some(""), _) => Some(None),
-                (Some(p), false) => Some(Some(p)),
-                (None, false) => None,
+            let or_none = |value: Option<String>, none: bool| if none { Some(None) } else { value.map(Some) };
+            let (file_path, webhook) = (or_none(file_path, no_file_path), or_none(webhook, no_webhook));
+            let edit = CompanyChanges {
+                name: name.as_deref(),
+                file_path: file_path.as_ref().map(Option::as_deref),
+                webhook_url: webhook.as_ref().map(Option::as_deref),
+                enabled: None,
             };
-            if name.is_none() && file_path.is_none() {
-                bail!("nothing to change: give --name, --file-path or --no-file-path");
+            if edit.name.is_none() && edit.file_path.is_none() && edit.webhook_url.is_none() {
+                bail!("nothing to change: give --name, --file-path, --no-file-path, --webhook or --no-webhook");
             }
-            store.update_company(c.id, &CompanyChanges { name, file_path, ..Default::default() }, now).await?;
+            let changes = crate::api::checked_changes(settings, edit).await.map_err(|e| anyhow!(e.message))?;
+            store.update_company(c.id, &changes, now).await?;
             let c = find_company(store, &slug).await?;
+            let hook = store.company_webhook(c.id).await?;
             crate::outln!(
-                "company {} updated: name {:?}, file {}",
+                "company {} updated: name {:?}, file {}, webhook {}",
                 c.slug,
                 c.name,
-                c.file_path.as_deref().unwrap_or("(the file open in QuickBooks)")
+                c.file_path.as_deref().unwrap_or("(the file open in QuickBooks)"),
+                hook.as_deref().unwrap_or("(none)")
             )?;
         }
         CompanyCommand::Disable { slug } => {

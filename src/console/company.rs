@@ -271,24 +271,21 @@ pub async fn edit(
 ) -> Result<Response, ConsoleError> {
     let company = find(&state, &slug).await?;
     let now = state.clock.now();
-    let name = form.name.trim();
-    if name.is_empty() {
-        return Err(ConsoleError::BadRequest("the name may not be empty".into()));
-    }
-    let webhook = form.webhook_url.trim();
-    if !webhook.is_empty() {
-        crate::api::check_webhook_url(webhook, &state.settings).await?;
-    }
-    let file_path = form.file_path.trim();
     let enable = form.enabled != "disabled";
-    let changes = CompanyChanges {
-        name: Some(name),
-        file_path: Some((!file_path.is_empty()).then_some(file_path)),
-        webhook_url: Some((!webhook.is_empty()).then_some(webhook)),
+    let edit = CompanyChanges {
+        name: Some(&form.name),
+        file_path: Some(Some(&form.file_path)),
+        webhook_url: Some(Some(&form.webhook_url)),
         // Saving an enabled company again does not touch when it was disabled.
         enabled: (enable != company.disabled_at.is_none()).then_some(enable),
     };
+    let changes = crate::api::checked_changes(&state.settings, edit).await?;
     state.store.update_company(company.id, &changes, now).await?;
+    let (name, file_path, webhook) = (
+        changes.name.unwrap_or_default(),
+        changes.file_path.flatten().unwrap_or_default(),
+        changes.webhook_url.flatten().unwrap_or_default(),
+    );
     let message = format!(
         "updated company {slug}: name {name:?}, file path {file_path:?}, webhook {webhook:?}, {}",
         if enable { "enabled" } else { "disabled" }

@@ -28,7 +28,8 @@ both_backends!(
 );
 
 async fn a_company_file_path_and_name_are_set_and_cleared_with_patch(b: Backend) {
-    let app = TestApp::spawn(b).await;
+    // The webhook host is on the allow list, so it is never looked up.
+    let app = TestApp::spawn_with(b, |s| s.webhook_allow_hosts = vec!["example.com".into()]).await;
     app.company("acme", None).await;
     let api = app.api().await;
     let path = "C:\\Users\\Public\\Acme.QBW";
@@ -45,6 +46,15 @@ async fn a_company_file_path_and_name_are_set_and_cleared_with_patch(b: Backend)
     assert_eq!((s, c["file_path"].as_str()), (200, Some(path)));
     let (s, c) = api.send(Method::PATCH, "/companies/acme", Some(json!({"file_path": null}))).await;
     assert_eq!((s, &c["file_path"], c["name"].as_str()), (200, &Value::Null, Some("Acme")));
+
+    // Texts are trimmed, as the console and `company update` trim them.
+    let hook = json!({"webhook_url": " https://example.com/h ", "name": " Acme "});
+    let (s, c) = api.send(Method::PATCH, "/companies/acme", Some(hook)).await;
+    assert_eq!((s, c["webhook_url"].as_str(), c["name"].as_str()), (200, Some("https://example.com/h"), Some("Acme")));
+    let (s, e) = api.send(Method::PATCH, "/companies/acme", Some(json!({"webhook_url": "http://192.168.1.5/"}))).await;
+    assert_eq!((s, e["code"].as_str()), (400, Some("invalid_request")), "{e}");
+    let (s, c) = api.send(Method::PATCH, "/companies/acme", Some(json!({"webhook_url": ""}))).await;
+    assert_eq!((s, &c["webhook_url"]), (200, &Value::Null), "an empty URL removes it");
 
     let (s, e) = api.send(Method::PATCH, "/companies/acme", Some(json!({"name": "  "}))).await;
     assert_eq!((s, e["code"].as_str()), (400, Some("invalid_request")));

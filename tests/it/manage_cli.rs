@@ -70,6 +70,39 @@ async fn companies_are_shown_updated_disabled_and_removed_from_the_cli(b: Backen
     assert!(fails(qbwcd(&url, &["company", "update", "acme"])).contains("nothing to change"));
     fails(qbwcd(&url, &["company", "update", "acme", "--file-path", "x", "--no-file-path"]));
 
+    // The webhook, as the API and the console set it: checked before it is
+    // stored (an internal address is refused without connecting), trimmed,
+    // and removed with --no-webhook.
+    use qbwcd::store::WebhookStore;
+    let refused = fails(qbwcd(&url, &["company", "update", "acme", "--webhook", "http://10.1.2.3/hook"]));
+    assert!(refused.contains("internal address") && refused.contains("webhook_allow_hosts"), "{refused}");
+    assert_eq!(db.store.company_webhook(acme.id).await.unwrap(), None, "nothing was stored");
+    // An allowed host is never looked up.
+    let allowed = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_qbwcd"))
+            .args(args)
+            .env("QBWCD_DATABASE_URL", &url)
+            .env("QBWCD_WEBHOOK_ALLOW_HOSTS", "[\"hooks.example.com\"]")
+            .output()
+            .expect("run qbwcd")
+    };
+    let set = ok(allowed(&["company", "update", "acme", "--webhook", " https://hooks.example.com/q "]));
+    assert!(set.contains("webhook https://hooks.example.com/q"), "{set}");
+    assert_eq!(db.store.company_webhook(acme.id).await.unwrap().as_deref(), Some("https://hooks.example.com/q"));
+    let acme_now = db.store.company(&acme.slug).await.unwrap().unwrap();
+    assert_eq!(acme_now.name, "Acme Inc.", "a webhook change leaves the name");
+    ok(qbwcd(&url, &["company", "update", "acme", "--no-webhook"]));
+    assert_eq!(db.store.company_webhook(acme.id).await.unwrap(), None);
+    fails(qbwcd(&url, &["company", "update", "acme", "--webhook", "https://x.example", "--no-webhook"]));
+    ok(allowed(&["company", "add", "beta", "--webhook", "https://hooks.example.com/b"]));
+    let beta = db.store.company(&qbwcd::types::CompanySlug::parse("beta").unwrap()).await.unwrap().unwrap();
+    assert_eq!(db.store.company_webhook(beta.id).await.unwrap().as_deref(), Some("https://hooks.example.com/b"));
+    let refused = fails(qbwcd(&url, &["company", "add", "gamma", "--webhook", "http://169.254.169.254/latest"]));
+    assert!(refused.contains("--webhook") && refused.contains("internal address"), "{refused}");
+    let gamma = db.store.company(&qbwcd::types::CompanySlug::parse("gamma").unwrap()).await.unwrap();
+    assert!(gamma.is_none(), "a refused webhook adds no company");
+    ok(qbwcd(&url, &["company", "remove", "beta"]));
+
     ok(qbwcd(&url, &["company", "disable", "acme"]));
     assert!(ok(qbwcd(&url, &["company", "show", "acme"])).contains("no (disabled"));
     let listed = ok(qbwcd(&url, &["company", "list"]));
