@@ -16,19 +16,27 @@ use crate::qbxml::schema::{BaseType, ElementId, ElementKind, Schema, ORDERED};
 /// object where a value belongs, a request that is not one key) are
 /// returned as issues; schema checks of the values are the validator's.
 /// A request without `@requestID` gets its 1-based position in the job.
-pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value]) -> (Tree<'a>, Vec<Issue>) {
+///
+/// Each element is also appended to `xml` as qbXML as it is built (children
+/// in schema order, as [`Tree::write_xml`] would write the tree), so a
+/// large request is not walked a second time to be written; the text is
+/// the caller's to drop when the tree turns out invalid.
+pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value], xml: &mut String) -> (Tree<'a>, Vec<Issue>) {
     let elements: usize = requests.iter().map(values).sum();
     if elements > u32::MAX as usize / 2 {
         // The tree's indexes are 32-bit (elements and attributes both).
         let issue = Issue::new("requests", "bad_request_shape", format!("{elements} values are too many for one job"));
         return (Tree::new(), vec![issue]);
     }
+    // About the size of a tree's qbXML: the names twice and a short text.
+    xml.reserve(elements * 48);
     let mut b = Builder {
         schema,
         idx: index(schema),
         issues: Vec::new(),
         tree: Tree::with_capacity(elements),
         pending_pool: Vec::new(),
+        xml,
     };
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for r in requests {
@@ -57,6 +65,7 @@ pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value]) -> (Tree<'
             // The validator names the version that has it, if any.
             let id = b.tree.open(name, true);
             b.tree.close(id);
+            b.write_empty(id);
             continue;
         };
         let has_request_id = schema.attributes(rt.request).iter().any(|a| a.name == "requestID");
@@ -68,6 +77,7 @@ pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value]) -> (Tree<'
                 b.tree.push_attr(id, (Cow::Borrowed("requestID"), Cow::Owned(p.to_string())));
             }
             b.tree.close(id);
+            b.write_empty(id);
         }
     }
     (b.tree, b.issues)
@@ -133,7 +143,7 @@ impl JsonAt<'_> {
     }
 }
 
-struct Builder<'s, 'a> {
+struct Builder<'s, 'a, 'x> {
     schema: &'s Schema,
     idx: &'static SchemaIndex,
     issues: Vec<Issue>,
@@ -141,9 +151,17 @@ struct Builder<'s, 'a> {
     /// Spare vectors for [`Builder::element`]'s children, one per level in
     /// use.
     pending_pool: Vec<Vec<Pending<'a>>>,
+    /// The qbXML written so far.
+    xml: &'x mut String,
 }
 
-impl<'a> Builder<'_, 'a> {
+impl<'a> Builder<'_, 'a, '_> {
+    /// Writes element `id`, already closed and without children.
+    fn write_empty(&mut self, id: u32) {
+        self.tree.write_open(id, self.xml);
+        self.tree.write_close(id, self.xml);
+    }
+
     fn push(&mut self, path: String, code: &str, message: String) {
         if self.issues.len() < super::validate::MAX_ISSUES {
             self.issues.push(Issue { path, code: code.to_owned(), message });
@@ -171,6 +189,7 @@ impl<'a> Builder<'_, 'a> {
                 let id = self.tree.open_in(name, matches!(place, Place::Request { .. }), slot);
                 self.tree.set_text(id, text);
                 self.tree.close(id);
+                self.write_empty(id);
                 return true;
             }
             (ElementKind::Complex(_), Value::Object(o)) => (None, o),
@@ -274,6 +293,8 @@ impl<'a> Builder<'_, 'a> {
                 );
             }
         }
+        // Its attributes and text are all known: its children follow.
+        self.tree.write_open(id, self.xml);
         // Schema order whatever the key order; items of one array, and the
         // members of a group listed in `#ordered`, keep theirs.
         children.sort_by_key(|c| c.order);
@@ -288,6 +309,7 @@ impl<'a> Builder<'_, 'a> {
         }
         self.pending_pool.push(children);
         self.tree.close(id);
+        self.tree.write_close(id, self.xml);
         true
     }
 

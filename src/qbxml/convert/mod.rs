@@ -127,7 +127,9 @@ pub fn json_to_qbxml(
     on_error: OnError,
     validate: bool,
 ) -> Result<String, SchemaInvalid> {
-    let (tree, mut issues) = requests_from_json(schema, requests);
+    let mut out = format!("<QBXML><QBXMLMsgsRq onError=\"{}\">", on_error.as_str());
+    let head = out.len();
+    let (tree, mut issues) = requests_from_json(schema, requests, &mut out);
     // Unknown request types are refused even unvalidated: without the
     // schema there is no order to write their elements in.
     let structure = validate_requests(schema, reported, &tree, validate);
@@ -141,10 +143,11 @@ pub fn json_to_qbxml(
         issues.truncate(MAX_ISSUES);
         return Err(SchemaInvalid { version: schema.version(), issues });
     }
-    // About the size of a tree's qbXML: the names twice and a short text.
-    let mut out = String::with_capacity(64 + tree.len() * 48);
-    out.push_str(&format!("<QBXML><QBXMLMsgsRq onError=\"{}\">", on_error.as_str()));
-    tree.write_xml(&mut out);
+    if cfg!(debug_assertions) {
+        let mut written = String::new();
+        tree.write_xml(&mut written);
+        debug_assert_eq!(out[head..], written, "the builder wrote what its tree holds");
+    }
     out.push_str("</QBXMLMsgsRq></QBXML>");
     Ok(out)
 }

@@ -226,28 +226,37 @@ impl<'t> Node<'t> {
 
     /// Appends this element as qbXML text (no whitespace between elements).
     pub fn write_xml(self, out: &mut String) {
+        self.tree.write_open(self.id, out);
+        for c in self.children() {
+            c.write_xml(out);
+        }
+        self.tree.write_close(self.id, out);
+    }
+}
+
+impl Tree<'_> {
+    /// Appends element `id`'s start tag and text: what comes before its
+    /// children. An empty element is written open and closed (`<X></X>`),
+    /// as QuickBooks' own samples write a Mod clearing a field.
+    pub(crate) fn write_open(&self, id: u32, out: &mut String) {
+        let node = Node { tree: self, id };
         out.push('<');
-        out.push_str(self.name());
-        for (k, v) in self.attrs() {
+        out.push_str(node.name());
+        for (k, v) in node.attrs() {
             out.push(' ');
             out.push_str(k);
             out.push_str("=\"");
             escape_into(v, true, out);
             out.push('"');
         }
-        if !self.has_children() && self.text().is_empty() {
-            // An empty leaf (a Mod clearing a field) and an empty aggregate
-            // are both written open and closed, as QuickBooks' own samples do.
-            out.push_str("></");
-        } else {
-            out.push('>');
-            escape_into(self.text(), false, out);
-            for c in self.children() {
-                c.write_xml(out);
-            }
-            out.push_str("</");
-        }
-        out.push_str(self.name());
+        out.push('>');
+        escape_into(node.text(), false, out);
+    }
+
+    /// Appends element `id`'s end tag.
+    pub(crate) fn write_close(&self, id: u32, out: &mut String) {
+        out.push_str("</");
+        out.push_str(self.items[id as usize].name);
         out.push('>');
     }
 }
