@@ -28,13 +28,17 @@ pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value], xml: &mut 
         let issue = Issue::new("requests", "bad_request_shape", format!("{elements} values are too many for one job"));
         return (Tree::new(), vec![issue]);
     }
+    // Room for the values counted, capped as for a qbXML text (see
+    // `tree::estimate`): a body of many tiny values that are not elements
+    // must not reserve far more than it holds. Past the cap both grow.
+    let room = elements.min(1 << 16);
     // About the size of a tree's qbXML: the names twice and a short text.
-    xml.reserve(elements * 48);
+    xml.reserve(room * 48);
     let mut b = Builder {
         schema,
         idx: index(schema),
         issues: Vec::new(),
-        tree: Tree::with_capacity(elements),
+        tree: Tree::with_capacity(room),
         pending_pool: Vec::new(),
         xml,
     };
