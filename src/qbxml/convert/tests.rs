@@ -122,6 +122,21 @@ fn unvalidated_json_still_needs_declared_attributes() {
 }
 
 #[test]
+fn an_unknown_request_type_is_refused_after_a_thousand_other_problems() {
+    // Unvalidated, so the others' problems (a missing name each) are not
+    // reported; the last request's type is, and its key never reaches the
+    // qbXML.
+    let mut requests = vec![json!({"CustomerAddRq": {"CustomerAdd": {"Notes": "no name"}}}); MAX_ISSUES + 5];
+    requests.push(json!({"Foo><CustomerQueryRq": {}}));
+    let err = json_to_qbxml(v16(), None, &requests, OnError::Stop, false).unwrap_err();
+    assert_eq!(err.issues.len(), 1, "{:?}", err.issues.first());
+    assert_eq!((err.issues[0].path.as_str(), err.issues[0].code.as_str()), ("Foo><CustomerQueryRq", "unknown_request"));
+    // Validated, the cap is reached and the job is refused all the same.
+    let err = json_to_qbxml(v16(), None, &requests, OnError::Stop, true).unwrap_err();
+    assert_eq!(err.issues.len(), MAX_ISSUES);
+}
+
+#[test]
 fn unvalidated_json_still_needs_known_request_types_and_elements() {
     let long = json!({"CustomerAddRq": {"CustomerAdd": {"Name": "x".repeat(60)}}});
     assert!(json_to_qbxml(v16(), None, &[long], OnError::Stop, false).is_ok());

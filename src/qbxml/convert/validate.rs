@@ -13,27 +13,9 @@ use crate::qbxml::Version;
 pub const MAX_ISSUES: usize = 1000;
 
 /// Checks `requests` (the `…Rq` elements of one job) against `schema`, the
-/// schema for a company whose QuickBooks reported `reported`. With
-/// `check_values` false only the structure is checked (used for JSON built
-/// with `"validate": false`, whose values were not checked on purpose).
-pub fn validate_requests(
-    schema: &Schema,
-    reported: Option<Version>,
-    requests: &Tree<'_>,
-    check_values: bool,
-) -> Vec<Issue> {
-    let mut v = Validator {
-        schema,
-        idx: index(schema),
-        issues: Vec::new(),
-        check_values,
-        known_pool: Vec::new(),
-        order_pool: Vec::new(),
-        valid_sequences: foldhash::HashMap::default(),
-        remembered: 0,
-        recent: Default::default(),
-        recent_next: 0,
-    };
+/// schema for a company whose QuickBooks reported `reported`.
+pub fn validate_requests(schema: &Schema, reported: Option<Version>, requests: &Tree<'_>) -> Vec<Issue> {
+    let mut v = Validator::new(schema);
     for rq in requests.roots() {
         let at = At { parent: None, node: rq };
         match schema.request(rq.name()) {
@@ -46,6 +28,34 @@ pub fn validate_requests(
     }
     v.issues.truncate(MAX_ISSUES);
     v.issues
+}
+
+/// The requests of `requests` whose type `schema` lacks, each an issue
+/// (`unknown_request`, or `request_needs_version` naming the version that
+/// has it): what a JSON job is refused for even with `"validate": false`,
+/// checked for every request whatever else is wrong with the others.
+pub fn unknown_request_types(schema: &Schema, reported: Option<Version>, requests: &Tree<'_>) -> Vec<Issue> {
+    let mut v = Validator::new(schema);
+    for rq in requests.roots().filter(|rq| schema.request(rq.name()).is_none()) {
+        v.unknown_request(rq, &At { parent: None, node: rq }, reported);
+    }
+    v.issues
+}
+
+impl<'s> Validator<'s, '_> {
+    fn new(schema: &'s Schema) -> Self {
+        Validator {
+            schema,
+            idx: index(schema),
+            issues: Vec::new(),
+            known_pool: Vec::new(),
+            order_pool: Vec::new(),
+            valid_sequences: foldhash::HashMap::default(),
+            remembered: 0,
+            recent: Default::default(),
+            recent_next: 0,
+        }
+    }
 }
 
 /// Characters QuickBooks cannot store, with their paths: warnings, not
@@ -119,7 +129,6 @@ struct Validator<'s, 't> {
     schema: &'s Schema,
     idx: &'static SchemaIndex,
     issues: Vec<Issue>,
-    check_values: bool,
     /// Spare vectors for [`Validator::children`] and
     /// [`Validator::structure`], one per level in use.
     known_pool: Vec<Vec<Known<'t>>>,
@@ -186,12 +195,11 @@ impl<'t> Validator<'_, 't> {
                         format!("<{}> has no attribute {k}; {allowed}", node.name()),
                     );
                 }
-                Some(a) if self.check_values => {
+                Some(a) => {
                     if let Err((code, msg)) = values::check(schema.simple_type(a.ty), v) {
                         self.push(format!("{}/@{k}", at.path()), code, msg);
                     }
                 }
-                Some(_) => {}
             }
         }
         for a in attrs.iter().filter(|a| a.required) {
@@ -211,10 +219,8 @@ impl<'t> Validator<'_, 't> {
                         "wrong_content",
                         format!("{} holds a value, not elements (found <{}>)", node.name(), first.name()),
                     );
-                } else if self.check_values {
-                    if let Err((code, msg)) = values::check(schema.simple_type(*ty), node.text()) {
-                        self.push(at.path(), code, msg);
-                    }
+                } else if let Err((code, msg)) = values::check(schema.simple_type(*ty), node.text()) {
+                    self.push(at.path(), code, msg);
                 }
             }
             ElementKind::Complex(_) => {
