@@ -174,9 +174,9 @@ pub trait AccountStore: Send + Sync + 'static {
     /// passed are deleted on the way.
     async fn record_login_failure(&self, failure: LoginFailure) -> Result<LoginLocks>;
     /// A successful login as `username` from `addr`: forgets that pair's
-    /// failures (not the address's guesses, which only their window ends:
-    /// a valid login must not reset a spray of other names), stamps
-    /// `last_seen_at` on user and company, and clears the company's
+    /// failures and takes them back from the address's count (guesses of
+    /// other names stay counted: a valid login must not reset a spray),
+    /// stamps `last_seen_at` on user and company, and clears the company's
     /// silent-connector problem.
     async fn record_login(&self, user_id: i64, username: &str, addr: &str, now: DateTime<Utc>) -> Result;
     /// The (name, address) pairs with failed logins as `username`, newest

@@ -370,8 +370,8 @@ async fn operator_actions_follow_the_state_rules(b: Backend) {
 
 /// Concurrent failures for one (name, address) are each counted once and
 /// lock at the threshold; another address and another name stay free; a
-/// success forgets the pair but not its address's guesses; a new password
-/// forgets the name everywhere.
+/// success forgets the pair and takes its failures back from the address,
+/// not other names' guesses; a new password forgets the name everywhere.
 async fn login_failures_count_atomically_per_name_and_address(b: Backend) {
     use qbwcd::store::{LockoutRule, LoginFailure};
     let f = fixture(b).await;
@@ -427,6 +427,21 @@ async fn login_failures_count_atomically_per_name_and_address(b: Backend) {
     let locks = f.store.record_login_failure(spray("x3")).await.unwrap();
     assert!(locks.addr_until.is_some(), "the third guess locks the address, the login between notwithstanding");
     assert!(locked("api", "198.51.100.7").await.is_some(), "the address lock holds for every name");
+    // A user's own typos, at an address it shares (one office NAT), are
+    // taken back by its login: they do not add up with its neighbours'.
+    let office = |name: &str| LoginFailure {
+        addr_rule: LockoutRule { threshold: 3, ..rule },
+        ..failure(name, "192.0.2.50", f.now)
+    };
+    for _ in 0..2 {
+        f.store.record_login_failure(office("api")).await.unwrap();
+    }
+    f.store.record_login(f.user_id, "api", "192.0.2.50", f.now).await.unwrap();
+    for name in ["clerk", "api"] {
+        let locks = f.store.record_login_failure(office(name)).await.unwrap();
+        assert_eq!(locks.addr_until, None, "{name}: the login took its own two failures back");
+    }
+    assert!(f.store.record_login_failure(office("third")).await.unwrap().addr_until.is_some(), "then three count");
 }
 
 /// Makes every `event` (insert, update) on `table` fail, as a full disk or

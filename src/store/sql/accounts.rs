@@ -48,6 +48,15 @@ const LOCK_ADDR: &str =
 /// lockout is over ($2 now): they would start over anyway.
 const FORGET_PAIRS: &str =
     "delete from login_lockout where last_failure_at < $1 and (locked_until is null or locked_until <= $2)";
+/// A successful login as `$1` from `$2` takes its own failures back from
+/// the address's count (never below 0), before its pair's row is deleted:
+/// a user's typos then do not pile up on an address it shares (an office
+/// behind one NAT), while guesses of other names stay counted, so one
+/// valid account cannot reset a spray from the same address.
+pub(super) const TAKE_BACK_OWN: &str = "update login_failure set failures = case \
+     when failures > coalesce((select p.failures from login_lockout p where p.username = $1 and p.addr = $2), 0) \
+     then failures - coalesce((select p.failures from login_lockout p where p.username = $1 and p.addr = $2), 0) \
+     else 0 end where addr = $2";
 /// Likewise for addresses.
 const FORGET_ADDRS: &str =
     "delete from login_failure where last_failure_at < $1 and (locked_until is null or locked_until <= $2)";
@@ -393,15 +402,13 @@ impl AccountStore for SqlStore {
         let heard = "update problem set cleared_at = $2 where cleared_at is null \
                      and code = 'session.connector_silent' \
                      and company_id = (select company_id from app_user where id = $1)";
-        // Only this name's failures here: the address's count of guesses
-        // is left to its window, or one valid login would let a spray of
-        // other names from the same address start over.
         let forget_pair = "delete from login_lockout where username = $1 and addr = $2";
         let (name, addr) = (username.to_owned(), addr.to_owned());
         atomic!(self, |tx| {
             for sql in [user, company, heard] {
                 tx.exec(sql, args![user_id, now]).await?;
             }
+            tx.exec(TAKE_BACK_OWN, args![&name, &addr]).await?;
             tx.exec(forget_pair, args![&name, &addr]).await?;
             Ok(())
         })

@@ -74,8 +74,8 @@ impl AdminStore for SqlStore {
             )
             .await?;
             tx.exec("update admin set last_login_at = $2 where id = $1", args![l.admin_id, l.now]).await?;
-            // The name's failures only, as for a Web Connector login (see
-            // `record_login`): the address's guesses age out on their own.
+            // As a Web Connector login does (see `TAKE_BACK_OWN`).
+            tx.exec(super::accounts::TAKE_BACK_OWN, args![&l.lockout_name, &l.addr]).await?;
             tx.exec("delete from login_lockout where username = $1 and addr = $2", args![&l.lockout_name, &l.addr])
                 .await?;
             Ok(())
