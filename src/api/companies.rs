@@ -145,18 +145,33 @@ pub async fn create(
 /// A bad slug or webhook URL (400), a taken slug (409), the database.
 pub async fn create_company(state: &AppState, body: NewCompanyBody) -> Result<CompanyView, ApiError> {
     let slug = CompanySlug::parse(&body.slug).map_err(|e| ApiError::bad_request("invalid_slug", e.to_string()))?;
-    let webhook_url = checked_webhook(&state.settings, body.webhook_url.as_deref()).await?.map(str::to_owned);
-    let new = NewCompany {
-        name: body.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| slug.to_string()),
-        slug,
-        file_path: body.file_path.filter(|p| !p.trim().is_empty()),
-        file_id: uuid::Uuid::new_v4(),
-        webhook_url: webhook_url.clone(),
-    };
+    let webhook_url = checked_webhook(&state.settings, body.webhook_url.as_deref()).await?;
+    let new = new_company(slug, body.name.as_deref(), body.file_path.as_deref(), webhook_url);
+    let webhook_url = new.webhook_url.clone();
     let c = state.store.create_company(new, state.clock.now()).await?;
     let mut view = CompanyView::from(c);
     view.webhook_url = webhook_url;
     Ok(view)
+}
+
+/// A company to create from what a caller gave (the API, the console's
+/// form, `qbwcd company add`), tidied as an edit is (see
+/// [`checked_changes`]): texts trimmed, an empty name meaning the slug, an
+/// empty file path none; `webhook_url` is already checked.
+pub fn new_company(
+    slug: CompanySlug,
+    name: Option<&str>,
+    file_path: Option<&str>,
+    webhook_url: Option<&str>,
+) -> NewCompany {
+    let given = |text: Option<&str>| text.map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+    NewCompany {
+        name: given(name).unwrap_or_else(|| slug.to_string()),
+        slug,
+        file_path: given(file_path),
+        file_id: uuid::Uuid::new_v4(),
+        webhook_url: webhook_url.map(str::to_owned),
+    }
 }
 
 /// A company edit as `PATCH /companies/{slug}`, the console's form and

@@ -29,7 +29,8 @@ use crate::app::AppState;
 
 pub use auth::{generate_token, hash_token, token_name, Access, ApiCaller, Role};
 pub use companies::{
-    add_user, checked_changes, checked_webhook, create_company, full_view as company_view, CompanyView, NewCompanyBody,
+    add_user, checked_changes, checked_webhook, create_company, full_view as company_view, new_company, CompanyView,
+    NewCompanyBody,
 };
 pub use error::{ApiError, ErrorBody};
 pub use events::{page as event_page, EventPage, EventView};

@@ -17,8 +17,8 @@ use crate::config::Settings;
 use crate::diagnostics::catalog;
 use crate::queue::{Job, JobCursor, JobFilter, JobState};
 use crate::store::{
-    redact_url, AccountStore, Backend, CompanyChanges, EventFilter, EventStore, JobStore, NewCompany, NewToken,
-    NewUser, OpsStore, PoolOptions, SqlStore, StoreError, TokenStore, WebhookStore,
+    redact_url, AccountStore, Backend, CompanyChanges, EventFilter, EventStore, JobStore, NewToken, NewUser, OpsStore,
+    PoolOptions, SqlStore, StoreError, TokenStore, WebhookStore,
 };
 use crate::submit::{submit, SubmitOptions};
 use crate::types::{CompanySlug, EventId, JobId, Username};
@@ -272,17 +272,9 @@ async fn company(store: &SqlStore, settings: &Settings, cmd: CompanyCommand) -> 
     match cmd {
         CompanyCommand::Add { slug, name, file_path, webhook } => {
             let slug = CompanySlug::parse(&slug)?;
-            let webhook_url = crate::api::checked_webhook(settings, webhook.as_deref())
-                .await
-                .map_err(|e| anyhow!("--webhook: {}", e.message))?
-                .map(str::to_owned);
-            let new = NewCompany {
-                name: name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| slug.to_string()),
-                slug,
-                file_path: file_path.filter(|p| !p.trim().is_empty()),
-                file_id: uuid::Uuid::new_v4(),
-                webhook_url,
-            };
+            let webhook_url =
+                crate::api::checked_webhook(settings, webhook.as_deref()).await.map_err(|e| anyhow!(e.message))?;
+            let new = crate::api::new_company(slug, name.as_deref(), file_path.as_deref(), webhook_url);
             let c = store.create_company(new, now).await?;
             crate::outln!("company {} added (FileID {{{}}})", c.slug, c.file_id)?;
         }
@@ -360,7 +352,7 @@ async fn company(store: &SqlStore, settings: &Settings, cmd: CompanyCommand) -> 
                 c.slug,
                 c.name,
                 c.file_path.as_deref().unwrap_or("(the file open in QuickBooks)"),
-                hook.as_deref().unwrap_or("(none)")
+                hook.as_deref().unwrap_or("-")
             )?;
         }
         CompanyCommand::Disable { slug } => {

@@ -460,10 +460,19 @@ mod tests {
                 "<QBXML><QBXMLMsgsRq onError=\"stopOnError\"><ARq><B onError=\"rollbackOnError\"/></ARq></QBXMLMsgsRq></QBXML>",
                 attr("onError", "B"),
             ),
+            // After a line break or a tab, not only a space.
+            ("<CustomerAddRq\n\tonError=\"stopOnError\"></CustomerAddRq>", attr("onError", "CustomerAddRq")),
+            ("<ARq><Inner\r\nnewMessageSetID=\"x\"/></ARq>", attr("newMessageSetID", "Inner")),
         ];
         for (input, want) in cases {
             assert_eq!(parse_submission(input).unwrap_err(), want, "input {input:?}");
         }
+        // Whitespace alone after a name is no attribute.
+        let (sub, tree) = parse_submission_tree("<ARq ><B\n/><C\t>x</C></ARq>").expect("well-formed");
+        assert_eq!(sub.request_names, ["ARq"]);
+        let children: Vec<(&str, usize)> =
+            tree.roots().next().unwrap().children().map(|c| (c.name(), c.attrs().len())).collect();
+        assert_eq!(children, [("B", 0), ("C", 0)]);
     }
 
     #[test]

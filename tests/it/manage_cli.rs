@@ -94,11 +94,23 @@ async fn companies_are_shown_updated_disabled_and_removed_from_the_cli(b: Backen
     ok(qbwcd(&url, &["company", "update", "acme", "--no-webhook"]));
     assert_eq!(db.store.company_webhook(acme.id).await.unwrap(), None);
     fails(qbwcd(&url, &["company", "update", "acme", "--webhook", "https://x.example", "--no-webhook"]));
-    ok(allowed(&["company", "add", "beta", "--webhook", "https://hooks.example.com/b"]));
+    let added = [
+        "company",
+        "add",
+        "beta",
+        "--webhook",
+        "https://hooks.example.com/b",
+        "--name",
+        " Beta ",
+        "--file-path",
+        " C:\\b.QBW ",
+    ];
+    ok(allowed(&added));
     let beta = db.store.company(&qbwcd::types::CompanySlug::parse("beta").unwrap()).await.unwrap().unwrap();
+    assert_eq!((beta.name.as_str(), beta.file_path.as_deref()), ("Beta", Some("C:\\b.QBW")), "trimmed as an edit is");
     assert_eq!(db.store.company_webhook(beta.id).await.unwrap().as_deref(), Some("https://hooks.example.com/b"));
     let refused = fails(qbwcd(&url, &["company", "add", "gamma", "--webhook", "http://169.254.169.254/latest"]));
-    assert!(refused.contains("--webhook") && refused.contains("internal address"), "{refused}");
+    assert!(refused.contains("169.254.169.254") && refused.contains("internal address"), "{refused}");
     let gamma = db.store.company(&qbwcd::types::CompanySlug::parse("gamma").unwrap()).await.unwrap();
     assert!(gamma.is_none(), "a refused webhook adds no company");
     ok(qbwcd(&url, &["company", "remove", "beta"]));

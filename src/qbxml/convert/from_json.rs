@@ -98,7 +98,8 @@ enum Place {
 }
 
 /// How many values `v` holds, itself included: about how many elements it
-/// becomes, so the tree is sized once.
+/// becomes, so the tree and its text are sized once (up to the cap in
+/// [`requests_from_json`]).
 fn values(v: &Value) -> usize {
     match v {
         Value::Object(o) => 1 + o.values().map(values).sum::<usize>(),

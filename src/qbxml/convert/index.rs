@@ -294,3 +294,24 @@ fn choices(schema: &Schema, p: &Particle, out: &mut Vec<Vec<Vec<String>>>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_is_owned_only_by_the_model_it_came_from() {
+        let schema = Schema::for_version(None);
+        let idx = index(schema);
+        let rq = schema.request("CustomerAddRq").expect("a request type");
+        let outer = idx.content(schema, rq.request).expect("a model");
+        let add = outer.slot("CustomerAdd").expect("a child");
+        let inner = idx.content(schema, add.element).expect("a model");
+        let name = inner.slot("Name").expect("a child");
+        assert!(outer.owns(add) && inner.owns(name));
+        // Same positions in other models are other slots.
+        assert!(!inner.owns(add) && !outer.owns(name));
+        let other = idx.content(schema, schema.request("VendorAddRq").expect("a request type").request).unwrap();
+        assert!(!other.owns(add), "CustomerAdd's slot is not VendorAddRq's first");
+    }
+}
