@@ -529,8 +529,6 @@ pub trait NotifyStore: Send + Sync + 'static {
 /// transition, whatever code path made it.
 #[async_trait]
 pub trait WebhookStore: Send + Sync + 'static {
-    /// Sets (or clears) a company's default webhook URL.
-    async fn set_company_webhook(&self, company_id: i64, url: Option<&str>, now: DateTime<Utc>) -> Result;
     /// A company's default webhook URL.
     async fn company_webhook(&self, company_id: i64) -> Result<Option<String>>;
     /// Claims up to `limit` pending deliveries due at `now` until

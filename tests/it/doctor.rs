@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use qbwcd::store::CompanyChanges;
+
 use crate::both_backends;
 use crate::helpers::{Backend, TestDb};
 
@@ -156,11 +158,12 @@ async fn doctor_passes_beside_a_serving_qbwcd_and_only_warns_without_a_token(b: 
 
 async fn doctor_fails_a_webhook_without_its_secret(b: Backend) {
     // Arrange: a company with a default webhook.
-    use qbwcd::store::{AccountStore, WebhookStore};
+    use qbwcd::store::AccountStore;
     let db = TestDb::new(b).await;
     token(&db.url);
     let acme = crate::helpers::seed_company(&db.store, "acme", chrono::Utc::now()).await;
-    db.store.set_company_webhook(acme.id, Some("https://hooks.example.com/qb"), chrono::Utc::now()).await.unwrap();
+    let hook = CompanyChanges { webhook_url: Some(Some("https://hooks.example.com/qb")), ..Default::default() };
+    db.store.update_company(acme.id, &hook, chrono::Utc::now()).await.unwrap();
     assert!(db.store.company(&acme.slug).await.unwrap().is_some());
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("listen = \"127.0.0.1:{}\"\n", free_port());

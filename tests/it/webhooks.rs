@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use qbwcd::config::Settings;
-use qbwcd::store::{JobStore, SessionStore, WebhookStore};
+use qbwcd::store::{AccountStore, CompanyChanges, JobStore, SessionStore, WebhookStore};
 use qbwcd::submit::SubmitOptions;
 use qbwcd::types::TicketHash;
 use secrecy::SecretString;
@@ -19,6 +19,11 @@ use tokio::sync::mpsc;
 use crate::both_backends;
 use crate::fake_qbwc::Script;
 use crate::helpers::{customer_add, customer_query, Backend, TestApp};
+
+/// A company edit that sets only its default webhook.
+fn hook(url: &str) -> CompanyChanges<'_> {
+    CompanyChanges { webhook_url: Some(Some(url)), ..Default::default() }
+}
 
 both_backends!(
     a_finished_job_is_posted_to_its_webhook_signed_with_the_secret,
@@ -216,7 +221,7 @@ async fn every_path_to_a_final_state_writes_an_outbox_row(b: Backend) {
     // No secret: rows stay in the outbox for inspection.
     let app = TestApp::spawn_with(b, |s| s.max_attempts = 1).await;
     let acme = app.company("acme", None).await;
-    app.store.set_company_webhook(acme.id, Some("http://127.0.0.1:9/hook"), app.now()).await.unwrap();
+    app.store.update_company(acme.id, &hook("http://127.0.0.1:9/hook"), app.now()).await.unwrap();
     app.user("api", &acme).await;
     let wc = app.connector("api");
 
@@ -245,7 +250,7 @@ async fn every_path_to_a_final_state_writes_an_outbox_row(b: Backend) {
     // The reaper: a write whose lease lapsed is unknown; an operator then
     // settles it (done). A read out of attempts fails.
     let lapsed = app.company("lapsed", None).await;
-    app.store.set_company_webhook(lapsed.id, Some("http://127.0.0.1:9/hook"), app.now()).await.unwrap();
+    app.store.update_company(lapsed.id, &hook("http://127.0.0.1:9/hook"), app.now()).await.unwrap();
     let write = app.enqueue(&lapsed, &customer_add("W")).await;
     let read = app.enqueue(&lapsed, &customer_query("R")).await;
     let ticket = TicketHash("t".repeat(64));

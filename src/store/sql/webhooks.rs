@@ -73,12 +73,6 @@ impl NotifyStore for SqlStore {
 
 #[async_trait]
 impl WebhookStore for SqlStore {
-    async fn set_company_webhook(&self, company_id: i64, url: Option<&str>, now: DateTime<Utc>) -> Result {
-        let sql = "update company set webhook_url = $2, updated_at = $3 where id = $1";
-        let rows = self.exec(sql, args![company_id, url, now]).await?;
-        found(rows, || format!("company {company_id}"))
-    }
-
     async fn company_webhook(&self, company_id: i64) -> Result<Option<String>> {
         let sql = "select webhook_url from company where id = $1";
         let url: Option<Option<String>> = self.opt(sql, args![company_id]).await?;
