@@ -4,7 +4,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use serde::{Deserialize, Serialize};
 
-use super::convert::tree::{estimate, fits_a_tree, has_attributes, lend, local_name, open_named, unescape_text};
+use super::convert::tree::{has_attributes, lend, local_name, open_named, unescape_text};
 use super::convert::Tree;
 use super::{xml_error, QbxmlError, Version, MAX_DEPTH};
 
@@ -97,8 +97,7 @@ pub fn parse_submission(text: &str) -> Result<Submission, QbxmlError> {
 /// # Errors
 /// As [`parse_submission`].
 pub fn parse_submission_tree(text: &str) -> Result<(Submission, Tree<'_>), QbxmlError> {
-    fits_a_tree(text)?;
-    let mut requests = Tree::with_capacity(estimate(text));
+    let mut requests = Tree::for_text(text)?;
     let sub = parse(text, Some(&mut requests))?;
     Ok((sub, requests))
 }

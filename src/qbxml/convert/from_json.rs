@@ -28,10 +28,8 @@ pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value], xml: &mut 
         let issue = Issue::new("requests", "bad_request_shape", format!("{elements} values are too many for one job"));
         return (Tree::new(), vec![issue]);
     }
-    // Room for the values counted, capped as for a qbXML text (see
-    // `tree::estimate`): a body of many tiny values that are not elements
-    // must not reserve far more than it holds. Past the cap both grow.
-    let room = elements.min(1 << 16);
+    // Room for the values counted, capped as for a qbXML text.
+    let room = elements.min(super::tree::MAX_RESERVED);
     // About the size of a tree's qbXML: the names twice and a short text.
     xml.reserve(room * 48);
     let mut b = Builder {
@@ -74,7 +72,7 @@ pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value], xml: &mut 
         };
         let has_request_id = schema.attributes(rt.request).iter().any(|a| a.name == "requestID");
         let request_id = has_request_id.then_some(position);
-        let built = !body.is_null() && b.element(rt.request, name, body, &path, Place::Request { request_id }, None);
+        let built = !body.is_null() && b.element(name, body, &path, Place::Request { decl: rt.request, request_id });
         if !built {
             let id = b.tree.open(name, true);
             if let Some(p) = request_id {
@@ -87,14 +85,24 @@ pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value], xml: &mut 
     (b.tree, b.issues)
 }
 
-/// Where an element built from JSON goes.
+/// Where an element built from JSON goes, and so what it is.
 #[derive(Clone, Copy)]
 enum Place {
-    /// A top-level request, with the `@requestID` to give it when the JSON
-    /// has none (`None` when its type has no such attribute).
-    Request { request_id: Option<usize> },
-    /// A child of another element.
-    Child,
+    /// A top-level request of type `decl`, with the `@requestID` to give it
+    /// when the JSON has none (`None` when its type has no such attribute).
+    Request { decl: ElementId, request_id: Option<usize> },
+    /// A child of another element, at this place in its parent's model.
+    Child(&'static Slot),
+}
+
+impl Place {
+    /// The element's declaration.
+    fn decl(self) -> ElementId {
+        match self {
+            Place::Request { decl, .. } => decl,
+            Place::Child(slot) => slot.element,
+        }
+    }
 }
 
 /// How many values `v` holds, itself included: about how many elements it
@@ -173,25 +181,23 @@ impl<'a> Builder<'_, 'a, '_> {
         }
     }
 
+    /// Opens element `name` at `place` in the tree.
+    fn open(&mut self, name: &'a str, place: Place) -> u32 {
+        match place {
+            Place::Request { .. } => self.tree.open(name, true),
+            Place::Child(slot) => self.tree.open_in(name, slot),
+        }
+    }
+
     /// One element from its JSON value (never an array: the caller spreads
     /// those), added to the tree; false when it has no value to add.
-    /// `place`: a request (with the `@requestID` to give it when the JSON
-    /// has none) or a child; `slot`: a child's place in its parent's model.
-    fn element(
-        &mut self,
-        decl: ElementId,
-        name: &'a str,
-        value: &'a Value,
-        path: &JsonAt<'_>,
-        place: Place,
-        slot: Option<&'static Slot>,
-    ) -> bool {
-        let schema = self.schema;
+    fn element(&mut self, name: &'a str, value: &'a Value, path: &JsonAt<'_>, place: Place) -> bool {
+        let (schema, decl) = (self.schema, place.decl());
         let (base, fields) = match (&schema.element(decl).kind, value) {
             (ElementKind::Simple { ty, .. }, Value::Object(o)) => (Some(schema.simple_type(*ty).base), o),
             (ElementKind::Simple { ty, .. }, v) => {
                 let Some(text) = self.scalar(schema.simple_type(*ty).base, v, path) else { return false };
-                let id = self.tree.open_in(name, matches!(place, Place::Request { .. }), slot);
+                let id = self.open(name, place);
                 self.tree.set_text(id, text);
                 self.tree.close(id);
                 self.write_empty(id);
@@ -207,7 +213,7 @@ impl<'a> Builder<'_, 'a, '_> {
                 return false;
             }
         };
-        let id = self.tree.open_in(name, matches!(place, Place::Request { .. }), slot);
+        let id = self.open(name, place);
         let content = self.idx.content(schema, decl);
         let mut children = self.pending_pool.pop().unwrap_or_default();
         // Keys naming members of interleaved groups, and whether `#ordered`
@@ -282,7 +288,7 @@ impl<'a> Builder<'_, 'a, '_> {
                 value => children.push(Pending { order, key, slot, value, item: None, listed: false }),
             }
         }
-        if let (Place::Request { request_id: Some(position) }, false) = (place, has_request_id) {
+        if let (Place::Request { request_id: Some(position), .. }, false) = (place, has_request_id) {
             self.tree.insert_attr_first(id, (Cow::Borrowed("requestID"), Cow::Owned(position.to_string())));
         }
         if ordered {
@@ -304,12 +310,11 @@ impl<'a> Builder<'_, 'a, '_> {
         // members of a group listed in `#ordered`, keep theirs.
         children.sort_by_key(|c| c.order);
         for c in children.drain(..) {
-            let (decl, slot) = (c.slot.element, Some(c.slot));
             if c.listed {
                 let list = path.child(ORDERED, c.item);
-                self.element(decl, c.key, c.value, &list.child(c.key, None), Place::Child, slot);
+                self.element(c.key, c.value, &list.child(c.key, None), Place::Child(c.slot));
             } else {
-                self.element(decl, c.key, c.value, &path.child(c.key, c.item), Place::Child, slot);
+                self.element(c.key, c.value, &path.child(c.key, c.item), Place::Child(c.slot));
             }
         }
         self.pending_pool.push(children);
@@ -396,10 +401,7 @@ impl<'a> Builder<'_, 'a, '_> {
             || "it holds a value; give it as a string, number or boolean".to_owned(),
             |c| format!("it allows {}", super::allowed_names(&c.names)),
         );
-        let hint = content
-            .and_then(|c| c.names.iter().find(|n| n.eq_ignore_ascii_case(key)))
-            .map(|n| format!(" (did you mean {n}?)"))
-            .unwrap_or_default();
+        let hint = content.map(|c| super::did_you_mean(c.names.iter().map(String::as_str), key)).unwrap_or_default();
         self.push(at.path(), "unknown_element", format!("{name} has no element {key}{hint}; {allowed}"));
     }
 
@@ -411,7 +413,7 @@ impl<'a> Builder<'_, 'a, '_> {
                 Cow::Borrowed(if *b { "true" } else { "false" })
             }
             Value::Number(n) if base == BaseType::Integer => match n.as_i64() {
-                Some(i) => Cow::Owned(itoa::Buffer::new().format(i).to_owned()),
+                Some(i) => whole(i),
                 None => {
                     self.push(path.path(), "bad_integer", format!("must be a whole number; got {n}"));
                     return None;
@@ -419,8 +421,8 @@ impl<'a> Builder<'_, 'a, '_> {
             },
             Value::Number(n) if !matches!(base, BaseType::Boolean | BaseType::Date | BaseType::DateTime) => {
                 match (n.as_i64(), n.as_u64()) {
-                    (Some(i), _) => Cow::Owned(itoa::Buffer::new().format(i).to_owned()),
-                    (_, Some(u)) => Cow::Owned(itoa::Buffer::new().format(u).to_owned()),
+                    (Some(i), _) => whole(i),
+                    (_, Some(u)) => whole(u),
                     // A fraction or an exponent: serde_json's own form.
                     _ => Cow::Owned(n.to_string()),
                 }
@@ -436,6 +438,11 @@ impl<'a> Builder<'_, 'a, '_> {
         };
         Some(normalize(base, text))
     }
+}
+
+/// A whole number as qbXML text.
+fn whole(n: impl itoa::Integer) -> Cow<'static, str> {
+    Cow::Owned(itoa::Buffer::new().format(n).to_owned())
 }
 
 /// The members of the group `key` belongs to, for a message.

@@ -58,6 +58,12 @@ pub struct SchemaInvalid {
     pub issues: Vec<Issue>,
 }
 
+/// ` (did you mean X?)` when `name` matches one of `names` but for case,
+/// else nothing: the hint every "unknown" message gives.
+pub(crate) fn did_you_mean<'n>(mut names: impl Iterator<Item = &'n str>, name: &str) -> String {
+    names.find(|n| n.eq_ignore_ascii_case(name)).map(|n| format!(" (did you mean {n}?)")).unwrap_or_default()
+}
+
 /// The element names a parent allows, for a message: all when few, else
 /// the first 12 and where to read the rest.
 pub(crate) fn allowed_names(names: &[String]) -> String {

@@ -17,6 +17,11 @@ fn issues(schema: &Schema, text: &str) -> Vec<Issue> {
     check_qbxml(schema, None, text).err().map(|e| e.issues).unwrap_or_default()
 }
 
+/// Each issue's path and code.
+fn codes(issues: &[Issue]) -> Vec<(&str, &str)> {
+    issues.iter().map(|i| (i.path.as_str(), i.code.as_str())).collect()
+}
+
 #[test]
 fn a_long_name_is_reported_with_its_path_and_the_limit() {
     let name = "x".repeat(57);
@@ -44,7 +49,7 @@ fn every_problem_is_reported_at_once() {
                 <Nmae>x</Nmae><JobStatus>Unknown</JobStatus></CustomerAdd></CustomerAddRq>\
                 <CustomerFrobRq/><CustomerAddRq><CustomerAdd></CustomerAdd></CustomerAddRq>";
     let got = issues(v16(), text);
-    let codes: Vec<(&str, &str)> = got.iter().map(|i| (i.path.as_str(), i.code.as_str())).collect();
+    let codes = codes(&got);
     assert!(codes.contains(&("CustomerAddRq[1]/@bogus", "unknown_attribute")), "{codes:?}");
     assert!(codes.contains(&("CustomerAddRq[1]/CustomerAdd/IsActive", "bad_boolean")), "{codes:?}");
     assert!(codes.contains(&("CustomerAddRq[1]/CustomerAdd/Nmae", "unknown_element")), "{codes:?}");
@@ -99,7 +104,7 @@ fn json_scalars_are_converted_per_type_and_mistakes_have_paths() {
     let bad = json!({"InvoiceAddRq": {"InvoiceAdd": {"CustomerRef": {"FullName": "Acme"}, "TxnDate": 20240131,
         "InvoiceLineAdd": [{"ItemRef": "Consulting"}, {"Amount": "1.234"}], "Frob": 1}}});
     let err = json_to_qbxml(v16(), None, &[bad], OnError::Stop, true).unwrap_err();
-    let codes: Vec<(&str, &str)> = err.issues.iter().map(|i| (i.path.as_str(), i.code.as_str())).collect();
+    let codes = codes(&err.issues);
     assert!(codes.contains(&("InvoiceAddRq/InvoiceAdd/TxnDate", "wrong_json_type")), "{codes:?}");
     assert!(codes.contains(&("InvoiceAddRq/InvoiceAdd/InvoiceLineAdd[1]/ItemRef", "wrong_json_type")), "{codes:?}");
     assert!(codes.contains(&("InvoiceAddRq/InvoiceAdd/InvoiceLineAdd[2]/Amount", "bad_decimal")), "{codes:?}");
@@ -428,7 +433,7 @@ fn paths_number_same_named_siblings_at_every_level() {
         line("c", "x"),
     );
     let got = issues(v16(), &text);
-    let codes: Vec<(&str, &str)> = got.iter().map(|i| (i.path.as_str(), i.code.as_str())).collect();
+    let codes = codes(&got);
     assert_eq!(
         codes,
         [
@@ -452,7 +457,7 @@ fn json_paths_name_repeated_requests_attributes_and_items() {
         json!("CustomerQueryRq"),
     ];
     let err = json_to_qbxml(v16(), None, &reqs, OnError::Stop, true).unwrap_err();
-    let codes: Vec<(&str, &str)> = err.issues.iter().map(|i| (i.path.as_str(), i.code.as_str())).collect();
+    let codes = codes(&err.issues);
     assert!(codes.contains(&("CustomerAddRq[1]/CustomerAdd/Name/x", "unknown_element")), "{codes:?}");
     assert!(codes.contains(&("CustomerAddRq[2]/@requestID", "wrong_json_type")), "{codes:?}");
     assert!(codes.contains(&("requests[3]", "bad_request_shape")), "{codes:?}");
@@ -691,7 +696,7 @@ fn lines_with_the_same_children_are_matched_once_and_still_checked() {
         "<InvoiceAddRq><InvoiceAdd><CustomerRef><FullName>C</FullName></CustomerRef>{good}{good}{bad_value}{misordered}{good}</InvoiceAdd></InvoiceAddRq>"
     );
     let got = issues(v16(), &text);
-    let codes: Vec<(&str, &str)> = got.iter().map(|i| (i.path.as_str(), i.code.as_str())).collect();
+    let codes = codes(&got);
     assert_eq!(
         codes,
         [

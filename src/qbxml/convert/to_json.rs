@@ -40,7 +40,7 @@ pub fn requests_to_json(schema: &Schema, text: &str) -> Result<String, QbxmlErro
 
 /// One `…Rs` element of an answer: where its content is.
 struct Response<'a> {
-    name: Cow<'a, str>,
+    name: &'a str,
     attrs: Vec<Attr<'a>>,
     /// The text between its tags (empty for `<XRs …/>`).
     body: &'a str,
@@ -86,7 +86,7 @@ fn responses(text: &str) -> Result<Vec<Response<'_>>, QbxmlError> {
     loop {
         match reader.read_event().map_err(xml_error)? {
             Event::Start(e) => {
-                let name = Cow::Borrowed(local_name(text, &e)?);
+                let name = local_name(text, &e)?;
                 if name.ends_with("Rs") && !name.starts_with("QBXMLMsgs") {
                     let attrs = attributes(text, &e)?;
                     let span = reader.read_to_end(e.name()).map_err(xml_error)?;
@@ -95,7 +95,7 @@ fn responses(text: &str) -> Result<Vec<Response<'_>>, QbxmlError> {
                 }
             }
             Event::Empty(e) => {
-                let name = Cow::Borrowed(local_name(text, &e)?);
+                let name = local_name(text, &e)?;
                 if name.ends_with("Rs") && !name.starts_with("QBXMLMsgs") {
                     out.push(Response { name, attrs: attributes(text, &e)?, body: "" });
                 }
@@ -110,16 +110,16 @@ fn responses(text: &str) -> Result<Vec<Response<'_>>, QbxmlError> {
 
 /// The names of the elements directly inside `body`, in order of first
 /// appearance.
-fn child_names(body: &str) -> Result<Vec<(Cow<'_, str>, usize)>, QbxmlError> {
+fn child_names(body: &str) -> Result<Vec<(&str, usize)>, QbxmlError> {
     let mut reader = Reader::from_str(body);
-    let mut names: Vec<(Cow<'_, str>, usize)> = Vec::new();
+    let mut names: Vec<(&str, usize)> = Vec::new();
     loop {
         let name = match reader.read_event().map_err(xml_error)? {
             Event::Start(e) => {
                 reader.read_to_end(e.name()).map_err(xml_error)?;
-                Cow::Borrowed(local_name(body, &e)?)
+                local_name(body, &e)?
             }
-            Event::Empty(e) => Cow::Borrowed(local_name(body, &e)?),
+            Event::Empty(e) => local_name(body, &e)?,
             Event::Eof => break,
             _ => continue,
         };
@@ -143,9 +143,9 @@ struct Writer<'s> {
 impl Writer<'_> {
     fn response(&self, parts: &[Response<'_>], out: &mut String) -> Result<(), QbxmlError> {
         let Some(last) = parts.last() else { return Ok(()) };
-        let decl = self.idx.response(&last.name);
+        let decl = self.idx.response(last.name);
         out.push('{');
-        string(&last.name, out);
+        string(last.name, out);
         out.push_str(":{");
         let mut first = true;
         for (k, v) in &last.attrs {
@@ -165,7 +165,7 @@ impl Writer<'_> {
         }
         // Records of one name together, in order of first appearance: a
         // response mixing record types (ItemQueryRs) is read once per type.
-        let mut names: Vec<(Cow<'_, str>, usize)> = Vec::new();
+        let mut names: Vec<(&str, usize)> = Vec::new();
         for p in parts {
             for (n, c) in child_names(p.body)? {
                 match names.iter_mut().find(|(m, _)| *m == n) {

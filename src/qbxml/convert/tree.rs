@@ -81,6 +81,16 @@ impl<'a> Tree<'a> {
         Tree { items: Vec::with_capacity(elements), ..Tree::default() }
     }
 
+    /// An empty tree to read `text` into, sized once from its tags.
+    ///
+    /// # Errors
+    /// [`QbxmlError::TooLarge`] for a text whose elements could outnumber
+    /// the tree's 32-bit indexes.
+    pub(crate) fn for_text(text: &str) -> Result<Self, QbxmlError> {
+        fits_a_tree(text)?;
+        Ok(Tree::with_capacity(estimate(text)))
+    }
+
     /// The top-level elements, in order.
     pub fn roots(&self) -> impl ExactSizeIterator<Item = Node<'_>> + Clone + '_ {
         self.roots.iter().map(move |&id| Node { tree: self, id })
@@ -104,12 +114,16 @@ impl<'a> Tree<'a> {
     /// Opens an element (its children and text follow, then
     /// [`close`](Self::close)); `root` when it is a top-level element.
     pub(crate) fn open(&mut self, name: &'a str, root: bool) -> u32 {
-        self.open_in(name, root, None)
+        self.push_item(name, root, None)
     }
 
-    /// [`open`](Self::open) for an element whose slot in its parent's
+    /// [`open`](Self::open) for a child element whose slot in its parent's
     /// content model is known.
-    pub(crate) fn open_in(&mut self, name: &'a str, root: bool, slot: Option<&'static Slot>) -> u32 {
+    pub(crate) fn open_in(&mut self, name: &'a str, slot: &'static Slot) -> u32 {
+        self.push_item(name, false, Some(slot))
+    }
+
+    fn push_item(&mut self, name: &'a str, root: bool, slot: Option<&'static Slot>) -> u32 {
         let id = self.items.len() as u32;
         let at = self.attrs.len() as u32;
         self.items.push(Item { name, text: Cow::Borrowed(""), attrs: (at, at), end: id + 1, slot });
@@ -517,11 +531,10 @@ pub(crate) fn read_node<'a>(
 /// # Errors
 /// When the XML is not well-formed, has a DOCTYPE or nests too deep.
 pub fn read_messages<'a>(text: &'a str, suffix: &str) -> Result<Tree<'a>, QbxmlError> {
-    fits_a_tree(text)?;
+    let mut out = Tree::for_text(text)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
-    let mut out = Tree::with_capacity(estimate(text));
     let mut depth = 0usize;
     loop {
         match reader.read_event().map_err(xml_error)? {
@@ -562,12 +575,16 @@ pub(crate) fn fits_a_tree(text: &str) -> Result<(), QbxmlError> {
     Ok(())
 }
 
+/// The most elements a tree (or a JSON request's text) reserves room for
+/// before it is built: past it, it grows as it fills, so input that only
+/// looks large (`<` in comments or CDATA, JSON values that become no
+/// element) cannot reserve far more than it holds.
+pub(crate) const MAX_RESERVED: usize = 1 << 16;
+
 /// About how many elements `text` has: one per two tags, so the table is
 /// sized once for a large request.
-pub(crate) fn estimate(text: &str) -> usize {
-    // Capped: `<` in comments or CDATA would otherwise reserve room for
-    // elements that do not exist; a larger tree grows as it reads.
-    (memchr::memchr_iter(b'<', text.as_bytes()).count() / 2 + 1).min(1 << 16)
+fn estimate(text: &str) -> usize {
+    (memchr::memchr_iter(b'<', text.as_bytes()).count() / 2 + 1).min(MAX_RESERVED)
 }
 
 #[cfg(test)]

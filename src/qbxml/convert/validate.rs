@@ -42,22 +42,6 @@ pub fn unknown_request_types(schema: &Schema, reported: Option<Version>, request
     v.issues
 }
 
-impl<'s> Validator<'s, '_> {
-    fn new(schema: &'s Schema) -> Self {
-        Validator {
-            schema,
-            idx: index(schema),
-            issues: Vec::new(),
-            known_pool: Vec::new(),
-            order_pool: Vec::new(),
-            valid_sequences: foldhash::HashMap::default(),
-            remembered: 0,
-            recent: Default::default(),
-            recent_next: 0,
-        }
-    }
-}
-
 /// Characters QuickBooks cannot store, with their paths: warnings, not
 /// errors (QuickBooks takes the request and stores a substitute).
 pub fn storage_warnings(requests: &Tree<'_>) -> Vec<Issue> {
@@ -133,18 +117,21 @@ struct Validator<'s, 't> {
     /// [`Validator::structure`], one per level in use.
     known_pool: Vec<Vec<Known<'t>>>,
     order_pool: Vec<Vec<usize>>,
-    /// Child sequences (as schema orders) found valid, per content model
-    /// (by address), and how many in all.
-    valid_sequences: foldhash::HashMap<usize, foldhash::HashSet<Vec<usize>>>,
-    remembered: usize,
-    /// The last few of them found valid (model, sequence), compared before
-    /// the memo is hashed: a large request's lines alternate between a few
-    /// models (a line, its item reference), so these mostly answer.
-    recent: [(usize, Vec<usize>); 4],
-    recent_next: usize,
+    valid: ValidSequences,
 }
 
-impl<'t> Validator<'_, 't> {
+impl<'s, 't> Validator<'s, 't> {
+    fn new(schema: &'s Schema) -> Self {
+        Validator {
+            schema,
+            idx: index(schema),
+            issues: Vec::new(),
+            known_pool: Vec::new(),
+            order_pool: Vec::new(),
+            valid: ValidSequences::default(),
+        }
+    }
+
     fn push(&mut self, path: String, code: &str, message: String) {
         if self.issues.len() < MAX_ISSUES {
             self.issues.push(Issue { path, code: code.to_owned(), message });
@@ -166,13 +153,7 @@ impl<'t> Validator<'_, 't> {
             );
             return;
         }
-        let hint = self
-            .schema
-            .requests()
-            .iter()
-            .find(|r| r.name.eq_ignore_ascii_case(rq.name()))
-            .map(|r| format!(" (did you mean {}?)", r.name))
-            .unwrap_or_default();
+        let hint = super::did_you_mean(self.schema.requests().iter().map(|r| r.name.as_str()), rq.name());
         let what = if rq.name().ends_with("Rq") { "request type" } else { "request (request names end in Rq)" };
         self.push(at.path(), "unknown_request", format!("{} is not a qbXML {version} {what}{hint}", rq.name()));
     }
@@ -245,12 +226,7 @@ impl<'t> Validator<'_, 't> {
             match hint.or_else(|| content.slot(child.name())) {
                 Some(slot) => known.push(Known { order: slot.order, node: child, element: slot.element }),
                 None => {
-                    let hint = content
-                        .names
-                        .iter()
-                        .find(|n| n.eq_ignore_ascii_case(child.name()))
-                        .map(|n| format!(" (did you mean {n}?)"))
-                        .unwrap_or_default();
+                    let hint = super::did_you_mean(content.names.iter().map(String::as_str), child.name());
                     let allowed = if content.names.is_empty() {
                         "it has no child elements".to_owned()
                     } else {
@@ -291,13 +267,7 @@ impl<'t> Validator<'_, 't> {
         // The lines of a large request mostly have the same children: a
         // sequence this model already found valid is valid again.
         let model_id = std::ptr::from_ref(model) as usize;
-        if self.recent.iter().any(|(m, seq)| *m == model_id && *seq == kids) {
-            kids.clear();
-            self.order_pool.push(kids);
-            return;
-        }
-        if self.valid_sequences.get(&model_id).is_some_and(|seen| seen.contains(kids.as_slice())) {
-            self.remember_recent(model_id, &kids);
+        if self.valid.contains(model_id, &kids) {
             kids.clear();
             self.order_pool.push(kids);
             return;
@@ -385,19 +355,53 @@ impl<'t> Validator<'_, 't> {
                 }
             }
         }
-        if self.issues.len() == issues_before && self.remembered < MAX_REMEMBERED {
-            self.remembered += 1;
-            self.valid_sequences.entry(model_id).or_default().insert(kids.clone());
-            self.remember_recent(model_id, &kids);
+        if self.issues.len() == issues_before {
+            self.valid.insert(model_id, &kids);
         }
         kids.clear();
         self.order_pool.push(kids);
     }
 }
 
-impl Validator<'_, '_> {
-    /// Puts a valid sequence among [`Validator::recent`], in place of the
-    /// oldest (its vector is reused).
+/// Child sequences (as schema orders) found valid, per content model (by
+/// address): the lines of a large request mostly have the same children,
+/// and a sequence a model accepted is valid again.
+#[derive(Default)]
+struct ValidSequences {
+    by_model: foldhash::HashMap<usize, foldhash::HashSet<Vec<usize>>>,
+    /// How many are remembered, at most [`MAX_REMEMBERED`].
+    remembered: usize,
+    /// The last few found valid (model, sequence), compared before the
+    /// memo is hashed: a large request's lines alternate between a few
+    /// models (a line, its item reference), so these mostly answer.
+    recent: [(usize, Vec<usize>); 4],
+    recent_next: usize,
+}
+
+impl ValidSequences {
+    /// Whether model `model_id` already accepted `kids`.
+    fn contains(&mut self, model_id: usize, kids: &[usize]) -> bool {
+        if self.recent.iter().any(|(m, seq)| *m == model_id && seq == kids) {
+            return true;
+        }
+        let known = self.by_model.get(&model_id).is_some_and(|seen| seen.contains(kids));
+        if known {
+            self.remember_recent(model_id, kids);
+        }
+        known
+    }
+
+    /// Remembers that model `model_id` accepted `kids`, while there is room.
+    fn insert(&mut self, model_id: usize, kids: &[usize]) {
+        if self.remembered < MAX_REMEMBERED {
+            self.remembered += 1;
+            self.by_model.entry(model_id).or_default().insert(kids.to_vec());
+            self.remember_recent(model_id, kids);
+        }
+    }
+
+    /// Puts a valid sequence among the recent ones, in place of the oldest
+    /// (its vector is reused).
     fn remember_recent(&mut self, model_id: usize, kids: &[usize]) {
         let (m, seq) = &mut self.recent[self.recent_next];
         *m = model_id;
