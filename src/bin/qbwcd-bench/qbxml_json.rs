@@ -64,15 +64,22 @@ pub async fn run(a: &QbxmlJsonArgs) -> anyhow::Result<serde_json::Value> {
     // when nothing else is running, the median what it costs here.
     // For a profiler: `QBWCD_BENCH_ONLY=json` (or `raw`) runs one path
     // `QBWCD_BENCH_N` times (400) and nothing else, and reports nothing.
+    let json_path = || {
+        let _ = json_to_qbxml(schema, None, &request, OnError::Stop, true);
+    };
+    // What `submit` does: one pass, then the schema check.
+    let raw_path = || {
+        let parsed = parse_submission_tree(&xml).ok();
+        let _ = parsed.map(|(_, requests)| check_requests(schema, None, &requests));
+    };
     if let Ok(which) = std::env::var("QBWCD_BENCH_ONLY") {
         anyhow::ensure!(which == "json" || which == "raw", "QBWCD_BENCH_ONLY is json or raw, not {which:?}");
         let n: usize = std::env::var("QBWCD_BENCH_N").ok().and_then(|n| n.parse().ok()).unwrap_or(400);
         for _ in 0..n {
             if which == "json" {
-                let _ = json_to_qbxml(schema, None, &request, OnError::Stop, true);
+                json_path();
             } else {
-                let parsed = parse_submission_tree(&xml).ok();
-                let _ = parsed.map(|(_, requests)| check_requests(schema, None, &requests));
+                raw_path();
             }
         }
         return Ok(serde_json::Value::Null);
@@ -81,12 +88,10 @@ pub async fn run(a: &QbxmlJsonArgs) -> anyhow::Result<serde_json::Value> {
     let (mut json_times, mut raw_times) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let t = Instant::now();
-        let _ = json_to_qbxml(schema, None, &request, OnError::Stop, true);
+        json_path();
         json_times.push(t.elapsed());
         let t = Instant::now();
-        // What `submit` does: one pass, then the schema check.
-        let parsed = parse_submission_tree(&xml).ok();
-        let _ = parsed.map(|(_, requests)| check_requests(schema, None, &requests));
+        raw_path();
         raw_times.push(t.elapsed());
     }
     let best = |v: &[Duration]| v.iter().min().copied().unwrap_or_default().as_secs_f64() * 1e3;
