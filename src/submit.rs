@@ -38,9 +38,6 @@ pub enum SubmitError {
         /// The limit.
         limit: usize,
     },
-    /// A character XML 1.0 cannot carry (QuickBooks would refuse it).
-    #[error("the qbXML contains a control character (U+{0:04X}) that XML cannot carry")]
-    ControlCharacter(u32),
     /// An idempotency key longer than 200 characters or empty.
     #[error("idempotency_key must be 1 to 200 characters")]
     BadIdempotencyKey,
@@ -82,9 +79,6 @@ pub async fn submit(
 ) -> Result<Enqueued, SubmitError> {
     if qbxml.len() > max_bytes {
         return Err(SubmitError::TooLarge { size: qbxml.len(), limit: max_bytes });
-    }
-    if let Some(c) = qbxml.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
-        return Err(SubmitError::ControlCharacter(c as u32));
     }
     if opts.idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.chars().count() > 200) {
         return Err(SubmitError::BadIdempotencyKey);

@@ -107,9 +107,7 @@ impl From<SubmitError> for ApiError {
             SubmitError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
             SubmitError::Store(s) => s.into(),
             // Well-formed JSON whose qbXML cannot be queued: 422, with the reason.
-            SubmitError::Invalid(_) | SubmitError::ControlCharacter(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_qbxml", e.to_string())
-            }
+            SubmitError::Invalid(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_qbxml", e.to_string()),
             SubmitError::Schema(invalid) => invalid.into(),
             SubmitError::BadIdempotencyKey => ApiError::bad_request("invalid_request", e.to_string()),
             SubmitError::IdempotencyConflict { existing, .. } => {

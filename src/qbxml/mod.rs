@@ -1,9 +1,12 @@
 //! qbXML: the message sets qbwcd hands to QuickBooks and the answers it gets
-//! back. Parsing here is streaming (quick-xml) and never keeps record data:
-//! only the attributes qbwcd acts on.
+//! back. Answers are read streaming (quick-xml) and never kept as record
+//! data: only the attributes qbwcd acts on. Submissions are read whole by a
+//! strict reader of their own (`lex`), which refuses what QuickBooks'
+//! parser would.
 
 pub mod convert;
 mod hcp;
+mod lex;
 mod request;
 mod response;
 pub mod schema;

@@ -1,11 +1,12 @@
 //! Submitted qbXML: a whole `<QBXML>` document or bare `…Rq` elements.
 
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::Reader;
+use std::borrow::Cow;
+
+use quick_xml::events::BytesStart;
 use serde::{Deserialize, Serialize};
 
-use super::convert::tree::{has_attributes, lend, local_name, open_named, unescape_text};
 use super::convert::Tree;
+use super::lex::{self, Lexer, Tag, Token};
 use super::{xml_error, QbxmlError, Version, MAX_DEPTH};
 
 /// `QBXMLMsgsRq/@onError`.
@@ -107,8 +108,7 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
     // A byte-order mark is skipped here, not by the reader: the reader's
     // positions would then not be offsets into `text`.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = Reader::from_str(text);
-    reader.config_mut().check_end_names = true;
+    let mut lexer = Lexer::new(text);
     let mut mode = Mode::Undecided;
     let mut depth = 0usize;
     let mut version = None;
@@ -124,35 +124,31 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
     // The open elements of the request being read, when building trees.
     let mut open: Vec<u32> = Vec::new();
     loop {
-        let before = pos(&reader);
-        let event = reader.read_event().map_err(xml_error)?;
-        match event {
-            Event::DocType(_) => return Err(QbxmlError::Doctype),
+        let before = lexer.pos();
+        let Some(token) = lexer.next_token().map_err(xml_error)? else {
+            break;
+        };
+        match token {
+            Token::Doctype => return Err(QbxmlError::Doctype),
             // `<?xml …?>` is allowed first only.
-            Event::Decl(_) if any_element || version.is_some() => {
-                return Err(QbxmlError::ProcessingInstruction("xml".into()));
+            Token::Pi { target: "xml", .. } if !any_element && version.is_none() => {}
+            // Only `<?qbxml version?>`, once, before the first element.
+            Token::Pi { target: "qbxml", rest } if !any_element && version.is_none() => {
+                version = Some(pi_version(rest)?);
             }
-            Event::PI(pi) => {
-                let content = String::from_utf8_lossy(pi.as_ref()).into_owned();
-                let target: String = content.trim().chars().take_while(|c| !c.is_whitespace()).collect();
-                // Only `<?qbxml version?>`, once, before the first element.
-                match content.trim().strip_prefix("qbxml") {
-                    Some(rest) if target == "qbxml" && !any_element && version.is_none() => {
-                        version = Some(pi_version(rest)?);
-                    }
-                    _ => return Err(QbxmlError::ProcessingInstruction(target.chars().take(40).collect())),
-                }
+            Token::Pi { target, .. } => {
+                return Err(QbxmlError::ProcessingInstruction(target.chars().take(40).collect()));
             }
-            Event::Start(_) | Event::Empty(_) if depth > MAX_DEPTH => {
+            Token::Start(_) | Token::Empty(_) if depth > MAX_DEPTH => {
                 return Err(QbxmlError::TooDeep(MAX_DEPTH));
             }
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                let is_empty = matches!(event, Event::Empty(_));
-                let name = local_name(text, e)?;
+            Token::Start(tag) | Token::Empty(tag) => {
+                let is_empty = matches!(token, Token::Empty(_));
+                let name = tag.local_name();
                 let in_request = current.is_some();
                 any_element = true;
                 if name != "QBXMLMsgsRq" {
-                    refuse_message_set_attributes(e, name)?;
+                    refuse_message_set_attributes(&tag, name)?;
                 }
                 if let Some(outer) = current.as_ref().filter(|_| name.ends_with("Rq")) {
                     return Err(QbxmlError::NestedRequest { outer: outer.to_string(), inner: name.to_owned() });
@@ -173,14 +169,17 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
                             return Err(QbxmlError::BadDocument(name.to_owned()));
                         }
                         msgs_seen = true;
-                        on_error = msgs_attributes(e)?;
+                        on_error = msgs_attributes(&tag)?;
                         false
                     }
                     (Mode::Document, 2) => true,
                     _ => false,
                 };
                 if let Some(out) = tree.as_deref_mut().filter(|_| request_level || in_request) {
-                    let id = open_named(out, text, name, e, open.is_empty())?;
+                    let id = out.open(name, open.is_empty());
+                    for (key, value) in tag.attributes() {
+                        out.push_attr(id, (Cow::Borrowed(key), lex::unescape(value)));
+                    }
                     if is_empty {
                         out.close(id);
                     } else {
@@ -191,11 +190,11 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
                     if !name.ends_with("Rq") {
                         return Err(QbxmlError::NotARequest(name.to_owned()));
                     }
-                    starts_iterator |= attr(e, "iterator")?.as_deref() == Some("Start");
+                    starts_iterator |= tag.attr("iterator").as_deref() == Some("Start");
                     names.push(name.to_string());
                     first.get_or_insert(before);
                     if is_empty {
-                        last = pos(&reader);
+                        last = lexer.pos();
                     } else {
                         current = Some(name);
                     }
@@ -204,7 +203,7 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
                     depth += 1;
                 }
             }
-            Event::End(_) => {
+            Token::End => {
                 depth = depth.saturating_sub(1);
                 if let (Some(done), Some(out)) = (open.pop(), tree.as_deref_mut()) {
                     out.close(done);
@@ -215,43 +214,44 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
                     Mode::Undecided => false,
                 };
                 if request_level_end {
-                    last = pos(&reader);
+                    last = lexer.pos();
                     current = None;
                 }
             }
-            Event::Text(t) => {
-                // A slice of the text needs no decoding; only entities do.
-                let unescaped = unescape_text(text, &t).map_err(xml_error)?;
-                let trimmed = unescaped.trim();
-                if !trimmed.is_empty() {
-                    let excerpt = || trimmed.chars().take(40).collect::<String>();
-                    match mode {
-                        // Stray text before anything else: not a request at all.
-                        Mode::Undecided | Mode::Bare if !any_element => return Err(QbxmlError::NotARequest(excerpt())),
-                        Mode::Bare if depth == 0 => return Err(QbxmlError::TextBetweenRequests(excerpt())),
-                        Mode::Document if depth <= 2 => return Err(QbxmlError::TextBetweenRequests(excerpt())),
-                        _ => {}
+            Token::Text(raw, refs) => {
+                let unescape = |raw| if refs { lex::unescape(raw) } else { Cow::Borrowed(raw) };
+                // Text outside the requests, refused unless it is whitespace.
+                let refuse: Option<fn(String) -> QbxmlError> = match mode {
+                    // Stray text before anything else: not a request at all.
+                    Mode::Undecided | Mode::Bare if !any_element => Some(QbxmlError::NotARequest),
+                    Mode::Bare if depth == 0 => Some(QbxmlError::TextBetweenRequests),
+                    Mode::Document if depth <= 2 => Some(QbxmlError::TextBetweenRequests),
+                    _ => None,
+                };
+                if let Some(refuse) = refuse {
+                    let unescaped = unescape(raw);
+                    let trimmed = unescaped.trim();
+                    if !trimmed.is_empty() {
+                        return Err(refuse(trimmed.chars().take(40).collect()));
                     }
                 }
                 if let (Some(&top), Some(out)) = (open.last(), tree.as_deref_mut()) {
-                    out.push_text(top, unescaped);
+                    out.push_text(top, unescape(raw));
                 }
             }
-            Event::CData(c) => {
+            Token::CData(c) => {
                 if let (Some(&top), Some(out)) = (open.last(), tree.as_deref_mut()) {
-                    out.push_text(top, lend(text, &c));
+                    out.push_text(top, Cow::Borrowed(c));
                 }
                 let outside = match mode {
                     Mode::Undecided | Mode::Bare => depth == 0,
                     Mode::Document => depth <= 2,
                 };
                 if outside {
-                    let text = String::from_utf8_lossy(c.as_ref()).trim().chars().take(40).collect();
-                    return Err(QbxmlError::TextBetweenRequests(text));
+                    return Err(QbxmlError::TextBetweenRequests(c.trim().chars().take(40).collect()));
                 }
             }
-            Event::Eof => break,
-            _ => {}
+            Token::Comment => {}
         }
     }
     if depth != 0 {
@@ -270,10 +270,6 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
     Ok(Submission { body, version, on_error, request_names: names, starts_iterator })
 }
 
-fn pos(reader: &Reader<&[u8]>) -> usize {
-    usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX)
-}
-
 pub(super) fn attr(e: &BytesStart<'_>, name: &str) -> Result<Option<String>, QbxmlError> {
     for a in e.attributes() {
         let a = a.map_err(xml_error)?;
@@ -288,14 +284,9 @@ pub(super) fn attr(e: &BytesStart<'_>, name: &str) -> Result<Option<String>, Qbx
 /// carry them.
 const MESSAGE_SET_ATTRIBUTES: [&str; 3] = ["onError", "newMessageSetID", "oldMessageSetID"];
 
-fn refuse_message_set_attributes(e: &BytesStart<'_>, element: &str) -> Result<(), QbxmlError> {
-    if !has_attributes(e) {
-        return Ok(());
-    }
-    for a in e.attributes() {
-        let a = a.map_err(xml_error)?;
-        let key = a.key.local_name().into_inner();
-        if let Some(attribute) = MESSAGE_SET_ATTRIBUTES.iter().find(|m| m.as_bytes() == key) {
+fn refuse_message_set_attributes(tag: &Tag<'_>, element: &str) -> Result<(), QbxmlError> {
+    for (key, _) in tag.attributes() {
+        if let Some(attribute) = MESSAGE_SET_ATTRIBUTES.iter().find(|m| **m == key) {
             return Err(QbxmlError::MessageSetAttribute {
                 attribute: (*attribute).to_owned(),
                 element: element.to_owned(),
@@ -305,11 +296,11 @@ fn refuse_message_set_attributes(e: &BytesStart<'_>, element: &str) -> Result<()
     Ok(())
 }
 
-fn msgs_attributes(e: &BytesStart<'_>) -> Result<OnError, QbxmlError> {
-    if attr(e, "newMessageSetID")?.is_some() || attr(e, "oldMessageSetID")?.is_some() {
+fn msgs_attributes(tag: &Tag<'_>) -> Result<OnError, QbxmlError> {
+    if tag.attr("newMessageSetID").is_some() || tag.attr("oldMessageSetID").is_some() {
         return Err(QbxmlError::MessageSetIdGiven);
     }
-    match attr(e, "onError")? {
+    match tag.attr("onError") {
         Some(v) => OnError::parse(&v),
         None => Ok(OnError::default()),
     }

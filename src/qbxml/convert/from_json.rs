@@ -408,7 +408,14 @@ impl<'a> Builder<'_, 'a, '_> {
     /// A leaf value as qbXML text, converted per its type.
     fn scalar<'v>(&mut self, base: BaseType, v: &'v Value, path: &JsonAt<'_>) -> Option<Cow<'v, str>> {
         let text = match v {
-            Value::String(s) => Cow::Borrowed(s.as_str()),
+            Value::String(s) => {
+                // Written as it is, such a character would make the whole
+                // message set unreadable to QuickBooks (and to qbwcd).
+                if let Some(c) = crate::qbxml::lex::disallowed_char(s) {
+                    self.push(path.path(), "bad_character", format!("{}; remove it", crate::qbxml::lex::refusal(c)));
+                }
+                Cow::Borrowed(s.as_str())
+            }
             Value::Bool(b) if matches!(base, BaseType::Boolean | BaseType::String | BaseType::Enum) => {
                 Cow::Borrowed(if *b { "true" } else { "false" })
             }

@@ -34,7 +34,8 @@ pub struct Issue {
     /// `unexpected_element`, `choice_conflict`, `too_long`, `bad_enum`,
     /// `bad_boolean`, `bad_integer`, `bad_decimal`, `bad_date`,
     /// `bad_datetime`, `bad_time_interval`, `bad_guid`, `wrong_content`,
-    /// `wrong_json_type`, `bad_request_shape`, `bad_ordered`; warnings:
+    /// `wrong_json_type`, `bad_request_shape`, `bad_ordered`,
+    /// `bad_character`; warnings:
     /// `unstorable_character`.
     pub code: String,
     /// What is wrong and what is expected.

@@ -127,6 +127,29 @@ fn unvalidated_json_still_needs_declared_attributes() {
 }
 
 #[test]
+fn characters_xml_refuses_are_refused_from_json_even_unvalidated() {
+    // QuickBooks' parser refuses a message set holding them, as qbwcd's
+    // submission reader refuses them in raw qbXML.
+    let req = json!({"CustomerAddRq": {"CustomerAdd": {"Name": "Ann\u{1}", "Notes": "ok\tfine\r\n",
+        "BillAddress": {"Addr1": "x\u{FFFF}"}}}});
+    for validate in [true, false] {
+        let err = json_to_qbxml(v16(), None, std::slice::from_ref(&req), OnError::Stop, validate).unwrap_err();
+        assert_eq!(
+            codes(&err.issues),
+            [
+                ("CustomerAddRq/CustomerAdd/Name", "bad_character"),
+                ("CustomerAddRq/CustomerAdd/BillAddress/Addr1", "bad_character")
+            ],
+            "validate {validate}"
+        );
+        assert_eq!(err.issues[0].message, "U+0001, which XML does not allow; remove it");
+    }
+    let raw = "<CustomerAddRq><CustomerAdd><Name>Ann\u{1}</Name></CustomerAdd></CustomerAddRq>";
+    let refused = crate::qbxml::parse_submission(raw).unwrap_err().to_string();
+    assert!(refused.contains("character U+0001, which XML does not allow at line 1, column 38"), "{refused}");
+}
+
+#[test]
 fn an_unknown_request_type_is_refused_after_a_thousand_other_problems() {
     // Unvalidated, so the others' problems (a missing name each) are not
     // reported; the last request's type is, and its key never reaches the
