@@ -184,12 +184,11 @@ async fn unknown_users_take_as_long_as_known_ones(b: Backend) {
     known.password = "wrong".into();
     let mut unknown = app.connector("nobody");
     unknown.password = "wrong".into();
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    // The fastest of several runs: the other tests sharing the machine only
+    // ever add time, and the fastest is the closest to the work itself.
+    let fastest = |v: Vec<f64>| v.into_iter().fold(f64::INFINITY, f64::min);
     let (mut one, mut k, mut u) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..5 {
+    for _ in 0..7 {
         let t = Instant::now();
         verifier.verify(secrecy::SecretString::from("y"), Some(hash.clone())).await.unwrap();
         one.push(t.elapsed().as_secs_f64());
@@ -200,7 +199,7 @@ async fn unknown_users_take_as_long_as_known_ones(b: Backend) {
         unknown.authenticate().await;
         u.push(t.elapsed().as_secs_f64());
     }
-    let (one, k, u) = (median(one), median(k), median(u));
+    let (one, k, u) = (fastest(one), fastest(k), fastest(u));
     assert!(u > one * 0.6, "unknown user {u:.4}s vs one verification {one:.4}s");
     assert!(k > one * 0.6, "known user {k:.4}s vs one verification {one:.4}s");
 }
