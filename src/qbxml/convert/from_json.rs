@@ -9,6 +9,7 @@ use super::index::{index, Content, SchemaIndex, Slot};
 use super::tree::Tree;
 use super::values::normalize;
 use super::Issue;
+use crate::qbxml::lex::{disallowed_char, refusal};
 use crate::qbxml::schema::{BaseType, ElementId, ElementKind, Schema, ORDERED};
 
 /// Builds the `…Rq` elements of `requests` (each an object with one key,
@@ -67,7 +68,7 @@ pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value], xml: &mut 
             // The validator names the version that has it, if any.
             let id = b.tree.open(name, true);
             b.tree.close(id);
-            b.write_empty(id);
+            b.write_empty(id, &path);
             continue;
         };
         let has_request_id = schema.attributes(rt.request).iter().any(|a| a.name == "requestID");
@@ -79,7 +80,7 @@ pub fn requests_from_json<'a>(schema: &Schema, requests: &'a [Value], xml: &mut 
                 b.tree.push_attr(id, (Cow::Borrowed("requestID"), Cow::Owned(p.to_string())));
             }
             b.tree.close(id);
-            b.write_empty(id);
+            b.write_empty(id, &path);
         }
     }
     (b.tree, b.issues)
@@ -170,9 +171,38 @@ struct Builder<'s, 'a, 'x> {
 
 impl<'a> Builder<'_, 'a, '_> {
     /// Writes element `id`, already closed and without children.
-    fn write_empty(&mut self, id: u32) {
-        self.tree.write_open(id, self.xml);
+    fn write_empty(&mut self, id: u32, path: &JsonAt<'_>) {
+        self.write_open(id, path);
         self.tree.write_close(id, self.xml);
+    }
+
+    /// Writes element `id`'s start tag and text, refusing a character its
+    /// text or attributes may not hold: written as it is, it would make
+    /// the whole message set unreadable to QuickBooks (and to qbwcd).
+    #[inline]
+    fn write_open(&mut self, id: u32, path: &JsonAt<'_>) {
+        if self.tree.write_open(id, self.xml) {
+            self.refuse_characters(id, path);
+        }
+    }
+
+    /// The characters of element `id` that XML or QuickBooks refuse, each
+    /// an issue.
+    #[cold]
+    fn refuse_characters(&mut self, id: u32, path: &JsonAt<'_>) {
+        let node = self.tree.node(id);
+        let mut found: Vec<(String, char)> = Vec::new();
+        for (k, v) in node.attrs() {
+            if let Some(c) = disallowed_char(v) {
+                found.push((format!("{}/@{k}", path.path()), c));
+            }
+        }
+        if let Some(c) = disallowed_char(node.text()) {
+            found.push((path.path(), c));
+        }
+        for (at, c) in found {
+            self.push(at, "bad_character", format!("{}; remove it", refusal(c)));
+        }
     }
 
     fn push(&mut self, path: String, code: &str, message: String) {
@@ -200,7 +230,7 @@ impl<'a> Builder<'_, 'a, '_> {
                 let id = self.open(name, place);
                 self.tree.set_text(id, text);
                 self.tree.close(id);
-                self.write_empty(id);
+                self.write_empty(id, path);
                 return true;
             }
             (ElementKind::Complex(_), Value::Object(o)) => (None, o),
@@ -305,7 +335,7 @@ impl<'a> Builder<'_, 'a, '_> {
             }
         }
         // Its attributes and text are all known: its children follow.
-        self.tree.write_open(id, self.xml);
+        self.write_open(id, path);
         // Schema order whatever the key order; items of one array, and the
         // members of a group listed in `#ordered`, keep theirs.
         children.sort_by_key(|c| c.order);
@@ -408,14 +438,7 @@ impl<'a> Builder<'_, 'a, '_> {
     /// A leaf value as qbXML text, converted per its type.
     fn scalar<'v>(&mut self, base: BaseType, v: &'v Value, path: &JsonAt<'_>) -> Option<Cow<'v, str>> {
         let text = match v {
-            Value::String(s) => {
-                // Written as it is, such a character would make the whole
-                // message set unreadable to QuickBooks (and to qbwcd).
-                if let Some(c) = crate::qbxml::lex::disallowed_char(s) {
-                    self.push(path.path(), "bad_character", format!("{}; remove it", crate::qbxml::lex::refusal(c)));
-                }
-                Cow::Borrowed(s.as_str())
-            }
+            Value::String(s) => Cow::Borrowed(s.as_str()),
             Value::Bool(b) if matches!(base, BaseType::Boolean | BaseType::String | BaseType::Enum) => {
                 Cow::Borrowed(if *b { "true" } else { "false" })
             }

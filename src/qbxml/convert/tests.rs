@@ -130,19 +130,21 @@ fn unvalidated_json_still_needs_declared_attributes() {
 fn characters_xml_refuses_are_refused_from_json_even_unvalidated() {
     // QuickBooks' parser refuses a message set holding them, as qbwcd's
     // submission reader refuses them in raw qbXML.
-    let req = json!({"CustomerAddRq": {"CustomerAdd": {"Name": "Ann\u{1}", "Notes": "ok\tfine\r\n",
+    let req = json!({"CustomerAddRq": {"@requestID": "r\u{85}", "CustomerAdd": {"Name": "Ann\u{1}", "Notes": "ok\tfine\r\n",
         "BillAddress": {"Addr1": "x\u{FFFF}"}}}});
     for validate in [true, false] {
         let err = json_to_qbxml(v16(), None, std::slice::from_ref(&req), OnError::Stop, validate).unwrap_err();
         assert_eq!(
             codes(&err.issues),
             [
+                ("CustomerAddRq/@requestID", "bad_character"),
                 ("CustomerAddRq/CustomerAdd/Name", "bad_character"),
                 ("CustomerAddRq/CustomerAdd/BillAddress/Addr1", "bad_character")
             ],
             "validate {validate}"
         );
-        assert_eq!(err.issues[0].message, "U+0001, which XML does not allow; remove it");
+        assert_eq!(err.issues[0].message, "U+0085, a control character QuickBooks cannot take; remove it");
+        assert_eq!(err.issues[1].message, "U+0001, which XML does not allow; remove it");
     }
     let raw = "<CustomerAddRq><CustomerAdd><Name>Ann\u{1}</Name></CustomerAdd></CustomerAddRq>";
     let refused = crate::qbxml::parse_submission(raw).unwrap_err().to_string();

@@ -252,19 +252,30 @@ impl Tree<'_> {
     /// Appends element `id`'s start tag and text: what comes before its
     /// children. An empty element is written open and closed (`<X></X>`),
     /// as QuickBooks' own samples write a Mod clearing a field.
-    pub(crate) fn write_open(&self, id: u32, out: &mut String) {
+    ///
+    /// True when its text or an attribute holds a byte that may start a
+    /// character submitted qbXML may not hold (see
+    /// `crate::qbxml::lex::disallowed_char`): noticed while escaping, so
+    /// texts from JSON are checked without a pass of their own.
+    pub(crate) fn write_open(&self, id: u32, out: &mut String) -> bool {
         let node = Node { tree: self, id };
         out.push('<');
         out.push_str(node.name());
+        let mut suspect = false;
         for (k, v) in node.attrs() {
             out.push(' ');
             out.push_str(k);
             out.push_str("=\"");
-            escape_into(v, true, out);
+            suspect |= escape_into(v, true, out);
             out.push('"');
         }
         out.push('>');
-        escape_into(node.text(), false, out);
+        suspect | escape_into(node.text(), false, out)
+    }
+
+    /// Element `id`.
+    pub(crate) fn node(&self, id: u32) -> Node<'_> {
+        Node { tree: self, id }
     }
 
     /// Appends element `id`'s end tag.
@@ -297,12 +308,25 @@ impl<'t> Iterator for Children<'t> {
 }
 
 /// Escapes XML text (and, in attributes, quotes): runs without a special
-/// character are copied whole.
-fn escape_into(s: &str, attr: bool, out: &mut String) {
+/// character are copied whole. True when `s` holds a C0 control other than
+/// tab and line breaks, or a byte `0xC2` or `0xEF` (which lead the other
+/// characters submitted qbXML may not hold, and others).
+fn escape_into(s: &str, attr: bool, out: &mut String) -> bool {
     // Texts are short and most have nothing to escape: one table lookup per
     // byte costs less than starting a vectorised search per run.
+    const SUSPECT: u8 = 4;
     const SPECIAL: [u8; 256] = {
         let mut t = [0u8; 256];
+        let mut b = 0;
+        while b < 0x20 {
+            t[b] = SUSPECT;
+            b += 1;
+        }
+        t[b'\t' as usize] = 0;
+        t[b'\n' as usize] = 0;
+        t[b'\r' as usize] = 0;
+        t[0xC2] = SUSPECT;
+        t[0xEF] = SUSPECT;
         t[b'<' as usize] = 1;
         t[b'>' as usize] = 1;
         t[b'&' as usize] = 1;
@@ -312,8 +336,15 @@ fn escape_into(s: &str, attr: bool, out: &mut String) {
     let stop = if attr { 3 } else { 1 };
     let bytes = s.as_bytes();
     let mut from = 0;
+    let mut suspect = false;
     for (i, &b) in bytes.iter().enumerate() {
-        if SPECIAL[b as usize] & stop == 0 {
+        let class = SPECIAL[b as usize];
+        // Most bytes: one test, as when only escaping.
+        if class == 0 {
+            continue;
+        }
+        if class & stop == 0 {
+            suspect |= class == SUSPECT;
             continue;
         }
         // Each special character is one ASCII byte, so both cuts fall on
@@ -328,6 +359,7 @@ fn escape_into(s: &str, attr: bool, out: &mut String) {
         from = i + 1;
     }
     out.push_str(&s[from..]);
+    suspect
 }
 
 /// `part` borrowed from `text` when it lies within it (the reader lends its
