@@ -293,7 +293,7 @@ impl<'a> Lexer<'a> {
         let mut j = i;
         loop {
             // ASCII name characters in a tight loop; anything else below.
-            j += bytes[j..].iter().position(|&b| !NAME[b as usize]).unwrap_or(bytes.len() - j);
+            j += bytes[j..].iter().position(|&b| NAME[b as usize] & NAME_CHAR == 0).unwrap_or(bytes.len() - j);
             match bytes.get(j) {
                 Some(&b) if b >= 0x80 => {
                     let c = self.text[j..].chars().next().unwrap_or('\0');
@@ -306,7 +306,7 @@ impl<'a> Lexer<'a> {
             }
         }
         let starts_well = match bytes.get(i) {
-            Some(&b) if b < 0x80 => NAME_START[b as usize],
+            Some(&b) if b < 0x80 => NAME[b as usize] & NAME_START != 0,
             _ => self.text[i..j].chars().next().is_some_and(is_name_start),
         };
         if !starts_well {
@@ -631,27 +631,26 @@ const CLASS: [u8; 256] = {
     t
 };
 
-/// ASCII name-start characters.
-const NAME_START: [bool; 128] = {
-    let mut t = [false; 128];
+/// What an ASCII byte may be in a name: [`NAME_CHAR`], and also
+/// [`NAME_START`] (other bytes are read as characters).
+const NAME: [u8; 256] = {
+    let mut t = [0; 256];
     let mut b = 0;
     while b < 128 {
-        t[b] = is_name_start(b as u8 as char);
+        let c = b as u8 as char;
+        t[b] = if is_name_start(c) {
+            NAME_START | NAME_CHAR
+        } else if is_name_char(c) {
+            NAME_CHAR
+        } else {
+            0
+        };
         b += 1;
     }
     t
 };
-
-/// ASCII name characters (other bytes are read as characters).
-const NAME: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 128 {
-        t[b] = is_name_char(b as u8 as char);
-        b += 1;
-    }
-    t
-};
+const NAME_CHAR: u8 = 1;
+const NAME_START: u8 = 2;
 
 #[cfg(test)]
 mod tests {
