@@ -4,7 +4,7 @@
 //! some 120,000 tags and texts, so the reader's cost per token decides what
 //! enqueuing costs. The submission is a `&str` held whole, which lets this
 //! reader be small: each token borrows from the text, nothing is buffered
-//! or decoded, and a tag is found with one scan for its `>`.
+//! or decoded, and a text or a name is one table-driven scan.
 //!
 //! It is also stricter than quick-xml, which leaves names, characters and
 //! comments unchecked: the requests are sent to QuickBooks verbatim, and
@@ -15,10 +15,12 @@
 //! element it ends, entity and character references (only the five
 //! predefined entities: no DTD is accepted), characters XML 1.0 excludes
 //! (C0 controls other than tab, line feed and carriage return, U+FFFE and
-//! U+FFFF, written or referenced), `]]>` in text, `--` in comments. C1
-//! controls (U+0080 to U+009F) are refused too: XML allows them, but they
-//! only ever arrive by mistake (Windows-1252 decoded as Latin-1) and
-//! QuickBooks' Windows-1252 text cannot hold them.
+//! U+FFFF, written or referenced), `]]>` in text, `--` in comments. DEL
+//! and the C1 controls (U+007F to U+009F) are refused too: XML allows
+//! them, but they only ever arrive by mistake (Windows-1252 decoded as
+//! Latin-1, a stray delete) and QuickBooks' Windows-1252 text cannot hold
+//! them. A tag has at most [`MAX_ATTRIBUTES`] attributes, so checking
+//! them for repeats stays cheap.
 //!
 //! Answers and SOAP bodies are read with quick-xml: answers are read
 //! leniently (never refused) and streamed, which this reader does not do.
@@ -157,12 +159,18 @@ pub(crate) struct Lexer<'a> {
     pos: usize,
     /// The names of the open elements.
     open: Vec<&'a str>,
+    /// The attribute names of the tag being read, to refuse a repeat.
+    attr_names: Vec<&'a str>,
 }
+
+/// The most attributes one tag may have: qbXML's elements declare at most
+/// a handful, and repeats are looked for among them.
+pub(crate) const MAX_ATTRIBUTES: usize = 32;
 
 impl<'a> Lexer<'a> {
     /// A reader at the start of `text`.
     pub(crate) fn new(text: &'a str) -> Self {
-        Lexer { text, pos: 0, open: Vec::new() }
+        Lexer { text, pos: 0, open: Vec::new(), attr_names: Vec::new() }
     }
 
     /// The byte offset of the next token.
@@ -275,7 +283,8 @@ impl<'a> Lexer<'a> {
             Some(b'?') => self.instruction(),
             Some(b'!') if rest.starts_with(b"!--") => self.comment(),
             Some(b'!') if rest.starts_with(b"![CDATA[") => self.cdata(),
-            Some(b'!') if rest.starts_with(b"!DOCTYPE") => {
+            // Any case, as quick-xml reads it: it is refused either way.
+            Some(b'!') if rest.get(..8).is_some_and(|k| k.eq_ignore_ascii_case(b"!DOCTYPE")) => {
                 // Not read further: whoever reads on gets the end.
                 self.pos = self.text.len();
                 self.open.clear();
@@ -323,6 +332,7 @@ impl<'a> Lexer<'a> {
         let name = &self.text[lt + 1..name_end];
         let mut i = name_end;
         let mut attrs = (name_end, name_end);
+        self.attr_names.clear();
         loop {
             let after_space = skip_space(bytes, i);
             match bytes.get(after_space) {
@@ -340,7 +350,16 @@ impl<'a> Lexer<'a> {
                     return Err(self.error(i, format!("expected whitespace, \">\" or \"/>\" in the start tag <{name}>")))
                 }
                 Some(_) => {
-                    let end = self.attribute(after_space, name, attrs)?;
+                    if self.attr_names.len() == MAX_ATTRIBUTES {
+                        return Err(
+                            self.error(after_space, format!("<{name}> has more than {MAX_ATTRIBUTES} attributes"))
+                        );
+                    }
+                    let (attribute, end) = self.attribute(after_space, name)?;
+                    if self.attr_names.contains(&attribute) {
+                        return Err(self.error(after_space, format!("attribute {attribute} appears twice in <{name}>")));
+                    }
+                    self.attr_names.push(attribute);
                     if attrs.0 == attrs.1 {
                         attrs.0 = after_space;
                     }
@@ -355,10 +374,9 @@ impl<'a> Lexer<'a> {
         Tag { name, attrs: &self.text[from..to] }
     }
 
-    /// An attribute starting at `i` in the start tag of `element`, whose
-    /// attributes read so far are `before`; returns the offset after its
-    /// closing quote.
-    fn attribute(&self, i: usize, element: &str, before: (usize, usize)) -> Result<usize, LexError> {
+    /// An attribute starting at `i` in the start tag of `element`; returns
+    /// its name and the offset after its closing quote.
+    fn attribute(&self, i: usize, element: &str) -> Result<(&'a str, usize), LexError> {
         let bytes = self.text.as_bytes();
         let name_end = self.name(i, || format!("an attribute name, \">\" or \"/>\" in <{element}>"))?;
         let name = &self.text[i..name_end];
@@ -379,10 +397,7 @@ impl<'a> Lexer<'a> {
             return Err(self.error(open + 1 + lt, format!("\"<\" in the value of attribute {name}; write \"&lt;\"")));
         }
         self.check_chars(value, open + 1, true)?;
-        if (Attributes { rest: &self.text[before.0..before.1] }).any(|(k, _)| k == local(name)) {
-            return Err(self.error(i, format!("attribute {name} appears twice in <{element}>")));
-        }
-        Ok(open + 1 + len + 1)
+        Ok((name, open + 1 + len + 1))
     }
 
     fn end_tag(&mut self) -> Result<Token<'a>, LexError> {
@@ -486,13 +501,9 @@ pub(crate) fn unescape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The longest reference read, `;` included: `#x10FFFF` with leading
-/// zeros to spare.
-const MAX_REFERENCE: usize = 32;
-
 /// Why a reference is refused; names are what stood between `&` and `;`.
 enum Refused<'a> {
-    /// No `;` within [`MAX_REFERENCE`] bytes.
+    /// No `;` after the letters, digits and `#` that follow the `&`.
     Unterminated,
     /// A character reference to a character XML does not allow.
     NotAllowed(&'a str, char),
@@ -513,7 +524,12 @@ fn reference_at(s: &str) -> Result<(char, usize), Refused<'_>> {
         Some(b"gt;") => return Ok(('>', 4)),
         _ => {}
     }
-    let end = b.iter().skip(1).take(MAX_REFERENCE).position(|&b| b == b';').ok_or(Refused::Unterminated)?;
+    // A reference is letters, digits and `#`: the first other byte must be
+    // its `;`, so a search never runs past the text or value it is in.
+    let end = b[1..].iter().position(|&b| !(b.is_ascii_alphanumeric() || b == b'#')).unwrap_or(b.len() - 1);
+    if end == 0 || b.get(1 + end) != Some(&b';') {
+        return Err(Refused::Unterminated);
+    }
     let name = &s[1..1 + end];
     let c = match name.strip_prefix('#') {
         Some(number) => match char_reference(number) {
@@ -551,8 +567,8 @@ fn char_reference(number: &str) -> Option<char> {
 /// [`allowed`]), if any: what a text written into qbXML from elsewhere
 /// (JSON) is checked for.
 pub(crate) fn disallowed_char(s: &str) -> Option<char> {
-    // Every refused character is a C0 control or led by 0xC2 or 0xEF.
-    if !s.bytes().any(|b| b < 0x20 || b == 0xC2 || b == 0xEF) {
+    // Every refused character is a C0 control, DEL, or led by 0xC2 or 0xEF.
+    if !s.bytes().any(|b| b < 0x20 || b == 0x7F || b == 0xC2 || b == 0xEF) {
         return None;
     }
     s.chars().find(|&c| !allowed(c))
@@ -568,10 +584,10 @@ pub(crate) fn refusal(c: char) -> String {
     }
 }
 
-/// Whether submitted qbXML may hold `c`: XML 1.0's characters but the C1
-/// controls (see the module's documentation).
+/// Whether submitted qbXML may hold `c`: XML 1.0's characters but DEL and
+/// the C1 controls (see the module's documentation).
 fn allowed(c: char) -> bool {
-    is_xml_char(c) && !matches!(c, '\u{80}'..='\u{9F}')
+    is_xml_char(c) && !matches!(c, '\u{7F}'..='\u{9F}')
 }
 
 /// XML 1.0's `Char` (a `char` is never a surrogate).
@@ -603,11 +619,15 @@ fn skip_space(bytes: &[u8], mut i: usize) -> usize {
 }
 
 /// What a byte of character data asks of the text scan.
+/// Nothing to do: the scan goes on.
 const PLAIN: u8 = 0;
+/// `<`, which ends a text.
 const LT: u8 = 1;
+/// `&`, which starts a reference.
 const AMP: u8 = 2;
+/// `]`, which may start `]]>`.
 const BRACKET: u8 = 3;
-/// A C0 control other than tab, line feed and carriage return.
+/// A C0 control other than tab, line feed and carriage return, or DEL.
 const CONTROL: u8 = 4;
 /// `0xC2`, which leads the C1 controls, and `0xEF`, which leads U+FFFE and
 /// U+FFFF (both lead other characters too, which are allowed).
@@ -620,6 +640,7 @@ const CLASS: [u8; 256] = {
         t[b] = CONTROL;
         b += 1;
     }
+    t[0x7F] = CONTROL;
     t[b'\t' as usize] = PLAIN;
     t[b'\n' as usize] = PLAIN;
     t[b'\r' as usize] = PLAIN;
@@ -649,7 +670,9 @@ const NAME: [u8; 256] = {
     }
     t
 };
+/// In [`NAME`]: may be in a name.
 const NAME_CHAR: u8 = 1;
+/// In [`NAME`]: may start a name.
 const NAME_START: u8 = 2;
 
 #[cfg(test)]
@@ -665,7 +688,7 @@ mod tests {
         Ok(out)
     }
 
-    fn refusal(text: &str) -> String {
+    fn refused(text: &str) -> String {
         match tokens(text) {
             Ok(t) => panic!("{text:?} was accepted: {t:?}"),
             Err(e) => e.to_string(),
@@ -692,6 +715,15 @@ mod tests {
     }
 
     #[test]
+    fn a_tag_has_a_bounded_number_of_attributes() {
+        let tag = |n: usize| format!("<A {}/>", (0..n).map(|i| format!("a{i}=''")).collect::<Vec<_>>().join(" "));
+        assert_eq!(tokens(&tag(MAX_ATTRIBUTES)).expect("at the limit").len(), 1);
+        assert!(refused(&tag(MAX_ATTRIBUTES + 1)).contains("<A> has more than 32 attributes"));
+        // A hostile tag is refused at the limit, not read whole.
+        assert!(refused(&tag(100_000)).contains("more than 32 attributes at line 1, column 218"));
+    }
+
+    #[test]
     fn references_are_replaced() {
         assert!(matches!(unescape("plain"), Cow::Borrowed("plain")));
         assert_eq!(unescape("A &amp; B &lt;&gt;&quot;&apos; &#233;&#xE9;"), "A & B <>\"' éé");
@@ -712,18 +744,28 @@ mod tests {
             ("<A b=\"<\"/>", "\"<\" in the value of attribute b"),
             ("<A b=\"1\"c=\"2\"/>", "expected whitespace, \">\" or \"/>\" in the start tag <A>"),
             ("<A b=\"1\" b='2'/>", "attribute b appears twice in <A>"),
+            ("<A x:b=\"1\" x:b='2'/>", "attribute x:b appears twice in <A>"),
             ("<A>&bogus;</A>", "unknown entity &bogus;"),
             ("<A>&amp</A>", "\"&\" starts no reference"),
             ("<A>&#0;</A>", "&#0; refers to U+0000, which XML does not allow"),
             ("<A>&#133;</A>", "&#133; refers to U+0085, a control character QuickBooks cannot take"),
             ("<A>x\u{85}</A>", "character U+0085, a control character QuickBooks cannot take at line 1, column 5"),
             ("<A>&#xD800;</A>", "&#xD800; is not a character reference"),
-            ("<A>&#-1;</A>", "&#-1; is not a character reference"),
+            ("<A>&#-1;</A>", "\"&\" starts no reference"),
             ("<A>a\u{1}b</A>", "character U+0001, which XML does not allow at line 1, column 5"),
             ("<A>\u{FFFE}</A>", "character U+FFFE, which XML does not allow"),
             ("<A b=\"\u{7}\"/>", "character U+0007, which XML does not allow"),
             ("<A>x]]>y</A>", "\"]]>\" is not allowed in text"),
             ("<A><!-- a -- b --></A>", "\"--\" is not allowed inside a comment"),
+            ("<A><!-- a ---></A>", "\"--\" is not allowed inside a comment"),
+            ("<A>x\u{7F}</A>", "character U+007F, a control character QuickBooks cannot take"),
+            ("<A>&#X41;</A>", "&#X41; is not a character reference"),
+            (
+                "<A>Smith & Sons; Ltd</A>",
+                "\"&\" starts no reference; write \"&amp;\" for an ampersand at line 1, column 10",
+            ),
+            ("<A b='&' c='1;'/>", "\"&\" starts no reference"),
+            ("<A>&;</A>", "\"&\" starts no reference"),
             ("<A><!-- open", "the comment is not closed"),
             ("<A><![CDATA[x</A>", "the CDATA section is not closed"),
             ("<A><!ELEMENT x></A>", "\"<!\" starts neither a comment nor a CDATA section"),
@@ -732,7 +774,7 @@ mod tests {
             ("<A></A", "the end tag </A> is not closed"),
         ];
         for (text, want) in cases {
-            let got = refusal(text);
+            let got = refused(text);
             assert!(got.contains(want), "{text:?}: {got}");
         }
     }
@@ -741,6 +783,7 @@ mod tests {
     fn disallowed_characters_are_found() {
         assert_eq!(disallowed_char("plain é © \t\r\n 😀 \u{FFFD}"), None);
         assert_eq!(disallowed_char("a\u{85}"), Some('\u{85}'));
+        assert_eq!(disallowed_char("a\u{7F}"), Some('\u{7F}'));
         assert_eq!(disallowed_char("a\u{1}b"), Some('\u{1}'));
         assert_eq!(disallowed_char("x\u{FFFF}"), Some('\u{FFFF}'));
     }
@@ -751,5 +794,9 @@ mod tests {
         let text = "<A n=\"\t&#13;\">a\tb\r\n]x] ]> é © \u{A0} 😀 \u{FFFD}</A>";
         assert_eq!(tokens(text).expect("well-formed").len(), 3);
         assert!(matches!(tokens("<!DOCTYPE x [<!ENTITY a \"b\">]>").unwrap()[0], Token::Doctype));
+        assert!(matches!(tokens("<!doctype x>").unwrap()[0], Token::Doctype));
+        assert_eq!(tokens("<A><!----></A>").unwrap()[1], Token::Comment);
+        // Leading zeros, and prefixes that differ.
+        assert_eq!(tokens("<A x:b='1' y:b='2'>&#x0000000000000000000000000000000041;</A>").unwrap().len(), 3);
     }
 }

@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 
-use quick_xml::events::BytesStart;
 use serde::{Deserialize, Serialize};
 
 use super::convert::Tree;
@@ -254,9 +253,7 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
             Token::Comment => {}
         }
     }
-    if depth != 0 {
-        return Err(QbxmlError::Malformed("unexpected end of input: an element is not closed".into()));
-    }
+    // The reader ends only when every element is closed.
     let Some(first) = first else {
         return Err(QbxmlError::NoRequests);
     };
@@ -268,16 +265,6 @@ fn parse<'a>(text: &'a str, mut tree: Option<&mut Tree<'a>>) -> Result<Submissio
         .ok_or_else(|| QbxmlError::Malformed("the requests' positions are not within the text".into()))?
         .to_owned();
     Ok(Submission { body, version, on_error, request_names: names, starts_iterator })
-}
-
-pub(super) fn attr(e: &BytesStart<'_>, name: &str) -> Result<Option<String>, QbxmlError> {
-    for a in e.attributes() {
-        let a = a.map_err(xml_error)?;
-        if a.key.local_name().as_ref() == name.as_bytes() {
-            return Ok(Some(a.unescape_value().map_err(xml_error)?.into_owned()));
-        }
-    }
-    Ok(None)
 }
 
 /// The attributes that configure a message set: only `QBXMLMsgsRq` may

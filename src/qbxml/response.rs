@@ -4,7 +4,6 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use serde::{Deserialize, Serialize};
 
-use super::request::attr;
 use super::{xml_error, QbxmlError, MAX_DEPTH};
 
 /// The status attributes of one `…Rs` element.
@@ -126,6 +125,20 @@ fn status_of(e: &BytesStart<'_>) -> Result<RequestStatus, QbxmlError> {
         iterator_remaining_count: int(attr(e, "iteratorRemainingCount")?),
         iterator_id: attr(e, "iteratorID")?,
     })
+}
+
+/// The value of attribute `name` (by local name) of a start tag, unescaped.
+///
+/// # Errors
+/// When the tag's attributes are not well-formed.
+pub(super) fn attr(e: &BytesStart<'_>, name: &str) -> Result<Option<String>, QbxmlError> {
+    for a in e.attributes() {
+        let a = a.map_err(xml_error)?;
+        if a.key.local_name().as_ref() == name.as_bytes() {
+            return Ok(Some(a.unescape_value().map_err(xml_error)?.into_owned()));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ fn set_iterator(body: &str, mode: &str, iterator_id: &str) -> Result<String, Qbx
         let event = reader.read_event().map_err(xml_error)?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) if depth == 0 => {
-                if super::request::attr(e, "iterator")?.as_deref() == Some("Start") {
+                if super::response::attr(e, "iterator")?.as_deref() == Some("Start") {
                     let after = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
                     let tag = start_tag(e, matches!(event, Event::Empty(_)), mode, iterator_id)?;
                     let (Some(head), Some(tail)) = (body.get(..before), body.get(after..)) else {

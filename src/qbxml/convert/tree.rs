@@ -258,7 +258,7 @@ impl Tree<'_> {
     /// `crate::qbxml::lex::disallowed_char`): noticed while escaping, so
     /// texts from JSON are checked without a pass of their own.
     pub(crate) fn write_open(&self, id: u32, out: &mut String) -> bool {
-        let node = Node { tree: self, id };
+        let node = self.node(id);
         out.push('<');
         out.push_str(node.name());
         let mut suspect = false;
@@ -309,8 +309,8 @@ impl<'t> Iterator for Children<'t> {
 
 /// Escapes XML text (and, in attributes, quotes): runs without a special
 /// character are copied whole. True when `s` holds a C0 control other than
-/// tab and line breaks, or a byte `0xC2` or `0xEF` (which lead the other
-/// characters submitted qbXML may not hold, and others).
+/// tab and line breaks, DEL, or a byte `0xC2` or `0xEF` (which lead the
+/// other characters submitted qbXML may not hold, and others).
 fn escape_into(s: &str, attr: bool, out: &mut String) -> bool {
     // Texts are short and most have nothing to escape: one table lookup per
     // byte costs less than starting a vectorised search per run.
@@ -325,6 +325,7 @@ fn escape_into(s: &str, attr: bool, out: &mut String) -> bool {
         t[b'\t' as usize] = 0;
         t[b'\n' as usize] = 0;
         t[b'\r' as usize] = 0;
+        t[0x7F] = SUSPECT;
         t[0xC2] = SUSPECT;
         t[0xEF] = SUSPECT;
         t[b'<' as usize] = 1;
@@ -365,7 +366,7 @@ fn escape_into(s: &str, attr: bool, out: &mut String) -> bool {
 /// `part` borrowed from `text` when it lies within it (the reader lends its
 /// events from the text it reads), else copied. Only addresses are
 /// compared: a range inside `text` is those very bytes.
-pub(crate) fn lend<'a>(text: &'a str, part: &[u8]) -> Cow<'a, str> {
+fn lend<'a>(text: &'a str, part: &[u8]) -> Cow<'a, str> {
     let start = (part.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
     match start.checked_add(part.len()).and_then(|end| text.get(start..end)) {
         Some(s) => Cow::Borrowed(s),
@@ -401,7 +402,7 @@ pub(crate) fn attributes<'a>(text: &'a str, e: &BytesStart<'_>) -> Result<Vec<At
 /// Whether a start tag has anything after its name but whitespace: most
 /// elements of a request have no attributes, and this is cheaper than
 /// starting to read them.
-pub(crate) fn has_attributes(e: &BytesStart<'_>) -> bool {
+fn has_attributes(e: &BytesStart<'_>) -> bool {
     !e.attributes_raw().iter().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
@@ -442,7 +443,7 @@ pub(crate) fn text_of<'a>(text: &'a str, t: BytesText<'a>) -> Cow<'a, str> {
 ///
 /// # Errors
 /// An unknown or unterminated entity, or a bad character reference.
-pub(crate) fn unescape_text<'a>(text: &'a str, t: &BytesText<'a>) -> Result<Cow<'a, str>, quick_xml::Error> {
+fn unescape_text<'a>(text: &'a str, t: &BytesText<'a>) -> Result<Cow<'a, str>, quick_xml::Error> {
     let raw = lend(text, t);
     if !raw.contains('&') {
         // Nothing to replace, and a slice of a `str` needs no decoding.
@@ -485,7 +486,7 @@ pub(crate) fn open_start<'a>(
 }
 
 /// [`open_start`] with the name already read.
-pub(crate) fn open_named<'a>(
+fn open_named<'a>(
     tree: &mut Tree<'a>,
     text: &'a str,
     name: &'a str,
