@@ -59,7 +59,7 @@ pub(crate) enum Token<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Tag<'a> {
     name: &'a str,
-    /// The attributes as written, from the first one's name to the last
+    /// The attributes as written, from the end of the name to the last
     /// one's closing quote; empty when there are none.
     attrs: &'a str,
 }
@@ -121,7 +121,7 @@ impl<'a> Attributes<'a> {
 }
 
 /// The part of a qualified name after its first colon, as quick-xml's.
-fn local(name: &str) -> &str {
+pub(crate) fn local(name: &str) -> &str {
     // Names are short: a plain scan costs less than a vectorised search.
     name.bytes().position(|b| b == b':').map_or(name, |i| &name[i + 1..])
 }
@@ -330,8 +330,9 @@ impl<'a> Lexer<'a> {
         let lt = self.pos;
         let name_end = self.name(lt + 1, || "an element name after \"<\"".into())?;
         let name = &self.text[lt + 1..name_end];
+        // Where the attributes read so far end: the tag's attributes are
+        // the text from its name to there (the iterator skips the space).
         let mut i = name_end;
-        let mut attrs = (name_end, name_end);
         self.attr_names.clear();
         loop {
             let after_space = skip_space(bytes, i);
@@ -339,11 +340,11 @@ impl<'a> Lexer<'a> {
                 Some(b'>') => {
                     self.pos = after_space + 1;
                     self.open.push(name);
-                    return Ok(Token::Start(self.tag(name, attrs)));
+                    return Ok(Token::Start(Tag { name, attrs: &self.text[name_end..i] }));
                 }
                 Some(b'/') if bytes.get(after_space + 1) == Some(&b'>') => {
                     self.pos = after_space + 2;
-                    return Ok(Token::Empty(self.tag(name, attrs)));
+                    return Ok(Token::Empty(Tag { name, attrs: &self.text[name_end..i] }));
                 }
                 None => return Err(self.error(lt, format!("the start tag <{name}> is not closed with \">\""))),
                 Some(_) if after_space == i => {
@@ -360,18 +361,10 @@ impl<'a> Lexer<'a> {
                         return Err(self.error(after_space, format!("attribute {attribute} appears twice in <{name}>")));
                     }
                     self.attr_names.push(attribute);
-                    if attrs.0 == attrs.1 {
-                        attrs.0 = after_space;
-                    }
-                    attrs.1 = end;
                     i = end;
                 }
             }
         }
-    }
-
-    fn tag(&self, name: &'a str, (from, to): (usize, usize)) -> Tag<'a> {
-        Tag { name, attrs: &self.text[from..to] }
     }
 
     /// An attribute starting at `i` in the start tag of `element`; returns
@@ -472,10 +465,22 @@ impl<'a> Lexer<'a> {
 /// `s` with its references replaced: borrowed when it has none. A
 /// reference this reader would have refused is kept as written.
 pub(crate) fn unescape(s: &str) -> Cow<'_, str> {
+    replace_references(s, true).unwrap_or(Cow::Borrowed(s))
+}
+
+/// `s` with its references replaced, or `None` when one of them is a
+/// reference this reader refuses: what the answer reader (quick-xml's
+/// events) tries first, leaving the rest to quick-xml.
+pub(crate) fn unescape_checked(s: &str) -> Option<Cow<'_, str>> {
+    replace_references(s, false)
+}
+
+/// [`unescape`] (`keep_refused`) and [`unescape_checked`].
+fn replace_references(s: &str, keep_refused: bool) -> Option<Cow<'_, str>> {
     // Texts are short: a plain scan costs less than a vectorised search.
     let next_amp = |s: &str| s.bytes().position(|b| b == b'&');
     let Some(mut at) = next_amp(s) else {
-        return Cow::Borrowed(s);
+        return Some(Cow::Borrowed(s));
     };
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -487,10 +492,11 @@ pub(crate) fn unescape(s: &str) -> Cow<'_, str> {
                 out.push(c);
                 rest = &rest[len..];
             }
-            Err(_) => {
+            Err(_) if keep_refused => {
                 out.push('&');
                 rest = &rest[1..];
             }
+            Err(_) => return None,
         }
         match next_amp(rest) {
             Some(i) => at = i,
@@ -498,7 +504,7 @@ pub(crate) fn unescape(s: &str) -> Cow<'_, str> {
         }
     }
     out.push_str(rest);
-    Cow::Owned(out)
+    Some(Cow::Owned(out))
 }
 
 /// Why a reference is refused; names are what stood between `&` and `;`.

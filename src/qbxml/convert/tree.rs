@@ -380,12 +380,8 @@ fn lend<'a>(text: &'a str, part: &[u8]) -> Cow<'a, str> {
 /// When the name does not lie within `text`: a reader of a `&str` lends
 /// every name from it, so this would be a reader used wrongly.
 pub(crate) fn local_name<'a>(text: &'a str, e: &BytesStart<'_>) -> Result<&'a str, QbxmlError> {
-    // After the first colon, as quick-xml's `local_name`; names are short,
-    // so a plain scan costs less than its vectorised search.
-    let name = e.name().into_inner();
-    let local = name.iter().position(|&b| b == b':').map_or(name, |i| &name[i + 1..]);
-    match lend(text, local) {
-        Cow::Borrowed(name) => Ok(name),
+    match lend(text, e.name().into_inner()) {
+        Cow::Borrowed(name) => Ok(crate::qbxml::lex::local(name)),
         Cow::Owned(_) => Err(QbxmlError::Malformed("an element name was not read from the text".into())),
     }
 }
@@ -438,41 +434,21 @@ pub(crate) fn text_of<'a>(text: &'a str, t: BytesText<'a>) -> Cow<'a, str> {
 }
 
 /// A text event read from `text`, unescaped: borrowed when it has no
-/// reference, and the predefined entities replaced here (the common case:
-/// `&amp;` in a name); anything else is left to quick-xml.
+/// reference, and the references the submission reader accepts replaced
+/// by it (the common case: `&amp;` in a name); anything else is left to
+/// quick-xml.
 ///
 /// # Errors
 /// An unknown or unterminated entity, or a bad character reference.
 fn unescape_text<'a>(text: &'a str, t: &BytesText<'a>) -> Result<Cow<'a, str>, quick_xml::Error> {
-    let raw = lend(text, t);
-    if !raw.contains('&') {
-        // Nothing to replace, and a slice of a `str` needs no decoding.
-        return Ok(raw);
-    }
-    match unescape_predefined(&raw) {
-        Some(s) => Ok(Cow::Owned(s)),
+    let replaced = match lend(text, t) {
+        Cow::Borrowed(raw) => crate::qbxml::lex::unescape_checked(raw),
+        Cow::Owned(raw) => crate::qbxml::lex::unescape_checked(&raw).map(|s| Cow::Owned(s.into_owned())),
+    };
+    match replaced {
+        Some(s) => Ok(s),
         None => t.unescape(),
     }
-}
-
-/// `raw` with the five predefined entities replaced, or `None` when it
-/// holds any other reference (a character reference, an unknown or
-/// unterminated entity), which quick-xml then reads or refuses.
-fn unescape_predefined(raw: &str) -> Option<String> {
-    let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(i) = memchr::memchr(b'&', rest.as_bytes()) {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let (c, len) = [("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>'), ("&quot;", '"'), ("&apos;", '\'')]
-            .iter()
-            .find(|(entity, _)| rest.starts_with(entity))
-            .map(|(entity, c)| (*c, entity.len()))?;
-        out.push(c);
-        rest = &rest[len..];
-    }
-    out.push_str(rest);
-    Some(out)
 }
 
 /// Opens the element of start tag `e`, read from `text`.
@@ -641,12 +617,12 @@ mod tests {
             "&lt;&#60;",
         ];
         for raw in cases {
-            let ours = unescape_predefined(raw);
+            let ours = crate::qbxml::lex::unescape_checked(raw).map(Cow::into_owned);
             let theirs = quick_xml::escape::unescape(raw).ok().map(Cow::into_owned);
             if ours.is_some() {
                 assert_eq!(ours, theirs, "{raw:?}");
             } else {
-                assert!(raw.contains("&#") || theirs.is_none(), "{raw:?} is left to quick-xml");
+                assert!(theirs.is_none(), "{raw:?} is left to quick-xml, which refuses it too");
             }
         }
         let doc = "<R><N>A &amp; B &#233;</N><M>&bogus;</M></R>";
