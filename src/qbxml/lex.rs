@@ -268,7 +268,7 @@ impl<'a> Lexer<'a> {
         while let Some(&b) = bytes.get(i) {
             match CLASS[b as usize] {
                 AMP if refs => i = self.reference(at + i)? - at,
-                CONTROL | UNUSUAL_LEAD => i = self.unusual(at + i)? - at,
+                UNUSUAL => i = self.unusual(at + i)? - at,
                 _ => i += 1,
             }
         }
@@ -573,8 +573,7 @@ fn char_reference(number: &str) -> Option<char> {
 /// [`allowed`]), if any: what a text written into qbXML from elsewhere
 /// (JSON) is checked for.
 pub(crate) fn disallowed_char(s: &str) -> Option<char> {
-    // Every refused character is a C0 control, DEL, or led by 0xC2 or 0xEF.
-    if !s.bytes().any(|b| b < 0x20 || b == 0x7F || b == 0xC2 || b == 0xEF) {
+    if !s.bytes().any(may_lead_refused) {
         return None;
     }
     s.chars().find(|&c| !allowed(c))
@@ -633,30 +632,32 @@ const LT: u8 = 1;
 const AMP: u8 = 2;
 /// `]`, which may start `]]>`.
 const BRACKET: u8 = 3;
-/// A C0 control other than tab, line feed and carriage return, or DEL.
-const CONTROL: u8 = 4;
-/// `0xC2`, which leads the C1 controls, and `0xEF`, which leads U+FFFE and
-/// U+FFFF (both lead other characters too, which are allowed).
-const UNUSUAL_LEAD: u8 = 5;
+/// A byte that may lead a refused character ([`may_lead_refused`]).
+const UNUSUAL: u8 = 4;
 
 const CLASS: [u8; 256] = {
     let mut t = [PLAIN; 256];
     let mut b = 0;
-    while b < 0x20 {
-        t[b] = CONTROL;
+    while b < 256 {
+        if may_lead_refused(b as u8) {
+            t[b] = UNUSUAL;
+        }
         b += 1;
     }
-    t[0x7F] = CONTROL;
-    t[b'\t' as usize] = PLAIN;
-    t[b'\n' as usize] = PLAIN;
-    t[b'\r' as usize] = PLAIN;
     t[b'<' as usize] = LT;
     t[b'&' as usize] = AMP;
     t[b']' as usize] = BRACKET;
-    t[0xC2] = UNUSUAL_LEAD;
-    t[0xEF] = UNUSUAL_LEAD;
     t
 };
+
+/// Whether byte `b` may start a character submitted qbXML may not hold
+/// (see [`allowed`]): a C0 control other than tab and line breaks, DEL, or
+/// `0xC2` and `0xEF`, which lead the C1 controls and U+FFFE/U+FFFF (and
+/// other characters, which are allowed). The one list of such bytes, for
+/// every scan that looks for them.
+pub(crate) const fn may_lead_refused(b: u8) -> bool {
+    matches!(b, 0x00..=0x08 | 0x0B | 0x0C | 0x0E..=0x1F | 0x7F | 0xC2 | 0xEF)
+}
 
 /// What an ASCII byte may be in a name: [`NAME_CHAR`], and also
 /// [`NAME_START`] (other bytes are read as characters).

@@ -308,9 +308,9 @@ impl<'t> Iterator for Children<'t> {
 }
 
 /// Escapes XML text (and, in attributes, quotes): runs without a special
-/// character are copied whole. True when `s` holds a C0 control other than
-/// tab and line breaks, DEL, or a byte `0xC2` or `0xEF` (which lead the
-/// other characters submitted qbXML may not hold, and others).
+/// character are copied whole. True when `s` holds a byte that may lead a
+/// character submitted qbXML may not hold
+/// ([`crate::qbxml::lex::may_lead_refused`]).
 fn escape_into(s: &str, attr: bool, out: &mut String) -> bool {
     // Texts are short and most have nothing to escape: one table lookup per
     // byte costs less than starting a vectorised search per run.
@@ -318,16 +318,12 @@ fn escape_into(s: &str, attr: bool, out: &mut String) -> bool {
     const SPECIAL: [u8; 256] = {
         let mut t = [0u8; 256];
         let mut b = 0;
-        while b < 0x20 {
-            t[b] = SUSPECT;
+        while b < 256 {
+            if crate::qbxml::lex::may_lead_refused(b as u8) {
+                t[b] = SUSPECT;
+            }
             b += 1;
         }
-        t[b'\t' as usize] = 0;
-        t[b'\n' as usize] = 0;
-        t[b'\r' as usize] = 0;
-        t[0x7F] = SUSPECT;
-        t[0xC2] = SUSPECT;
-        t[0xEF] = SUSPECT;
         t[b'<' as usize] = 1;
         t[b'>' as usize] = 1;
         t[b'&' as usize] = 1;
